@@ -1,0 +1,35 @@
+/**
+ * A mistake the user can fix: printed as one clear line (or a list of lines), exit code 1, no stack.
+ * Everything else that reaches `handleError` is a bug and prints its stack.
+ */
+export class UserError extends Error {
+  override name = "UserError";
+  readonly code: string;
+  readonly exitCode: number;
+  /** Extra lines printed under the message (e.g. every problem in a plan file). */
+  readonly details: readonly string[];
+
+  constructor(
+    message: string,
+    options: {
+      code?: string;
+      exitCode?: number;
+      details?: readonly string[];
+      cause?: unknown;
+    } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code ?? "E_USER";
+    this.exitCode = options.exitCode ?? 1;
+    this.details = options.details ?? [];
+  }
+}
+
+/** Errors from our libraries that carry a `code` and a user-facing message are user errors too. */
+export function isUserFacing(error: unknown): error is Error & { code: string } {
+  return (
+    error instanceof Error &&
+    typeof (error as { code?: unknown }).code === "string" &&
+    (error as { userFacing?: unknown }).userFacing === true
+  );
+}

@@ -1,0 +1,79 @@
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { setTimeout as delay } from "node:timers/promises";
+import type { Deps } from "./context.js";
+import { handleError } from "./handle-error.js";
+import { commandMakers } from "./commands/index.js";
+
+export const VERSION = "0.1.0";
+
+export function defaultDeps(): Deps {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    now: () => new Date(),
+    sleep: (ms, signal) => delay(ms, undefined, signal === undefined ? {} : { signal }),
+  };
+}
+
+/** Thrown by commands that want a specific exit code without an error message (e.g. "not yet"). */
+export class ExitCode extends Error {
+  override name = "ExitCode";
+  readonly exitCode: number;
+  constructor(exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.exitCode = exitCode;
+  }
+}
+
+export function makeProgram(deps: Deps): Command {
+  const program = new Command()
+    .name("cutover")
+    .description(
+      "Move live servers to a new host with no downtime: lower DNS TTLs ahead, swap records at a set " +
+        "time, forward what still reaches the old host, and prove where the change has propagated.",
+    )
+    .version(VERSION)
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => void deps.stdout.write(s),
+      writeErr: (s) => void deps.stderr.write(s),
+    })
+    .exitOverride();
+  program.addHelpText(
+    "after",
+    `
+Examples:
+  $ cutover demo                                   a whole move on loopback, offline
+  $ cutover plan cutover.yaml                      show the timeline and every change
+  $ cutover plan examples/colo-to-linode.yaml --now 2026-11-29T10:00:00Z --json`,
+  );
+  for (const make of commandMakers) {
+    const cmd = make(deps);
+    cmd.exitOverride().configureOutput({
+      writeOut: (s) => void deps.stdout.write(s),
+      writeErr: (s) => void deps.stderr.write(s),
+    });
+    program.addCommand(cmd);
+  }
+  return program;
+}
+
+/** Runs the CLI in-process and returns the exit code. `argv` excludes node and the script. */
+export async function main(argv: readonly string[], deps: Deps = defaultDeps()): Promise<number> {
+  const program = makeProgram(deps);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof ExitCode) return error.exitCode;
+    if (error instanceof CommanderError) {
+      // help and version are "errors" for commander; their output is already written.
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
+      if (error.code === "commander.help") return 0;
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    return handleError(error, deps);
+  }
+}

@@ -1,0 +1,215 @@
+import { isIP } from "node:net";
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/** A duration written like `30m`, `24h`, `1d` or `1h30m`; parsed to milliseconds. */
+const duration = z
+  .string({ error: "expected a duration such as 30m, 24h or 1d" })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" is not a duration; write it like 90s, 30m, 24h, 1d or 1h30m`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const ipv4 = z.string().refine((s) => isIP(s) === 4, {
+  error: (issue) => `"${String(issue.input)}" is not an IPv4 address (e.g. 203.0.113.20)`,
+});
+const ipv6 = z.string().refine((s) => isIP(s) === 6, {
+  error: (issue) => `"${String(issue.input)}" is not an IPv6 address (e.g. 2001:db8::20)`,
+});
+
+const OFFSET_RE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const NAIVE_RE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/;
+
+/** An instant: an ISO 8601 date-time with `Z` or an offset. A naive local time is refused. */
+export const instant = z
+  .string({ error: "expected a date-time such as 2026-12-01T14:00:00Z" })
+  .transform((text, ctx) => {
+    const trimmed = text.trim();
+    if (NAIVE_RE.test(trimmed)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" has no UTC offset, so it is ambiguous; write ${trimmed.replace(" ", "T")}${trimmed.length <= 10 ? "T00:00:00" : ""}Z or add the offset, e.g. +01:00`,
+      });
+      return z.NEVER;
+    }
+    const ms = OFFSET_RE.test(trimmed) ? Date.parse(trimmed.replace(" ", "T")) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${text}" is not a date-time; write it like 2026-12-01T14:00:00Z or 2026-12-01T15:00:00+01:00`,
+      });
+      return z.NEVER;
+    }
+    return new Date(ms);
+  });
+
+const port = z
+  .number({ error: "expected a port number from 1 to 65535" })
+  .int({ error: "a port is a whole number from 1 to 65535" })
+  .min(1, { error: "a port is from 1 to 65535" })
+  .max(65535, { error: "a port is from 1 to 65535" });
+
+const ttl = z
+  .number({ error: "expected a TTL in seconds" })
+  .int({ error: "a TTL is a whole number of seconds" })
+  .min(1, { error: "a TTL is at least 1 second" })
+  .max(86400, { error: "a low TTL above 86400 s (a day) defeats its purpose; 300 is usual" });
+
+const hostname = z
+  .string()
+  .regex(
+    /^(?=.{1,253}\.?$)([a-z0-9_](?:[a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i,
+    {
+      error: "expected a DNS name such as example.com",
+    },
+  )
+  .transform((s) => s.toLowerCase().replace(/\.$/, ""));
+
+/** `user@host` or `user@host:port` or `host`. */
+const sshTarget = z.string().regex(/^([a-z_][a-z0-9_.-]*@)?[a-z0-9.:[\]-]+$/i, {
+  error: "expected an SSH target such as root@198.51.100.10 or admin@old.example.com:2222",
+});
+
+const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
+  error:
+    "expected an OpenSSH SHA256 fingerprint such as SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+});
+
+const host = z.strictObject({
+  ipv4: ipv4.optional(),
+  ipv6: ipv6.optional(),
+  ssh: sshTarget.optional(),
+  hostKey: fingerprint.optional(),
+  /** Reverse DNS (PTR) to set for the new address, e.g. for a mail server. */
+  rdns: hostname.optional(),
+});
+
+const dnsCommon = {
+  zones: z.array(hostname).min(1, { error: "list at least one zone, e.g. [example.com]" }),
+  records: z.union([z.literal("auto"), z.array(hostname).min(1)]).default("auto"),
+  lowTtl: ttl.default(300),
+  apiUrl: z.url().optional(),
+  batchSize: z.number().int().min(1).max(3500).default(200),
+  /** A change touching more records than this (or 30 % of a zone) needs --force. */
+  maxChanges: z.number().int().min(1).default(20),
+};
+
+const dns = z.discriminatedUnion(
+  "provider",
+  [
+    z.strictObject({
+      provider: z.literal("zonefile"),
+      ...dnsCommon,
+      /** Zone name → zone file path (relative to the plan file). */
+      files: z.record(z.string(), z.string()),
+      /** Run after writing a zone, e.g. `knotc zone-reload {zone}`; {zone} and {file} are replaced. */
+      reload: z.string().optional(),
+    }),
+    z.strictObject({
+      provider: z.literal("cloudflare"),
+      ...dnsCommon,
+      accountId: z.string().optional(),
+    }),
+    z.strictObject({ provider: z.literal("linode"), ...dnsCommon }),
+    z.strictObject({
+      provider: z.literal("rfc2136"),
+      ...dnsCommon,
+      /** The primary server to send UPDATEs to, `host` or `host:port`. */
+      server: z.string(),
+      /** A BIND-style TSIG key file (`key "name" { algorithm hmac-sha256; secret "..."; };`). */
+      keyFile: z.string(),
+    }),
+  ],
+  { error: 'dns.provider must be one of "zonefile", "cloudflare", "linode" or "rfc2136"' },
+);
+
+const schedule = z.strictObject({
+  swapAt: instant,
+  margin: duration.default(3_600_000),
+  restoreTtlAfter: duration.default(86_400_000),
+  preflightBefore: duration.default(900_000),
+  drain: z
+    .strictObject({ quiet: duration.default(1_800_000), deadline: duration.default(259_200_000) })
+    .default({ quiet: 1_800_000, deadline: 259_200_000 }),
+});
+
+const unitName = z.string().regex(/^[A-Za-z0-9:_.@-]+$/, {
+  error:
+    "a service is a plain unit name such as postfix or mariadb.service (letters, digits, : _ . @ -)",
+});
+
+const handover = z.strictObject({
+  mode: z
+    .enum(["redirect", "rebind"], { error: 'handover.mode is "redirect" or "rebind"' })
+    .default("redirect"),
+  stopServices: z.array(unitName).default([]),
+});
+
+const upstream = z.strictObject({
+  via: z.enum(["tcp", "ssh"]).default("tcp"),
+  host: z.string().optional(),
+  port: port.optional(),
+  path: z.string().optional(),
+});
+
+const socket = z.strictObject({
+  listen: z
+    .string()
+    .startsWith("/", { error: "a unix socket path is absolute, e.g. /var/lib/mysql/mysql.sock" }),
+  owner: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/i, {
+      error: "owner is user or user:group, e.g. mysql:mysql",
+    })
+    .optional(),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3}$/, { error: 'mode is octal in quotes, e.g. "0660"' })
+    .optional(),
+  to: upstream,
+});
+
+const relay = z.strictObject({
+  ports: z.array(port).default([]),
+  /** Bind address on the old host; default: every address. */
+  listen: z.string().optional(),
+  proxyProtocol: z
+    .record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' }))
+    .default({}),
+  sockets: z.array(socket).default([]),
+});
+
+const resolverList = z.union([z.literal("default"), z.array(z.string()).min(1)]);
+
+const propagation = z.strictObject({
+  resolvers: resolverList.default("default"),
+  atlas: z
+    .strictObject({
+      probes: z.number().int().min(1).max(1000).default(50),
+      countries: z.array(z.string().length(2)).optional(),
+    })
+    .optional(),
+});
+
+export const planSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+    error: "name is lowercase letters, digits and dashes, e.g. colo-to-linode",
+  }),
+  old: host,
+  new: host,
+  dns,
+  schedule,
+  handover: handover.default({ mode: "redirect", stopServices: [] }),
+  relay: relay.default({ ports: [], proxyProtocol: {}, sockets: [] }),
+  propagation: propagation.default({ resolvers: "default" }),
+});
+
+export type Plan = z.output<typeof planSchema>;
+export type PlanInput = z.input<typeof planSchema>;

@@ -1,0 +1,136 @@
+import { canonicalIp } from "./address.js";
+import type { ChangeOutcome, ChangeSet, DnsProvider, RecordChange } from "./providers/types.js";
+import type { DnsRecord } from "./records.js";
+
+export interface ApplyReport {
+  step: ChangeSet["step"];
+  outcomes: ChangeOutcome[];
+  /** True when every change is applied or already in place, verified by reading back. */
+  complete: boolean;
+}
+
+function sameContent(type: string, a: string, b: string): boolean {
+  if (type === "A" || type === "AAAA") return canonicalIp(a) === canonicalIp(b);
+  return a === b;
+}
+
+/** Finds the record a change is about: by id, else by name, type and a content the change knows. */
+export function findRecord(records: readonly DnsRecord[], c: RecordChange): DnsRecord | undefined {
+  const byId = records.find((r) => r.id === c.id && r.type === c.type);
+  if (byId) return byId;
+  return records.find(
+    (r) =>
+      r.name === c.name &&
+      r.type === c.type &&
+      (sameContent(c.type, r.content, c.before.content) ||
+        sameContent(c.type, r.content, c.after.content)),
+  );
+}
+
+/** Where a record stands against a change: already done, ready to apply, or changed by someone else. */
+export function classifyChange(
+  records: readonly DnsRecord[],
+  c: RecordChange,
+): "already" | "apply" | "conflict" | "missing" {
+  const r = findRecord(records, c);
+  if (!r) return "missing";
+  if (sameContent(c.type, r.content, c.after.content) && (r.ttl === c.after.ttl || r.proxied))
+    return "already";
+  if (
+    sameContent(c.type, r.content, c.before.content) ||
+    sameContent(c.type, r.content, c.after.content)
+  )
+    return "apply";
+  return "conflict";
+}
+
+/**
+ * Applies a change set: reads each zone first and writes only what is missing (so a rerun after a
+ * partial failure finishes the job), then reads back and verifies every record. Never throws for a
+ * per-record failure: the report says record by record what is done and what is not.
+ */
+export async function applyChangeSet(
+  provider: DnsProvider,
+  set: ChangeSet,
+  options: { signal?: AbortSignal } = {},
+): Promise<ApplyReport> {
+  const outcomes: ChangeOutcome[] = [];
+  const zones = [...new Set(set.changes.map((c) => c.zone))];
+  for (const zone of zones) {
+    const changes = set.changes.filter((c) => c.zone === zone);
+    let current: DnsRecord[];
+    try {
+      current = await provider.listRecords(zone);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      for (const c of changes) outcomes.push({ status: "failed", change: c, error: message });
+      continue;
+    }
+    const toApply: RecordChange[] = [];
+    for (const c of changes) {
+      const state = classifyChange(current, c);
+      if (state === "already") outcomes.push({ status: "already", change: c });
+      else if (state === "apply") {
+        // Write over the record as it is now (its id may differ from the journaled one).
+        const r = findRecord(current, c)!;
+        toApply.push({ ...c, id: r.id, record: { ...c.record, ...r } });
+      } else {
+        const found = findRecord(current, c);
+        outcomes.push({
+          status: "conflict",
+          change: c,
+          found: found ? { content: found.content, ttl: found.ttl } : undefined,
+        });
+      }
+    }
+    if (toApply.length === 0) continue;
+    const written = await provider.applyChanges(
+      zone,
+      toApply,
+      options.signal ? { signal: options.signal } : {},
+    );
+    // Read back: an "applied" that the provider cannot show us is not applied.
+    let after: DnsRecord[] | undefined;
+    try {
+      after = await provider.listRecords(zone);
+    } catch {
+      after = undefined;
+    }
+    for (const o of written) {
+      if (o.status !== "applied") {
+        outcomes.push(o);
+        continue;
+      }
+      if (!after) {
+        outcomes.push({
+          status: "failed",
+          change: o.change,
+          error: "written, but the read-back failed; run again to verify",
+        });
+        continue;
+      }
+      const state = classifyChange(after, o.change);
+      if (state === "already") outcomes.push(o);
+      else {
+        const r = findRecord(after, o.change);
+        outcomes.push({
+          status: "failed",
+          change: o.change,
+          error: `read back shows ${r ? `${r.content} ttl ${r.ttl}` : "no record"}, expected ${o.change.after.content} ttl ${o.change.after.ttl}`,
+        });
+      }
+    }
+  }
+  // Keep the order of the change set.
+  const order = new Map(
+    set.changes.map((c, i) => [`${c.zone}|${c.name}|${c.type}|${c.before.content}`, i]),
+  );
+  const key = (c: RecordChange) =>
+    order.get(`${c.zone}|${c.name}|${c.type}|${c.before.content}`) ?? 0;
+  outcomes.sort((a, b) => key(a.change) - key(b.change));
+  return {
+    step: set.step,
+    outcomes,
+    complete: outcomes.every((o) => o.status === "applied" || o.status === "already"),
+  };
+}

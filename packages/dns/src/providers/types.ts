@@ -1,0 +1,91 @@
+import type { DnsRecord, Zone } from "../records.js";
+
+/** What a provider can do; the core asks these instead of asking which provider it is. */
+export interface ProviderCapabilities {
+  /** Lowest TTL the provider accepts for a record that is not proxied. */
+  minTtl: number;
+  maxTtl: number;
+  /** When set, the only TTLs accepted; other values are rounded up to the next step (Linode). */
+  ttlSteps?: readonly number[];
+  /** Applies all of a zone's changes in one call, all or nothing (Cloudflare batch, RFC 2136 UPDATE). */
+  batch: boolean;
+  /** Largest number of records per batch call. */
+  maxBatch?: number;
+  /** Records can be proxied (Cloudflare), which have no TTL to lower. */
+  proxied: boolean;
+  /** A swap is an atomic compare-and-swap on the server (RFC 2136 prerequisites). */
+  atomicSwap: boolean;
+}
+
+/** One planned change to one existing record. Nothing is ever deleted. */
+export interface RecordChange {
+  zone: string;
+  /** The record's identity: provider id, owner name and type. */
+  id: string;
+  name: string;
+  type: string;
+  before: { content: string; ttl: number };
+  after: { content: string; ttl: number };
+  /** The record as it was read, so providers can keep what they do not change (proxied, comments). */
+  record: DnsRecord;
+  /** Human notes such as "TTL 250 snapped up to 300 (provider steps)". */
+  notes?: string[];
+}
+
+export type ChangeStep = "lower" | "swap" | "restore" | "rollback";
+
+export interface ChangeSet {
+  step: ChangeStep;
+  changes: RecordChange[];
+}
+
+export type ChangeOutcome =
+  | { status: "applied"; change: RecordChange }
+  /** The record already had the target content and TTL: nothing to do (a rerun after a partial failure). */
+  | { status: "already"; change: RecordChange }
+  | { status: "failed"; change: RecordChange; error: string }
+  /** The record no longer has either the before or the after state: someone else changed it. Untouched. */
+  | {
+      status: "conflict";
+      change: RecordChange;
+      found: { content: string; ttl: number } | undefined;
+    }
+  /** Not attempted because an earlier call failed (e.g. the batch containing it). */
+  | { status: "pending"; change: RecordChange };
+
+export interface ApplyOptions {
+  signal?: AbortSignal;
+}
+
+export interface DnsProvider {
+  readonly name: string;
+  readonly capabilities: ProviderCapabilities;
+  listZones(): Promise<Zone[]>;
+  /** Every record of a zone (by name), with effective TTLs. */
+  listRecords(zone: string): Promise<DnsRecord[]>;
+  /**
+   * Writes the given changes of one zone. Each change's `after` is written over the record identified by
+   * its id. Returns one outcome per change; must not throw for a per-record failure.
+   */
+  applyChanges(
+    zone: string,
+    changes: readonly RecordChange[],
+    options?: ApplyOptions,
+  ): Promise<ChangeOutcome[]>;
+  close?(): Promise<void>;
+}
+
+/** Settings a provider factory gets: the plan's `dns` section, the environment and the plan's directory. */
+export interface ProviderConfig {
+  provider: string;
+  zones: readonly string[];
+  apiUrl?: string;
+  batchSize?: number;
+  /** Provider-specific options from the plan (zone files, RFC 2136 server and key file, ...). */
+  options: Record<string, unknown>;
+  /** Paths in options resolve against this directory. */
+  baseDir: string;
+  env: Record<string, string | undefined>;
+}
+
+export type ProviderFactory = (config: ProviderConfig) => DnsProvider;
