@@ -22,8 +22,7 @@ export function findRecord(records: readonly DnsRecord[], c: RecordChange): DnsR
     (r) =>
       r.name === c.name &&
       r.type === c.type &&
-      (sameContent(c.type, r.content, c.before.content) ||
-        sameContent(c.type, r.content, c.after.content)),
+      (sameContent(c.type, r.content, c.before.content) || sameContent(c.type, r.content, c.after.content)),
   );
 }
 
@@ -34,12 +33,8 @@ export function classifyChange(
 ): "already" | "apply" | "conflict" | "missing" {
   const r = findRecord(records, c);
   if (!r) return "missing";
-  if (sameContent(c.type, r.content, c.after.content) && (r.ttl === c.after.ttl || r.proxied))
-    return "already";
-  if (
-    sameContent(c.type, r.content, c.before.content) ||
-    sameContent(c.type, r.content, c.after.content)
-  )
+  if (sameContent(c.type, r.content, c.after.content) && (r.ttl === c.after.ttl || r.proxied)) return "already";
+  if (sameContent(c.type, r.content, c.before.content) || sameContent(c.type, r.content, c.after.content))
     return "apply";
   return "conflict";
 }
@@ -84,11 +79,7 @@ export async function applyChangeSet(
       }
     }
     if (toApply.length === 0) continue;
-    const written = await provider.applyChanges(
-      zone,
-      toApply,
-      options.signal ? { signal: options.signal } : {},
-    );
+    const written = await provider.applyChanges(zone, toApply, options.signal ? { signal: options.signal } : {});
     // Read back: an "applied" that the provider cannot show us is not applied.
     let after: DnsRecord[] | undefined;
     try {
@@ -122,11 +113,8 @@ export async function applyChangeSet(
     }
   }
   // Keep the order of the change set.
-  const order = new Map(
-    set.changes.map((c, i) => [`${c.zone}|${c.name}|${c.type}|${c.before.content}`, i]),
-  );
-  const key = (c: RecordChange) =>
-    order.get(`${c.zone}|${c.name}|${c.type}|${c.before.content}`) ?? 0;
+  const order = new Map(set.changes.map((c, i) => [`${c.zone}|${c.name}|${c.type}|${c.before.content}`, i]));
+  const key = (c: RecordChange) => order.get(`${c.zone}|${c.name}|${c.type}|${c.before.content}`) ?? 0;
   outcomes.sort((a, b) => key(a.change) - key(b.change));
   return {
     step: set.step,

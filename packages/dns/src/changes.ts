@@ -45,9 +45,7 @@ export function discoverTargets(
   if (wanted) {
     for (const n of wanted) {
       if (!targets.some((t) => t.name === n) && !problems.some((p) => p.startsWith(`${n} `))) {
-        problems.push(
-          `${n} has no A/AAAA record on the old host's address; check dns.records or the zone`,
-        );
+        problems.push(`${n} has no A/AAAA record on the old host's address; check dns.records or the zone`);
       }
     }
   }
@@ -102,11 +100,7 @@ export function movingTtl(
 }
 
 /** Lower the TTL of every target above the low TTL. Proxied records have none to lower. */
-export function planLower(
-  targets: readonly DnsRecord[],
-  lowTtl: number,
-  caps: ProviderCapabilities,
-): ChangeSet {
+export function planLower(targets: readonly DnsRecord[], lowTtl: number, caps: ProviderCapabilities): ChangeSet {
   const changes: RecordChange[] = [];
   for (const r of targets) {
     if (r.proxied) continue;
@@ -136,15 +130,8 @@ export function planSwap(
     step: "swap",
     changes: targets.map((r) => {
       const t = movingTtl(r, lowTtl, caps);
-      const notes = r.proxied
-        ? ["proxied: clients see the change at once; no TTL to wait for"]
-        : undefined;
-      return change(
-        r,
-        { content: r.content, ttl: t.ttl },
-        { content: newAddressFor(r, addresses), ttl: t.ttl },
-        notes,
-      );
+      const notes = r.proxied ? ["proxied: clients see the change at once; no TTL to wait for"] : undefined;
+      return change(r, { content: r.content, ttl: t.ttl }, { content: newAddressFor(r, addresses), ttl: t.ttl }, notes);
     }),
   };
 }

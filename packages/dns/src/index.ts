@@ -23,5 +23,16 @@ export type {
   ProviderFactory,
   RecordChange,
 } from "./providers/types.js";
+export { providers } from "./providers/index.js";
+export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { snapTtl, type SnappedTtl } from "./ttl.js";
+export { editZoneFile, nextSerial, quoteTxt, zoneNameFromPath, type ZoneEdit } from "./zonefile/edit.js";
+export {
+  parseTtlText,
+  parseZoneFile,
+  ZoneFileError,
+  type ZoneEntry,
+  type ZoneFile,
+  type ZoneToken,
+} from "./zonefile/parse.js";

@@ -7,10 +7,7 @@ export interface SnappedTtl {
 }
 
 /** The TTL a provider will actually serve for the asked value: raised to its minimum, rounded up to its steps. */
-export function snapTtl(
-  asked: number,
-  caps: Pick<ProviderCapabilities, "minTtl" | "maxTtl" | "ttlSteps">,
-): SnappedTtl {
+export function snapTtl(asked: number, caps: Pick<ProviderCapabilities, "minTtl" | "maxTtl" | "ttlSteps">): SnappedTtl {
   let ttl = Math.max(asked, caps.minTtl);
   let why = ttl !== asked ? `the provider's minimum is ${caps.minTtl}` : "";
   if (caps.ttlSteps && caps.ttlSteps.length > 0) {

@@ -12,10 +12,7 @@ export interface LoadedPlan extends ParsedPlan {
 }
 
 /** Reads and validates a plan file; a missing file or a bad plan is a UserError. */
-export async function loadPlan(
-  file: string | undefined,
-  options: { cwd: string; now: Date },
-): Promise<LoadedPlan> {
+export async function loadPlan(file: string | undefined, options: { cwd: string; now: Date }): Promise<LoadedPlan> {
   const given = file ?? "cutover.yaml";
   const path = isAbsolute(given) ? given : resolve(options.cwd, given);
   let text: string;

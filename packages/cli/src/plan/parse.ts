@@ -65,9 +65,7 @@ export function parsePlan(text: string, options: { file: string; now: Date }): P
       const items = (node as { items: unknown[] }).items;
       let next: unknown;
       if (isMap(node)) {
-        const pair = items.find(
-          (it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg),
-        );
+        const pair = items.find((it) => isPair(it) && isScalar(it.key) && String(it.key.value) === String(seg));
         if (isPair(pair)) {
           best = pos((pair.key as Node).range?.[0]);
           next = pair.value;
@@ -102,11 +100,7 @@ export function parsePlan(text: string, options: { file: string; now: Date }): P
           add(
             issue.path,
             `unknown key "${key}"` +
-              (guess
-                ? `; did you mean "${guess}"?`
-                : known.length
-                  ? `; expected one of ${known.join(", ")}`
-                  : ""),
+              (guess ? `; did you mean "${guess}"?` : known.length ? `; expected one of ${known.join(", ")}` : ""),
             key,
           );
         }
@@ -136,17 +130,13 @@ function checkPlan(
 ): void {
   if (!plan.old.ipv4 && !plan.old.ipv6)
     add(["old"], "give the old host's ipv4 and/or ipv6, the addresses to move away from");
-  if (!plan.new.ipv4 && !plan.new.ipv6)
-    add(["new"], "give the new host's ipv4 and/or ipv6, the addresses to move to");
+  if (!plan.new.ipv4 && !plan.new.ipv6) add(["new"], "give the new host's ipv4 and/or ipv6, the addresses to move to");
   if (plan.old.ipv4 && plan.old.ipv4 === plan.new.ipv4)
     add(["new", "ipv4"], `is the same as old.ipv4 (${plan.old.ipv4}); nothing would move`);
   if (plan.old.ipv6 && plan.new.ipv6 && sameV6(plan.old.ipv6, plan.new.ipv6))
     add(["new", "ipv6"], `is the same as old.ipv6 (${plan.old.ipv6}); nothing would move`);
   if (plan.old.ipv4 && !plan.new.ipv4)
-    add(
-      ["new"],
-      `old.ipv4 is ${plan.old.ipv4} but new.ipv4 is missing: A records would have nowhere to go`,
-    );
+    add(["new"], `old.ipv4 is ${plan.old.ipv4} but new.ipv4 is missing: A records would have nowhere to go`);
 
   if (plan.schedule.swapAt.getTime() <= now.getTime()) {
     add(
@@ -159,26 +149,18 @@ function checkPlan(
   plan.relay.ports.forEach((p, i) => {
     const first = seen.get(p);
     if (first !== undefined)
-      add(
-        ["relay", "ports", i],
-        `port ${p} is listed twice (also at index ${first}); list each port once`,
-      );
+      add(["relay", "ports", i], `port ${p} is listed twice (also at index ${first}); list each port once`);
     else seen.set(p, i);
   });
   for (const key of Object.keys(plan.relay.proxyProtocol)) {
     const n = Number(key);
-    if (!Number.isInteger(n) || n < 1 || n > 65535)
-      add(["relay", "proxyProtocol", key], `"${key}" is not a port`);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) add(["relay", "proxyProtocol", key], `"${key}" is not a port`);
     else if (!seen.has(n))
-      add(
-        ["relay", "proxyProtocol", key],
-        `port ${n} is not in relay.ports; add it there or remove this line`,
-      );
+      add(["relay", "proxyProtocol", key], `port ${n} is not in relay.ports; add it there or remove this line`);
   }
   const socketPaths = new Set<string>();
   plan.relay.sockets.forEach((s, i) => {
-    if (socketPaths.has(s.listen))
-      add(["relay", "sockets", i, "listen"], `${s.listen} is listed twice`);
+    if (socketPaths.has(s.listen)) add(["relay", "sockets", i, "listen"], `${s.listen} is listed twice`);
     socketPaths.add(s.listen);
     if (s.to.path === undefined && (s.to.host === undefined || s.to.port === undefined))
       add(["relay", "sockets", i, "to"], "give either host and port, or path, to forward to");
@@ -214,9 +196,7 @@ function expandV6(a: string): string {
 
 export function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return "(top)";
-  return path
-    .map((s, i) => (typeof s === "number" ? `[${s}]` : i === 0 ? String(s) : `.${String(s)}`))
-    .join("");
+  return path.map((s, i) => (typeof s === "number" ? `[${s}]` : i === 0 ? String(s) : `.${String(s)}`)).join("");
 }
 
 /** The keys the schema allows at `path`, for "did you mean". */
@@ -238,11 +218,7 @@ function knownKeys(schema: z.ZodType, path: readonly PropertyKey[], data: unknow
         for (const o of def.options as unknown[]) visit(o, rest, value);
         return;
       case "array":
-        return visit(
-          def.element,
-          rest.slice(1),
-          Array.isArray(value) ? value[Number(rest[0])] : undefined,
-        );
+        return visit(def.element, rest.slice(1), Array.isArray(value) ? value[Number(rest[0])] : undefined);
       case "object": {
         const shape = def.shape as Record<string, unknown>;
         if (rest.length === 0) {
@@ -255,9 +231,7 @@ function knownKeys(schema: z.ZodType, path: readonly PropertyKey[], data: unknow
           visit(
             child,
             tail,
-            value && typeof value === "object"
-              ? (value as Record<string, unknown>)[String(head)]
-              : undefined,
+            value && typeof value === "object" ? (value as Record<string, unknown>)[String(head)] : undefined,
           );
         return;
       }
@@ -279,9 +253,7 @@ function closest(word: string, candidates: readonly string[]): string | undefine
       best = c;
     }
   }
-  return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3))
-    ? best
-    : undefined;
+  return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
 
 function levenshtein(a: string, b: string): number {

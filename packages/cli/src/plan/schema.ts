@@ -3,19 +3,17 @@ import { z } from "zod";
 import { parseDuration } from "./duration.js";
 
 /** A duration written like `30m`, `24h`, `1d` or `1h30m`; parsed to milliseconds. */
-const duration = z
-  .string({ error: "expected a duration such as 30m, 24h or 1d" })
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        message: `"${text}" is not a duration; write it like 90s, 30m, 24h, 1d or 1h30m`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+const duration = z.string({ error: "expected a duration such as 30m, 24h or 1d" }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${text}" is not a duration; write it like 90s, 30m, 24h, 1d or 1h30m`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 const ipv4 = z.string().refine((s) => isIP(s) === 4, {
   error: (issue) => `"${String(issue.input)}" is not an IPv4 address (e.g. 203.0.113.20)`,
@@ -64,12 +62,9 @@ const ttl = z
 
 const hostname = z
   .string()
-  .regex(
-    /^(?=.{1,253}\.?$)([a-z0-9_](?:[a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i,
-    {
-      error: "expected a DNS name such as example.com",
-    },
-  )
+  .regex(/^(?=.{1,253}\.?$)([a-z0-9_](?:[a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i, {
+    error: "expected a DNS name such as example.com",
+  })
   .transform((s) => s.toLowerCase().replace(/\.$/, ""));
 
 /** `user@host` or `user@host:port` or `host`. */
@@ -78,8 +73,7 @@ const sshTarget = z.string().regex(/^([a-z_][a-z0-9_.-]*@)?[a-z0-9.:[\]-]+$/i, {
 });
 
 const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
-  error:
-    "expected an OpenSSH SHA256 fingerprint such as SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+  error: "expected an OpenSSH SHA256 fingerprint such as SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
 });
 
 const host = z.strictObject({
@@ -141,14 +135,11 @@ const schedule = z.strictObject({
 });
 
 const unitName = z.string().regex(/^[A-Za-z0-9:_.@-]+$/, {
-  error:
-    "a service is a plain unit name such as postfix or mariadb.service (letters, digits, : _ . @ -)",
+  error: "a service is a plain unit name such as postfix or mariadb.service (letters, digits, : _ . @ -)",
 });
 
 const handover = z.strictObject({
-  mode: z
-    .enum(["redirect", "rebind"], { error: 'handover.mode is "redirect" or "rebind"' })
-    .default("redirect"),
+  mode: z.enum(["redirect", "rebind"], { error: 'handover.mode is "redirect" or "rebind"' }).default("redirect"),
   stopServices: z.array(unitName).default([]),
 });
 
@@ -160,9 +151,7 @@ const upstream = z.strictObject({
 });
 
 const socket = z.strictObject({
-  listen: z
-    .string()
-    .startsWith("/", { error: "a unix socket path is absolute, e.g. /var/lib/mysql/mysql.sock" }),
+  listen: z.string().startsWith("/", { error: "a unix socket path is absolute, e.g. /var/lib/mysql/mysql.sock" }),
   owner: z
     .string()
     .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/i, {
@@ -180,9 +169,7 @@ const relay = z.strictObject({
   ports: z.array(port).default([]),
   /** Bind address on the old host; default: every address. */
   listen: z.string().optional(),
-  proxyProtocol: z
-    .record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' }))
-    .default({}),
+  proxyProtocol: z.record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' })).default({}),
   sockets: z.array(socket).default([]),
 });
 

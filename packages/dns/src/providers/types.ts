@@ -67,11 +67,7 @@ export interface DnsProvider {
    * Writes the given changes of one zone. Each change's `after` is written over the record identified by
    * its id. Returns one outcome per change; must not throw for a per-record failure.
    */
-  applyChanges(
-    zone: string,
-    changes: readonly RecordChange[],
-    options?: ApplyOptions,
-  ): Promise<ChangeOutcome[]>;
+  applyChanges(zone: string, changes: readonly RecordChange[], options?: ApplyOptions): Promise<ChangeOutcome[]>;
   close?(): Promise<void>;
 }
 

@@ -1,0 +1,13 @@
+import { Command } from "@commander-js/extra-typings";
+import type { Deps } from "../../context.js";
+
+/** `cutover dns <verb>`: one file per verb in this folder, one line each here. */
+const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [];
+
+export function makeDnsCommand(deps: Deps) {
+  const dns = new Command("dns").description(
+    "DNS records of the move: list, lower TTLs, swap, restore, roll back, serve",
+  );
+  for (const make of verbs) dns.addCommand(make(deps));
+  return dns;
+}

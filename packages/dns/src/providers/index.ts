@@ -1,0 +1,7 @@
+import type { ProviderFactory } from "./types.js";
+import { createZonefileProvider } from "./zonefile.js";
+
+/** Every provider by the name a plan uses in `dns.provider`. */
+export const providers: Record<string, ProviderFactory> = {
+  zonefile: createZonefileProvider,
+};

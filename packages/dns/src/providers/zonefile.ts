@@ -1,0 +1,100 @@
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { promisify } from "node:util";
+import { DnsError } from "../errors.js";
+import { writeFileAtomic } from "../fs-atomic.js";
+import { normalizeName, type DnsRecord, type Zone } from "../records.js";
+import { editZoneFile } from "../zonefile/edit.js";
+import { parseZoneFile, type ZoneFile } from "../zonefile/parse.js";
+import type { ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+
+const run = promisify(execFile);
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Zone files managed by hand or by a config tool and served by NSD, BIND or Knot. Changes edit only the
+ * tokens they must (comments and layout stay), bump the SOA serial, write atomically, then run the plan's
+ * reload command (`knotc zone-reload {zone}`, `rndc reload {zone}`, `nsd-control reload {zone}`).
+ */
+export function createZonefileProvider(config: ProviderConfig): DnsProvider {
+  const files = (config.options.files ?? {}) as Record<string, string>;
+  const reload = config.options.reload as string | undefined;
+  const pathOf = (zone: string): string => {
+    const entry = Object.entries(files).find(([z]) => normalizeName(z) === normalizeName(zone));
+    if (!entry) {
+      throw new DnsError(`no zone file configured for ${zone}`, {
+        code: "E_ZONE_UNKNOWN",
+        provider: "zonefile",
+        hint: `add "${zone}: path/to/${zone}.zone" under dns.files`,
+      });
+    }
+    return isAbsolute(entry[1]) ? entry[1] : resolve(config.baseDir, entry[1]);
+  };
+  const read = async (zone: string): Promise<{ path: string; parsed: ZoneFile }> => {
+    const path = pathOf(zone);
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      throw new DnsError(`cannot read the zone file for ${zone} at ${path}: ${(error as Error).message}`, {
+        code: "E_ZONE_READ",
+        provider: "zonefile",
+        cause: error,
+      });
+    }
+    return { path, parsed: parseZoneFile(text, { origin: zone, file: path }) };
+  };
+
+  return {
+    name: "zonefile",
+    capabilities: {
+      minTtl: 1,
+      maxTtl: 2 ** 31 - 1,
+      batch: true,
+      proxied: false,
+      atomicSwap: false,
+    },
+    async listZones(): Promise<Zone[]> {
+      return Object.keys(files).map((z) => ({ id: normalizeName(z), name: normalizeName(z) }));
+    },
+    async listRecords(zone: string): Promise<DnsRecord[]> {
+      const { parsed } = await read(zone);
+      return parsed.entries.map((e) => e.record);
+    },
+    async applyChanges(zone: string, changes: readonly RecordChange[]): Promise<ChangeOutcome[]> {
+      try {
+        const { path, parsed } = await read(zone);
+        const text = editZoneFile(
+          parsed,
+          changes.map((c) => ({ id: c.id, after: c.after })),
+          { today: new Date(), file: path },
+        );
+        await writeFileAtomic(path, text);
+        if (reload) {
+          const command = reload
+            .replaceAll("{zone}", shellQuote(normalizeName(zone)))
+            .replaceAll("{file}", shellQuote(path));
+          try {
+            await run("/bin/sh", ["-c", command], { timeout: 30_000 });
+          } catch (error) {
+            const e = error as { stderr?: string; message: string };
+            const why = (e.stderr || e.message).trim().split("\n").slice(-2).join(" ");
+            return changes.map((change) => ({
+              status: "failed" as const,
+              change,
+              error: `zone file written, but the reload command failed (${why}); fix it and run: ${command}`,
+            }));
+          }
+        }
+        return changes.map((change) => ({ status: "applied" as const, change }));
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return changes.map((change) => ({ status: "failed" as const, change, error: message }));
+      }
+    },
+  };
+}
