@@ -1,14 +1,19 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
+import { UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
+import { formatUtc, printTimeline, timelineToJson } from "../output/timeline.js";
 import { loadPlan } from "../plan/load.js";
+import { readPlanRecords } from "../timeline/records.js";
+import { planTimeline } from "../timeline/plan.js";
 import { parseNowOption } from "./_options.js";
 
 export function makePlanCommand(deps: Deps) {
   return new Command("plan")
-    .description("Validate a plan file and show the timeline: every step, its time and its changes")
+    .description("Validate a plan file and show the timeline: every step, its time and the records it changes")
     .argument("[file]", "the plan file", "cutover.yaml")
-    .option("--now <iso>", "pretend the current time is this (for planning ahead)")
+    .option("--now <iso>", "plan as if the current time were this (an ISO time with offset)")
+    .option("--accept-risk", "accept a swap too soon for the TTL drop to reach every cache (shown as a warning)")
     .option("--json", "print the timeline as JSON (shape: docs/plan-json.md)")
     .addHelpText(
       "after",
@@ -16,14 +21,44 @@ export function makePlanCommand(deps: Deps) {
 Examples:
   $ cutover plan
   $ cutover plan examples/colo-to-linode.yaml --now 2026-11-29T10:00:00Z
-  $ cutover plan cutover.yaml --json | jq '.steps[] | {kind, at}'`,
+  $ cutover plan cutover.yaml --json | jq '.steps[] | {kind, at}'
+
+Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed with its line).`,
     )
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = parseNowOption(opts.now, deps);
       const loaded = await loadPlan(file, { cwd: deps.cwd, now });
       for (const w of loaded.warnings) out.warn(w);
-      out.data({ plan: loaded.plan.name, valid: true });
-      out.line(`${loaded.file}: ok`);
+      const { records, capabilities, providerName } = await readPlanRecords(loaded, deps.env);
+      const result = planTimeline(loaded.plan, records, now, { capabilities, acceptRisk: opts.acceptRisk === true });
+      if (!result.ok) {
+        const details = [...result.problems];
+        if (result.earliestSafeSwap) {
+          details.push(
+            `earliest safe swap: ${result.earliestSafeSwap.toISOString()} (set schedule.swapAt to it or later, or pass --accept-risk)`,
+          );
+        }
+        throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details });
+      }
+      const t = result.timeline;
+      for (const w of t.warnings) out.warn(w);
+      out.data({
+        ...timelineToJson(t),
+        provider: providerName,
+        planFile: loaded.file,
+        warnings: [...loaded.warnings, ...t.warnings],
+      });
+      const { c } = out;
+      const olds = [loaded.plan.old.ipv4, loaded.plan.old.ipv6].filter(Boolean).join(", ");
+      const news = [loaded.plan.new.ipv4, loaded.plan.new.ipv6].filter(Boolean).join(", ");
+      out.line(`${c.bold(t.name)}: ${olds} → ${news}  (${providerName}: ${loaded.plan.dns.zones.join(", ")})`);
+      out.line(c.dim(`now ${formatUtc(now)}; swap at ${formatUtc(t.swapAt)}; ${t.targets.length} records move`));
+      out.line();
+      printTimeline(out, t, deps.env.TZ ? { timeZone: deps.env.TZ } : {});
+      if (t.risk) {
+        out.line();
+        out.line(c.red(`RISK ACCEPTED: ${t.risk.reason}`));
+      }
     });
 }

@@ -1,0 +1,115 @@
+import type { ChangeSet } from "@cutover/dns";
+import type { Timeline, TimelineStep } from "../timeline/plan.js";
+import type { Reporter } from "./reporter.js";
+
+/** `2026-11-30 13:00Z`; seconds only when they are not zero. */
+export function formatUtc(d: Date): string {
+  const iso = d.toISOString();
+  const secs = iso.slice(17, 19);
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)}${secs === "00" ? "" : `:${secs}`}Z`;
+}
+
+/** The same instant in the local zone (`TZ`), e.g. `14:00 CET`, or "" when local is UTC. */
+export function formatLocal(d: Date, timeZone?: string): string {
+  const fmt = new Intl.DateTimeFormat("en-GB", {
+    ...(timeZone ? { timeZone } : {}),
+    weekday: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  });
+  const zone = fmt.resolvedOptions().timeZone;
+  if (zone === "UTC" || zone === "Etc/UTC") return "";
+  return fmt.format(d);
+}
+
+export function changeSetToJson(set: ChangeSet) {
+  return {
+    step: set.step,
+    changes: set.changes.map((c) => ({
+      zone: c.zone,
+      id: c.id,
+      name: c.name,
+      type: c.type,
+      before: c.before,
+      after: c.after,
+      ...(c.record.proxied ? { proxied: true } : {}),
+      ...(c.notes ? { notes: c.notes } : {}),
+    })),
+  };
+}
+
+export function stepToJson(s: TimelineStep) {
+  return {
+    kind: s.kind,
+    at: s.at.toISOString(),
+    label: s.label,
+    summary: s.summary,
+    ...(s.until ? { until: s.until } : {}),
+    ...(s.deadline ? { deadline: s.deadline.toISOString() } : {}),
+    ...(s.changes ? { changes: changeSetToJson(s.changes).changes } : {}),
+    notes: s.notes,
+  };
+}
+
+/** The timeline as JSON (documented in docs/plan-json.md). */
+export function timelineToJson(t: Timeline) {
+  return {
+    name: t.name,
+    now: t.now.toISOString(),
+    swapAt: t.swapAt.toISOString(),
+    steps: t.steps.map(stepToJson),
+    targets: t.targets.map((r) => ({
+      zone: r.zone,
+      id: r.id,
+      name: r.name,
+      type: r.type,
+      content: r.content,
+      ttl: r.ttl,
+      ...(r.proxied ? { proxied: true } : {}),
+    })),
+    info: t.info.map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why })),
+    rollback: changeSetToJson(t.rollback).changes,
+    warnings: t.warnings,
+    ...(t.risk ? { risk: { reason: t.risk.reason, safeUntil: t.risk.safeUntil.toISOString() } } : {}),
+  };
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + " ".repeat(n - s.length);
+}
+
+/** Prints the timeline for people: one line per step, its changes indented under it. */
+export function printTimeline(
+  out: Reporter,
+  t: Timeline,
+  options: { timeZone?: string; changes?: boolean } = {},
+): void {
+  const { c } = out;
+  const labelWidth = Math.max(...t.steps.map((s) => s.label.length), 3) + 2;
+  for (const step of t.steps) {
+    const local = formatLocal(step.at, options.timeZone);
+    const when = step.kind === "watch" ? pad(step.until ?? "", 18) : pad(formatUtc(step.at), 18);
+    out.line(
+      `${c.bold(pad(step.label, labelWidth))}${c.cyan(when)} ${local && step.kind !== "watch" ? c.dim(pad(`(${local})`, 20)) : pad("", local ? 20 : 0)} ${step.summary}`,
+    );
+    for (const note of step.notes) out.line(`${" ".repeat(labelWidth + 4)}${c.yellow("note:")} ${note}`);
+    if (options.changes !== false && step.changes) {
+      const rows = step.changes.changes;
+      const nameW = Math.max(...rows.map((r) => r.name.length));
+      for (const ch of rows) {
+        const content =
+          ch.before.content === ch.after.content ? ch.after.content : `${ch.before.content} → ${ch.after.content}`;
+        const ttl = ch.before.ttl === ch.after.ttl ? `ttl ${ch.after.ttl}` : `ttl ${ch.before.ttl} → ${ch.after.ttl}`;
+        out.line(
+          `${" ".repeat(labelWidth + 4)}${pad(ch.name, nameW)}  ${pad(ch.type, 4)}  ${content}  ${c.dim(ttl)}${ch.record.proxied ? c.yellow("  proxied") : ""}`,
+        );
+      }
+    }
+  }
+  if (t.info.length > 0) {
+    out.line();
+    out.line(c.bold("Also affected (not changed by cutover):"));
+    for (const i of t.info) out.line(`  ${i.record.name} ${i.record.type} ${i.record.content}: ${i.why}`);
+  }
+}

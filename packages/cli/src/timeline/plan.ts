@@ -1,0 +1,269 @@
+import {
+  discoverTargets,
+  planLower,
+  planRestore,
+  planRollback,
+  planSwap,
+  type ChangeSet,
+  type DnsRecord,
+  type ProviderCapabilities,
+} from "@cutover/dns";
+import type { Plan } from "../plan/schema.js";
+
+export type StepKind = "lower" | "preflight" | "handover" | "swap" | "watch" | "drain" | "restore";
+
+export interface TimelineStep {
+  kind: StepKind;
+  /** When the step is due. */
+  at: Date;
+  /** The time relative to the swap, as people say it: T-25h, T0, T+24h. */
+  label: string;
+  /** One line saying what happens. */
+  summary: string;
+  /** For open-ended steps (watch, drain): when it ends. */
+  until?: string;
+  /** The latest the step may end (drain). */
+  deadline?: Date;
+  /** The DNS changes of the step (lower, swap, restore). */
+  changes?: ChangeSet;
+  notes: string[];
+}
+
+export interface Timeline {
+  name: string;
+  now: Date;
+  swapAt: Date;
+  steps: TimelineStep[];
+  targets: DnsRecord[];
+  info: Array<{ record: DnsRecord; why: string }>;
+  /** Undoes the whole move from any stage before the drain. */
+  rollback: ChangeSet;
+  warnings: string[];
+  /** Set when the plan was accepted with --accept-risk although the TTL drop lands too late. */
+  risk?: { reason: string; safeUntil: Date };
+}
+
+export type TimelineResult =
+  | { ok: true; timeline: Timeline }
+  | { ok: false; reason: string; earliestSafeSwap: Date | undefined; problems: string[] };
+
+export interface PlanTimelineOptions {
+  capabilities: ProviderCapabilities;
+  acceptRisk?: boolean;
+}
+
+const MINUTE = 60_000;
+
+/** Rounds up to the next whole minute (a time people can type). */
+export function ceilMinute(ms: number): number {
+  return Math.ceil(ms / MINUTE) * MINUTE;
+}
+
+/** `T-25h`, `T-15m`, `T0`, `T+24h` relative to the swap. */
+export function relativeLabel(at: Date, swapAt: Date): string {
+  const diff = at.getTime() - swapAt.getTime();
+  if (diff === 0) return "T0";
+  const abs = Math.abs(diff);
+  const sign = diff < 0 ? "-" : "+";
+  const units: Array<[string, number]> = [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", MINUTE],
+    ["s", 1000],
+  ];
+  let rest = abs;
+  const parts: string[] = [];
+  for (const [u, size] of units) {
+    if (u === "d" && abs <= 3 * 86_400_000) continue; // "T-25h" reads better than "T-1d1h"
+    const n = Math.floor(rest / size);
+    if (n > 0 && parts.length < 2) parts.push(`${n}${u}`);
+    rest -= n * size;
+  }
+  return `T${sign}${parts.join("") || "0s"}`;
+}
+
+/**
+ * Computes the whole timeline of a move as data: when each step runs and exactly which records it
+ * changes. Pure: the same plan, records and `now` give the same timeline. A plan whose TTL drop cannot
+ * land a full old TTL (plus the margin) before the swap is refused with the earliest safe swap time,
+ * unless `acceptRisk`, which then carries a warning.
+ */
+export function planTimeline(
+  plan: Plan,
+  records: readonly DnsRecord[],
+  now: Date,
+  options: PlanTimelineOptions,
+): TimelineResult {
+  const caps = options.capabilities;
+  const addresses = { old: plan.old, new: plan.new };
+  const names = plan.dns.records === "auto" ? undefined : plan.dns.records;
+  const zones = new Set(plan.dns.zones);
+  const discovery = discoverTargets(
+    records.filter((r) => zones.has(r.zone)),
+    addresses,
+    names,
+  );
+  if (discovery.problems.length > 0) {
+    return {
+      ok: false,
+      reason: "the records cannot be moved as planned",
+      earliestSafeSwap: undefined,
+      problems: discovery.problems,
+    };
+  }
+  const { targets } = discovery;
+  if (targets.length === 0) {
+    const olds = [plan.old.ipv4, plan.old.ipv6].filter(Boolean).join(", ");
+    return {
+      ok: false,
+      reason: `no A/AAAA record in ${plan.dns.zones.join(", ")} points at the old host (${olds}); nothing to move`,
+      earliestSafeSwap: undefined,
+      problems: [],
+    };
+  }
+
+  const swapAt = plan.schedule.swapAt;
+  const swapMs = swapAt.getTime();
+  const lower = planLower(targets, plan.dns.lowTtl, caps);
+  const swap = planSwap(targets, addresses, plan.dns.lowTtl, caps);
+  const restore = planRestore(targets, addresses, plan.dns.lowTtl, caps);
+  const rollback = planRollback(targets, addresses, plan.dns.lowTtl, caps);
+  const warnings: string[] = [];
+  let risk: Timeline["risk"];
+
+  const steps: TimelineStep[] = [];
+  if (lower.changes.length > 0) {
+    const maxOldTtl = Math.max(...lower.changes.map((c) => c.before.ttl));
+    const lowerMs = swapMs - maxOldTtl * 1000 - plan.schedule.margin;
+    let at = lowerMs;
+    if (lowerMs < now.getTime()) {
+      const earliest = new Date(ceilMinute(now.getTime() + maxOldTtl * 1000 + plan.schedule.margin));
+      const reason =
+        `the TTL drop must land ${fmtSeconds(maxOldTtl)} (the highest old TTL) + ${fmtSeconds(plan.schedule.margin / 1000)} (margin) ` +
+        `before the swap, i.e. by ${new Date(lowerMs).toISOString()}, which is already past`;
+      if (!options.acceptRisk) return { ok: false, reason, earliestSafeSwap: earliest, problems: [] };
+      at = now.getTime();
+      risk = { reason, safeUntil: new Date(now.getTime() + maxOldTtl * 1000) };
+      warnings.push(
+        `accepted risk: ${reason}; resolvers that cached a record just before ${now.toISOString()} may send clients to the old host until ${risk.safeUntil.toISOString()} (the relay covers them)`,
+      );
+    }
+    const from = [...new Set(lower.changes.map((c) => c.before.ttl))].sort((a, b) => b - a).join("/");
+    const to = [...new Set(lower.changes.map((c) => c.after.ttl))].join("/");
+    steps.push({
+      kind: "lower",
+      at: new Date(at),
+      label: "",
+      summary: `lower TTL ${from}→${to} on ${count(lower.changes.length, "record")} in ${zonesOf(lower)}`,
+      changes: lower,
+      notes: unique(lower.changes.flatMap((c) => c.notes ?? [])),
+    });
+  } else {
+    warnings.push(`every target already has a TTL at or below ${plan.dns.lowTtl}: no TTL to lower`);
+  }
+
+  const relayPorts = plan.relay.ports;
+  const hasRelay = relayPorts.length > 0 || plan.relay.sockets.length > 0;
+  if (hasRelay) {
+    const checks = relayPorts.length > 0 ? `new host answers on ${relayPorts.join(",")}` : "new host reachable";
+    const tlsPorts = relayPorts.filter((p) => [443, 465, 993, 995].includes(p));
+    steps.push({
+      kind: "preflight",
+      at: new Date(Math.max(now.getTime(), swapMs - plan.schedule.preflightBefore)),
+      label: "",
+      summary: `preflight: ${checks}${tlsPorts.length ? `; TLS names on ${tlsPorts.join(",")}` : ""}${relayPorts.includes(25) ? "; SMTP banner" : ""}`,
+      notes: [],
+    });
+    const what = [
+      relayPorts.length ? `relay takes ports ${relayPorts.join(",")}` : "",
+      plan.relay.sockets.length ? `sockets ${plan.relay.sockets.map((s) => s.listen).join(", ")}` : "",
+    ].filter(Boolean);
+    const services = plan.handover.stopServices;
+    steps.push({
+      kind: "handover",
+      at: swapAt,
+      label: "",
+      summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}`,
+      notes: [],
+    });
+  }
+
+  const newAddrs = [plan.new.ipv4, plan.new.ipv6].filter(Boolean).join(", ");
+  const proxied = swap.changes.filter((c) => c.record.proxied).length;
+  steps.push({
+    kind: "swap",
+    at: swapAt,
+    label: "",
+    summary:
+      `swap ${count(swap.changes.length, "record")} → ${newAddrs}` +
+      (caps.batch ? ` (${caps.atomicSwap ? "one atomic update per zone" : "one batch per zone"})` : ""),
+    changes: swap,
+    notes: proxied > 0 ? [`${count(proxied, "proxied record")}: clients see the change at once`] : [],
+  });
+  steps.push({
+    kind: "watch",
+    at: swapAt,
+    label: "",
+    summary: `watch propagation: every authoritative server, ${plan.propagation.resolvers === "default" ? "the public resolvers" : count(plan.propagation.resolvers.length, "resolver")}${plan.propagation.atlas ? `, RIPE Atlas (${plan.propagation.atlas.probes} probes)` : ""}`,
+    until: "until propagated",
+    notes: [],
+  });
+  if (hasRelay) {
+    const { quiet, deadline } = plan.schedule.drain;
+    steps.push({
+      kind: "drain",
+      at: new Date(swapMs + quiet),
+      label: "",
+      summary: `drain relay on old host when quiet ${fmtSeconds(quiet / 1000)} (deadline ${relativeLabel(new Date(swapMs + deadline), swapAt)}); report stale clients`,
+      until: `when quiet ${fmtSeconds(quiet / 1000)}`,
+      deadline: new Date(swapMs + deadline),
+      notes: [],
+    });
+  }
+  const restoreFrom = [...new Set(restore.changes.map((c) => c.before.ttl))].join("/");
+  const restoreTo = [...new Set(restore.changes.map((c) => c.after.ttl))].sort((a, b) => b - a).join("/");
+  steps.push({
+    kind: "restore",
+    at: new Date(swapMs + plan.schedule.restoreTtlAfter),
+    label: "",
+    summary: `restore TTL ${restoreFrom}→${restoreTo} on ${count(restore.changes.length, "record")}`,
+    changes: restore,
+    notes: [],
+  });
+
+  const order: StepKind[] = ["lower", "preflight", "handover", "swap", "watch", "drain", "restore"];
+  steps.sort((a, b) => a.at.getTime() - b.at.getTime() || order.indexOf(a.kind) - order.indexOf(b.kind));
+  for (const s of steps) s.label = relativeLabel(s.at, swapAt);
+
+  const timeline: Timeline = {
+    name: plan.name,
+    now,
+    swapAt,
+    steps,
+    targets,
+    info: discovery.info,
+    rollback,
+    warnings,
+  };
+  if (risk) timeline.risk = risk;
+  return { ok: true, timeline };
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+function zonesOf(set: ChangeSet): string {
+  return [...new Set(set.changes.map((c) => c.zone))].join(", ");
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+function fmtSeconds(s: number): string {
+  if (s % 86400 === 0 && s >= 86400) return `${s / 86400}d`;
+  if (s % 3600 === 0 && s >= 3600) return `${s / 3600}h`;
+  if (s % 60 === 0 && s >= 60) return `${s / 60}m`;
+  return `${s}s`;
+}

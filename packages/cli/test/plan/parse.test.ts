@@ -1,0 +1,141 @@
+import { describe, expect, test } from "vitest";
+import { PlanError, parsePlan } from "../../src/plan/parse.js";
+import { parseDuration } from "../../src/plan/duration.js";
+
+const NOW = new Date("2026-11-29T10:00:00Z");
+
+const GOOD = `name: colo-to-linode
+old: { ipv4: 198.51.100.10, ssh: root@198.51.100.10 }
+new: { ipv4: 203.0.113.20, ipv6: "2001:db8::20" }
+dns:
+  provider: zonefile
+  zones: [example.com]
+  files: { example.com: zones/example.com.zone }
+  lowTtl: 300
+schedule:
+  swapAt: 2026-12-01T14:00:00Z
+  margin: 1h
+  restoreTtlAfter: 24h
+  drain: { quiet: 30m, deadline: 72h }
+relay:
+  ports: [80, 443]
+`;
+
+function problems(text: string, now = NOW): string[] {
+  try {
+    parsePlan(text, { file: "cutover.yaml", now });
+  } catch (error) {
+    if (error instanceof PlanError) return [...error.details];
+    throw error;
+  }
+  return [];
+}
+
+describe("parsePlan", () => {
+  test("a good plan parses with defaults filled in", () => {
+    const { plan, warnings } = parsePlan(GOOD, { file: "cutover.yaml", now: NOW });
+    expect(plan.schedule.swapAt.toISOString()).toBe("2026-12-01T14:00:00.000Z");
+    expect(plan.schedule.margin).toBe(3_600_000);
+    expect(plan.schedule.drain.deadline).toBe(72 * 3_600_000);
+    expect(plan.handover.mode).toBe("redirect");
+    expect(plan.dns.records).toBe("auto");
+    expect(warnings).toEqual([]);
+  });
+
+  test("an unknown key names its line and suggests the right one", () => {
+    const out = problems(GOOD.replace("  margin: 1h", "  margn: 1h"));
+    expect(out).toEqual(['cutover.yaml:11:3 schedule.margn: unknown key "margn"; did you mean "margin"?']);
+  });
+
+  test("an unknown top-level key far from any known one lists the keys", () => {
+    const out = problems(`${GOOD}zzzzzzzz: 1\n`);
+    expect(out[0]).toMatch(/^cutover\.yaml:16:1 zzzzzzzz: unknown key "zzzzzzzz"; expected one of name, old, new, dns/);
+  });
+
+  test("a naive swap time is refused as ambiguous, with the fix", () => {
+    const out = problems(GOOD.replace("2026-12-01T14:00:00Z", "2026-12-01 14:00"));
+    expect(out).toEqual([
+      'cutover.yaml:10:11 schedule.swapAt: "2026-12-01 14:00" has no UTC offset, so it is ambiguous; write 2026-12-01T14:00Z or add the offset, e.g. +01:00',
+    ]);
+  });
+
+  test("an invalid IPv4 and an invalid IPv6 are both reported", () => {
+    const out = problems(GOOD.replace("203.0.113.20", "203.0.113.300").replace('"2001:db8::20"', '"2001:db8:::20"'));
+    expect(out).toEqual([
+      'cutover.yaml:3:14 new.ipv4: "203.0.113.300" is not an IPv4 address (e.g. 203.0.113.20)',
+      'cutover.yaml:3:35 new.ipv6: "2001:db8:::20" is not an IPv6 address (e.g. 2001:db8::20)',
+    ]);
+  });
+
+  test("a duplicate port and a port out of range", () => {
+    const out = problems(GOOD.replace("ports: [80, 443]", "ports: [80, 443, 80, 70000]"));
+    expect(out).toEqual([
+      "cutover.yaml:15:24 relay.ports[3]: a port is from 1 to 65535",
+    ]);
+    // Duplicates are a cross-field check: reported once the ports are otherwise valid.
+    const dup = problems(GOOD.replace("ports: [80, 443]", "ports: [80, 443, 80]"));
+    expect(dup).toEqual(["cutover.yaml:15:20 relay.ports[2]: port 80 is listed twice (also at index 0); list each port once"]);
+  });
+
+  test("a TTL out of range", () => {
+    expect(problems(GOOD.replace("lowTtl: 300", "lowTtl: 0"))).toEqual([
+      "cutover.yaml:8:11 dns.lowTtl: a TTL is at least 1 second",
+    ]);
+    expect(problems(GOOD.replace("lowTtl: 300", "lowTtl: 100000"))[0]).toMatch(/dns\.lowTtl: a low TTL above 86400/);
+  });
+
+  test("durations that do not parse, and ones that do", () => {
+    const out = problems(GOOD.replace("margin: 1h", "margin: an hour").replace("quiet: 30m", "quiet: 30 minutes"));
+    expect(out).toEqual([
+      'cutover.yaml:11:11 schedule.margin: "an hour" is not a duration; write it like 90s, 30m, 24h, 1d or 1h30m',
+      'cutover.yaml:13:19 schedule.drain.quiet: "30 minutes" is not a duration; write it like 90s, 30m, 24h, 1d or 1h30m',
+    ]);
+    expect(parseDuration("30m")).toBe(1_800_000);
+    expect(parseDuration("24h")).toBe(86_400_000);
+    expect(parseDuration("1d")).toBe(86_400_000);
+    expect(parseDuration("1h30m")).toBe(5_400_000);
+    expect(parseDuration("1x")).toBeUndefined();
+  });
+
+  test("a swap time in the past, relative to now", () => {
+    const out = problems(GOOD, new Date("2026-12-02T00:00:00Z"));
+    expect(out).toEqual([
+      "cutover.yaml:10:11 schedule.swapAt: 2026-12-01T14:00:00.000Z is in the past (now is 2026-12-02T00:00:00.000Z); pick a future time",
+    ]);
+  });
+
+  test("every problem at once, in line order", () => {
+    const bad = GOOD.replace("203.0.113.20", "nope")
+      .replace("lowTtl: 300", "lowTtll: 300")
+      .replace("2026-12-01T14:00:00Z", "2026-12-01T14:00:00")
+      .replace("ports: [80, 443]", "ports: [0]");
+    const out = problems(bad);
+    expect(out).toHaveLength(4);
+    expect(out.map((l) => l.split(" ")[0])).toEqual(["cutover.yaml:3:14", "cutover.yaml:8:3", "cutover.yaml:10:11", "cutover.yaml:15:11"]);
+  });
+
+  test("missing required sections say so", () => {
+    const out = problems("name: x\n");
+    expect(out.some((l) => /old: is required/.test(l))).toBe(true);
+    expect(out.some((l) => /schedule: is required/.test(l))).toBe(true);
+  });
+
+  test("YAML syntax errors carry their line", () => {
+    const out = problems("name: x\nold: [1, 2\n");
+    expect(out[0]).toMatch(/^cutover\.yaml:\d+:\d+ \(yaml\): /);
+  });
+
+  test("port 25 without PROXY protocol warns about the open relay", () => {
+    const { warnings } = parsePlan(GOOD.replace("ports: [80, 443]", "ports: [25, 80]"), { file: "c.yaml", now: NOW });
+    expect(warnings[0]).toMatch(/mynetworks.*open relay/);
+  });
+
+  test("an unknown provider and a zone without a file", () => {
+    expect(problems(GOOD.replace("provider: zonefile", "provider: route53"))[0]).toMatch(
+      /dns\.provider: dns\.provider must be one of "zonefile", "cloudflare", "linode" or "rfc2136"/,
+    );
+    expect(problems(GOOD.replace("zones: [example.com]", "zones: [example.com, example.org]"))).toEqual([
+      'cutover.yaml:7:10 dns.files: no zone file for example.org; add "example.org: path/to/example.org.zone"',
+    ]);
+  });
+});
