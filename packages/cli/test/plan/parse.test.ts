@@ -69,12 +69,12 @@ describe("parsePlan", () => {
 
   test("a duplicate port and a port out of range", () => {
     const out = problems(GOOD.replace("ports: [80, 443]", "ports: [80, 443, 80, 70000]"));
-    expect(out).toEqual([
-      "cutover.yaml:15:24 relay.ports[3]: a port is from 1 to 65535",
-    ]);
+    expect(out).toEqual(["cutover.yaml:15:24 relay.ports[3]: a port is from 1 to 65535"]);
     // Duplicates are a cross-field check: reported once the ports are otherwise valid.
     const dup = problems(GOOD.replace("ports: [80, 443]", "ports: [80, 443, 80]"));
-    expect(dup).toEqual(["cutover.yaml:15:20 relay.ports[2]: port 80 is listed twice (also at index 0); list each port once"]);
+    expect(dup).toEqual([
+      "cutover.yaml:15:20 relay.ports[2]: port 80 is listed twice (also at index 0); list each port once",
+    ]);
   });
 
   test("a TTL out of range", () => {
@@ -111,7 +111,12 @@ describe("parsePlan", () => {
       .replace("ports: [80, 443]", "ports: [0]");
     const out = problems(bad);
     expect(out).toHaveLength(4);
-    expect(out.map((l) => l.split(" ")[0])).toEqual(["cutover.yaml:3:14", "cutover.yaml:8:3", "cutover.yaml:10:11", "cutover.yaml:15:11"]);
+    expect(out.map((l) => l.split(" ")[0])).toEqual([
+      "cutover.yaml:3:14",
+      "cutover.yaml:8:3",
+      "cutover.yaml:10:11",
+      "cutover.yaml:15:11",
+    ]);
   });
 
   test("missing required sections say so", () => {

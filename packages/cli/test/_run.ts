@@ -1,0 +1,34 @@
+import type { Deps } from "../src/context.js";
+import { main } from "../src/main.js";
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in-process with captured output, a fixed clock and a given environment. */
+export async function runCli(
+  argv: string[],
+  options: {
+    cwd?: string;
+    env?: Record<string, string | undefined>;
+    now?: Date;
+    tty?: boolean;
+    sleep?: Deps["sleep"];
+  } = {},
+): Promise<RunResult> {
+  let stdout = "";
+  let stderr = "";
+  const now = options.now;
+  const deps: Deps = {
+    stdout: { write: (s: string) => ((stdout += s), true), isTTY: options.tty === true, columns: 120 },
+    stderr: { write: (s: string) => ((stderr += s), true), isTTY: false },
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd ?? process.cwd(),
+    now: () => (now ? new Date(now) : new Date()),
+    sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+  };
+  const code = await main(argv, deps);
+  return { code, stdout, stderr };
+}
