@@ -1,0 +1,18 @@
+export { startFakeServer, type Fault, type FaultPlan, type FakeSwitches, type LoggedRequest } from "./_common.js";
+export {
+  CLOUDFLARE_URL,
+  CloudflareFake,
+  type CfRecord,
+  type CfZone,
+  type CloudflareFakeOptions,
+} from "./cloudflare.js";
+export {
+  LINODE_TTL_STEPS,
+  LINODE_URL,
+  LinodeFake,
+  roundLinodeTtl,
+  type LinodeDomain,
+  type LinodeFakeOptions,
+  type LinodeIp,
+  type LinodeRecord,
+} from "./linode.js";
