@@ -36,3 +36,33 @@ export {
   type ZoneFile,
   type ZoneToken,
 } from "./zonefile/parse.js";
+export {
+  classifyAnswer,
+  familyType,
+  followChain,
+  negativeTtlOf,
+  typesFor,
+  type AnswerStatus,
+  type Expectation,
+  type Observation,
+} from "./propagation/classify.js";
+export {
+  decodeResponse,
+  encodeQuery,
+  queryDns,
+  recordData,
+  type QueryErrorKind,
+  type QueryOptions,
+  type QueryResult,
+  type RecordView,
+} from "./propagation/query.js";
+export {
+  DEFAULT_RESOLVERS,
+  parseResolverList,
+  parseServerSpec,
+  type ResolverSpec,
+  type ServerSpec,
+} from "./propagation/servers.js";
+export { answerQuery, type AnswerOptions } from "./serve/answer.js";
+export { startAuthoritativeServer, type AuthoritativeServer, type AuthoritativeServerOptions } from "./serve/server.js";
+export { buildZone, loadZone, originOf, type ServedZone } from "./serve/zone.js";

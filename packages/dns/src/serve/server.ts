@@ -1,0 +1,185 @@
+import { createSocket, type Socket } from "node:dgram";
+import { createServer, isIP, type Server } from "node:net";
+import { unwatchFile, watchFile } from "node:fs";
+import * as dnsPacket from "dns-packet";
+import { DnsError } from "../errors.js";
+import { parseServerSpec } from "../propagation/servers.js";
+import { answerQuery } from "./answer.js";
+import { loadZone, type ServedZone } from "./zone.js";
+
+export interface AuthoritativeServerOptions {
+  /** Zone files; the origin comes from `$ORIGIN`, an absolute SOA owner, or the file name unless given. */
+  zoneFiles: ReadonlyArray<string | { file: string; origin?: string }>;
+  /** `127.0.0.1:5353`, `[::1]:5353`; port 0 picks a free port (the same one for UDP and TCP). */
+  listen: string;
+  /** Reload a zone when its file changes (polled). Default true. */
+  watch?: boolean;
+  /** Poll interval for file changes, ms. Default 250. */
+  pollMs?: number;
+  /** Log lines (loads, reloads, errors of a reload; queries when `logQueries`). */
+  onLog?: (line: string) => void;
+  logQueries?: boolean;
+}
+
+export interface AuthoritativeServer {
+  host: string;
+  port: number;
+  /** `127.0.0.1:5353` form, usable as a resolver spec. */
+  address: string;
+  zones(): readonly ServedZone[];
+  /** Reads every zone file again; a file that fails to parse keeps its previous data and throws. */
+  reload(): Promise<void>;
+  /** Queries answered so far (UDP + TCP). */
+  queries(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a small authoritative DNS server (UDP and TCP) for zone files: AA set; SOA, NS, A, AAAA, CNAME,
+ * MX, TXT (and SRV, PTR, CAA); NXDOMAIN and NODATA with the SOA in the authority section; reloads when a
+ * file changes. For the offline demo and tests; not a production server.
+ */
+export async function startAuthoritativeServer(options: AuthoritativeServerOptions): Promise<AuthoritativeServer> {
+  const spec = parseServerSpec(options.listen, 53, { allowPortZero: true });
+  if (spec.kind !== "dns") throw new DnsError(`--listen ${options.listen}: give IP:PORT`, { code: "E_LISTEN" });
+  const sources = options.zoneFiles.map((z) => (typeof z === "string" ? { file: z } : z));
+  if (sources.length === 0) throw new DnsError("no zone file given", { code: "E_NO_ZONE" });
+  const log = options.onLog ?? (() => {});
+  let zones: ServedZone[] = [];
+  for (const s of sources) {
+    const z = await loadZone(s.file, s.origin);
+    for (const skipped of z.skipped) log(`${s.file}: not served (type not supported): ${skipped}`);
+    zones.push(z);
+  }
+  let count = 0;
+
+  const handle = (msg: Buffer, udpLimit: number | undefined): Buffer | undefined => {
+    let query: dnsPacket.DecodedPacket;
+    try {
+      query = dnsPacket.decode(msg);
+    } catch {
+      if (msg.length < 12) return undefined;
+      // FORMERR with the id echoed, as servers do for a message they cannot parse.
+      const out = Buffer.alloc(12);
+      msg.copy(out, 0, 0, 2);
+      out.writeUInt16BE(0x8001, 2);
+      return out;
+    }
+    if (query.flag_qr) return undefined;
+    count++;
+    const opt = (query.additionals ?? []).find((a) => a.type === "OPT") as dnsPacket.OptAnswer | undefined;
+    const limit =
+      udpLimit === undefined ? undefined : opt ? Math.max(512, Math.min(opt.udpPayloadSize, udpLimit)) : 512;
+    const q = query.questions?.[0];
+    if (options.logQueries && q) log(`query ${q.name} ${q.type}`);
+    return answerQuery(zones, query, limit === undefined ? {} : { udpLimit: limit });
+  };
+
+  const family = isIP(spec.host) === 6 ? "udp6" : "udp4";
+  let udp: Socket | undefined;
+  const open = new Set<import("node:net").Socket>();
+  let tcp: Server | undefined;
+  const bindBoth = async (port: number) => {
+    const u = createSocket({ type: family });
+    await new Promise<void>((resolve, reject) => {
+      u.once("error", reject);
+      u.bind(port, spec.host, () => {
+        u.off("error", reject);
+        resolve();
+      });
+    });
+    const actual = u.address().port;
+    const t = createServer((sock) => {
+      open.add(sock);
+      sock.on("close", () => open.delete(sock));
+      let buf = Buffer.alloc(0);
+      sock.on("error", () => sock.destroy());
+      sock.setTimeout(10_000, () => sock.destroy());
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2) {
+          const n = buf.readUInt16BE(0);
+          if (buf.length < 2 + n) break;
+          const out = handle(buf.subarray(2, 2 + n), undefined);
+          buf = buf.subarray(2 + n);
+          if (out) {
+            const len = Buffer.alloc(2);
+            len.writeUInt16BE(out.length);
+            sock.write(Buffer.concat([len, out]));
+          }
+        }
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        t.once("error", reject);
+        t.listen(actual, spec.host, () => {
+          t.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      u.close();
+      throw e;
+    }
+    u.on("message", (m, rinfo) => {
+      const out = handle(m, 1232);
+      if (out) u.send(out, rinfo.port, rinfo.address);
+    });
+    u.on("error", (e) => log(`udp: ${e.message}`));
+    udp = u;
+    tcp = t;
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await bindBoth(spec.port);
+      break;
+    } catch (e) {
+      // Port 0: the UDP port may be taken for TCP; try another free port a few times.
+      if (spec.port !== 0 || attempt >= 5)
+        throw new DnsError(`cannot listen on ${options.listen}: ${(e as Error).message}`, {
+          code: "E_LISTEN",
+          cause: e,
+        });
+    }
+  }
+  const port = udp!.address().port;
+
+  const reload = async () => {
+    const next: ServedZone[] = [];
+    for (const s of sources) next.push(await loadZone(s.file, s.origin));
+    zones = next;
+  };
+  const watched: string[] = [];
+  if (options.watch !== false) {
+    for (const s of sources) {
+      watchFile(s.file, { interval: options.pollMs ?? 250, persistent: false }, (cur, prev) => {
+        if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
+        loadZone(s.file, s.origin).then(
+          (z) => {
+            zones = zones.map((old) => (old.file === s.file ? z : old));
+            log(`${s.file}: reloaded ${z.origin} serial ${z.serial}`);
+          },
+          (e: unknown) => log(`${s.file}: reload failed, keeping the previous data: ${(e as Error).message}`),
+        );
+      });
+      watched.push(s.file);
+    }
+  }
+  const address = family === "udp6" ? `[${spec.host}]:${port}` : `${spec.host}:${port}`;
+  for (const z of zones) log(`serving ${z.origin} (serial ${z.serial}) from ${z.file} on ${address} udp+tcp`);
+  return {
+    host: spec.host,
+    port,
+    address,
+    zones: () => zones,
+    reload,
+    queries: () => count,
+    async close() {
+      for (const f of watched) unwatchFile(f);
+      await new Promise<void>((r) => udp!.close(() => r()));
+      for (const sock of open) sock.destroy();
+      await new Promise<void>((r) => tcp!.close(() => r()));
+    },
+  };
+}
