@@ -23,8 +23,11 @@ describe("parseZoneFile", () => {
   test("a realistic zone: $ORIGIN, $TTL, @, blank owners, multi-line SOA, comments, IPv6, TXT with quotes", () => {
     const z = parseZoneFile(fixture("example.com.zone"), { origin: "example.com" });
     expect(z.serial?.value).toBe(2026112401);
-    const get = (name: string, type: string) => z.entries.filter((e) => e.record.name === name && e.record.type === type).map((e) => e.record);
-    expect(get("example.com", "SOA")[0]?.content).toBe("ns1.example.com hostmaster.example.com 2026112401 7200 3600 1209600 3600");
+    const get = (name: string, type: string) =>
+      z.entries.filter((e) => e.record.name === name && e.record.type === type).map((e) => e.record);
+    expect(get("example.com", "SOA")[0]?.content).toBe(
+      "ns1.example.com hostmaster.example.com 2026112401 7200 3600 1209600 3600",
+    );
     expect(get("example.com", "NS").map((r) => r.content)).toEqual(["ns1.example.com", "ns2.example.net"]);
     expect(get("example.com", "MX")[0]).toMatchObject({ content: "10 mail.example.com", ttl: 86400 });
     expect(get("example.com", "AAAA")[0]?.content).toBe("2001:db8:10::10");
@@ -49,12 +52,19 @@ describe("parseZoneFile", () => {
     expect(recs.find((r) => r.type === "MX")).toMatchObject({ name: "sub.example.net", content: "5 mx.example.org" });
     // Ids are stable and unique per name and type.
     expect(new Set(recs.map((r) => r.id)).size).toBe(recs.length);
-    expect(recs.filter((r) => r.name === "www.example.net").map((r) => r.id)).toEqual(["www.example.net/A", "www.example.net/A#2"]);
+    expect(recs.filter((r) => r.name === "www.example.net").map((r) => r.id)).toEqual([
+      "www.example.net/A",
+      "www.example.net/A#2",
+    ]);
   });
 
   test("broken files say where", () => {
-    expect(() => parseZoneFile("@ IN SOA a b (1 2 3 4 5\n", { origin: "x.test", file: "x.zone" })).toThrow(ZoneFileError);
-    expect(() => parseZoneFile("www IN A 1.2.3.4\n$INCLUDE other\n", { origin: "x.test", file: "x.zone" })).toThrow(/x\.zone:2: \$INCLUDE/);
+    expect(() => parseZoneFile("@ IN SOA a b (1 2 3 4 5\n", { origin: "x.test", file: "x.zone" })).toThrow(
+      ZoneFileError,
+    );
+    expect(() => parseZoneFile("www IN A 1.2.3.4\n$INCLUDE other\n", { origin: "x.test", file: "x.zone" })).toThrow(
+      /x\.zone:2: \$INCLUDE/,
+    );
   });
 });
 
@@ -79,12 +89,28 @@ describe("editZoneFile", () => {
     expect(changed).toEqual([
       ["                2026112401 ; serial (YYYYMMDDnn)", "                2026112900 ; serial (YYYYMMDDnn)"],
       ["www     IN  A    198.51.100.10", "www 300     IN  A    203.0.113.20"],
-      ["db      3600 IN A 198.51.100.10      ; MySQL, used by the office app", "db      300 IN A 198.51.100.10      ; MySQL, used by the office app"],
+      [
+        "db      3600 IN A 198.51.100.10      ; MySQL, used by the office app",
+        "db      300 IN A 198.51.100.10      ; MySQL, used by the office app",
+      ],
     ]);
     const re = parseZoneFile(out, { origin: "example.com" });
-    expect(re.entries.find((e) => e.record.name === "www.example.com" && e.record.type === "A")?.record).toMatchObject({ content: "203.0.113.20", ttl: 300 });
-    expect(re.entries.filter((e) => e.record.name !== "www.example.com" && e.record.name !== "db.example.com" && e.record.type !== "SOA").map((e) => e.record)).toEqual(
-      z.entries.filter((e) => e.record.name !== "www.example.com" && e.record.name !== "db.example.com" && e.record.type !== "SOA").map((e) => e.record),
+    expect(re.entries.find((e) => e.record.name === "www.example.com" && e.record.type === "A")?.record).toMatchObject({
+      content: "203.0.113.20",
+      ttl: 300,
+    });
+    expect(
+      re.entries
+        .filter(
+          (e) => e.record.name !== "www.example.com" && e.record.name !== "db.example.com" && e.record.type !== "SOA",
+        )
+        .map((e) => e.record),
+    ).toEqual(
+      z.entries
+        .filter(
+          (e) => e.record.name !== "www.example.com" && e.record.name !== "db.example.com" && e.record.type !== "SOA",
+        )
+        .map((e) => e.record),
     );
     kzonecheck(out, "example.com");
   });
@@ -93,7 +119,9 @@ describe("editZoneFile", () => {
     const z = parseZoneFile(fixture("example.net.zone"), { origin: "example.net" });
     // ftp inherits 7200 from the line above it; give "www #2" its own TTL and ftp must keep 7200.
     const www2 = z.entries.find((e) => e.record.id === "www.example.net/A#2")!;
-    const out = editZoneFile(z, [{ id: www2.record.id, after: { content: "203.0.113.20", ttl: 60 } }], { today: TODAY });
+    const out = editZoneFile(z, [{ id: www2.record.id, after: { content: "203.0.113.20", ttl: 60 } }], {
+      today: TODAY,
+    });
     const re = parseZoneFile(out, { origin: "example.net" }).entries.map((e) => e.record);
     expect(re.find((r) => r.id === "www.example.net/A#2")).toMatchObject({ content: "203.0.113.20", ttl: 60 });
     expect(re.find((r) => r.name === "ftp.example.net")?.ttl).toBe(7200);
@@ -106,7 +134,9 @@ describe("editZoneFile", () => {
     const z = parseZoneFile(fixture("example.com.zone"), { origin: "example.com" });
     const spf = z.entries.find((e) => e.record.type === "TXT")!;
     const long = `v=spf1 ${"ip4:203.0.113.20 ".repeat(20)}-all`;
-    const out = editZoneFile(z, [{ id: spf.record.id, after: { content: long, ttl: spf.record.ttl } }], { today: TODAY });
+    const out = editZoneFile(z, [{ id: spf.record.id, after: { content: long, ttl: spf.record.ttl } }], {
+      today: TODAY,
+    });
     const re = parseZoneFile(out, { origin: "example.com" });
     expect(re.entries.find((e) => e.record.type === "TXT")?.record.content).toBe(long);
     expect(quoteTxt('a"b')).toBe('"a\\"b"');
@@ -135,7 +165,10 @@ describe("the zonefile provider", () => {
       env: {},
     });
     const records = await provider.listRecords("example.com");
-    const addresses = { old: { ipv4: "198.51.100.10", ipv6: "2001:db8:10::10" }, new: { ipv4: "203.0.113.20", ipv6: "2001:db8::20" } };
+    const addresses = {
+      old: { ipv4: "198.51.100.10", ipv6: "2001:db8:10::10" },
+      new: { ipv4: "203.0.113.20", ipv6: "2001:db8::20" },
+    };
     const { targets } = discoverTargets(records, addresses);
     expect(targets.map((t) => `${t.name} ${t.type}`)).toEqual([
       "example.com A",
@@ -174,7 +207,10 @@ describe("the zonefile provider", () => {
       baseDir: dir,
       env: {},
     });
-    const { targets } = discoverTargets(await provider.listRecords("example.com"), { old: { ipv4: "198.51.100.10" }, new: { ipv4: "203.0.113.20" } });
+    const { targets } = discoverTargets(await provider.listRecords("example.com"), {
+      old: { ipv4: "198.51.100.10" },
+      new: { ipv4: "203.0.113.20" },
+    });
     const report = await applyChangeSet(provider, planLower(targets, 300, provider.capabilities));
     expect(report.complete).toBe(false);
     expect(report.outcomes[0]).toMatchObject({ status: "failed" });
