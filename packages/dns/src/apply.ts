@@ -68,7 +68,7 @@ export async function applyChangeSet(
       else if (state === "apply") {
         // Write over the record as it is now (its id may differ from the journaled one).
         const r = findRecord(current, c)!;
-        toApply.push({ ...c, id: r.id, record: { ...c.record, ...r } });
+        toApply.push({ ...c, id: r.id, current: r });
       } else {
         const found = findRecord(current, c);
         outcomes.push({
@@ -79,7 +79,13 @@ export async function applyChangeSet(
       }
     }
     if (toApply.length === 0) continue;
-    const written = await provider.applyChanges(zone, toApply, options.signal ? { signal: options.signal } : {});
+    let written: ChangeOutcome[];
+    try {
+      written = await provider.applyChanges(zone, toApply, options.signal ? { signal: options.signal } : {});
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      written = toApply.map((change) => ({ status: "failed", change, error: message }));
+    }
     // Read back: an "applied" that the provider cannot show us is not applied.
     let after: DnsRecord[] | undefined;
     try {
@@ -88,20 +94,24 @@ export async function applyChangeSet(
       after = undefined;
     }
     for (const o of written) {
-      if (o.status !== "applied") {
+      if (!after) {
+        outcomes.push(
+          o.status === "applied"
+            ? { status: "failed", change: o.change, error: "written, but the read-back failed; run again to verify" }
+            : o,
+        );
+        continue;
+      }
+      // Read back every change, not only those reported applied: a write whose answer was lost may have
+      // landed, and the report must say exactly which records changed.
+      const state = classifyChange(after, o.change);
+      if (o.status === "applied" && state === "already") {
         outcomes.push(o);
         continue;
       }
-      if (!after) {
-        outcomes.push({
-          status: "failed",
-          change: o.change,
-          error: "written, but the read-back failed; run again to verify",
-        });
-        continue;
-      }
-      const state = classifyChange(after, o.change);
-      if (state === "already") outcomes.push(o);
+      if (o.status === "failed" && state === "already") outcomes.push({ ...o, changed: true });
+      else if (o.status === "pending" && state === "already") outcomes.push({ status: "already", change: o.change });
+      else if (o.status !== "applied") outcomes.push(o);
       else {
         const r = findRecord(after, o.change);
         outcomes.push({

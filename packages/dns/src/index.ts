@@ -24,6 +24,7 @@ export type {
   RecordChange,
 } from "./providers/types.js";
 export { providers } from "./providers/index.js";
+export { CLOUDFLARE_AUTO_TTL, createCloudflareProvider } from "./providers/cloudflare.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { snapTtl, type SnappedTtl } from "./ttl.js";

@@ -26,8 +26,13 @@ export interface RecordChange {
   type: string;
   before: { content: string; ttl: number };
   after: { content: string; ttl: number };
-  /** The record as it was read, so providers can keep what they do not change (proxied, comments). */
+  /**
+   * The record as planned: as read when planning, or the original from the journal for restore/rollback
+   * (so provider facts such as Cloudflare's TTL 1 = automatic come back). Providers keep what they do not change.
+   */
   record: DnsRecord;
+  /** The record as read just before writing (set by `applyChangeSet`); providers write over this one. */
+  current?: DnsRecord;
   /** Human notes such as "TTL 250 snapped up to 300 (provider steps)". */
   notes?: string[];
 }
@@ -43,7 +48,13 @@ export type ChangeOutcome =
   | { status: "applied"; change: RecordChange }
   /** The record already had the target content and TTL: nothing to do (a rerun after a partial failure). */
   | { status: "already"; change: RecordChange }
-  | { status: "failed"; change: RecordChange; error: string }
+  | {
+      status: "failed";
+      change: RecordChange;
+      error: string;
+      /** The read-back shows the new value although the write reported a failure (e.g. a lost answer). */
+      changed?: boolean;
+    }
   /** The record no longer has either the before or the after state: someone else changed it. Untouched. */
   | {
       status: "conflict";
@@ -82,6 +93,8 @@ export interface ProviderConfig {
   /** Paths in options resolve against this directory. */
   baseDir: string;
   env: Record<string, string | undefined>;
+  /** Waits between retries and for rate limits; tests inject a fast one. Default: real timers. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export type ProviderFactory = (config: ProviderConfig) => DnsProvider;

@@ -103,7 +103,9 @@ export class CloudflareFake extends FakeBase {
     },
   ): CfRecord {
     const zone = this.zoneByName(zoneName);
-    return this.create(zone, { ...r, name: this.fqdn(r.name, zone) });
+    const mx = r.type === "MX" ? /^(\d+)\s+(.+)$/.exec(r.content) : null;
+    const fields = mx ? { content: mx[2]!, priority: Number(mx[1]) } : {};
+    return this.create(zone, { ...r, ...fields, name: this.fqdn(r.name, zone) });
   }
 
   zoneByName(name: string): CfZone {

@@ -113,7 +113,9 @@ export class LinodeFake extends FakeBase {
     r: { name: string; type: string; target: string; ttl_sec?: number; priority?: number },
   ): LinodeRecord {
     const d = this.domainByName(domain);
-    return this.create(d, { ...r, name: r.name === "@" ? "" : r.name }, true);
+    const mx = r.type === "MX" ? /^(\d+)\s+(.+)$/.exec(r.target) : null;
+    const fields = mx ? { target: mx[2]!, priority: Number(mx[1]) } : {};
+    return this.create(d, { ...r, ...fields, name: r.name === "@" ? "" : r.name }, true);
   }
 
   addIp(address: string, rdns: string | null = null): LinodeIp {

@@ -1,0 +1,83 @@
+/** Helpers shared by the HTTP API providers (Cloudflare, Linode): rate budget, bounded concurrency, retries. */
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+export const realSleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
+  });
+
+/**
+ * Keeps a client under `requests` per `windowMs` (sliding window): `take()` waits until a request may go.
+ * Cloudflare blocks a user for 5 minutes past 1200 requests per 5 minutes, so waiting here is far cheaper.
+ */
+export class RateBudget {
+  private readonly sent: number[] = [];
+  readonly requests: number;
+  readonly windowMs: number;
+  private readonly sleep: Sleep;
+  private readonly now: () => number;
+
+  constructor(requests: number, windowMs: number, sleep: Sleep = realSleep, now: () => number = Date.now) {
+    this.requests = requests;
+    this.windowMs = windowMs;
+    this.sleep = sleep;
+    this.now = now;
+  }
+
+  async take(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const t = this.now();
+      while (this.sent.length > 0 && this.sent[0]! <= t - this.windowMs) this.sent.shift();
+      if (this.sent.length < this.requests) {
+        this.sent.push(t);
+        return;
+      }
+      await this.sleep(this.sent[0]! + this.windowMs - t + 1, signal);
+    }
+  }
+}
+
+/** Milliseconds a 429/503 answer asks us to wait (Retry-After in seconds or as a date), else undefined. */
+export function retryAfterMs(header: string | null | undefined, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const s = Number(header);
+  if (Number.isFinite(s)) return Math.max(0, s * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = Array.from({ length: items.length });
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+/** Text of TXT content without the quotes a provider may wrap it in (`"a" "b"` → `ab`). */
+export function unquoteTxt(content: string): string {
+  const t = content.trim();
+  if (!t.startsWith('"')) return content;
+  const parts = [...t.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!.replace(/\\(.)/g, "$1"));
+  return parts.length > 0 ? parts.join("") : content;
+}
