@@ -25,6 +25,13 @@ export type {
 } from "./providers/types.js";
 export { providers } from "./providers/index.js";
 export { CLOUDFLARE_AUTO_TTL, createCloudflareProvider } from "./providers/cloudflare.js";
+export {
+  createLinodeProvider,
+  LINODE_API_URL,
+  LINODE_DEFAULT_TTL,
+  LINODE_TTL_STEPS,
+  linodeInterceptorCount,
+} from "./providers/linode.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { snapTtl, type SnappedTtl } from "./ttl.js";

@@ -79,6 +79,9 @@ export interface DnsProvider {
    * its id. Returns one outcome per change; must not throw for a per-record failure.
    */
   applyChanges(zone: string, changes: readonly RecordChange[], options?: ApplyOptions): Promise<ChangeOutcome[]>;
+  /** Sets the reverse DNS (PTR) of an address the provider hosts (Linode), e.g. for a mail server. */
+  setReverseDns?(address: string, name: string): Promise<void>;
+  /** Releases what the provider holds (connections, SDK interceptors). */
   close?(): Promise<void>;
 }
 

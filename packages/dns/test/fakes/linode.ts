@@ -81,6 +81,8 @@ export class LinodeFake extends FakeBase {
   readonly ips = new Map<string, LinodeIp>();
   readonly tokens: string[];
   createIgnoresTtl: boolean;
+  /** The next this-many record updates ignore ttl_sec, as a create may (tests the provider's second write). */
+  ignoreTtlWrites = 0;
   private nextDomain = 1000;
   private nextRecord = 50_000;
 
@@ -194,7 +196,10 @@ export class LinodeFake extends FakeBase {
     const next: LinodeRecord = { ...current };
     if (typeof body.name === "string") next.name = body.name;
     if (typeof body.target === "string") next.target = body.target;
-    if (typeof body.ttl_sec === "number") next.ttl_sec = body.ttl_sec;
+    if (typeof body.ttl_sec === "number") {
+      if (this.ignoreTtlWrites > 0) this.ignoreTtlWrites--;
+      else next.ttl_sec = body.ttl_sec;
+    }
     if (typeof body.priority === "number") next.priority = body.priority;
     this.validate(next);
     next.ttl_sec = roundLinodeTtl(next.ttl_sec);
