@@ -1,1 +1,34 @@
 export const RELAY_VERSION = "0.1.0";
+export { startRelay } from "./relay.js";
+export type { RelayHandle, RelayOptions, DrainResult, BoundListener } from "./relay.js";
+export { parseRelayConfig, resolveLimits, listenerName, describeUpstream } from "./config.js";
+export type {
+  RelayConfig,
+  ListenerConfig,
+  TcpListenerConfig,
+  UnixListenerConfig,
+  UdpListenerConfig,
+  UpstreamConfig,
+  SshConfig,
+  LimitsConfig,
+  DrainConfig,
+  HandoverConfig,
+  ResolvedLimits,
+} from "./config.js";
+export { RelayError } from "./errors.js";
+export {
+  encodeProxyV1,
+  encodeProxyV2,
+  encodeProxyHeader,
+  decodeProxyHeader,
+  compressV6,
+  expandV6,
+  PROXY_V2_SIGNATURE,
+} from "./proxy-protocol.js";
+export type { ProxyVersion, ProxyEndpoints } from "./proxy-protocol.js";
+export type { RelayStatus, ListenerStats, ClientStats, HandoverStatus } from "./stats.js";
+export { queryAdmin } from "./admin.js";
+export type { AdminRequest } from "./admin.js";
+export { planRedirect, removeRedirect } from "./handover.js";
+export type { RedirectRule, FirewallPlan } from "./handover.js";
+export { sshFingerprint, knownHostKeys } from "./ssh.js";

@@ -1,0 +1,265 @@
+import { isIP } from "node:net";
+import { RelayError } from "./errors.js";
+import type { ProxyVersion } from "./proxy-protocol.js";
+
+/**
+ * The relay's whole configuration as plain JSON data: what `cutover relay start` and the deployed
+ * bundle read, what `planRelayConfig` computes from a plan, what `--dry-run` prints.
+ */
+export interface RelayConfig {
+  listeners: ListenerConfig[];
+  /** Named SSH connections to the new host; a listener's `{ kind: "ssh", via: NAME }` upstream uses one. */
+  ssh?: Record<string, SshConfig>;
+  limits?: LimitsConfig;
+  /** Unix socket (mode 0600) answering JSON: status, drain, stop. */
+  admin?: { path: string };
+  drain?: DrainConfig;
+  handover?: HandoverConfig;
+  /** How many client addresses the statistics keep (the least recently seen are dropped). Default 10000. */
+  maxClients?: number;
+}
+
+export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | UdpListenerConfig;
+
+export interface TcpListenerConfig {
+  kind: "tcp";
+  /** Shown in stats; default `tcp/HOST:PORT`. */
+  name?: string;
+  /** Bind address; default every address (`::`, dual-stack). */
+  host?: string;
+  port: number;
+  upstream: UpstreamConfig;
+  proxyProtocol?: ProxyVersion;
+  /**
+   * For the redirect handover: the relay listens on this spare port, and nftables/iptables sends new
+   * connections for `port` to it. Default: `port` + 20000 (when handover mode is redirect).
+   */
+  sparePort?: number;
+}
+
+export interface UnixListenerConfig {
+  kind: "unix";
+  name?: string;
+  path: string;
+  /** User name or uid that owns the socket file. */
+  owner?: string;
+  group?: string;
+  /** Octal text such as "0660"; default "0666". */
+  mode?: string;
+  upstream: UpstreamConfig;
+  proxyProtocol?: ProxyVersion;
+}
+
+export interface UdpListenerConfig {
+  kind: "udp";
+  name?: string;
+  host?: string;
+  port: number;
+  /** UDP goes to a host and port (TCP, unix and SSH upstreams carry streams only). */
+  upstream: { kind: "tcp"; host: string; port: number };
+  /** A client's flow is forgotten after this long without a datagram either way. Default 60 s. */
+  idleTimeoutMs?: number;
+}
+
+export type UpstreamConfig =
+  | { kind: "tcp"; host: string; port: number }
+  | { kind: "unix"; path: string }
+  | { kind: "ssh"; via: string; host: string; port: number };
+
+export interface SshConfig {
+  host: string;
+  port?: number;
+  username: string;
+  /** Private key file; else the agent in `agent` or SSH_AUTH_SOCK. */
+  privateKeyPath?: string;
+  agent?: string;
+  /** The server's host key, pinned: `SHA256:...` as `ssh-keygen -lf` prints it. */
+  hostKey?: string;
+  /** Or an OpenSSH known_hosts file listing it. One of the two is required. */
+  knownHostsPath?: string;
+  keepaliveIntervalMs?: number;
+  readyTimeoutMs?: number;
+  /** Reconnect backoff: from min doubling up to max. Defaults 250 ms and 30 s. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+}
+
+export interface LimitsConfig {
+  /** Above this many open connections, new ones are reset at once and counted as refused. Default 10000. */
+  maxConnections?: number;
+  /** Default 10 s. */
+  connectTimeoutMs?: number;
+  /** A connection with no byte either way for this long is closed. Default 1 h; 0 turns it off. */
+  idleTimeoutMs?: number;
+  /** TCP keepalive probes start after this long idle. Default 60 s; 0 turns them off. */
+  keepAliveMs?: number;
+  /** Listen backlog. Default 4096 (the kernel caps it at net.core.somaxconn); at least 511. */
+  backlog?: number;
+}
+
+export interface DrainConfig {
+  /** Stop by itself once no connection has been open and none arrived for this long. Absent: never. */
+  quietMs?: number;
+  /** When draining, open connections are closed after this long. Default 60 s. */
+  deadlineMs?: number;
+  /** Start the quiet watch (and stop when quiet) only after this instant (ISO), e.g. swap + 1 h. */
+  quietAfter?: string;
+}
+
+export interface HandoverConfig {
+  /** `none` (default): just bind. `rebind`: stop the services, then bind their ports as soon as free. */
+  mode: "none" | "rebind" | "redirect";
+  /** Units (or whatever `stopCommand` understands) to stop at the handover, in order. */
+  services?: string[];
+  /** argv run once per service; `{service}` is replaced. Default `systemctl stop {service}`. */
+  stopCommand?: string[];
+  /** Do the handover at this instant (ISO); default at once. Forwarding on spare ports starts at once. */
+  at?: string;
+  /** rebind: keep trying to bind a port for this long. Default 30 s. */
+  rebindTimeoutMs?: number;
+  /** redirect: `nft`, `iptables`, or `auto` (nft if present). */
+  firewall?: "auto" | "nft" | "iptables";
+  /** The nftables table / iptables comment tag. Default `cutover`. */
+  table?: string;
+}
+
+export interface ResolvedLimits {
+  maxConnections: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  keepAliveMs: number;
+  backlog: number;
+}
+
+export function resolveLimits(l: LimitsConfig | undefined): ResolvedLimits {
+  return {
+    maxConnections: l?.maxConnections ?? 10_000,
+    connectTimeoutMs: l?.connectTimeoutMs ?? 10_000,
+    idleTimeoutMs: l?.idleTimeoutMs ?? 3_600_000,
+    keepAliveMs: l?.keepAliveMs ?? 60_000,
+    backlog: Math.max(511, l?.backlog ?? 4096),
+  };
+}
+
+export function listenerName(l: ListenerConfig): string {
+  if (l.name !== undefined) return l.name;
+  if (l.kind === "unix") return `unix:${l.path}`;
+  const host = l.host ?? "*";
+  return `${l.kind}/${host.includes(":") ? `[${host}]` : host}:${l.port}`;
+}
+
+export function describeUpstream(u: UpstreamConfig): string {
+  if (u.kind === "unix") return `unix:${u.path}`;
+  const hp = `${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}`;
+  return u.kind === "ssh" ? `ssh(${u.via}) → ${hp}` : hp;
+}
+
+/**
+ * Checks a config read from JSON and returns it typed; every problem at once in one RelayError
+ * (code E_RELAY_CONFIG) whose message lists `path: what is wrong`.
+ */
+export function parseRelayConfig(value: unknown): RelayConfig {
+  const problems: string[] = [];
+  const bad = (path: string, msg: string) => problems.push(`${path}: ${msg}`);
+  if (!isObject(value)) throw new RelayError("relay config: expected a JSON object", { code: "E_RELAY_CONFIG" });
+  const known = ["listeners", "ssh", "limits", "admin", "drain", "handover", "maxClients"];
+  for (const k of Object.keys(value))
+    if (!known.includes(k)) bad(k, `unknown key; expected one of ${known.join(", ")}`);
+  const listeners = value.listeners;
+  if (!Array.isArray(listeners)) bad("listeners", "expected a list");
+  const sshNames = isObject(value.ssh) ? Object.keys(value.ssh) : [];
+  if (value.ssh !== undefined) {
+    if (!isObject(value.ssh)) bad("ssh", "expected an object of named connections");
+    else
+      for (const [name, s] of Object.entries(value.ssh)) {
+        const p = `ssh.${name}`;
+        if (!isObject(s)) {
+          bad(p, "expected an object");
+          continue;
+        }
+        if (typeof s.host !== "string" || s.host === "") bad(`${p}.host`, "expected a host name or address");
+        if (typeof s.username !== "string" || s.username === "") bad(`${p}.username`, "expected a user name");
+        if (s.port !== undefined && !isPort(s.port)) bad(`${p}.port`, "expected a port from 1 to 65535");
+        if (s.hostKey === undefined && s.knownHostsPath === undefined)
+          bad(
+            p,
+            "give hostKey (SHA256:... from ssh-keygen -lf) or knownHostsPath: host keys are never accepted blindly",
+          );
+        if (
+          s.hostKey !== undefined &&
+          (typeof s.hostKey !== "string" || !/^SHA256:[A-Za-z0-9+/]{43}=?$/.test(s.hostKey))
+        )
+          bad(`${p}.hostKey`, "expected SHA256: followed by 43 base64 characters");
+      }
+  }
+  const seen = new Set<string>();
+  (Array.isArray(listeners) ? listeners : []).forEach((l: unknown, i) => {
+    const p = `listeners[${i}]`;
+    if (!isObject(l)) return bad(p, "expected an object");
+    if (l.kind === "tcp" || l.kind === "udp") {
+      if (!isPort(l.port) && l.port !== 0) bad(`${p}.port`, "expected a port from 1 to 65535 (0: any free port)");
+      if (l.host !== undefined && (typeof l.host !== "string" || isIP(l.host) === 0))
+        bad(`${p}.host`, "expected an IP address to bind, e.g. 0.0.0.0 or ::");
+      const key = `${l.kind}/${String(l.host ?? "*")}:${String(l.port)}`;
+      if (seen.has(key)) bad(p, `${key} is listed twice`);
+      seen.add(key);
+      if (l.sparePort !== undefined && !isPort(l.sparePort)) bad(`${p}.sparePort`, "expected a port from 1 to 65535");
+    } else if (l.kind === "unix") {
+      if (typeof l.path !== "string" || !l.path.startsWith("/")) bad(`${p}.path`, "expected an absolute path");
+      if (l.mode !== undefined && (typeof l.mode !== "string" || !/^0?[0-7]{3}$/.test(l.mode)))
+        bad(`${p}.mode`, 'expected octal text such as "0660"');
+    } else {
+      return bad(`${p}.kind`, 'expected "tcp", "unix" or "udp"');
+    }
+    if (l.proxyProtocol !== undefined && l.proxyProtocol !== "v1" && l.proxyProtocol !== "v2")
+      bad(`${p}.proxyProtocol`, 'expected "v1" or "v2"');
+    const u = l.upstream;
+    if (!isObject(u)) return bad(`${p}.upstream`, "expected an object");
+    if (l.kind === "udp" && u.kind !== "tcp")
+      return bad(`${p}.upstream.kind`, 'UDP forwards to { kind: "tcp", host, port } (a host and port)');
+    if (u.kind === "tcp" || u.kind === "ssh") {
+      if (typeof u.host !== "string" || u.host === "") bad(`${p}.upstream.host`, "expected a host");
+      if (!isPort(u.port)) bad(`${p}.upstream.port`, "expected a port from 1 to 65535");
+      if (u.kind === "ssh" && (typeof u.via !== "string" || !sshNames.includes(u.via)))
+        bad(
+          `${p}.upstream.via`,
+          `expected the name of a connection under ssh (${sshNames.join(", ") || "none defined"})`,
+        );
+    } else if (u.kind === "unix") {
+      if (typeof u.path !== "string" || !u.path.startsWith("/")) bad(`${p}.upstream.path`, "expected an absolute path");
+    } else bad(`${p}.upstream.kind`, 'expected "tcp", "unix" or "ssh"');
+  });
+  if (value.admin !== undefined && (!isObject(value.admin) || typeof value.admin.path !== "string"))
+    bad("admin", "expected { path: /run/cutover-relay.sock }");
+  const h = value.handover;
+  if (h !== undefined) {
+    if (!isObject(h) || !["none", "rebind", "redirect"].includes(String(h.mode)))
+      bad("handover.mode", 'expected "none", "rebind" or "redirect"');
+    else {
+      if (h.at !== undefined && Number.isNaN(Date.parse(String(h.at)))) bad("handover.at", "expected an ISO date-time");
+      if (h.table !== undefined && !/^[a-z][a-z0-9_]{0,30}$/.test(String(h.table)))
+        bad("handover.table", "expected a short name of lowercase letters, digits and _");
+      if (h.firewall !== undefined && !["auto", "nft", "iptables"].includes(String(h.firewall)))
+        bad("handover.firewall", 'expected "auto", "nft" or "iptables"');
+    }
+  }
+  const d = value.drain;
+  if (d !== undefined && isObject(d) && d.quietAfter !== undefined && Number.isNaN(Date.parse(String(d.quietAfter))))
+    bad("drain.quietAfter", "expected an ISO date-time");
+  if (problems.length > 0)
+    throw new RelayError(
+      `relay config has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n  ${problems.join("\n  ")}`,
+      {
+        code: "E_RELAY_CONFIG",
+      },
+    );
+  return value as unknown as RelayConfig;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isPort(v: unknown): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535;
+}

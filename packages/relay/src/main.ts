@@ -1,0 +1,66 @@
+/**
+ * The relay as a program: `node main.js CONFIG.json`. This is the file bundled (esbuild) into one
+ * dependency-free script for the old host. SIGTERM or SIGINT drains (stop accepting, let open
+ * connections finish up to drain.deadlineMs); a second signal stops at once.
+ */
+import { readFile } from "node:fs/promises";
+import { parseRelayConfig } from "./config.js";
+import { startRelay } from "./relay.js";
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} relay[${process.pid}] ${line}\n`);
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const file = argv[0];
+  if (file === undefined || file === "--help" || file === "-h") {
+    process.stderr.write(
+      "usage: cutover-relay CONFIG.json\n  runs the relay described by the JSON file (RelayConfig)\n",
+    );
+    return file === undefined ? 2 : 0;
+  }
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    log(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = parseRelayConfig(JSON.parse(text));
+  } catch (error) {
+    log(error instanceof SyntaxError ? `${file} is not JSON: ${error.message}` : (error as Error).message);
+    return 2;
+  }
+  const relay = await startRelay(config, { log });
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals === 1) {
+      log(`${sig}: draining (a second signal stops at once)`);
+      void relay.drain();
+    } else {
+      log(`${sig}: stopping now`);
+      void relay.stop();
+    }
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  void relay.handover.then((h) => {
+    if (h?.state === "failed") log(`handover failed: ${h.error}`);
+  });
+  await relay.stopped;
+  return 0;
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const e = error as { userFacing?: boolean; message?: string; hint?: string; stack?: string };
+    log(e.userFacing ? `${e.message}${e.hint ? ` (${e.hint})` : ""}` : (e.stack ?? String(error)));
+    process.exitCode = 1;
+  },
+);

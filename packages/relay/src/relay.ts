@@ -1,0 +1,518 @@
+import { createServer, type Server, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { startAdminServer, type AdminRequest } from "./admin.js";
+import {
+  describeUpstream,
+  listenerName,
+  parseRelayConfig,
+  resolveLimits,
+  type RelayConfig,
+  type TcpListenerConfig,
+  type UnixListenerConfig,
+  type UpstreamConfig,
+} from "./config.js";
+import { RelayError } from "./errors.js";
+import { connectSocket, joinStreams } from "./forward.js";
+import {
+  applyRedirect,
+  bindWhenFree,
+  chooseFirewall,
+  planRedirect,
+  removeRedirect,
+  stopServices,
+  type RedirectRule,
+} from "./handover.js";
+import { encodeProxyHeader } from "./proxy-protocol.js";
+import { createSshUpstream, type SshUpstream } from "./ssh.js";
+import { createStatsStore, type HandoverStatus, type ListenerStats, type RelayStatus } from "./stats.js";
+import { createUdpListener, type UdpListener } from "./udp.js";
+import { listenUnix, parseMode } from "./unix-socket.js";
+
+export interface RelayOptions {
+  /** One line per event worth telling an admin (binds, handover steps, failures). Default: silent. */
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export interface DrainResult {
+  /** Connections still open at the deadline, closed by force. */
+  forced: number;
+  durationMs: number;
+}
+
+export interface BoundListener {
+  name: string;
+  kind: "tcp" | "unix" | "udp";
+  /** The port or path actually bound (port 0 in the config gets a free one). */
+  port?: number;
+  path?: string;
+}
+
+export interface RelayHandle {
+  status(): RelayStatus;
+  /** Listeners bound so far (with their real ports). */
+  bound(): BoundListener[];
+  /** Resolves when the handover (if any) has been done, with its report. */
+  readonly handover: Promise<HandoverStatus | null>;
+  /** Stop accepting, let open connections finish up to the deadline, close the rest, then stop. */
+  drain(deadlineMs?: number): Promise<DrainResult>;
+  /** Stop at once: close listeners and connections, remove redirect rules, close SSH. */
+  stop(): Promise<void>;
+  /** Resolves once the relay has stopped (by stop, drain, the admin socket or quiet). */
+  readonly stopped: Promise<void>;
+}
+
+interface StreamListener {
+  config: TcpListenerConfig | UnixListenerConfig;
+  server: Server;
+  stats: ListenerStats;
+  bound: boolean;
+  /** For redirect: the service port whose connections arrive on the spare port. */
+  servicePort: number | undefined;
+}
+
+const DEFAULT_SPARE_OFFSET = 20_000;
+
+/** Starts a relay from a plain-data config; resolves once every listener that binds at start is bound. */
+export async function startRelay(input: RelayConfig, options: RelayOptions = {}): Promise<RelayHandle> {
+  const config = parseRelayConfig(input);
+  const log = options.log ?? (() => undefined);
+  const now = options.now ?? Date.now;
+  const limits = resolveLimits(config.limits);
+  const stats = createStatsStore({ maxClients: config.maxClients ?? 10_000, now });
+  const startedAt = new Date(now()).toISOString();
+  const mode = config.handover?.mode ?? "none";
+  const table = config.handover?.table ?? "cutover";
+  let state: RelayStatus["state"] = "running";
+  let drainDeadline: string | null = null;
+  const live = new Set<() => void>();
+  const streams: StreamListener[] = [];
+  const udps: { listener: UdpListener; stats: ListenerStats }[] = [];
+  const ssh = new Map<string, SshUpstream>();
+  let admin: Server | undefined;
+  let firewall: "nft" | "iptables" | undefined;
+  let rulesInstalled = false;
+  let refusedLogged = 0;
+  const handoverStatus: HandoverStatus | null =
+    mode === "none"
+      ? null
+      : {
+          mode,
+          state: "waiting",
+          at: config.handover?.at ?? null,
+          gapMs: null,
+          firewall: null,
+          rules: [],
+          stopped: [],
+          error: null,
+        };
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | undefined;
+
+  for (const [name, s] of Object.entries(config.ssh ?? {}))
+    ssh.set(name, createSshUpstream(name, s, { log, connectTimeoutMs: limits.connectTimeoutMs }));
+
+  const connectUpstream = (u: UpstreamConfig, client: Socket): Promise<Duplex> => {
+    if (u.kind === "tcp") return connectSocket({ host: u.host, port: u.port }, limits);
+    if (u.kind === "unix") return connectSocket({ path: u.path }, limits);
+    return ssh
+      .get(u.via)!
+      .forwardOut(u.host, u.port, client.remoteAddress ?? "127.0.0.1", client.remotePort ?? 0, limits.connectTimeoutMs);
+  };
+
+  const onConnection = (l: StreamListener, client: Socket) => {
+    client.on("error", () => undefined);
+    if (state !== "running" || stats.active >= limits.maxConnections) {
+      l.stats.refused++;
+      if (refusedLogged++ % 1000 === 0)
+        log(
+          `${l.stats.name}: refused a connection: ${state !== "running" ? "draining" : `${limits.maxConnections} connections open (limits.maxConnections)`}`,
+        );
+      client.resetAndDestroy();
+      return;
+    }
+    if (l.config.kind === "tcp") {
+      client.setNoDelay(true);
+      if (limits.keepAliveMs > 0) client.setKeepAlive(true, limits.keepAliveMs);
+    }
+    const conn = stats.open(l.stats, client.remoteAddress ?? "", () => ({
+      in: client.bytesRead,
+      out: client.bytesWritten,
+    }));
+    const header =
+      l.config.proxyProtocol === undefined
+        ? undefined
+        : encodeProxyHeader(l.config.proxyProtocol, {
+            sourceAddress: client.remoteAddress,
+            sourcePort: client.remotePort,
+            destAddress: client.localAddress,
+            destPort: l.servicePort ?? client.localPort,
+          });
+    connectUpstream(l.config.upstream, client).then(
+      (up) => {
+        if (client.destroyed) {
+          up.destroy();
+          stats.close(conn);
+          afterClose();
+          return;
+        }
+        if (header !== undefined) up.write(header);
+        const destroy = joinStreams(client, up, {
+          idleTimeoutMs: limits.idleTimeoutMs,
+          onClose: () => {
+            live.delete(destroy);
+            stats.close(conn);
+            afterClose();
+          },
+        });
+        live.add(destroy);
+        client.resume();
+      },
+      (error: Error) => {
+        l.stats.failed++;
+        log(
+          `${l.stats.name}: ${describeUpstream(l.config.upstream)} unreachable for ${conn.client.address}: ${error.message}`,
+        );
+        client.resetAndDestroy();
+        stats.close(conn);
+        afterClose();
+      },
+    );
+  };
+
+  // Quiet: stop by itself once nothing was open and nothing arrived for drain.quietMs.
+  const quietMs = config.drain?.quietMs;
+  const quietAfter = config.drain?.quietAfter === undefined ? 0 : Date.parse(config.drain.quietAfter);
+  let quietTimer: NodeJS.Timeout | undefined;
+  const armQuiet = () => {
+    if (quietMs === undefined || stopping !== undefined) return;
+    clearTimeout(quietTimer);
+    const at = Math.max(stats.lastActivity + quietMs, quietAfter);
+    quietTimer = setTimeout(
+      () => {
+        if (stats.active === 0 && now() >= stats.lastActivity + quietMs && now() >= quietAfter) {
+          log(`quiet for ${quietMs} ms: stopping`);
+          void drain(0);
+        } else armQuiet();
+      },
+      Math.min(2_147_000_000, Math.max(0, at - now())),
+    );
+  };
+  const afterClose = () => {
+    if (stats.active === 0) {
+      armQuiet();
+      if (state === "draining") drainedWaiters.splice(0).forEach((w) => w());
+    }
+  };
+  const drainedWaiters: (() => void)[] = [];
+
+  const makeStreamListener = (c: TcpListenerConfig | UnixListenerConfig): StreamListener => {
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    const redirected = c.kind === "tcp" && mode === "redirect";
+    const listenText =
+      c.kind === "unix"
+        ? c.path
+        : `${formatHost(c.host ?? "::")}:${redirected ? (c.sparePort ?? c.port + DEFAULT_SPARE_OFFSET) : c.port}${redirected ? ` (redirected from ${c.port})` : ""}`;
+    const l: StreamListener = {
+      config: c,
+      server,
+      bound: false,
+      servicePort: redirected ? c.port : undefined,
+      stats: stats.listener({
+        name: listenerName(c),
+        kind: c.kind,
+        listen: listenText,
+        upstream: describeUpstream(c.upstream),
+        proxyProtocol: c.proxyProtocol ?? null,
+      }),
+    };
+    server.on("connection", (s: Socket) => onConnection(l, s));
+    server.on("error", (error) => log(`${l.stats.name}: ${error.message}`));
+    streams.push(l);
+    return l;
+  };
+
+  const bindTcp = async (l: StreamListener, port: number) => {
+    const c = l.config as TcpListenerConfig;
+    const hosts = c.host === undefined ? ["::", "0.0.0.0"] : [c.host];
+    for (const host of hosts) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          l.server.once("error", reject);
+          l.server.listen({ host, port, backlog: limits.backlog, ipv6Only: false }, () => {
+            l.server.off("error", reject);
+            resolve();
+          });
+        });
+        l.bound = true;
+        return;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "EAFNOSUPPORT" && host === "::") continue; // no IPv6 on this host
+        if (code === "EADDRINUSE")
+          throw new RelayError(`${formatHost(host)}:${port} is in use by another program`, {
+            code: "E_BIND_IN_USE",
+            hint: "stop the service first, or use handover mode rebind or redirect",
+          });
+        if (code === "EACCES")
+          throw new RelayError(
+            `no permission to listen on port ${port} (ports below 1024 need root or CAP_NET_BIND_SERVICE)`,
+            {
+              code: "E_BIND_PERMISSION",
+            },
+          );
+        throw new RelayError(`cannot listen on ${formatHost(host)}:${port}: ${(error as Error).message}`, {
+          code: "E_BIND",
+          cause: error,
+        });
+      }
+    }
+  };
+
+  const bindUnix = async (l: StreamListener, retryMs: number) => {
+    const c = l.config as UnixListenerConfig;
+    const until = performance.now() + retryMs;
+    for (;;) {
+      try {
+        await listenUnix(l.server, c.path, {
+          mode: parseMode(c.mode, 0o666),
+          owner: c.owner,
+          group: c.group,
+          backlog: limits.backlog,
+        });
+        l.bound = true;
+        return;
+      } catch (error) {
+        if ((error as RelayError).code !== "E_UNIX_IN_USE" || performance.now() > until) throw error;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  };
+
+  const isAccepting = () => state === "running";
+  try {
+    for (const s of ssh.values()) await s.ready();
+    if (mode === "redirect") {
+      firewall = await chooseFirewall(config.handover?.firewall);
+      const leftovers = await removeRedirect(firewall, table);
+      if (leftovers > 0) log(`removed redirect rules a previous relay left behind (${firewall}, ${table})`);
+    }
+    for (const c of config.listeners) {
+      if (c.kind === "udp") {
+        const st = stats.listener({
+          name: listenerName(c),
+          kind: "udp",
+          listen: `${formatHost(c.host ?? "::")}:${c.port}`,
+          upstream: describeUpstream(c.upstream),
+          proxyProtocol: null,
+        });
+        const listener = createUdpListener(c, stats, st, isAccepting, afterClose);
+        udps.push({ listener, stats: st });
+        if (mode !== "rebind") await listener.bind();
+        continue;
+      }
+      const l = makeStreamListener(c);
+      if (c.kind === "tcp" && mode === "none") await bindTcp(l, c.port);
+      if (c.kind === "tcp" && mode === "redirect") await bindTcp(l, c.sparePort ?? c.port + DEFAULT_SPARE_OFFSET);
+      if (c.kind === "unix" && mode === "none") await bindUnix(l, 0);
+    }
+    if (config.admin !== undefined) admin = await startAdminServer(config.admin.path, (r) => onAdmin(r));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  for (const l of streams)
+    if (l.bound)
+      log(
+        `${l.stats.name}: listening on ${l.stats.listen} → ${l.stats.upstream}${l.config.proxyProtocol ? ` (PROXY ${l.config.proxyProtocol})` : ""}`,
+      );
+
+  async function doHandover(): Promise<HandoverStatus | null> {
+    if (handoverStatus === null) return null;
+    const h = handoverStatus;
+    const at = config.handover?.at === undefined ? now() : Date.parse(config.handover.at);
+    while (now() < at && stopping === undefined) await new Promise((r) => setTimeout(r, Math.min(at - now(), 60_000)));
+    if (stopping !== undefined) return h;
+    const services = config.handover?.services ?? [];
+    const stopCommand = config.handover?.stopCommand ?? ["systemctl", "stop", "{service}"];
+    const timeout = config.handover?.rebindTimeoutMs ?? 30_000;
+    try {
+      if (mode === "redirect") {
+        const rules: RedirectRule[] = streams
+          .filter((l) => l.config.kind === "tcp")
+          .map((l) => ({
+            port: (l.config as TcpListenerConfig).port,
+            sparePort: (l.server.address() as { port: number }).port,
+          }));
+        const plan = planRedirect(rules, firewall!, table);
+        await applyRedirect(plan);
+        rulesInstalled = true;
+        h.firewall = firewall!;
+        h.rules = plan.commands;
+        log(
+          `handover: ${firewall} now sends new connections on ${rules.map((r) => `${r.port}→${r.sparePort}`).join(", ")}`,
+        );
+        const result = await stopServices(services, stopCommand, log);
+        h.stopped = result.stopped;
+        for (const l of streams) if (l.config.kind === "unix") await bindUnix(l, timeout);
+        for (const u of udps) await u.listener.bind();
+        if (result.failed.length > 0) h.error = `could not stop: ${result.failed.join("; ")}`;
+      } else {
+        // rebind: stop the services while trying to bind their ports every few ms.
+        const stopping = stopServices(services, stopCommand, log);
+        const gaps = await Promise.all(
+          streams.map(async (l) => {
+            if (l.config.kind === "unix") {
+              const t0 = performance.now();
+              await bindUnix(l, timeout);
+              return { name: l.stats.name, gap: 0, waited: performance.now() - t0 };
+            }
+            const c = l.config;
+            const hosts = c.host ?? "::";
+            const r = await bindWhenFree(l.server, { host: hosts, port: c.port, backlog: limits.backlog }, timeout);
+            l.bound = true;
+            return { name: l.stats.name, gap: r.gapMs, waited: 0 };
+          }),
+        );
+        for (const u of udps) await u.listener.bind();
+        const result = await stopping;
+        h.stopped = result.stopped;
+        h.gapMs = Math.round(Math.max(0, ...gaps.map((g) => g.gap)) * 10) / 10;
+        log(`handover: rebound ${gaps.map((g) => `${g.name} (gap ≤ ${g.gap.toFixed(1)} ms)`).join(", ")}`);
+        if (result.failed.length > 0) h.error = `could not stop: ${result.failed.join("; ")}`;
+      }
+      h.state = "done";
+    } catch (error) {
+      h.state = "failed";
+      h.error = (error as Error).message;
+      log(`handover failed: ${h.error}`);
+    }
+    return h;
+  }
+
+  const handover = doHandover();
+  armQuiet();
+
+  async function onAdmin(r: AdminRequest): Promise<unknown> {
+    if (r.cmd === "status") return status();
+    if (r.cmd === "drain") {
+      const deadline = typeof r.deadlineMs === "number" ? r.deadlineMs : (config.drain?.deadlineMs ?? 60_000);
+      setImmediate(() => void drain(deadline));
+      return { ok: true, draining: stats.active, deadlineMs: deadline };
+    }
+    if (r.cmd === "stop") {
+      setImmediate(() => void stop());
+      return { ok: true };
+    }
+    return {
+      ok: false,
+      error: `unknown command ${JSON.stringify((r as { cmd?: unknown }).cmd)}; expected status, drain or stop`,
+    };
+  }
+
+  function status(): RelayStatus {
+    const snap = stats.snapshot();
+    for (const u of udps) {
+      const l = snap.listeners.find((x) => x.name === u.stats.name);
+      if (l) l.active = u.listener.flows;
+    }
+    return {
+      pid: process.pid,
+      startedAt,
+      now: new Date(now()).toISOString(),
+      state,
+      drainDeadline,
+      active: snap.active,
+      total: snap.total,
+      listeners: snap.listeners,
+      clients: snap.clients,
+      handover: handoverStatus === null ? null : { ...handoverStatus },
+    };
+  }
+
+  async function closeListeners(): Promise<void> {
+    // Stops accepting at once; close()'s callback would wait for every open connection, so it is not awaited.
+    for (const l of streams) if (l.server.listening) l.server.close();
+    for (const u of udps) u.listener.close();
+  }
+
+  async function drain(deadlineMs = config.drain?.deadlineMs ?? 60_000): Promise<DrainResult> {
+    const t0 = now();
+    if (state !== "running") {
+      await stopped;
+      return { forced: 0, durationMs: 0 };
+    }
+    state = "draining";
+    drainDeadline = new Date(t0 + deadlineMs).toISOString();
+    log(`draining: ${stats.active} connection(s) open, deadline ${drainDeadline}`);
+    await closeListeners();
+    let forced = 0;
+    if (stats.active > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        drainedWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      forced = live.size;
+      if (forced > 0) log(`drain deadline: closing ${forced} connection(s) still open`);
+    }
+    await stop();
+    return { forced, durationMs: now() - t0 };
+  }
+
+  function stop(): Promise<void> {
+    stopping ??= (async () => {
+      state = "stopped";
+      clearTimeout(quietTimer);
+      await closeListeners();
+      for (const d of Array.from(live)) d(); // a copy: closing removes entries
+      if (rulesInstalled || firewall !== undefined) {
+        try {
+          const n = await removeRedirect(firewall!, table);
+          if (n > 0) log(`removed the redirect rules (${firewall} ${table})`);
+        } catch (error) {
+          log(`could not remove the redirect rules: ${(error as Error).message}`);
+        }
+      }
+      for (const s of ssh.values()) s.close();
+      admin?.close();
+      log("stopped");
+      resolveStopped();
+    })();
+    return stopping;
+  }
+
+  return {
+    status,
+    bound() {
+      const out: BoundListener[] = [];
+      for (const l of streams) {
+        if (!l.server.listening) continue;
+        const a = l.server.address();
+        if (typeof a === "string") out.push({ name: l.stats.name, kind: "unix", path: a });
+        else if (a) out.push({ name: l.stats.name, kind: "tcp", port: a.port });
+      }
+      for (const u of udps) {
+        try {
+          out.push({ name: u.stats.name, kind: "udp", port: u.listener.address().port });
+        } catch {
+          // not bound yet
+        }
+      }
+      return out;
+    },
+    handover,
+    drain: (deadlineMs?: number) => drain(deadlineMs),
+    stop,
+    stopped,
+  };
+}
+
+function formatHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}

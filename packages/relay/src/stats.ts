@@ -1,0 +1,207 @@
+/**
+ * Per-listener and per-client counters. Byte counts come from the sockets' own counters when a
+ * connection closes (and live for open ones when asked), so the data path does no bookkeeping.
+ */
+export interface ListenerStats {
+  name: string;
+  kind: "tcp" | "unix" | "udp";
+  /** Where it listens, e.g. `[::]:80` or `/var/lib/mysql/mysql.sock`. */
+  listen: string;
+  upstream: string;
+  proxyProtocol: string | null;
+  active: number;
+  total: number;
+  /** Reset at once because maxConnections was reached. */
+  refused: number;
+  /** The upstream could not be reached (or timed out). */
+  failed: number;
+  /** Bytes from clients to the upstream, and back. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface ClientStats {
+  /** The client's IP address (IPv4-mapped IPv6 shown as IPv4), or `unix` for unix-socket clients. */
+  address: string;
+  active: number;
+  total: number;
+  bytesIn: number;
+  bytesOut: number;
+  firstSeen: string;
+  lastSeen: string;
+  /** Listener names this client used. */
+  listeners: string[];
+}
+
+export interface RelayStatus {
+  pid: number;
+  startedAt: string;
+  now: string;
+  state: "running" | "draining" | "stopped";
+  drainDeadline: string | null;
+  active: number;
+  total: number;
+  listeners: ListenerStats[];
+  /** Most recently seen first. */
+  clients: ClientStats[];
+  handover: HandoverStatus | null;
+}
+
+export interface HandoverStatus {
+  mode: "none" | "rebind" | "redirect";
+  state: "waiting" | "done" | "failed";
+  at: string | null;
+  /** rebind: the longest time a port was seen unbound before the relay got it (upper bound of the gap). */
+  gapMs: number | null;
+  firewall: string | null;
+  rules: string[];
+  stopped: string[];
+  error: string | null;
+}
+
+/** One open connection as the stats see it: where to read byte counts from. */
+export interface LiveConnection {
+  listener: ListenerStats;
+  client: ClientStats;
+  /** Bytes so far from the client / to the client. */
+  bytes(): { in: number; out: number };
+}
+
+interface ClientEntry {
+  stats: ClientStats;
+  first: number;
+  last: number;
+  listeners: Set<string>;
+}
+
+export interface StatsStore {
+  listener(
+    stats: Omit<ListenerStats, "active" | "total" | "refused" | "failed" | "bytesIn" | "bytesOut">,
+  ): ListenerStats;
+  /** Records a new connection (or UDP flow) from `address` on `listener`. */
+  open(listener: ListenerStats, address: string, bytes: () => { in: number; out: number }): LiveConnection;
+  close(conn: LiveConnection): void;
+  /** Records datagram bytes for a UDP flow's client (counted as they pass). */
+  addBytes(conn: LiveConnection, bytesIn: number, bytesOut: number): void;
+  readonly active: number;
+  readonly total: number;
+  /** Time of the last open or close (ms since epoch). */
+  readonly lastActivity: number;
+  snapshot(): { listeners: ListenerStats[]; clients: ClientStats[]; active: number; total: number };
+}
+
+export function normalizeAddress(address: string | undefined): string {
+  if (address === undefined || address === "") return "unix";
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+export function createStatsStore(options: { maxClients: number; now: () => number }): StatsStore {
+  const listeners: ListenerStats[] = [];
+  const clients = new Map<string, ClientEntry>();
+  const live = new Set<LiveConnection & { entry: ClientEntry }>();
+  let active = 0;
+  let total = 0;
+  let lastActivity = options.now();
+
+  const evict = () => {
+    if (clients.size <= options.maxClients) return;
+    // Map keeps insertion order and entries are re-inserted when seen: the first ones are the stalest.
+    for (const [key, e] of clients) {
+      if (clients.size <= options.maxClients) break;
+      if (e.stats.active === 0) clients.delete(key);
+    }
+  };
+
+  return {
+    listener(s) {
+      const full: ListenerStats = { ...s, active: 0, total: 0, refused: 0, failed: 0, bytesIn: 0, bytesOut: 0 };
+      listeners.push(full);
+      return full;
+    },
+    open(listener, rawAddress, bytes) {
+      const address = normalizeAddress(rawAddress);
+      const t = options.now();
+      let entry = clients.get(address);
+      if (entry === undefined) {
+        entry = {
+          stats: { address, active: 0, total: 0, bytesIn: 0, bytesOut: 0, firstSeen: "", lastSeen: "", listeners: [] },
+          first: t,
+          last: t,
+          listeners: new Set(),
+        };
+      } else clients.delete(address);
+      clients.set(address, entry);
+      entry.last = t;
+      entry.listeners.add(listener.name);
+      entry.stats.active++;
+      entry.stats.total++;
+      listener.active++;
+      listener.total++;
+      active++;
+      total++;
+      lastActivity = t;
+      evict();
+      const conn = { listener, client: entry.stats, bytes, entry };
+      live.add(conn);
+      return conn;
+    },
+    close(conn) {
+      const c = conn as LiveConnection & { entry: ClientEntry };
+      if (!live.delete(c)) return;
+      const b = c.bytes();
+      c.listener.active--;
+      c.listener.bytesIn += b.in;
+      c.listener.bytesOut += b.out;
+      c.client.active--;
+      c.client.bytesIn += b.in;
+      c.client.bytesOut += b.out;
+      c.entry.last = options.now();
+      active--;
+      lastActivity = options.now();
+    },
+    addBytes(conn, bytesIn, bytesOut) {
+      conn.listener.bytesIn += bytesIn;
+      conn.listener.bytesOut += bytesOut;
+      conn.client.bytesIn += bytesIn;
+      conn.client.bytesOut += bytesOut;
+      (conn as LiveConnection & { entry: ClientEntry }).entry.last = options.now();
+    },
+    get active() {
+      return active;
+    },
+    get total() {
+      return total;
+    },
+    get lastActivity() {
+      return lastActivity;
+    },
+    snapshot() {
+      const ls = listeners.map((l) => ({ ...l }));
+      const byName = new Map(ls.map((l) => [l.name, l]));
+      const cs = new Map<string, ClientStats>();
+      for (const [key, e] of clients) {
+        cs.set(key, {
+          ...e.stats,
+          firstSeen: new Date(e.first).toISOString(),
+          lastSeen: new Date(e.last).toISOString(),
+          listeners: [...e.listeners],
+        });
+      }
+      for (const c of live) {
+        const b = c.bytes();
+        const l = byName.get(c.listener.name);
+        if (l) {
+          l.bytesIn += b.in;
+          l.bytesOut += b.out;
+        }
+        const s = cs.get(c.client.address);
+        if (s) {
+          s.bytesIn += b.in;
+          s.bytesOut += b.out;
+          s.lastSeen = new Date(options.now()).toISOString();
+        }
+      }
+      return { listeners: ls, clients: [...cs.values()].reverse(), active, total };
+    },
+  };
+}
