@@ -74,3 +74,24 @@ export {
 export { answerQuery, type AnswerOptions } from "./serve/answer.js";
 export { startAuthoritativeServer, type AuthoritativeServer, type AuthoritativeServerOptions } from "./serve/server.js";
 export { buildZone, loadZone, originOf, type ServedZone } from "./serve/zone.js";
+export {
+  checkAuthoritative,
+  findApex,
+  systemResolver,
+  type AuthoritativeCheck,
+  type AuthoritativeOptions,
+  type AuthoritativeServerResult,
+  type ZoneAuthoritativeCheck,
+} from "./propagation/authoritative.js";
+export {
+  createPropagationWatch,
+  summarizeObservations,
+  type GroupShare,
+  type PropagationEstimate,
+  type PropagationHistoryPoint,
+  type PropagationReport,
+  type PropagationRound,
+  type PropagationWatch,
+  type PropagationWatchOptions,
+  type TargetRound,
+} from "./propagation/watch.js";

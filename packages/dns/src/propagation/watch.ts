@@ -1,0 +1,368 @@
+import { normalizeName } from "../records.js";
+import { mapLimit } from "./_pool.js";
+import { checkAuthoritative, type AuthoritativeCheck, type AuthoritativeOptions } from "./authoritative.js";
+import { classifyAnswer, typesFor, type AnswerStatus, type Expectation, type Observation } from "./classify.js";
+import { queryDns, type QueryOptions, type QueryResult } from "./query.js";
+import type { ResolverSpec, ServerSpec } from "./servers.js";
+
+/** One resolver's view of one name and type in one round (three queries: anycast sites differ). */
+export interface TargetRound {
+  resolver: string;
+  server: string;
+  group: string;
+  name: string;
+  type: string;
+  observations: Observation[];
+  /** The round's verdict: NEW only when every answer is NEW; NEW and OLD together are MIXED. */
+  status: AnswerStatus;
+  /** Consecutive rounds (this one included) with status NEW; rounds with only errors leave it as it was. */
+  newStreak: number;
+  propagated: boolean;
+  /** For a stale answer: when the cache must expire (observation + remaining TTL), ms since epoch. */
+  expiresAt?: number;
+  /** Only errors so far (timeouts, REFUSED): not counted in the verdict, listed as unreachable. */
+  unreachable: boolean;
+}
+
+export interface GroupShare {
+  group: string;
+  total: number;
+  newCount: number;
+  propagated: number;
+  /** NEW answers / targets that answered, 0..1. */
+  shareNew: number;
+}
+
+export interface PropagationEstimate {
+  /** The latest expiry of a stale answer seen in this round (ms since epoch), or undefined when none is stale. */
+  expectedBy?: number;
+  /** Authoritative completion + old TTL (or the negative TTL for names that did not exist): no cache may hold the old answer after this, unless it caps TTLs upward or serves stale. */
+  bound?: number;
+  /** When every authoritative server first answered NEW and in sync. */
+  authoritativeCompleteAt?: number;
+  /** The old TTL used for the bound, and where it came from. */
+  oldTtl?: { seconds: number; source: "given" | "observed" };
+  negativeTtl?: number;
+}
+
+export interface PropagationRound {
+  index: number;
+  startedAt: number;
+  finishedAt: number;
+  authoritative?: AuthoritativeCheck;
+  targets: TargetRound[];
+  groups: GroupShare[];
+  /** Share of counted targets that are propagated, 0..1. */
+  progress: number;
+  /** Authoritative complete (when checked) and every reachable target propagated. */
+  propagated: boolean;
+  estimate: PropagationEstimate;
+  queries: number;
+}
+
+export interface PropagationHistoryPoint {
+  at: number;
+  shares: Record<string, number>;
+}
+
+/** Everything a report needs: the latest round in full, and the share NEW per group over time. */
+export interface PropagationReport {
+  names: string[];
+  expect: string[];
+  old: string[];
+  startedAt: number;
+  rounds: number;
+  latest?: PropagationRound;
+  history: PropagationHistoryPoint[];
+  propagated: boolean;
+  /** Extra source groups measured once (RIPE Atlas), added by the caller. */
+  atlas?: unknown;
+}
+
+export interface PropagationWatchOptions {
+  names: readonly string[];
+  expect: readonly string[];
+  old?: readonly string[];
+  resolvers: readonly ResolverSpec[];
+  /** Check every authoritative server each round (`false` skips it). */
+  authoritative?: Omit<AuthoritativeOptions, "names" | "expectation" | "now"> | false;
+  /** Queries per resolver, name and type per round. Default 3. */
+  queriesPerResolver?: number;
+  /** Queries in flight at once. Default 64. */
+  concurrency?: number;
+  query?: QueryOptions;
+  /** The low TTL in force (seconds); sets the interval min(30 s, lowTtl/2). Default: the NEW answers' TTL. */
+  lowTtl?: number;
+  /** The TTL the old records had (seconds), for the bound. Default: the largest remaining TTL seen on an OLD answer. */
+  oldTtl?: number;
+  /** When the change was made, if the authoritative servers are not checked. */
+  changedAt?: number;
+  /** Fixed interval (ms), instead of min(30 s, lowTtl/2). */
+  intervalMs?: number;
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+  /** Sends one query (tests inject failures; default queryDns). */
+  send?: (server: ServerSpec, name: string, type: string, options: QueryOptions) => Promise<QueryResult>;
+}
+
+export interface PropagationWatch {
+  /** Runs one round now and returns it. */
+  round(): Promise<PropagationRound>;
+  /** The wait before the next round: min(30 s, lowTtl/2) with ±10% jitter. */
+  nextInterval(): number;
+  /** Rounds until propagated, the timeout, or the signal; `watch: false` stops after a confirming second round. */
+  run(options?: {
+    timeoutMs?: number;
+    signal?: AbortSignal;
+    watch?: boolean;
+    onRound?: (r: PropagationRound) => void | Promise<void>;
+  }): Promise<PropagationReport>;
+  report(): PropagationReport;
+}
+
+const SEVERITY: AnswerStatus[] = ["UNEXPECTED", "MIXED", "OLD", "NEGATIVE", "ERROR"];
+
+/** The verdict of several answers from one resolver: NEW only if all are NEW; NEW with OLD is MIXED. */
+export function summarizeObservations(observations: readonly Observation[]): AnswerStatus {
+  const answered = observations.filter((o) => o.status !== "ERROR").map((o) => o.status);
+  if (answered.length === 0) return "ERROR";
+  if (answered.every((s) => s === "NEW")) return "NEW";
+  if (answered.includes("NEW") && answered.some((s) => s === "OLD" || s === "MIXED")) return "MIXED";
+  return SEVERITY.find((s) => answered.includes(s)) ?? "ERROR";
+}
+
+/**
+ * Watches a DNS change spread: each round asks every resolver (three times, for anycast) and every
+ * authoritative server, classifies the answers, and keeps per-target streaks. A target is propagated
+ * after two consecutive all-NEW rounds. Rounds come back as data; nothing is printed.
+ */
+export function createPropagationWatch(options: PropagationWatchOptions): PropagationWatch {
+  const now = options.now ?? Date.now;
+  const sleep =
+    options.sleep ??
+    ((ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, ms);
+        signal?.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
+      }));
+  const random = options.random ?? Math.random;
+  const send = options.send ?? queryDns;
+  const names = options.names.map(normalizeName);
+  const expectation: Expectation = { expect: [...options.expect], ...(options.old ? { old: [...options.old] } : {}) };
+  const types = typesFor(expectation);
+  const perResolver = options.queriesPerResolver ?? 3;
+  const streaks = new Map<string, number>();
+  const everAnswered = new Set<string>();
+  const staleUntil = new Map<string, number>();
+  const history: PropagationHistoryPoint[] = [];
+  const startedAt = now();
+  let latest: PropagationRound | undefined;
+  let index = 0;
+  let authCompleteAt: number | undefined = options.changedAt;
+  let observedOldTtl = 0;
+  let negativeTtl: number | undefined;
+  let sawNegative = false;
+  let lowTtl = options.lowTtl;
+
+  const round = async (): Promise<PropagationRound> => {
+    const roundStart = now();
+    const authPromise =
+      options.authoritative === false || options.authoritative === undefined
+        ? Promise.resolve(undefined)
+        : checkAuthoritative({ ...options.authoritative, names, expectation, now });
+    const jobs: Array<{ r: ResolverSpec; name: string; type: string }> = [];
+    for (const r of options.resolvers)
+      for (const name of names)
+        for (const type of types) for (let k = 0; k < perResolver; k++) jobs.push({ r, name, type });
+    const results = await mapLimit(jobs, options.concurrency ?? 64, async (j) => {
+      const res = await send(j.r.server, j.name, j.type, { timeoutMs: 2000, retries: 1, ...options.query, rd: true });
+      return classifyAnswer(res, expectation, now());
+    });
+    const authoritative = await authPromise;
+    const targets: TargetRound[] = [];
+    for (let i = 0; i < jobs.length; i += perResolver) {
+      const j = jobs[i]!;
+      const observations = results.slice(i, i + perResolver);
+      const key = `${j.r.group}|${j.r.server.label}|${j.name}|${j.type}`;
+      const status = summarizeObservations(observations);
+      if (status !== "ERROR") everAnswered.add(key);
+      let streak = streaks.get(key) ?? 0;
+      if (status === "NEW") streak++;
+      else if (status !== "ERROR") streak = 0;
+      streaks.set(key, streak);
+      const t: TargetRound = {
+        resolver: j.r.name,
+        server: j.r.server.label,
+        group: j.r.group,
+        name: j.name,
+        type: j.type,
+        observations,
+        status,
+        newStreak: streak,
+        propagated: streak >= 2,
+        unreachable: !everAnswered.has(key),
+      };
+      let expires: number | undefined;
+      for (const o of observations) {
+        if ((o.status === "OLD" || o.status === "MIXED" || o.status === "UNEXPECTED") && o.ttl !== undefined) {
+          expires = Math.max(expires ?? 0, o.at + o.ttl * 1000);
+          observedOldTtl = Math.max(observedOldTtl, o.ttl);
+        }
+        if (o.status === "NEGATIVE" && o.negativeTtl !== undefined) {
+          expires = Math.max(expires ?? 0, o.at + o.negativeTtl * 1000);
+          sawNegative = true;
+          negativeTtl = Math.max(negativeTtl ?? 0, o.negativeTtl);
+        }
+        if (o.status === "NEW" && o.ttl !== undefined && options.lowTtl === undefined)
+          lowTtl = Math.max(lowTtl ?? 0, o.ttl);
+      }
+      // Each stale answer gives a lower bound of its cache's expiry (remaining TTLs are whole seconds);
+      // the latest of them within one stale stretch is the closest.
+      if (expires !== undefined && !t.propagated) {
+        const prev = staleUntil.get(key);
+        t.expiresAt = prev !== undefined && prev > roundStart ? Math.max(prev, expires) : expires;
+        staleUntil.set(key, t.expiresAt);
+      } else staleUntil.delete(key);
+      targets.push(t);
+    }
+    if (authoritative) {
+      for (const z of authoritative.zones)
+        for (const s of z.servers)
+          for (const a of s.answers) {
+            const o = a.observation;
+            if (o.status === "NEW" && o.ttl !== undefined && options.lowTtl === undefined)
+              lowTtl = Math.max(lowTtl ?? 0, o.ttl);
+            if (o.status === "OLD" && o.ttl !== undefined) observedOldTtl = Math.max(observedOldTtl, o.ttl);
+            if (o.status === "NEGATIVE") {
+              sawNegative = true;
+              if (o.negativeTtl !== undefined) negativeTtl = Math.max(negativeTtl ?? 0, o.negativeTtl);
+            }
+          }
+      if (authoritative.complete) authCompleteAt ??= authoritative.at;
+      else if (options.changedAt === undefined) authCompleteAt = undefined;
+    }
+    const groupNames = [...new Set(targets.map((t) => t.group))];
+    const groups: GroupShare[] = groupNames.map((g) => {
+      const inGroup = targets.filter((t) => t.group === g && !t.unreachable);
+      const newCount = inGroup.filter((t) => t.status === "NEW").length;
+      return {
+        group: g,
+        total: inGroup.length,
+        newCount,
+        propagated: inGroup.filter((t) => t.propagated).length,
+        shareNew: inGroup.length ? newCount / inGroup.length : 0,
+      };
+    });
+    const counted = targets.filter((t) => !t.unreachable);
+    const progress = counted.length
+      ? counted.filter((t) => t.propagated).length / counted.length
+      : authoritative?.complete
+        ? 1
+        : 0;
+    const resolversDone = counted.every((t) => t.propagated);
+    const propagated =
+      resolversDone &&
+      (authoritative ? authoritative.complete : true) &&
+      (counted.length > 0 || authoritative !== undefined);
+    const estimate: PropagationEstimate = {};
+    const stale = targets.map((t) => t.expiresAt).filter((x): x is number => x !== undefined);
+    if (stale.length) estimate.expectedBy = Math.max(...stale);
+    if (authCompleteAt !== undefined) estimate.authoritativeCompleteAt = authCompleteAt;
+    const oldTtl =
+      options.oldTtl !== undefined
+        ? { seconds: options.oldTtl, source: "given" as const }
+        : observedOldTtl > 0
+          ? { seconds: observedOldTtl, source: "observed" as const }
+          : undefined;
+    if (oldTtl) estimate.oldTtl = oldTtl;
+    if (negativeTtl !== undefined) estimate.negativeTtl = negativeTtl;
+    if (authCompleteAt !== undefined) {
+      const hold = Math.max(oldTtl?.seconds ?? 0, sawNegative ? (negativeTtl ?? 0) : 0);
+      estimate.bound = authCompleteAt + hold * 1000;
+    }
+    const authShare: Record<string, number> = {};
+    if (authoritative) {
+      const servers = authoritative.zones.flatMap((z) => z.servers);
+      authShare.authoritative = servers.length ? servers.filter((s) => s.ok).length / servers.length : 0;
+    }
+    const r: PropagationRound = {
+      index: index++,
+      startedAt: roundStart,
+      finishedAt: now(),
+      targets,
+      groups,
+      progress,
+      propagated,
+      estimate,
+      queries: jobs.length,
+    };
+    if (authoritative) r.authoritative = authoritative;
+    history.push({
+      at: roundStart,
+      shares: { ...authShare, ...Object.fromEntries(groups.map((g) => [g.group, g.shareNew])) },
+    });
+    latest = r;
+    return r;
+  };
+
+  const nextInterval = () => {
+    const base = options.intervalMs ?? Math.min(30_000, ((lowTtl ?? 60) * 1000) / 2);
+    return Math.max(200, Math.round(base * (0.9 + 0.2 * random())));
+  };
+
+  const report = (): PropagationReport => {
+    const r: PropagationReport = {
+      names,
+      expect: [...options.expect],
+      old: [...(options.old ?? [])],
+      startedAt,
+      rounds: index,
+      history,
+      propagated: latest?.propagated ?? false,
+    };
+    if (latest) r.latest = latest;
+    return r;
+  };
+
+  return {
+    round,
+    nextInterval,
+    report,
+    async run(runOptions = {}) {
+      const deadline = runOptions.timeoutMs !== undefined ? now() + runOptions.timeoutMs : undefined;
+      const watch = runOptions.watch ?? true;
+      for (;;) {
+        const r = await round();
+        await runOptions.onRound?.(r);
+        if (r.propagated || runOptions.signal?.aborted) break;
+        // One-shot: a second round confirms an all-NEW first round (two consecutive rounds are required).
+        const couldConfirm =
+          r.targets.every((t) => t.status === "NEW" || t.unreachable) && (!r.authoritative || r.authoritative.complete);
+        if (!watch && (index >= 2 || !couldConfirm)) break;
+        let wait = watch ? nextInterval() : Math.min(nextInterval(), 2000);
+        if (deadline !== undefined) {
+          const left = deadline - now();
+          if (left <= 0) break;
+          wait = Math.min(wait, left);
+        }
+        await sleep(wait, runOptions.signal);
+        if (runOptions.signal?.aborted) break;
+        if (deadline !== undefined && now() >= deadline) {
+          // One last round at the deadline, so the verdict is as fresh as the wait allowed.
+          const last = await round();
+          await runOptions.onRound?.(last);
+          break;
+        }
+      }
+      return report();
+    },
+  };
+}
