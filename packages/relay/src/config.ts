@@ -201,7 +201,7 @@ export function parseRelayConfig(value: unknown): RelayConfig {
       if (l.host !== undefined && (typeof l.host !== "string" || isIP(l.host) === 0))
         bad(`${p}.host`, "expected an IP address to bind, e.g. 0.0.0.0 or ::");
       const key = `${l.kind}/${String(l.host ?? "*")}:${String(l.port)}`;
-      if (seen.has(key)) bad(p, `${key} is listed twice`);
+      if (seen.has(key) && l.port !== 0) bad(p, `${key} is listed twice`);
       seen.add(key);
       if (l.sparePort !== undefined && !isPort(l.sparePort)) bad(`${p}.sparePort`, "expected a port from 1 to 65535");
     } else if (l.kind === "unix") {
