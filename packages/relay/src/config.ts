@@ -104,6 +104,8 @@ export interface DrainConfig {
   deadlineMs?: number;
   /** Start the quiet watch (and stop when quiet) only after this instant (ISO), e.g. swap + 1 h. */
   quietAfter?: string;
+  /** Drain at this instant (ISO) whatever the traffic, e.g. swap + 72 h. */
+  stopBy?: string;
 }
 
 export interface HandoverConfig {
@@ -244,8 +246,9 @@ export function parseRelayConfig(value: unknown): RelayConfig {
     }
   }
   const d = value.drain;
-  if (d !== undefined && isObject(d) && d.quietAfter !== undefined && Number.isNaN(Date.parse(String(d.quietAfter))))
-    bad("drain.quietAfter", "expected an ISO date-time");
+  for (const k of ["quietAfter", "stopBy"])
+    if (isObject(d) && d[k] !== undefined && Number.isNaN(Date.parse(String(d[k]))))
+      bad(`drain.${k}`, "expected an ISO date-time");
   if (problems.length > 0)
     throw new RelayError(
       `relay config has ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n  ${problems.join("\n  ")}`,

@@ -211,7 +211,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const makeStreamListener = (c: TcpListenerConfig | UnixListenerConfig): StreamListener => {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     const redirected = c.kind === "tcp" && mode === "redirect";
-    const listenText =
+    const initialListen =
       c.kind === "unix"
         ? c.path
         : `${formatHost(c.host ?? "::")}:${redirected ? (c.sparePort ?? c.port + DEFAULT_SPARE_OFFSET) : c.port}${redirected ? ` (redirected from ${c.port})` : ""}`;
@@ -223,7 +223,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       stats: stats.listener({
         name: listenerName(c),
         kind: c.kind,
-        listen: listenText,
+        listen: initialListen,
         upstream: describeUpstream(c.upstream),
         proxyProtocol: c.proxyProtocol ?? null,
       }),
@@ -310,13 +310,18 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         });
         const listener = createUdpListener(c, stats, st, isAccepting, afterClose);
         udps.push({ listener, stats: st });
-        if (mode !== "rebind") await listener.bind();
+        if (mode !== "rebind") {
+          await listener.bind();
+          const a = listener.address();
+          st.listen = `${formatHost(a.address)}:${a.port}`;
+        }
         continue;
       }
       const l = makeStreamListener(c);
       if (c.kind === "tcp" && mode === "none") await bindTcp(l, c.port);
       if (c.kind === "tcp" && mode === "redirect") await bindTcp(l, c.sparePort ?? c.port + DEFAULT_SPARE_OFFSET);
       if (c.kind === "unix" && mode === "none") await bindUnix(l, 0);
+      if (l.bound) l.stats.listen = listenText(l);
     }
     if (config.admin !== undefined) admin = await startAdminServer(config.admin.path, (r) => onAdmin(r));
   } catch (error) {
@@ -374,6 +379,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             const hosts = c.host ?? "::";
             const r = await bindWhenFree(l.server, { host: hosts, port: c.port, backlog: limits.backlog }, timeout);
             l.bound = true;
+            l.stats.listen = listenText(l);
             return { name: l.stats.name, gap: r.gapMs, waited: 0 };
           }),
         );
@@ -395,6 +401,17 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
 
   const handover = doHandover();
   armQuiet();
+  let stopByTimer: NodeJS.Timeout | undefined;
+  if (config.drain?.stopBy !== undefined) {
+    const at = Date.parse(config.drain.stopBy);
+    const check = () => {
+      if (now() >= at) {
+        log(`drain.stopBy ${config.drain!.stopBy} reached: draining`);
+        void drain();
+      } else stopByTimer = setTimeout(check, Math.min(at - now(), 3_600_000));
+    };
+    check();
+  }
 
   async function onAdmin(r: AdminRequest): Promise<unknown> {
     if (r.cmd === "status") return status();
@@ -469,6 +486,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     stopping ??= (async () => {
       state = "stopped";
       clearTimeout(quietTimer);
+      clearTimeout(stopByTimer);
       await closeListeners();
       for (const d of Array.from(live)) d(); // a copy: closing removes entries
       if (rulesInstalled || firewall !== undefined) {
@@ -511,6 +529,14 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     stop,
     stopped,
   };
+}
+
+/** Where a bound listener really listens (port 0 in the config becomes the port the kernel chose). */
+function listenText(l: StreamListener): string {
+  const a = l.server.address();
+  if (a === null || typeof a === "string") return l.stats.listen;
+  const text = `${formatHost(a.address)}:${a.port}`;
+  return l.servicePort === undefined ? text : `${text} (redirected from ${l.servicePort})`;
 }
 
 function formatHost(host: string): string {
