@@ -32,6 +32,7 @@ export {
   LINODE_TTL_STEPS,
   linodeInterceptorCount,
 } from "./providers/linode.js";
+export { createRfc2136Provider, parseServer } from "./providers/rfc2136.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { snapTtl, type SnappedTtl } from "./ttl.js";
@@ -95,3 +96,4 @@ export {
   type PropagationWatchOptions,
   type TargetRound,
 } from "./propagation/watch.js";
+export { renderPropagationHtml, renderShareChart, type ReportAtlasSection } from "./propagation/html.js";

@@ -2,6 +2,11 @@ import type { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { makeDnsCommand } from "./dns/index.js";
 import { makePlanCommand } from "./plan.js";
+import { makePropagationCommand } from "./propagation/index.js";
 
 /** Every top-level command, in the order `--help` lists them. One line per noun or verb. */
-export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [makePlanCommand, makeDnsCommand];
+export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
+  makePlanCommand,
+  makeDnsCommand,
+  makePropagationCommand,
+];

@@ -1,8 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../../context.js";
+import { makeDnsServeCommand } from "./serve.js";
 
 /** `cutover dns <verb>`: one file per verb in this folder, one line each here. */
-const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [];
+const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [makeDnsServeCommand];
 
 export function makeDnsCommand(deps: Deps) {
   const dns = new Command("dns").description(

@@ -1,0 +1,101 @@
+import type { PropagationRound, TargetRound } from "@cutover/dns";
+import type { Reporter } from "../../output/reporter.js";
+import { formatDuration } from "../../plan/duration.js";
+
+const hhmmss = (ms: number) => new Date(ms).toISOString().slice(11, 19) + "Z";
+const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
+
+function mark(out: Reporter, t: { propagated: boolean; status: string }): string {
+  if (t.propagated) return out.c.green("✓");
+  if (t.status === "NEW") return out.c.yellow("⏳");
+  if (t.status === "ERROR") return out.c.dim("!");
+  return out.c.red("✗");
+}
+
+function answerText(t: TargetRound, now: number): { answer: string; ttl: string } {
+  const o = t.observations.find((x) => x.status !== "ERROR") ?? t.observations[0];
+  if (!o) return { answer: "", ttl: "" };
+  if (o.status === "ERROR") return { answer: `ERROR ${o.error ?? ""}`, ttl: "" };
+  const answer = o.addresses.length ? o.addresses.join(" ") : o.status;
+  const base = o.ttl ?? o.negativeTtl;
+  if (base === undefined) return { answer, ttl: "" };
+  // The TTL counts down from what the resolver reported, as its cache does.
+  const left = Math.max(0, Math.round(base - (now - o.at) / 1000));
+  return { answer, ttl: `${left}s` };
+}
+
+/** The whole view for one round, as lines; `now` makes remaining TTLs count down between rounds. */
+export function renderRound(out: Reporter, r: PropagationRound, now: number, width = 100): string[] {
+  const lines: string[] = [];
+  for (const z of r.authoritative?.zones ?? []) {
+    lines.push(out.c.bold(`Authoritative ${z.apex}${z.maxSerial !== undefined ? ` (serial ${z.maxSerial})` : ""}`));
+    for (const s of z.servers) {
+      const answers = s.answers.map((a) => a.observation.addresses.join(" ") || a.observation.status).join(" ");
+      lines.push(
+        `  ${s.ok ? out.c.green("✓") : out.c.red("✗")} ${pad(s.ns, 22)} ${pad(s.address, 22)} serial ${pad(String(s.serial ?? "?"), 11)} ${s.ok ? answers : s.problems.join("; ")}`,
+      );
+    }
+    for (const p of z.problems.filter(
+      (p) => p.startsWith("NS sets") || p.startsWith("no NS") || p.includes("delegation"),
+    ))
+      lines.push(`  ${out.c.red("!")} ${p}`);
+  }
+  let lastHeader = "";
+  for (const t of r.targets) {
+    const header = `Resolvers ${t.name} ${t.type}`;
+    if (header !== lastHeader) {
+      lines.push(out.c.bold(header));
+      lastHeader = header;
+    }
+    const { answer, ttl } = answerText(t, now);
+    const until = t.expiresAt
+      ? `  stale until ${hhmmss(t.expiresAt)} (in ${formatDuration(Math.max(0, t.expiresAt - now))})`
+      : "";
+    lines.push(
+      `  ${mark(out, t)} ${pad(t.resolver, 26)} ${pad(t.status, 10)} ${pad(answer, 32)} ${pad(ttl, 7)}${until}`,
+    );
+  }
+  const counted = r.targets.filter((t) => !t.unreachable);
+  const done = counted.filter((t) => t.propagated).length;
+  const barWidth = Math.max(10, Math.min(40, width - 60));
+  const filled = Math.round(r.progress * barWidth);
+  const bar = `[${"█".repeat(filled)}${"░".repeat(barWidth - filled)}]`;
+  lines.push(`${bar} ${Math.round(r.progress * 100)}%  ${done}/${counted.length} propagated${summaryTail(r, now)}`);
+  return lines;
+}
+
+function summaryTail(r: PropagationRound, now: number): string {
+  const e = r.estimate;
+  const parts: string[] = [];
+  if (r.authoritative) parts.push(r.authoritative.complete ? "authoritative ok" : "authoritative NOT in sync");
+  if (e.expectedBy !== undefined)
+    parts.push(`expected by ${hhmmss(e.expectedBy)} (in ${formatDuration(Math.max(0, e.expectedBy - now))})`);
+  if (e.bound !== undefined) parts.push(`bound ${hhmmss(e.bound)}`);
+  const unreachable = r.targets.filter((t) => t.unreachable).length;
+  if (unreachable) parts.push(`${unreachable} unreachable`);
+  return parts.length ? ` · ${parts.join(" · ")}` : "";
+}
+
+/** Plain lines for a pipe: one summary line per round and one per target that is not propagated. */
+export function plainRound(r: PropagationRound): string[] {
+  const lines: string[] = [];
+  const counted = r.targets.filter((t) => !t.unreachable);
+  const groups = r.groups.map((g) => `${g.group} ${g.newCount}/${g.total} NEW`).join(", ");
+  const auth = r.authoritative ? `authoritative ${r.authoritative.complete ? "ok" : "not in sync"}, ` : "";
+  const e = r.estimate;
+  lines.push(
+    `round ${r.index + 1} ${new Date(r.startedAt).toISOString()}: ${auth}${groups}; ${counted.filter((t) => t.propagated).length}/${counted.length} propagated` +
+      (e.expectedBy !== undefined ? `; expected by ${new Date(e.expectedBy).toISOString()}` : "") +
+      (e.bound !== undefined ? `; bound ${new Date(e.bound).toISOString()}` : ""),
+  );
+  for (const p of r.authoritative?.problems ?? []) lines.push(`  authoritative: ${p}`);
+  for (const t of r.targets) {
+    if (t.propagated) continue;
+    const o = t.observations.find((x) => x.status !== "ERROR") ?? t.observations[0];
+    const what = o?.status === "ERROR" ? o.error : o?.addresses.join(" ") || o?.status;
+    lines.push(
+      `  ${t.status} ${t.resolver} ${t.name} ${t.type}: ${what ?? ""}${o?.ttl !== undefined ? ` ttl ${o.ttl}` : ""}${t.expiresAt ? ` stale until ${new Date(t.expiresAt).toISOString()}` : ""}${t.unreachable ? " (unreachable)" : ""}`,
+    );
+  }
+  return lines;
+}

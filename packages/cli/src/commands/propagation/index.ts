@@ -1,0 +1,212 @@
+import { Command, Option } from "@commander-js/extra-typings";
+import { writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { resolve } from "node:path";
+import {
+  createPropagationWatch,
+  parseResolverList,
+  parseServerSpec,
+  renderPropagationHtml,
+  type PropagationReport,
+  type PropagationRound,
+  type ResolverSpec,
+} from "@cutover/dns";
+import type { Deps } from "../../context.js";
+import { UserError, isUserFacing } from "../../errors.js";
+import { ExitCode } from "../../main.js";
+import { createReporter } from "../../output/reporter.js";
+import { parseDuration } from "../../plan/duration.js";
+import { plainRound, renderRound } from "./_render.js";
+
+function addressList(flag: string, text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const a of list) if (isIP(a) === 0) throw new UserError(`${flag} ${a}: not an IP address`, { exitCode: 2 });
+  if (list.length === 0) throw new UserError(`${flag} needs at least one address`, { exitCode: 2 });
+  return list;
+}
+
+function durationOption(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined)
+    throw new UserError(`${flag} ${text}: not a duration (examples: 90s, 10m, 1h30m)`, { exitCode: 2 });
+  return ms;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function makePropagationCommand(deps: Deps) {
+  return new Command("propagation")
+    .description("Show where a DNS change has reached: every authoritative server, public resolvers, RIPE Atlas")
+    .argument("<names...>", "names to check, e.g. example.com www.example.com")
+    .requiredOption("--expect <addrs>", "the new address(es), comma-separated (IPv4 and/or IPv6)")
+    .option("--old <addrs>", "the old address(es); without them any other address counts as OLD")
+    .option(
+      "--resolvers <list>",
+      "default (the public set), or IPs, IP:PORT, [v6]:PORT, https:// DoH URLs, comma-separated",
+      "default",
+    )
+    .option("--watch", "repeat rounds until propagated (or --timeout)")
+    .option("--timeout <duration>", "with --watch: give up after this long (exit 1)")
+    .option("--interval <duration>", "time between rounds (default min(30s, low TTL / 2), with jitter)")
+    .option("--old-ttl <seconds>", "the TTL the old records had, for the bound (default: the largest seen)")
+    .option("--queries <n>", "queries per resolver per name and type in a round", "3")
+    .option("--no-authoritative", "skip the authoritative servers")
+    .option("--bootstrap <server>", "resolver used to find the zone and its NS addresses (default: /etc/resolv.conf)")
+    .option(
+      "--ns <name=addrs>",
+      "use these addresses for an NS name (repeatable), e.g. ns1.example.com=127.0.0.1:5301",
+      collect,
+    )
+    .option(
+      "--parent <servers>",
+      "servers of the parent zone to ask for the delegation (default: found via --bootstrap)",
+    )
+    .option("--apex <zone>", "the zone apex, when it cannot be found by asking")
+    .addOption(
+      new Option("--atlas <probes>", "also measure from N RIPE Atlas probes' own resolvers (key: RIPE_ATLAS_KEY)"),
+    )
+    .option("--atlas-country <cc>", "with --atlas: probes from these countries (comma-separated ISO codes)")
+    .option("--report <file>", "write a self-contained HTML report (chart and tables)")
+    .option("--json", "JSON: the final report; with --watch one JSON object per round, one per line")
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 propagated, 1 not yet, 2 an error.
+
+Examples:
+  $ cutover propagation example.com www.example.com --expect 203.0.113.20 --old 198.51.100.10
+  $ cutover propagation example.com --expect 203.0.113.20,2001:db8::20 --watch --timeout 2h --report prop.html
+  $ cutover propagation www.example.test --expect 203.0.113.20 --resolvers 127.0.0.1:5353 --no-authoritative
+  $ cutover propagation example.com --expect 203.0.113.20 --resolvers https://dns.google/dns-query,9.9.9.9
+  $ cutover propagation example.com --expect 203.0.113.20 --watch --json | jq -c '{round: .index, progress}'`,
+    )
+    .action(async (names, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      try {
+        await runPropagationCommand(deps, out, names, opts);
+      } catch (error) {
+        if (error instanceof ExitCode || error instanceof UserError) throw error;
+        if (isUserFacing(error)) throw new UserError(error.message, { exitCode: 2, cause: error });
+        throw error;
+      }
+    });
+}
+
+interface Opts {
+  expect: string;
+  old?: string;
+  resolvers: string;
+  watch?: true;
+  timeout?: string;
+  interval?: string;
+  oldTtl?: string;
+  queries: string;
+  authoritative: boolean;
+  bootstrap?: string;
+  ns?: string[];
+  parent?: string;
+  apex?: string;
+  atlas?: string;
+  atlasCountry?: string;
+  report?: string;
+  json?: true;
+}
+
+async function runPropagationCommand(
+  deps: Deps,
+  out: ReturnType<typeof createReporter>,
+  names: string[],
+  opts: Opts,
+): Promise<void> {
+  const expect = addressList("--expect", opts.expect);
+  const old = opts.old === undefined ? undefined : addressList("--old", opts.old);
+  const resolvers: ResolverSpec[] = parseResolverList(opts.resolvers === "default" ? "default" : opts.resolvers);
+  const timeoutMs = durationOption("--timeout", opts.timeout);
+  const intervalMs = durationOption("--interval", opts.interval);
+  const queries = Number(opts.queries);
+  if (!Number.isInteger(queries) || queries < 1 || queries > 10)
+    throw new UserError(`--queries ${opts.queries}: give 1 to 10`, { exitCode: 2 });
+  let oldTtl: number | undefined;
+  if (opts.oldTtl !== undefined) {
+    oldTtl = Number(opts.oldTtl);
+    if (!Number.isInteger(oldTtl) || oldTtl < 0)
+      throw new UserError(`--old-ttl ${opts.oldTtl}: give whole seconds`, { exitCode: 2 });
+  }
+  if (opts.atlas !== undefined)
+    throw new UserError("--atlas: RIPE Atlas measurements are not available in this build yet", { exitCode: 2 });
+  const nsAddresses: Record<string, string[]> = {};
+  for (const item of opts.ns ?? []) {
+    const m = /^([^=]+)=(.+)$/.exec(item);
+    if (!m) throw new UserError(`--ns ${item}: write NAME=ADDR[,ADDR]`, { exitCode: 2 });
+    const addrs = m[2]!.split(",").map((s) => s.trim());
+    for (const a of addrs) parseServerSpec(a);
+    nsAddresses[m[1]!.toLowerCase().replace(/\.$/, "")] = addrs;
+  }
+  const authoritative = opts.authoritative
+    ? {
+        ...(opts.bootstrap ? { bootstrap: parseServerSpec(opts.bootstrap) } : {}),
+        ...(opts.parent ? { parent: opts.parent.split(",").map((s) => parseServerSpec(s)) } : {}),
+        ...(Object.keys(nsAddresses).length ? { nsAddresses } : {}),
+        ...(opts.apex ? { apex: opts.apex } : {}),
+      }
+    : (false as const);
+  const now = () => deps.now().getTime();
+  const live = out.tty && !out.json;
+  let drawn = 0;
+  let current: PropagationRound | undefined;
+  const draw = () => {
+    if (!current) return;
+    const lines = renderRound(out, current, now(), deps.stdout.columns ?? 100);
+    out.write(`${drawn > 0 ? `\x1b[${drawn}A\x1b[0J` : ""}${lines.join("\n")}\n`);
+    drawn = lines.length;
+  };
+  // On a terminal the view redraws every second while waiting, so remaining TTLs count down.
+  const sleep = async (ms: number, signal?: AbortSignal) => {
+    if (!live) return deps.sleep(ms, signal);
+    const end = now() + ms;
+    while (now() < end && !signal?.aborted) {
+      await deps.sleep(Math.min(1000, end - now()), signal);
+      draw();
+    }
+  };
+  const watch = createPropagationWatch({
+    names,
+    expect,
+    ...(old ? { old } : {}),
+    resolvers,
+    authoritative,
+    queriesPerResolver: queries,
+    ...(intervalMs !== undefined ? { intervalMs } : {}),
+    ...(oldTtl !== undefined ? { oldTtl } : {}),
+    now,
+    sleep,
+  });
+  const writeReport = async (report: PropagationReport) => {
+    if (!opts.report) return;
+    await writeFile(resolve(deps.cwd, opts.report), renderPropagationHtml(report));
+  };
+  const report = await watch.run({
+    watch: opts.watch === true,
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    onRound: async (r) => {
+      current = r;
+      if (out.json) {
+        if (opts.watch) out.write(`${JSON.stringify(r)}\n`);
+      } else if (live) draw();
+      else for (const l of plainRound(r)) out.line(l);
+      if (opts.watch) await writeReport(watch.report());
+    },
+  });
+  await writeReport(report);
+  if (out.json && !opts.watch) out.data(report);
+  if (!out.json) {
+    out.line(report.propagated ? out.c.green("propagated") : out.c.yellow("not yet propagated"));
+    if (opts.report) out.line(`report: ${opts.report}`);
+  }
+  if (!report.propagated) throw new ExitCode(1);
+}

@@ -1,0 +1,206 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { startAuthoritativeServer, type AuthoritativeServer } from "@cutover/dns";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Deps } from "../../src/context.js";
+import { main } from "../../src/main.js";
+
+const OLD = "198.51.100.10";
+const NEW = "203.0.113.20";
+const zone = (serial: number, addr: string) => `$ORIGIN example.test.
+$TTL 30
+@ IN SOA ns1.example.test. hostmaster.example.test. ${serial} 3600 600 86400 5
+@ IN NS ns1.example.test.
+ns1 IN A 127.0.0.1
+www IN A ${addr}
+`;
+
+/** Runs the CLI in-process with a clock that moves only when the command sleeps. */
+async function run(argv: string[], options: { tty?: boolean; cwd?: string } = {}) {
+  let stdout = "";
+  let stderr = "";
+  let t = Date.parse("2026-12-01T14:00:00Z");
+  const deps: Deps = {
+    stdout: { write: (s: string) => ((stdout += s), true), isTTY: options.tty === true, columns: 120 },
+    stderr: { write: (s: string) => ((stderr += s), true), isTTY: false },
+    env: { NO_COLOR: "1" },
+    cwd: options.cwd ?? process.cwd(),
+    now: () => new Date(t),
+    sleep: async (ms) => {
+      t += ms;
+    },
+  };
+  const code = await main(argv, deps);
+  return { code, stdout, stderr };
+}
+
+let dir: string;
+let auth: AuthoritativeServer;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cutover-cli-prop-"));
+  await writeFile(join(dir, "example.test.zone"), zone(1, OLD));
+  auth = await startAuthoritativeServer({
+    zoneFiles: [join(dir, "example.test.zone")],
+    listen: "127.0.0.1:0",
+    watch: false,
+  });
+});
+afterAll(async () => {
+  await auth?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const setZone = async (serial: number, addr: string) => {
+  await writeFile(join(dir, "example.test.zone"), zone(serial, addr));
+  await auth.reload();
+};
+const common = () => [
+  "--resolvers",
+  auth.address,
+  "--bootstrap",
+  auth.address,
+  "--parent",
+  auth.address,
+  "--ns",
+  `ns1.example.test=${auth.address}`,
+];
+
+describe("cutover propagation", () => {
+  it("exits 1 with the stale resolver and the authoritative lag named while the old address is served", async () => {
+    await setZone(1, OLD);
+    const r = await run(["propagation", "www.example.test", "--expect", NEW, "--old", OLD, ...common()]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("authoritative not in sync");
+    expect(r.stdout).toMatch(
+      new RegExp(`OLD ${auth.address.replace(/\./g, "\\.")} www\\.example\\.test A: ${OLD} ttl 30`),
+    );
+    expect(r.stdout).toContain("not yet propagated");
+  });
+
+  it("exits 0 after two all-NEW rounds, and writes the JSON report", async () => {
+    await setZone(2, NEW);
+    const r = await run(["propagation", "www.example.test", "--expect", NEW, "--old", OLD, ...common(), "--json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ propagated: true, rounds: 2, names: ["www.example.test"] });
+    expect(report.latest.authoritative.zones[0].servers[0]).toMatchObject({
+      ns: "ns1.example.test",
+      serial: 2,
+      ok: true,
+    });
+  });
+
+  it("--watch --json prints one JSON object per round and stops when propagated; --report writes the HTML", async () => {
+    await setZone(3, NEW);
+    const html = join(dir, "report.html");
+    const r = await run([
+      "propagation",
+      "www.example.test",
+      "--expect",
+      NEW,
+      ...common(),
+      "--watch",
+      "--json",
+      "--interval",
+      "5s",
+      "--report",
+      html,
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.index)).toEqual([0, 1]);
+    expect(lines[1].propagated).toBe(true);
+    expect(lines[1].startedAt - lines[0].startedAt).toBeGreaterThanOrEqual(4500);
+    const page = await readFile(html, "utf8");
+    expect(page).toContain('<svg id="share-chart"');
+    expect(page).toContain("✓ propagated");
+  });
+
+  it("--watch --timeout gives up with exit 1", async () => {
+    await setZone(4, OLD);
+    const r = await run([
+      "propagation",
+      "www.example.test",
+      "--expect",
+      NEW,
+      "--resolvers",
+      auth.address,
+      "--no-authoritative",
+      "--watch",
+      "--timeout",
+      "20s",
+      "--interval",
+      "5s",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.match(/^round \d+/gm)?.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it("draws the live table on a terminal: marks, answer, TTL, progress bar", async () => {
+    await setZone(5, NEW);
+    const r = await run(["propagation", "www.example.test", "--expect", NEW, ...common()], { tty: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Authoritative example.test (serial 5)");
+    expect(r.stdout).toMatch(/✓ 127\.0\.0\.1:\d+\s+NEW\s+203\.0\.113\.20\s+30s/);
+    expect(r.stdout).toContain("[████████████████████████████████████████] 100%");
+    expect(r.stdout).toContain("\x1b[");
+  });
+
+  it("rejects bad input with exit 2 and one clear line", async () => {
+    const a = await run(["propagation", "www.example.test", "--expect", "not-an-ip"]);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toBe("error: --expect not-an-ip: not an IP address\n");
+    const b = await run(["propagation", "www.example.test", "--expect", NEW, "--resolvers", "dns.google"]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain("resolver dns.google is not an IP address");
+    expect(b.stderr).not.toContain("    at ");
+    const c = await run(["propagation", "www.example.test", "--expect", NEW, "--timeout", "soon"]);
+    expect(c.code).toBe(2);
+  });
+});
+
+describe("cutover dns serve (the built binary)", () => {
+  it("serves a zone file over UDP until stopped, and reloads it on change", async () => {
+    const cli = new URL("../../dist/cli.js", import.meta.url).pathname;
+    const file = join(dir, "served.zone");
+    await writeFile(file, zone(7, OLD));
+    const child = spawn(
+      process.execPath,
+      [cli, "dns", "serve", `${file}=example.test`, "--listen", "127.0.0.1:0", "--json"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    try {
+      const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+      let first = JSON.parse((await lines.next()).value as string);
+      expect(first.log).toMatch(/^serving example\.test \(serial 7\)/);
+      first = JSON.parse((await lines.next()).value as string);
+      expect(first.zones).toEqual([{ origin: "example.test", serial: 7, file }]);
+      const { queryDns, parseServerSpec } = await import("@cutover/dns");
+      const server = parseServerSpec(first.listening);
+      const r1 = await queryDns(server, "www.example.test", "A", { rd: false });
+      expect(r1.response).toMatchObject({ aa: true, answers: [{ data: OLD }] });
+      await writeFile(file, zone(8, NEW));
+      const reloaded = JSON.parse((await lines.next()).value as string);
+      expect(reloaded.log).toContain("reloaded example.test serial 8");
+      const r2 = await queryDns(server, "www.example.test", "A", { rd: false });
+      expect(r2.response?.answers[0]?.data).toBe(NEW);
+    } finally {
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(child.pid!, "SIGTERM");
+      await exited;
+    }
+  });
+
+  it("names a missing zone file without a stack", async () => {
+    const r = await run(["dns", "serve", "nope.zone", "--listen", "127.0.0.1:0"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: zone file not found: .*nope\.zone\n$/);
+  });
+});
