@@ -18,12 +18,16 @@ function sameContent(type: string, a: string, b: string): boolean {
 export function findRecord(records: readonly DnsRecord[], c: RecordChange): DnsRecord | undefined {
   const byId = records.find((r) => r.id === c.id && r.type === c.type);
   if (byId) return byId;
-  return records.find(
+  const byContent = records.find(
     (r) =>
       r.name === c.name &&
       r.type === c.type &&
       (sameContent(c.type, r.content, c.before.content) || sameContent(c.type, r.content, c.after.content)),
   );
+  if (byContent) return byContent;
+  // Ids derived from content (RFC 2136) change with it: the only record of that name and type is the one.
+  const same = records.filter((r) => r.name === c.name && r.type === c.type);
+  return same.length === 1 ? same[0] : undefined;
 }
 
 /** Where a record stands against a change: already done, ready to apply, or changed by someone else. */
@@ -47,7 +51,7 @@ export function classifyChange(
 export async function applyChangeSet(
   provider: DnsProvider,
   set: ChangeSet,
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal; onZoneDone?: (zone: string) => void } = {},
 ): Promise<ApplyReport> {
   const outcomes: ChangeOutcome[] = [];
   const zones = [...new Set(set.changes.map((c) => c.zone))];
@@ -121,6 +125,7 @@ export async function applyChangeSet(
         });
       }
     }
+    options.onZoneDone?.(zone);
   }
   // Keep the order of the change set.
   const order = new Map(set.changes.map((c, i) => [`${c.zone}|${c.name}|${c.type}|${c.before.content}`, i]));

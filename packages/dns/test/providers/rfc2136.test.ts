@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyChangeSet, createRfc2136Provider, discoverTargets, planSwap } from "../../src/index.js";
+import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
+import { startKnot, zoneText, type KnotServer } from "./_knot.js";
+
+function providerOn(knot: KnotServer, options: Record<string, unknown> = {}) {
+  return createRfc2136Provider({
+    provider: "rfc2136",
+    zones: [CONTRACT_ZONE],
+    options: { server: `127.0.0.1:${knot.port}`, keyFile: knot.keyFile, ...options },
+    baseDir: "/",
+    env: {},
+  });
+}
+
+testProvider("rfc2136 (real Knot, TSIG, AXFR)", async () => {
+  const knot = await startKnot({ [CONTRACT_ZONE]: zoneText(CONTRACT_ZONE, CONTRACT_SEED) });
+  return { provider: providerOn(knot), close: () => knot.stop() };
+});
+
+testProvider("rfc2136 (real Knot, transfers refused: direct queries)", async () => {
+  const knot = await startKnot({ [CONTRACT_ZONE]: zoneText(CONTRACT_ZONE, CONTRACT_SEED) }, ["update"]);
+  const provider = providerOn(knot, {
+    names: ["www.example.com", "mail.example.com", "other.example.com", "ftp.example.com"],
+  });
+  return { provider, close: () => knot.stop() };
+});
+
+describe("rfc2136 provider", () => {
+  let knot: KnotServer;
+  beforeAll(async () => {
+    knot = await startKnot({ [CONTRACT_ZONE]: zoneText(CONTRACT_ZONE, CONTRACT_SEED) });
+  });
+  afterAll(() => knot?.stop());
+
+  it("does not write a change whose record changed after it was read; the rest goes in one UPDATE", async () => {
+    const p = providerOn(knot);
+    const records = await p.listRecords(CONTRACT_ZONE);
+    const targets = discoverTargets(records, CONTRACT_MOVE).targets;
+    const set = planSwap(targets, CONTRACT_MOVE, 300, p.capabilities);
+    // Someone adds a second A to www between our read and our write: the prerequisite no longer holds.
+    const www = set.changes.find((c) => c.name === "www.example.com" && c.type === "A")!;
+    const stale = set.changes.map((c) => ({ ...c, current: c.record }));
+    await p.applyChanges(CONTRACT_ZONE, [
+      {
+        ...www,
+        before: www.before,
+        after: { content: "192.0.2.55", ttl: 300 },
+        current: www.record,
+        record: www.record,
+      },
+    ]);
+    const before = await p.listRecords(CONTRACT_ZONE);
+    const outcomes = await p.applyChanges(
+      CONTRACT_ZONE,
+      stale
+        .filter((c) => c.name !== "www.example.com" || c.type !== "A")
+        .concat(stale.filter((c) => c.name === "www.example.com" && c.type === "A")),
+    );
+    expect(outcomes.find((o) => o.change.name === "www.example.com" && o.change.type === "A")).toMatchObject({
+      status: "failed",
+    });
+    // The other changes went in one UPDATE and did apply; www's stale change wrote nothing.
+    const after = await p.listRecords(CONTRACT_ZONE);
+    expect(after.filter((r) => r.name === "www.example.com" && r.type === "A").map((r) => r.content)).toEqual([
+      "192.0.2.55",
+    ]);
+    expect(before).not.toEqual(after);
+  });
+
+  it("fails clearly with a wrong key", async () => {
+    const { writeFile } = await import("node:fs/promises");
+    const bad = `${knot.dir}/bad.key`;
+    await writeFile(
+      bad,
+      `key "${knot.keyName}" { algorithm hmac-sha256; secret "${Buffer.alloc(32, 7).toString("base64")}"; };`,
+    );
+    const p = providerOn(knot, { keyFile: bad });
+    await expect(p.listRecords(CONTRACT_ZONE)).rejects.toThrow(/\[rfc2136\]/);
+    const missing = providerOn(knot, { keyFile: `${knot.dir}/nope.key` });
+    await expect(missing.listRecords(CONTRACT_ZONE)).rejects.toThrow(/cannot read the TSIG key file/);
+  });
+
+  it("swaps with one signed UPDATE that Knot verifies and applies", async () => {
+    const p = providerOn(knot);
+    const targets = discoverTargets(await p.listRecords(CONTRACT_ZONE), CONTRACT_MOVE).targets;
+    const report = await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 300, p.capabilities));
+    expect(
+      report.outcomes.every((o) => o.status === "applied" || o.status === "already" || o.status === "conflict"),
+    ).toBe(true);
+  });
+});
