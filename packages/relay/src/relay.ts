@@ -186,6 +186,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const quietMs = config.drain?.quietMs;
   const quietAfter = config.drain?.quietAfter === undefined ? 0 : Date.parse(config.drain.quietAfter);
   let quietTimer: NodeJS.Timeout | undefined;
+  let stopByTimer: NodeJS.Timeout | undefined;
   const armQuiet = () => {
     if (quietMs === undefined || stopping !== undefined) return;
     clearTimeout(quietTimer);
@@ -401,7 +402,6 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
 
   const handover = doHandover();
   armQuiet();
-  let stopByTimer: NodeJS.Timeout | undefined;
   if (config.drain?.stopBy !== undefined) {
     const at = Date.parse(config.drain.stopBy);
     const check = () => {
