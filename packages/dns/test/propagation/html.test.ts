@@ -1,0 +1,117 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, describe, expect, it } from "vitest";
+import { renderPropagationHtml } from "../../src/propagation/html.js";
+import type { QueryResult } from "../../src/propagation/query.js";
+import { parseResolverList, type ServerSpec } from "../../src/propagation/servers.js";
+import { createPropagationWatch } from "../../src/propagation/watch.js";
+
+const run = promisify(execFile);
+const CHROMIUM = "/usr/bin/chromium";
+const artifacts = new URL("../../../../artifacts/", import.meta.url).pathname;
+
+/** A report from real rounds over a scripted network: one resolver flips to NEW after 20 s. */
+async function sampleReport() {
+  let t = Date.parse("2026-12-01T14:00:00Z");
+  const send = async (server: ServerSpec, name: string, type: string): Promise<QueryResult> => {
+    const stale = server.label.endsWith(":5302") && t < Date.parse("2026-12-01T14:00:20Z");
+    return {
+      server: server.label,
+      name,
+      type,
+      transport: "udp",
+      elapsedMs: 1,
+      attempts: 1,
+      truncatedRetry: false,
+      response: {
+        rcode: "NOERROR",
+        aa: false,
+        tc: false,
+        rd: true,
+        ra: true,
+        answers: [{ name, type: "A", ttl: stale ? 20 : 300, data: stale ? "198.51.100.10" : "203.0.113.20" }],
+        authorities: [],
+        additionals: [],
+      },
+    };
+  };
+  const watch = createPropagationWatch({
+    names: ["www.example.test"],
+    expect: ["203.0.113.20"],
+    old: ["198.51.100.10"],
+    resolvers: [
+      ...parseResolverList(["127.0.0.1:5301", "127.0.0.1:5302"]),
+      ...parseResolverList(["127.0.0.2:5301"], "doh"),
+    ],
+    authoritative: false,
+    changedAt: Date.parse("2026-12-01T13:59:50Z"),
+    oldTtl: 60,
+    intervalMs: 10_000,
+    now: () => t,
+    sleep: async (ms) => void (t += ms),
+    send,
+  });
+  return watch.run({ timeoutMs: 120_000 });
+}
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe("renderPropagationHtml", () => {
+  it("is one self-contained page with the chart, tables and bound", async () => {
+    const report = await sampleReport();
+    const html = renderPropagationHtml(report, {
+      atlas: { probes: 3, countries: [{ country: "DE", probes: 3, newCount: 2, old: 1, other: 0 }] },
+    });
+    expect(html).not.toMatch(/<script|src=|href=/);
+    expect(html.match(/class="series"/g)?.length).toBe(2);
+    expect(html).toContain('<b id="bound">2026-12-01T14:00:50Z</b>');
+    expect(html).toContain("<td>DE</td>");
+    expect(html).toContain("✓ propagated");
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))(
+    "renders in headless Chromium with the chart present (screenshot kept in artifacts/)",
+    async () => {
+      const report = await sampleReport();
+      const dir = await mkdtemp(join(tmpdir(), "cutover-html-"));
+      dirs.push(dir);
+      const file = join(dir, "report.html");
+      await writeFile(file, renderPropagationHtml(report));
+      const flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        `--user-data-dir=${join(dir, "profile")}`,
+      ];
+      const { stdout: dom } = await run(CHROMIUM, [...flags, "--dump-dom", `file://${file}`], {
+        timeout: 60_000,
+        maxBuffer: 8 << 20,
+      });
+      // The browser parsed the page and kept the inline SVG chart with one line per source group.
+      expect(dom).toContain('<svg id="share-chart"');
+      expect(dom.match(/<polyline class="series"/g)?.length).toBe(2);
+      expect(dom).toContain("DNS propagation: www.example.test");
+      await mkdir(artifacts, { recursive: true });
+      const shot = join(artifacts, "propagation-report.png");
+      await rm(shot, { force: true });
+      await run(CHROMIUM, [...flags, "--window-size=1100,900", `--screenshot=${shot}`, `file://${file}`], {
+        timeout: 60_000,
+      });
+      expect((await stat(shot)).size).toBeGreaterThan(10_000);
+      expect((await readFile(shot)).subarray(1, 4).toString()).toBe("PNG");
+    },
+    90_000,
+  );
+});
