@@ -1,4 +1,5 @@
 import type { Reporter, Streams } from "./output/reporter.js";
+import type { StepExecutors } from "./timeline/run.js";
 
 /** What a command needs from the outside world; injected so tests run in-process. */
 export interface Deps extends Streams {
@@ -7,6 +8,12 @@ export interface Deps extends Streams {
   /** The clock. Tests inject a fixed or fast-forwarded one. */
   now: () => Date;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** In-process callers (tests, the demo) may swap the step executors and stand in for Ctrl-C. */
+  hooks?: {
+    executors?: StepExecutors;
+    signal?: AbortSignal;
+    undoHandover?: (ctx: { planFile: string; dryRun: boolean; say: (t: string) => void }) => Promise<void>;
+  };
 }
 
 export interface CommandContext {

@@ -33,3 +33,13 @@ export function isUserFacing(error: unknown): error is Error & { code: string } 
     (error as { userFacing?: unknown }).userFacing === true
   );
 }
+
+/** Thrown by commands that want a specific exit code without another message (e.g. "not yet", 130). */
+export class ExitCode extends Error {
+  override name = "ExitCode";
+  readonly exitCode: number;
+  constructor(exitCode: number) {
+    super(`exit ${exitCode}`);
+    this.exitCode = exitCode;
+  }
+}

@@ -1,9 +1,11 @@
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Deps } from "./context.js";
+import { ExitCode } from "./errors.js";
 import { handleError } from "./handle-error.js";
 import { commandMakers } from "./commands/index.js";
 
+export { ExitCode };
 export const VERSION = "0.1.0";
 
 export function defaultDeps(): Deps {
@@ -15,16 +17,6 @@ export function defaultDeps(): Deps {
     now: () => new Date(),
     sleep: (ms, signal) => delay(ms, undefined, signal === undefined ? {} : { signal }),
   };
-}
-
-/** Thrown by commands that want a specific exit code without an error message (e.g. "not yet"). */
-export class ExitCode extends Error {
-  override name = "ExitCode";
-  readonly exitCode: number;
-  constructor(exitCode: number) {
-    super(`exit ${exitCode}`);
-    this.exitCode = exitCode;
-  }
 }
 
 export function makeProgram(deps: Deps): Command {

@@ -13,9 +13,10 @@ export async function runCli(
   options: {
     cwd?: string;
     env?: Record<string, string | undefined>;
-    now?: Date;
+    now?: Date | (() => Date);
     tty?: boolean;
     sleep?: Deps["sleep"];
+    hooks?: Deps["hooks"];
   } = {},
 ): Promise<RunResult> {
   let stdout = "";
@@ -26,8 +27,9 @@ export async function runCli(
     stderr: { write: (s: string) => ((stderr += s), true), isTTY: false },
     env: { NO_COLOR: "1", ...options.env },
     cwd: options.cwd ?? process.cwd(),
-    now: () => (now ? new Date(now) : new Date()),
+    now: () => (typeof now === "function" ? now() : now ? new Date(now) : new Date()),
     sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+    ...(options.hooks ? { hooks: options.hooks } : {}),
   };
   const code = await main(argv, deps);
   return { code, stdout, stderr };

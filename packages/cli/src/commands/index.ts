@@ -3,10 +3,18 @@ import type { Deps } from "../context.js";
 import { makeDnsCommand } from "./dns/index.js";
 import { makePlanCommand } from "./plan.js";
 import { makePropagationCommand } from "./propagation/index.js";
+import { makeRollbackCommand } from "./rollback.js";
+import { makeRunCommand } from "./run.js";
+import { makeStatusCommand } from "./status.js";
+import { makeTickCommand } from "./tick.js";
 
 /** Every top-level command, in the order `--help` lists them. One line per noun or verb. */
 export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
   makePlanCommand,
+  makeRunCommand,
+  makeTickCommand,
+  makeStatusCommand,
+  makeRollbackCommand,
   makeDnsCommand,
   makePropagationCommand,
 ];

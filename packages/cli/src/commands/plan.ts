@@ -6,6 +6,7 @@ import { formatUtc, printTimeline, timelineToJson } from "../output/timeline.js"
 import { loadPlan } from "../plan/load.js";
 import { readPlanRecords } from "../timeline/records.js";
 import { planTimeline } from "../timeline/plan.js";
+import { acceptPlanChanges } from "../timeline/session.js";
 import { parseNowOption } from "./_options.js";
 
 export function makePlanCommand(deps: Deps) {
@@ -14,6 +15,8 @@ export function makePlanCommand(deps: Deps) {
     .argument("[file]", "the plan file", "cutover.yaml")
     .option("--now <iso>", "plan as if the current time were this (an ISO time with offset)")
     .option("--accept-risk", "accept a swap too soon for the TTL drop to reach every cache (shown as a warning)")
+    .option("--accept-changes", "adopt an edited plan file for a run already under way (shows the difference)")
+    .option("--state <dir>", "the run's state directory, with --accept-changes")
     .option("--json", "print the timeline as JSON (shape: docs/plan-json.md)")
     .addHelpText(
       "after",
@@ -28,6 +31,25 @@ Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed w
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = parseNowOption(opts.now, deps);
+      if (opts.acceptChanges) {
+        const accepted = await acceptPlanChanges({
+          file,
+          cwd: deps.cwd,
+          env: deps.env,
+          now,
+          stateDir: opts.state,
+          acceptRisk: opts.acceptRisk === true,
+        });
+        if (!accepted)
+          throw new UserError("no run of this plan has started; there are no changes to accept", { code: "E_NO_RUN" });
+        out.data({ accepted: true, diff: accepted.diff });
+        if (accepted.diff === "") out.line("the plan is unchanged since the run started");
+        else {
+          out.line(accepted.diff);
+          out.line("accepted: the run continues with the edited plan");
+        }
+        return;
+      }
       const loaded = await loadPlan(file, { cwd: deps.cwd, now });
       for (const w of loaded.warnings) out.warn(w);
       const { records, capabilities, providerName } = await readPlanRecords(loaded, deps.env);

@@ -11,8 +11,14 @@ export interface LoadedPlan extends ParsedPlan {
   text: string;
 }
 
-/** Reads and validates a plan file; a missing file or a bad plan is a UserError. */
-export async function loadPlan(file: string | undefined, options: { cwd: string; now: Date }): Promise<LoadedPlan> {
+/**
+ * Reads and validates a plan file; a missing file or a bad plan is a UserError. `allowPastSwap` is for a
+ * run already under way, whose swap time may have passed.
+ */
+export async function loadPlan(
+  file: string | undefined,
+  options: { cwd: string; now: Date; allowPastSwap?: boolean },
+): Promise<LoadedPlan> {
   const given = file ?? "cutover.yaml";
   const path = isAbsolute(given) ? given : resolve(options.cwd, given);
   let text: string;
@@ -28,6 +34,10 @@ export async function loadPlan(file: string | undefined, options: { cwd: string;
     );
   }
   const shown = relative(options.cwd, path) || given;
-  const parsed = parsePlan(text, { file: shown.startsWith("..") ? path : shown, now: options.now });
+  const parsed = parsePlan(text, {
+    file: shown.startsWith("..") ? path : shown,
+    now: options.now,
+    allowPastSwap: options.allowPastSwap === true,
+  });
   return { ...parsed, path, dir: dirname(path), text };
 }

@@ -36,7 +36,7 @@ export class PlanError extends UserError {
  * Parses and validates a plan file. Every problem is collected and thrown at once as a PlanError
  * whose lines read `file:LINE:COL path.to.key: what is wrong and what would be right`.
  */
-export function parsePlan(text: string, options: { file: string; now: Date }): ParsedPlan {
+export function parsePlan(text: string, options: { file: string; now: Date; allowPastSwap?: boolean }): ParsedPlan {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const pos = (offset: number | undefined) => {
@@ -113,7 +113,7 @@ export function parsePlan(text: string, options: { file: string; now: Date }): P
   }
 
   const warnings: string[] = [];
-  if (result.success) checkPlan(result.data, options.now, add, warnings);
+  if (result.success) checkPlan(result.data, options.allowPastSwap ? undefined : options.now, add, warnings);
   if (problems.length > 0) {
     problems.sort((a, b) => a.line - b.line || a.col - b.col);
     throw new PlanError(options.file, problems);
@@ -124,7 +124,7 @@ export function parsePlan(text: string, options: { file: string; now: Date }): P
 /** The checks that look at more than one field. */
 function checkPlan(
   plan: Plan,
-  now: Date,
+  now: Date | undefined,
   add: (path: readonly PropertyKey[], message: string) => void,
   warnings: string[],
 ): void {
@@ -138,7 +138,7 @@ function checkPlan(
   if (plan.old.ipv4 && !plan.new.ipv4)
     add(["new"], `old.ipv4 is ${plan.old.ipv4} but new.ipv4 is missing: A records would have nowhere to go`);
 
-  if (plan.schedule.swapAt.getTime() <= now.getTime()) {
+  if (now && plan.schedule.swapAt.getTime() <= now.getTime()) {
     add(
       ["schedule", "swapAt"],
       `${plan.schedule.swapAt.toISOString()} is in the past (now is ${now.toISOString()}); pick a future time`,

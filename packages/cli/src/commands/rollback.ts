@@ -1,0 +1,106 @@
+import { Command } from "@commander-js/extra-typings";
+import { applyChangeSet } from "@cutover/dns";
+import type { Deps } from "../context.js";
+import { UserError } from "../errors.js";
+import { ExitCode } from "../errors.js";
+import { createReporter } from "../output/reporter.js";
+import { changeSetToJson, formatUtc } from "../output/timeline.js";
+import { openSession } from "../timeline/session.js";
+
+/** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
+export interface RollbackHooks {
+  undoHandover?: (ctx: { planFile: string; dryRun: boolean; say: (t: string) => void }) => Promise<void>;
+}
+
+export function makeRollbackCommand(deps: Deps) {
+  const hooks: RollbackHooks = deps.hooks ?? {};
+  return new Command("rollback")
+    .description(
+      "Undo the move: put the original records back (contents and TTLs), stop the relay, start the old services",
+    )
+    .argument("[file]", "the plan file", "cutover.yaml")
+    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+    .option("--dry-run", "show what would be changed and change nothing")
+    .option("--force", "roll back even after the relay has drained")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover rollback --dry-run
+  $ cutover rollback
+
+Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could not be put back.`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const now = deps.now();
+      const session = await openSession({
+        file,
+        cwd: deps.cwd,
+        env: deps.env,
+        now,
+        stateDir: opts.state,
+        ...(opts.dryRun ? {} : { lockFor: "rollback" }),
+      });
+      try {
+        const { state, timeline, store } = session;
+        if (state.steps.drain?.status === "done" && !opts.force) {
+          throw new UserError(
+            "the relay has drained: clients of stale caches no longer reach the new host through it, and rolling back now would send new clients to the old host",
+            {
+              code: "E_ROLLBACK_LATE",
+              details: ["if the old host must take over again, pass --force"],
+            },
+          );
+        }
+        const swapped =
+          state.steps.swap?.status === "done" || state.steps.swap?.status === "running" || state.steps.swap?.attempts;
+        const set = timeline.rollback;
+        const say = (t: string) => out.line(t);
+        if (opts.dryRun) {
+          out.data({ dryRun: true, changes: changeSetToJson(set).changes });
+          out.line(`would put back ${set.changes.length} records:`);
+          for (const ch of set.changes) out.line(`  ${ch.name} ${ch.type} → ${ch.after.content} ttl ${ch.after.ttl}`);
+          await hooks.undoHandover?.({ planFile: session.loaded.path, dryRun: true, say });
+          return;
+        }
+        await store.append({ at: now.toISOString(), type: "rollback.start" });
+        const report = await applyChangeSet(session.provider, set);
+        const outcomes = report.outcomes.map((o) => ({
+          name: o.change.name,
+          type: o.change.type,
+          status: o.status,
+          ...(o.status === "failed" ? { error: o.error } : {}),
+        }));
+        await store.append({
+          at: deps.now().toISOString(),
+          type: report.complete ? "rollback.dns" : "rollback.dns.partial",
+          outcomes,
+        });
+        for (const o of outcomes)
+          out.line(`  ${o.name.padEnd(28)} ${o.type.padEnd(5)} ${o.status}${"error" in o ? `: ${o.error}` : ""}`);
+        if (hooks.undoHandover && state.steps.handover?.status === "done")
+          await hooks.undoHandover({ planFile: session.loaded.path, dryRun: false, say });
+        if (!report.complete) {
+          out.data({ complete: false, outcomes });
+          out.error("some records could not be put back (listed above); run `cutover rollback` again to finish");
+          throw new ExitCode(1);
+        }
+        state.rolledBack = { at: deps.now().toISOString(), outcomes };
+        await store.append({ at: deps.now().toISOString(), type: "rollback.done" });
+        await store.write(state, deps.now());
+        out.data({ complete: true, outcomes });
+        out.line(
+          `rolled back at ${formatUtc(deps.now())}: the records point at the old host again, with their original TTLs`,
+        );
+        if (swapped) {
+          out.warn(
+            `clients reached the new host from the swap (${formatUtc(timeline.swapAt)}) until now: data written there since (mail delivered, database writes, uploads) stays on the new host and is not brought back; copy it to the old host before its services take it over`,
+          );
+        }
+      } finally {
+        await session.close();
+      }
+    });
+}

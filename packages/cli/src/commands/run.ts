@@ -1,0 +1,143 @@
+import { Command } from "@commander-js/extra-typings";
+import type { Deps } from "../context.js";
+import { formatDuration } from "../plan/duration.js";
+import { ExitCode } from "../errors.js";
+import { createReporter, type Reporter } from "../output/reporter.js";
+import { stepLines } from "../output/steps.js";
+import { formatUtc } from "../output/timeline.js";
+import { defaultExecutors } from "../timeline/executors.js";
+import { runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
+import { openSession, type Session } from "../timeline/session.js";
+
+/** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
+export interface RunHooks {
+  executors?: StepExecutors;
+  signal?: AbortSignal;
+}
+
+export function makeRunCommand(deps: Deps) {
+  const hooks: RunHooks = deps.hooks ?? {};
+  return new Command("run")
+    .description("Run the timeline in the foreground: sleep until each step's time, do it, show progress; resumable")
+    .argument("[file]", "the plan file", "cutover.yaml")
+    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option("--json", "print one JSON object per event instead of the live view")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover run                      run cutover.yaml's timeline here, in the foreground
+  $ cutover run plans/move.yaml      Ctrl-C stops cleanly; run it again to resume
+
+Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where it stands), 130 stopped.`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const session = await openSession({
+        file,
+        cwd: deps.cwd,
+        env: deps.env,
+        now: deps.now(),
+        stateDir: opts.state,
+        acceptRisk: opts.acceptRisk === true,
+        lockFor: "run",
+        create: true,
+      });
+      const abort = new AbortController();
+      const onSigint = () => abort.abort();
+      if (!hooks.signal) process.once("SIGINT", onSigint);
+      hooks.signal?.addEventListener("abort", onSigint, { once: true });
+      try {
+        await runForeground(session, deps, out, {
+          ...(hooks.executors ? { executors: hooks.executors } : {}),
+          signal: abort.signal,
+        });
+      } finally {
+        process.removeListener("SIGINT", onSigint);
+        await session.close();
+      }
+    });
+}
+
+export async function runForeground(
+  session: Session,
+  deps: Deps,
+  out: Reporter,
+  options: { executors?: StepExecutors; signal: AbortSignal },
+): Promise<void> {
+  const executors = options.executors ?? defaultExecutors();
+  const log: string[] = [];
+  const live = out.tty && !out.json;
+  const say = (text: string) => {
+    const line = `${formatUtc(deps.now())}  ${text}`;
+    if (out.json) deps.stdout.write(`${JSON.stringify({ at: deps.now().toISOString(), event: "log", text })}\n`);
+    else if (live) log.push(line);
+    else out.line(line);
+  };
+  const rt: StepRuntime = {
+    loaded: session.loaded,
+    timeline: session.timeline,
+    state: session.state,
+    provider: session.provider,
+    now: deps.now,
+    signal: options.signal,
+    say,
+  };
+  if (session.created) say(`journal started in ${session.store.dir}; the original records are saved`);
+  else say(`resuming from the journal in ${session.store.dir}`);
+  for (const w of session.timeline.warnings) out.warn(w);
+  let drawn = 0;
+  const draw = () => {
+    if (!live) return;
+    const now = deps.now();
+    const lines = [
+      out.c.bold(`${session.timeline.name}  ${formatUtc(now)}`),
+      ...stepLines(out, session.timeline, session.state, now),
+      "",
+      ...log.slice(-8),
+    ];
+    const cols = (deps.stdout as { columns?: number }).columns ?? 100;
+    let text = drawn > 0 ? `\x1b[${drawn}A\x1b[J` : "";
+    text += lines.map((l) => l.slice(0, cols + 20)).join("\n") + "\n";
+    deps.stdout.write(text);
+    drawn = lines.length;
+  };
+  for (;;) {
+    if (session.state.rolledBack) {
+      say("this run was rolled back; nothing more to do");
+      break;
+    }
+    const tick = await runDueSteps(rt, session.store, executors);
+    if (!live && !out.json) for (const r of tick.ran) say(`${r.kind}: ${r.status}`);
+    if (out.json)
+      for (const r of tick.ran)
+        deps.stdout.write(
+          `${JSON.stringify({ at: deps.now().toISOString(), event: "step", step: r.kind, status: r.status })}\n`,
+        );
+    draw();
+    if (tick.finished) {
+      say("the timeline is finished");
+      draw();
+      break;
+    }
+    if (options.signal.aborted) {
+      say("stopped; run `cutover run` again to resume");
+      draw();
+      throw new ExitCode(130);
+    }
+    if (!tick.nextAt) {
+      say("nothing can run: a step failed; see `cutover status`");
+      break;
+    }
+    const wait = tick.nextAt.getTime() - deps.now().getTime();
+    if (wait > 0 && !live) say(`next: ${formatUtc(tick.nextAt)} (in ${formatDuration(wait)})`);
+    // On a terminal, wake every second to redraw the countdown.
+    const slice = live ? Math.min(Math.max(wait, 0), 1000) : Math.max(wait, 0);
+    try {
+      await deps.sleep(Math.max(slice, 0), options.signal);
+    } catch {
+      // aborted: loop once more to journal and exit
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import { Command } from "@commander-js/extra-typings";
+import { canonicalIp, type DnsRecord } from "@cutover/dns";
+import type { Deps } from "../context.js";
+import { createReporter } from "../output/reporter.js";
+import { stepLines } from "../output/steps.js";
+import { formatUtc } from "../output/timeline.js";
+import { nextOf } from "../timeline/run.js";
+import { openSession } from "../timeline/session.js";
+
+export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
+
+/** Where one moved record stands now, compared with its journaled original. */
+export function recordState(
+  original: DnsRecord,
+  current: DnsRecord | undefined,
+  newAddress: string | undefined,
+  restoreDone: boolean,
+): DnsState {
+  if (!current) return "missing";
+  const isOld = canonicalIp(current.content) === canonicalIp(original.content);
+  const isNew = newAddress !== undefined && canonicalIp(current.content) === canonicalIp(newAddress);
+  if (isOld) return current.ttl === original.ttl ? "original" : "lowered";
+  // A record whose TTL was never lowered looks the same swapped or restored: the journal tells.
+  if (isNew) return current.ttl === original.ttl && restoreDone ? "restored" : "swapped";
+  return "other";
+}
+
+export function makeStatusCommand(deps: Deps) {
+  return new Command("status")
+    .description("Show where a move stands: the timeline with what is done and next, each record, propagation, relay")
+    .argument("[file]", "the plan file", "cutover.yaml")
+    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+    .option("--offline", "only the journal; do not read the DNS provider")
+    .option("--json", "print the status as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover status
+  $ cutover status cutover.yaml --json | jq '.records[] | select(.state != "swapped")'`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const now = deps.now();
+      const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
+      try {
+        const { state, timeline, loaded } = session;
+        let live: DnsRecord[] | undefined;
+        let liveError: string | undefined;
+        if (!opts.offline) {
+          try {
+            live = [];
+            for (const zone of loaded.plan.dns.zones) live.push(...(await session.provider.listRecords(zone)));
+          } catch (error) {
+            live = undefined;
+            liveError = error instanceof Error ? error.message : String(error);
+          }
+        }
+        const records = state.originals.map((o) => {
+          const current =
+            live?.find((r) => r.id === o.id && r.type === o.type) ??
+            live?.find((r) => r.name === o.name && r.type === o.type);
+          const next = o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
+          return {
+            name: o.name,
+            type: o.type,
+            original: { content: o.content, ttl: o.ttl },
+            current: current ? { content: current.content, ttl: current.ttl } : null,
+            state: live
+              ? recordState(o, current, next, state.steps.restore?.status === "done")
+              : ("unknown" as DnsState),
+          };
+        });
+        const { nextAt, finished } = nextOf(timeline, state);
+        const failed = Object.entries(state.steps)
+          .filter(([, s]) => s?.status === "failed")
+          .map(([k, s]) => ({ step: k, error: s?.error }));
+        out.data({
+          name: state.name,
+          stateDir: session.store.dir,
+          swapAt: timeline.swapAt.toISOString(),
+          finished,
+          rolledBack: state.rolledBack ?? null,
+          nextAt: nextAt?.toISOString() ?? null,
+          steps: timeline.steps.map((s) => ({
+            kind: s.kind,
+            at: s.at.toISOString(),
+            label: s.label,
+            summary: s.summary,
+            ...(state.steps[s.kind] ?? { status: "pending", attempts: 0 }),
+          })),
+          failed,
+          records,
+          ...(liveError ? { liveError } : {}),
+          risk: timeline.risk
+            ? { reason: timeline.risk.reason, safeUntil: timeline.risk.safeUntil.toISOString() }
+            : null,
+        });
+        const { c } = out;
+        out.line(`${c.bold(state.name)}  ${formatUtc(now)}  (journal: ${session.store.dir})`);
+        if (timeline.risk) out.line(c.red(`RISK ACCEPTED: ${timeline.risk.reason}`));
+        if (state.rolledBack) out.line(c.yellow(`rolled back at ${state.rolledBack.at}`));
+        out.line();
+        for (const l of stepLines(out, timeline, state, now)) out.line(l);
+        out.line();
+        out.line(c.bold("Records"));
+        if (liveError) out.line(c.yellow(`  (cannot read the provider now: ${liveError})`));
+        for (const r of records) {
+          const cur = r.current ? `${r.current.content} ttl ${r.current.ttl}` : "(not found)";
+          out.line(`  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}`);
+        }
+        const watch = state.steps.watch?.result as { summary?: string } | undefined;
+        if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
+        const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
+        if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
+        if (finished) out.line(c.green("\nthe timeline is finished"));
+        else if (nextAt) out.line(`\nnext: ${formatUtc(nextAt)}`);
+        for (const f of failed)
+          out.line(c.red(`\n${f.step} failed: ${f.error}; fix the cause and run \`cutover run\` (or tick) again`));
+      } finally {
+        await session.close();
+      }
+    });
+}

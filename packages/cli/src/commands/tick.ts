@@ -1,0 +1,65 @@
+import { Command } from "@commander-js/extra-typings";
+import type { Deps } from "../context.js";
+import { createReporter } from "../output/reporter.js";
+import { formatUtc } from "../output/timeline.js";
+import { defaultExecutors } from "../timeline/executors.js";
+import { runDueSteps, type StepExecutors } from "../timeline/run.js";
+import { openSession } from "../timeline/session.js";
+
+export function makeTickCommand(deps: Deps) {
+  const hooks: { executors?: StepExecutors } = deps.hooks ?? {};
+  return new Command("tick")
+    .description("Do what is due now and exit (for cron, systemd timers or at); never does a step twice")
+    .argument("[file]", "the plan file", "cutover.yaml")
+    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option("--json", "print what ran as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover tick cutover.yaml                      from a systemd timer or at job (see cutover schedule)
+  $ */5 * * * * cd /srv/move && cutover tick       from cron
+
+Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1 a step failed.`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const session = await openSession({
+        file,
+        cwd: deps.cwd,
+        env: deps.env,
+        now: deps.now(),
+        stateDir: opts.state,
+        acceptRisk: opts.acceptRisk === true,
+        lockFor: "tick",
+        create: true,
+      });
+      try {
+        if (session.state.rolledBack) {
+          out.line("this run was rolled back; nothing to do");
+          out.data({ ran: [], finished: true, rolledBack: true });
+          return;
+        }
+        const result = await runDueSteps(
+          {
+            loaded: session.loaded,
+            timeline: session.timeline,
+            state: session.state,
+            provider: session.provider,
+            now: deps.now,
+            say: (t) => out.line(`${formatUtc(deps.now())}  ${t}`),
+          },
+          session.store,
+          hooks.executors ?? defaultExecutors(),
+        );
+        out.data({ ran: result.ran, finished: result.finished, nextAt: result.nextAt?.toISOString() ?? null });
+        if (result.ran.length === 0) out.line("nothing due");
+        for (const r of result.ran) out.line(`${r.kind}: ${r.status}`);
+        if (result.finished) out.line("the timeline is finished");
+        else if (result.nextAt) out.line(`next: ${formatUtc(result.nextAt)}`);
+      } finally {
+        await session.close();
+      }
+    });
+}

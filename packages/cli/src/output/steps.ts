@@ -1,0 +1,44 @@
+import type { RunState } from "../state/store.js";
+import type { Timeline } from "../timeline/plan.js";
+import { isFinished, nextDueAt } from "../timeline/run.js";
+import type { Reporter } from "./reporter.js";
+import { formatDuration } from "../plan/duration.js";
+import { formatUtc } from "./timeline.js";
+
+/** The timeline with what is done, running, next and failed: for `run`'s live view and `status`. */
+export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date): string[] {
+  const { c } = out;
+  const labelW = Math.max(...t.steps.map((s) => s.label.length)) + 2;
+  let nextMarked = false;
+  return t.steps.map((step) => {
+    const s = state.steps[step.kind];
+    let mark: string;
+    let when: string;
+    if (state.rolledBack && !isFinished(s)) {
+      mark = c.dim("–");
+      when = "rolled back";
+    } else if (s?.status === "done") {
+      mark = c.green("✓");
+      when = `done ${formatUtc(new Date(s.doneAt!))}`;
+    } else if (s?.status === "skipped") {
+      mark = c.dim("–");
+      when = "skipped";
+    } else if (s?.status === "failed") {
+      mark = c.red("✗");
+      when = "failed";
+    } else if (s?.status === "running" || (s && s.attempts === 0 && s.result)) {
+      mark = c.yellow("▶");
+      when = "in progress";
+    } else {
+      const due = nextDueAt(step, s);
+      const left = due - now.getTime();
+      if (!nextMarked) {
+        mark = c.cyan("→");
+        nextMarked = true;
+      } else mark = c.dim("·");
+      when = left > 0 ? `${formatUtc(new Date(due))} in ${formatDuration(left)}` : "due now";
+    }
+    const err = s?.error && s.status !== "done" ? c.red(`  (${s.error})`) : "";
+    return `${mark} ${c.bold(step.label.padEnd(labelW))}${when.padEnd(34)} ${step.summary}${err}`;
+  });
+}

@@ -1,0 +1,263 @@
+import { applyChangeSet, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
+import type { LoadedPlan } from "../plan/load.js";
+import type { RunState, StateStore, StepState } from "../state/store.js";
+import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
+
+/** What a step did: finished, or must be polled again (watch, drain) at a later time. */
+export type StepOutcome = { status: "done"; result?: unknown } | { status: "wait"; until: Date; result?: unknown };
+
+export interface StepRuntime {
+  loaded: LoadedPlan;
+  timeline: Timeline;
+  state: RunState;
+  provider: DnsProvider;
+  now: () => Date;
+  signal?: AbortSignal;
+  /** Progress for the live view / plain lines. */
+  say: (text: string) => void;
+}
+
+/** The effects of the steps that are not DNS changes; injected so each part can be swapped or tested. */
+export interface StepExecutors {
+  preflight?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
+  handover?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
+  watch?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
+  drain?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
+}
+
+export class StepFailed extends Error {
+  override name = "StepFailed";
+  readonly userFacing = true;
+  readonly code = "E_STEP_FAILED";
+  readonly step: StepKind;
+  readonly hint: string | undefined;
+  constructor(step: StepKind, message: string, hint?: string) {
+    super(`${step} failed: ${message}`);
+    this.step = step;
+    this.hint = hint;
+  }
+}
+
+/**
+ * Crash-test failpoints: with CUTOVER_FAILPOINT=NAME the process kills itself (SIGKILL, no cleanup) when
+ * it reaches NAME, e.g. `step.done:lower` or `zone-applied:swap`. Used by the crash-safety tests to prove
+ * that a run resumed from the journal ends exactly as an uninterrupted one.
+ */
+function failpoint(name: string): void {
+  if (process.env.CUTOVER_FAILPOINT === name) process.kill(process.pid, "SIGKILL");
+}
+
+/** Steps that must be done before a step may start. */
+const REQUIRES: Record<StepKind, StepKind[]> = {
+  lower: [],
+  preflight: ["lower"],
+  handover: ["lower", "preflight"],
+  swap: ["lower", "preflight", "handover"],
+  watch: ["swap"],
+  drain: ["swap", "handover"],
+  restore: ["swap"],
+};
+
+/** How long after its time a failing step keeps being retried before the run stops. */
+function windowEnd(step: TimelineStep, t: Timeline): number {
+  const swap = t.swapAt.getTime();
+  switch (step.kind) {
+    case "lower":
+    case "preflight":
+      return swap;
+    case "handover":
+    case "swap":
+      return Math.max(step.at.getTime(), swap) + 15 * 60_000;
+    case "watch":
+    case "drain":
+      return step.deadline?.getTime() ?? swap + 72 * 3_600_000;
+    case "restore":
+      return step.at.getTime() + 6 * 3_600_000;
+  }
+}
+
+function backoffMs(attempts: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
+}
+
+/** Rebuilds the timeline of a run from its journal: the original records and the instant it was planned. */
+export function timelineOf(loaded: LoadedPlan, state: RunState, capabilities: DnsProvider["capabilities"]): Timeline {
+  const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
+    capabilities,
+    acceptRisk: state.plan.acceptRisk,
+  });
+  if (!result.ok) throw new Error(`the journaled plan no longer plans: ${result.reason}`);
+  return result.timeline;
+}
+
+function stepState(state: RunState, kind: StepKind): StepState {
+  let s = state.steps[kind];
+  if (!s) {
+    s = { status: "pending", attempts: 0 };
+    state.steps[kind] = s;
+  }
+  return s;
+}
+
+export function isFinished(s: StepState | undefined): boolean {
+  return s?.status === "done" || s?.status === "skipped";
+}
+
+/** When a pending step may next run: its time, or after its retry backoff, or its own poll time. */
+export function nextDueAt(step: TimelineStep, s: StepState | undefined): number {
+  const base = step.at.getTime();
+  const r = s?.result as { nextPollAt?: string } | undefined;
+  const poll = r?.nextPollAt ? Date.parse(r.nextPollAt) : 0;
+  const retry =
+    s?.status === "pending" && s.attempts > 0 && s.doneAt ? Date.parse(s.doneAt) + backoffMs(s.attempts) : 0;
+  return Math.max(base, poll, retry);
+}
+
+function summarize(report: ApplyReport) {
+  return report.outcomes.map((o) => ({
+    zone: o.change.zone,
+    name: o.change.name,
+    type: o.change.type,
+    id: o.change.id,
+    status: o.status,
+    before: o.change.before,
+    after: o.change.after,
+    ...(o.status === "failed" ? { error: o.error } : {}),
+    ...(o.status === "conflict" ? { found: o.found } : {}),
+  }));
+}
+
+/** Applies a DNS step's change set; partial results are journaled record by record and the step fails. */
+async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): Promise<StepOutcome> {
+  const report = await applyChangeSet(rt.provider, set, {
+    ...(rt.signal ? { signal: rt.signal } : {}),
+    onZoneDone: () => failpoint(`zone-applied:${step.kind}`),
+  });
+  const records = summarize(report);
+  if (!report.complete) {
+    const bad = records.filter((r) => r.status !== "applied" && r.status !== "already");
+    const lines = bad.map((r) => `${r.name} ${r.type}: ${r.status}${"error" in r ? ` (${r.error})` : ""}`);
+    const err = new StepFailed(step.kind, `${bad.length} of ${records.length} records not done: ${lines.join("; ")}`);
+    (err as StepFailed & { records?: unknown }).records = records;
+    throw err;
+  }
+  const applied = records.filter((r) => r.status === "applied").length;
+  rt.say(`${step.kind}: ${applied} changed, ${records.length - applied} already in place`);
+  return { status: "done", result: { records } };
+}
+
+export interface TickResult {
+  ran: Array<{ kind: StepKind; status: StepState["status"] }>;
+  /** When the next step is due, if any is left. */
+  nextAt: Date | undefined;
+  finished: boolean;
+}
+
+/**
+ * Does every step that is due now, in order, journaling before and after each; returns when nothing
+ * more is due. A failing step is retried with backoff until its window ends; then StepFailed is thrown
+ * and the journal says where the run stands. Steps already done are never run again.
+ */
+export async function runDueSteps(rt: StepRuntime, store: StateStore, executors: StepExecutors): Promise<TickResult> {
+  const { timeline, state } = rt;
+  const ran: TickResult["ran"] = [];
+  for (;;) {
+    const now = rt.now().getTime();
+    const due = timeline.steps.find((step) => {
+      const s = state.steps[step.kind];
+      if (isFinished(s)) return false;
+      if (s?.status === "failed") return false;
+      if (!REQUIRES[step.kind].every((k) => isFinished(state.steps[k]) || !timeline.steps.some((x) => x.kind === k)))
+        return false;
+      return nextDueAt(step, s) <= now;
+    });
+    if (!due) break;
+    if (rt.signal?.aborted) break;
+    const s = stepState(state, due.kind);
+    s.status = "running";
+    s.attempts += 1;
+    s.startedAt ??= new Date(now).toISOString();
+    await store.write(state, rt.now());
+    await store.append({ at: new Date(now).toISOString(), type: "step.start", step: due.kind, attempt: s.attempts });
+    failpoint(`step.start:${due.kind}`);
+    try {
+      const outcome = await executeStep(rt, due, executors);
+      const at = rt.now().toISOString();
+      if (outcome.status === "done") {
+        s.status = "done";
+        s.doneAt = at;
+        s.result = outcome.result;
+        delete s.error;
+        await store.append({ at, type: "step.done", step: due.kind, result: outcome.result });
+        failpoint(`step.done:${due.kind}`);
+      } else {
+        s.status = "pending";
+        s.attempts = 0;
+        s.result = { ...(outcome.result as object | undefined), nextPollAt: outcome.until.toISOString() };
+        await store.append({
+          at,
+          type: "step.progress",
+          step: due.kind,
+          result: outcome.result,
+          next: outcome.until.toISOString(),
+        });
+      }
+      await store.write(state, rt.now());
+      ran.push({ kind: due.kind, status: s.status });
+      if (outcome.status === "wait") continue;
+    } catch (error) {
+      const at = rt.now();
+      const message = error instanceof Error ? error.message : String(error);
+      s.error = message;
+      s.doneAt = at.toISOString();
+      const records = (error as { records?: unknown }).records;
+      if (records) s.result = { records };
+      const exhausted = at.getTime() + backoffMs(s.attempts) > windowEnd(due, timeline);
+      s.status = exhausted ? "failed" : "pending";
+      await store.append({
+        at: at.toISOString(),
+        type: exhausted ? "step.failed" : "step.retry",
+        step: due.kind,
+        error: message,
+        attempt: s.attempts,
+        ...(records ? { records } : {}),
+      });
+      await store.write(state, at);
+      ran.push({ kind: due.kind, status: s.status });
+      if (exhausted) {
+        throw error instanceof StepFailed ? error : new StepFailed(due.kind, message);
+      }
+      rt.say(
+        `${due.kind}: attempt ${s.attempts} failed (${message}); retrying in ${Math.round(backoffMs(s.attempts) / 1000)}s`,
+      );
+    }
+  }
+  return { ran, ...nextOf(timeline, state) };
+}
+
+/** The next time something is due, and whether every step is finished. */
+export function nextOf(timeline: Timeline, state: RunState): { nextAt: Date | undefined; finished: boolean } {
+  const open = timeline.steps.filter((step) => !isFinished(state.steps[step.kind]));
+  if (open.length === 0) return { nextAt: undefined, finished: true };
+  const times = open
+    .filter((step) => state.steps[step.kind]?.status !== "failed")
+    .map((step) => nextDueAt(step, state.steps[step.kind]));
+  return { nextAt: times.length ? new Date(Math.min(...times)) : undefined, finished: false };
+}
+
+async function executeStep(rt: StepRuntime, step: TimelineStep, executors: StepExecutors): Promise<StepOutcome> {
+  switch (step.kind) {
+    case "lower":
+    case "swap":
+    case "restore":
+      return runDnsStep(rt, step, step.changes!);
+    case "preflight":
+    case "handover":
+    case "watch":
+    case "drain": {
+      const exec = executors[step.kind];
+      if (!exec) return { status: "done", result: { skipped: `no ${step.kind} executor in this runner` } };
+      return exec(rt, step);
+    }
+  }
+}

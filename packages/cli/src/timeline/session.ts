@@ -1,0 +1,175 @@
+import { createTwoFilesPatch } from "diff";
+import type { DnsProvider } from "@cutover/dns";
+import { UserError } from "../errors.js";
+import { loadPlan, type LoadedPlan } from "../plan/load.js";
+import { createProviderForPlan } from "../plan/provider.js";
+import { acquireLock, type Lock } from "../state/lock.js";
+import { hashPlanText, stateDirFor, StateStore, type RunState } from "../state/store.js";
+import { planTimeline, type Timeline } from "./plan.js";
+import { timelineOf } from "./run.js";
+
+export interface Session {
+  loaded: LoadedPlan;
+  store: StateStore;
+  state: RunState;
+  timeline: Timeline;
+  provider: DnsProvider;
+  lock: Lock | undefined;
+  /** True when this call created the journal. */
+  created: boolean;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  file: string | undefined;
+  cwd: string;
+  env: Record<string, string | undefined>;
+  now: Date;
+  stateDir?: string | undefined;
+  acceptRisk?: boolean;
+  /** The command taking the lock (shown to a second runner); omit to open read-only without a lock. */
+  lockFor?: string;
+  /** Create the journal when there is none (run, tick, schedule); status and rollback do not. */
+  create?: boolean;
+}
+
+/** The plan text's difference from the journaled one, as a unified diff. */
+export function planDiff(state: RunState, text: string, file: string): string {
+  return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, state.plan.text, text, "", "", {
+    context: 2,
+  });
+}
+
+/**
+ * Opens a plan's run: loads and validates the plan, takes the runner lock, and reads the journal or
+ * (with `create`) starts one by reading the original records and journaling them before any change.
+ * A plan edited since the run started is refused with the difference until it is re-planned.
+ */
+export async function openSession(o: OpenOptions): Promise<Session> {
+  const loaded = await loadPlan(o.file, { cwd: o.cwd, now: o.now, allowPastSwap: true });
+  const store = new StateStore(stateDirFor(loaded.path, loaded.plan.name, o.stateDir, o.cwd));
+  let lock: Lock | undefined;
+  if (o.lockFor) {
+    await store.ensureDir();
+    lock = await acquireLock(store.lockPath, o.lockFor, o.now);
+  }
+  const provider = createProviderForPlan(loaded, o.env);
+  const close = async () => {
+    await provider.close?.();
+    await lock?.release();
+  };
+  try {
+    let state = await store.read();
+    let created = false;
+    if (state) {
+      const hash = hashPlanText(loaded.text);
+      if (hash !== state.plan.hash) {
+        throw new UserError(
+          `${loaded.file} has changed since this run started; the run will not act on a plan it has not shown you`,
+          {
+            code: "E_PLAN_CHANGED",
+            details: [
+              ...planDiff(state, loaded.text, loaded.file).split("\n").slice(2),
+              "re-plan with `cutover plan --accept-changes` to continue with the edited plan",
+            ],
+          },
+        );
+      }
+    } else {
+      if (!o.create) {
+        throw new UserError(`no run of ${loaded.plan.name} has started (no journal in ${store.dir})`, {
+          code: "E_NO_RUN",
+          details: ["start it with `cutover run` (foreground) or `cutover schedule` (systemd, at or the edge)"],
+        });
+      }
+      state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true);
+      created = true;
+    }
+    const timeline = timelineOf(loaded, state, provider.capabilities);
+    // Re-validate: a stored swap time in the past is fine for a run that is under way.
+    return { loaded, store, state, timeline, provider, lock, created, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function startJournal(
+  loaded: LoadedPlan,
+  store: StateStore,
+  provider: DnsProvider,
+  now: Date,
+  acceptRisk: boolean,
+): Promise<RunState> {
+  if (loaded.plan.schedule.swapAt.getTime() <= now.getTime()) {
+    throw new UserError(
+      `${loaded.file}: schedule.swapAt ${loaded.plan.schedule.swapAt.toISOString()} is in the past; pick a future time to start a run`,
+      {
+        code: "E_PLAN_PAST",
+      },
+    );
+  }
+  const records = [];
+  for (const zone of loaded.plan.dns.zones) records.push(...(await provider.listRecords(zone)));
+  const result = planTimeline(loaded.plan, records, now, { capabilities: provider.capabilities, acceptRisk });
+  if (!result.ok) {
+    const details = [...result.problems];
+    if (result.earliestSafeSwap)
+      details.push(`earliest safe swap: ${result.earliestSafeSwap.toISOString()} (or pass --accept-risk)`);
+    throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details });
+  }
+  const state: RunState = {
+    version: 1,
+    name: loaded.plan.name,
+    plan: {
+      file: loaded.path,
+      hash: hashPlanText(loaded.text),
+      text: loaded.text,
+      plannedAt: now.toISOString(),
+      acceptRisk,
+    },
+    originals: result.timeline.targets,
+    steps: {},
+    createdAt: now.toISOString(),
+    updatedAt: now.toISOString(),
+  };
+  await store.ensureDir();
+  // The originals go to the journal before anything changes.
+  await store.append({
+    at: now.toISOString(),
+    type: "run.created",
+    plan: loaded.plan.name,
+    hash: state.plan.hash,
+    originals: state.originals,
+  });
+  await store.write(state, now);
+  return state;
+}
+
+/** `cutover plan --accept-changes`: adopt the edited plan for a run under way, keeping the journaled originals. */
+export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string; state: RunState } | undefined> {
+  const loaded = await loadPlan(o.file, { cwd: o.cwd, now: o.now, allowPastSwap: true });
+  const store = new StateStore(stateDirFor(loaded.path, loaded.plan.name, o.stateDir, o.cwd));
+  const state = await store.read();
+  if (!state) return undefined;
+  const hash = hashPlanText(loaded.text);
+  if (hash === state.plan.hash) return { diff: "", state };
+  const lock = await acquireLock(store.lockPath, "plan --accept-changes", o.now);
+  try {
+    const provider = createProviderForPlan(loaded, o.env);
+    const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
+      capabilities: provider.capabilities,
+      acceptRisk: state.plan.acceptRisk || o.acceptRisk === true,
+    });
+    await provider.close?.();
+    if (!result.ok)
+      throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details: result.problems });
+    const diff = planDiff(state, loaded.text, loaded.file);
+    state.plan = { ...state.plan, hash, text: loaded.text, acceptRisk: state.plan.acceptRisk || o.acceptRisk === true };
+    await store.append({ at: o.now.toISOString(), type: "plan.accepted", hash, diff });
+    await store.write(state, o.now);
+    return { diff, state };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,217 @@
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseZoneFile } from "@cutover/dns";
+import { afterEach, describe, expect, test } from "vitest";
+import { fastClock, makeMoveDir } from "../_move.js";
+import { runCli } from "../_run.js";
+
+const SWAP = "2026-12-01T14:00:00Z";
+let cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup) await c();
+  cleanup = [];
+});
+
+function records(text: string, zone: string) {
+  return parseZoneFile(text, { origin: zone })
+    .entries.map((e) => e.record)
+    .filter((r) => r.type === "A" || r.type === "AAAA");
+}
+
+function events(dir: string) {
+  return readFileSync(join(dir, ".cutover/move-test/events.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { at: string; type: string; step?: string });
+}
+
+describe("cutover run with an injected clock", () => {
+  test("a 24-hour plan runs in milliseconds; each step fires at its time; state files are private", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const clock = fastClock("2026-11-29T10:00:00Z");
+    const before = move.zone("example.com");
+    const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("the timeline is finished");
+    const starts = events(move.dir)
+      .filter((e) => e.type === "step.start")
+      .map((e) => `${e.step}@${e.at}`);
+    expect(starts).toEqual([
+      "lower@2026-11-30T13:00:00.000Z",
+      "preflight@2026-12-01T13:45:00.000Z",
+      "handover@2026-12-01T14:00:00.000Z",
+      "swap@2026-12-01T14:00:00.000Z",
+      "watch@2026-12-01T14:00:00.000Z",
+      "drain@2026-12-01T14:30:00.000Z",
+      "restore@2026-12-02T14:00:00.000Z",
+    ]);
+    // Final DNS: every moved record on the new address with its original TTL; the rest untouched.
+    const after = records(move.zone("example.com"), "example.com");
+    const orig = records(before, "example.com");
+    for (const o of orig) {
+      const a = after.find((x) => x.id === o.id)!;
+      if (o.content === "198.51.100.10") expect(a).toMatchObject({ content: "127.0.0.1", ttl: o.ttl });
+      else if (o.content === "2001:db8:10::10") expect(a).toMatchObject({ content: "2001:db8::20", ttl: o.ttl });
+      else expect(a).toEqual(o);
+    }
+    expect(statSync(join(move.dir, ".cutover/move-test")).mode & 0o777).toBe(0o700);
+    expect(statSync(join(move.dir, ".cutover/move-test/state.json")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(move.dir, ".cutover/move-test/events.jsonl")).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(move.dir, ".cutover/move-test/lock"))).toBe(false);
+    // The originals were journaled before the first change.
+    const ev = events(move.dir);
+    expect(ev[0]!.type).toBe("run.created");
+    expect((ev[0] as unknown as { originals: unknown[] }).originals).toHaveLength(9);
+
+    // Running again does nothing twice.
+    const again = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
+    expect(again.code).toBe(0);
+    expect(events(move.dir).filter((e) => e.type === "step.start")).toHaveLength(7);
+  });
+
+  test("tick does what is due and nothing twice; status shows where the move stands", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const at = (iso: string) => ({ cwd: move.dir, now: new Date(iso) });
+    const t1 = await runCli(["tick", "--json"], at("2026-11-29T10:00:00Z"));
+    expect(JSON.parse(t1.stdout)).toMatchObject({ ran: [], finished: false, nextAt: "2026-11-30T13:00:00.000Z" });
+    const t2 = await runCli(["tick", "--json"], at("2026-11-30T13:00:20Z"));
+    expect(JSON.parse(t2.stdout).ran).toEqual([{ kind: "lower", status: "done" }]);
+    const t3 = await runCli(["tick", "--json"], at("2026-11-30T13:00:40Z"));
+    expect(JSON.parse(t3.stdout).ran).toEqual([]);
+    const status = await runCli(["status", "--json"], at("2026-11-30T14:00:00Z"));
+    const s = JSON.parse(status.stdout);
+    expect(s.steps[0]).toMatchObject({ kind: "lower", status: "done" });
+    expect(s.nextAt).toBe("2026-12-01T13:45:00.000Z");
+    expect(s.records.map((x: { state: string }) => x.state)).toEqual([
+      "lowered",
+      "lowered",
+      "lowered",
+      "lowered",
+      "lowered",
+      "lowered",
+      "lowered",
+      "lowered",
+      "original",
+    ]);
+    const human = await runCli(["status"], at("2026-11-30T14:00:00Z"));
+    expect(human.stdout).toMatch(/✓ T-25h\s+done 2026-11-30 13:00:20Z/);
+    expect(human.stdout).toMatch(/→ T-15m\s+2026-12-01 13:45Z in 23h45m/);
+    const t4 = await runCli(["tick", "--json"], at("2026-12-01T14:00:05Z"));
+    expect(JSON.parse(t4.stdout).ran.map((x: { kind: string }) => x.kind)).toEqual([
+      "preflight",
+      "handover",
+      "swap",
+      "watch",
+    ]);
+    const st = JSON.parse((await runCli(["status", "--json"], at("2026-12-01T14:01:00Z"))).stdout);
+    expect(st.records.every((x: { state: string }) => x.state === "swapped")).toBe(true);
+  });
+
+  test("a second runner is refused and told who holds the lock", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-29T10:00:00Z") });
+    writeFileSync(
+      join(move.dir, ".cutover/move-test/lock"),
+      JSON.stringify({
+        pid: process.pid,
+        host: (await import("node:os")).hostname(),
+        command: "run",
+        since: "2026-11-29T10:00:00.000Z",
+      }),
+    );
+    const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`another cutover runner holds this plan: pid ${process.pid}`);
+    // A lock left by a process that is gone is taken over.
+    writeFileSync(
+      join(move.dir, ".cutover/move-test/lock"),
+      JSON.stringify({ pid: 2 ** 22 + 7, host: (await import("node:os")).hostname(), command: "run", since: "x" }),
+    );
+    const r2 = await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    expect(r2.code).toBe(0);
+  });
+
+  test("an edited plan is refused with the difference until re-planned", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-29T10:00:00Z") });
+    const path = join(move.dir, "cutover.yaml");
+    writeFileSync(path, readFileSync(path, "utf8").replace("restoreTtlAfter: 24h", "restoreTtlAfter: 48h"));
+    const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("has changed since this run started");
+    expect(r.stderr).toContain("-  restoreTtlAfter: 24h");
+    expect(r.stderr).toContain("+  restoreTtlAfter: 48h");
+    const acc = await runCli(["plan", "--accept-changes"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    expect(acc.code).toBe(0);
+    const st = JSON.parse(
+      (await runCli(["status", "--json", "--offline"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") }))
+        .stdout,
+    );
+    expect(st.steps.find((s: { kind: string }) => s.kind === "restore").at).toBe("2026-12-03T14:00:00.000Z");
+  });
+
+  test("a failing preflight stops the run before the swap, with the journal saying where it stands", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP, ports: [1] }); // nothing listens on port 1
+    cleanup.push(move.close);
+    const clock = fastClock("2026-11-29T10:00:00Z");
+    const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/preflight failed: tcp 1: 127\.0\.0\.1:1: ECONNREFUSED/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const st = JSON.parse((await runCli(["status", "--json"], { cwd: move.dir, now: clock.now })).stdout);
+    expect(st.failed[0].step).toBe("preflight");
+    expect(st.records.every((x: { state: string }) => x.state === "lowered" || x.state === "original")).toBe(true);
+  });
+});
+
+describe("cutover rollback", () => {
+  for (const stage of [
+    "2026-11-29T10:00:00Z",
+    "2026-11-30T13:00:10Z",
+    "2026-12-01T14:00:10Z",
+    "2026-12-01T14:20:00Z",
+  ]) {
+    test(`from ${stage}: the original records come back exactly (contents and TTLs)`, async () => {
+      const move = await makeMoveDir({ swapAt: SWAP });
+      cleanup.push(move.close);
+      const original = { com: move.zone("example.com"), org: move.zone("example.org") };
+      await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-29T10:00:00Z") });
+      if (stage !== "2026-11-29T10:00:00Z")
+        await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:10Z") });
+      if (stage >= "2026-12-01") await runCli(["tick"], { cwd: move.dir, now: new Date(stage) });
+      const dry = await runCli(["rollback", "--dry-run"], { cwd: move.dir, now: new Date(stage) });
+      expect(dry.code).toBe(0);
+      expect(dry.stdout).toContain("would put back 9 records");
+      const r = await runCli(["rollback"], { cwd: move.dir, now: new Date(stage) });
+      expect(r.stderr.replace(/warning: clients reached.*\n/, "")).toBe("");
+      expect(r.code).toBe(0);
+      for (const [zone, text] of [
+        ["example.com", original.com],
+        ["example.org", original.org],
+      ] as const) {
+        expect(records(move.zone(zone), zone)).toEqual(records(text, zone));
+      }
+      if (stage >= "2026-12-01") expect(r.stderr).toMatch(/data written there since .* is not brought back/);
+      // After a rollback, ticks do nothing.
+      const t = await runCli(["tick", "--json"], { cwd: move.dir, now: new Date("2026-12-05T00:00:00Z") });
+      expect(JSON.parse(t.stdout)).toMatchObject({ ran: [], rolledBack: true });
+    });
+  }
+
+  test("refused after the relay has drained unless --force", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const clock = fastClock("2026-11-29T10:00:00Z");
+    await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
+    const r = await runCli(["rollback"], { cwd: move.dir, now: clock.now });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("the relay has drained");
+    const f = await runCli(["rollback", "--force"], { cwd: move.dir, now: clock.now });
+    expect(f.code).toBe(0);
+  });
+});
