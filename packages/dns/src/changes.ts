@@ -15,6 +15,17 @@ export interface Discovery {
   info: Array<{ record: DnsRecord; why: string }>;
   /** Problems that stop a plan: a listed name without a record on the old host, an AAAA with no new IPv6. */
   problems: string[];
+  /**
+   * SPF TXT records that name an old address (`ip4:`/`ip6:`): their TTL is lowered with the targets, the
+   * new address is added at the swap (the old one stays while mail may still leave from it), the old one
+   * is removed at restore.
+   */
+  spf: DnsRecord[];
+}
+
+/** Options of the plan functions: the SPF records found by discovery (see `Discovery.spf`). */
+export interface ChangeOptions {
+  spf?: readonly DnsRecord[];
 }
 
 /**
@@ -60,7 +71,60 @@ export function discoverTargets(
         info.push({ record: r, why: `mail for ${r.name} goes to ${host}, which moves` });
     }
   }
-  return { targets, info, problems };
+  const spf = records.filter((r) => isSpf(r) && spfMentions(r.content, addresses.old).length > 0);
+  for (const r of spf) {
+    info.push({
+      record: r,
+      why: `SPF names the old host: the new address is added at the swap, the old removed at restore`,
+    });
+  }
+  return { targets, info, problems, spf };
+}
+
+function isSpf(r: DnsRecord): boolean {
+  return r.type === "TXT" && /^v=spf1(\s|$)/i.test(r.content.trim());
+}
+
+/** The `ip4:`/`ip6:` terms of an SPF text naming one of the given addresses (a /32 or /128 counts). */
+function spfMentions(content: string, addrs: MoveAddresses["old"]): string[] {
+  const wanted = [addrs.ipv4, addrs.ipv6].filter((a): a is string => !!a).map(canonicalIp);
+  return content.split(/\s+/).filter((term) => {
+    const m = /^[+?~-]?ip([46]):([^/]+)(\/(32|128))?$/i.exec(term);
+    return m !== null && wanted.includes(canonicalIp(m[2]!));
+  });
+}
+
+/** SPF text with the new address added after each old one it names (idempotent). */
+export function spfWithNew(content: string, addresses: MoveAddresses): string {
+  const terms = content.trim().split(/\s+/);
+  const out: string[] = [];
+  for (const term of terms) {
+    out.push(term);
+    const m = /^([+?~-]?)ip([46]):([^/]+)(\/(32|128))?$/i.exec(term);
+    if (!m) continue;
+    const v = m[2] === "4" ? "ipv4" : "ipv6";
+    const oldA = addresses.old[v];
+    const newA = addresses.new[v];
+    if (!oldA || !newA || canonicalIp(m[3]!) !== canonicalIp(oldA)) continue;
+    if (spfMentions(content, { [v]: newA }).length > 0) continue;
+    out.push(`${m[1]}ip${m[2]}:${newA}`);
+  }
+  return out.join(" ");
+}
+
+/** SPF text without the old addresses (when the new one is there). */
+export function spfWithoutOld(content: string, addresses: MoveAddresses): string {
+  return content
+    .trim()
+    .split(/\s+/)
+    .filter((term) => {
+      const m = /^[+?~-]?ip([46]):([^/]+)(\/(32|128))?$/i.exec(term);
+      if (!m) return true;
+      const v = m[1] === "4" ? "ipv4" : "ipv6";
+      const oldA = addresses.old[v];
+      return !(oldA && addresses.new[v] && canonicalIp(m[2]!) === canonicalIp(oldA));
+    })
+    .join(" ");
 }
 
 function newAddressFor(record: DnsRecord, addresses: MoveAddresses): string {
@@ -100,9 +164,14 @@ export function movingTtl(
 }
 
 /** Lower the TTL of every target above the low TTL. Proxied records have none to lower. */
-export function planLower(targets: readonly DnsRecord[], lowTtl: number, caps: ProviderCapabilities): ChangeSet {
+export function planLower(
+  targets: readonly DnsRecord[],
+  lowTtl: number,
+  caps: ProviderCapabilities,
+  options: ChangeOptions = {},
+): ChangeSet {
   const changes: RecordChange[] = [];
-  for (const r of targets) {
+  for (const r of [...targets, ...(options.spf ?? [])]) {
     if (r.proxied) continue;
     const t = movingTtl(r, lowTtl, caps);
     if (t.ttl < r.ttl) {
@@ -125,14 +194,29 @@ export function planSwap(
   addresses: MoveAddresses,
   lowTtl: number,
   caps: ProviderCapabilities,
+  options: ChangeOptions = {},
 ): ChangeSet {
+  const spf = (options.spf ?? []).map((r) => {
+    const t = movingTtl(r, lowTtl, caps);
+    return change(r, { content: r.content, ttl: t.ttl }, { content: spfWithNew(r.content, addresses), ttl: t.ttl }, [
+      "SPF: new address added; the old one stays until restore",
+    ]);
+  });
   return {
     step: "swap",
-    changes: targets.map((r) => {
-      const t = movingTtl(r, lowTtl, caps);
-      const notes = r.proxied ? ["proxied: clients see the change at once; no TTL to wait for"] : undefined;
-      return change(r, { content: r.content, ttl: t.ttl }, { content: newAddressFor(r, addresses), ttl: t.ttl }, notes);
-    }),
+    changes: [
+      ...targets.map((r) => {
+        const t = movingTtl(r, lowTtl, caps);
+        const notes = r.proxied ? ["proxied: clients see the change at once; no TTL to wait for"] : undefined;
+        return change(
+          r,
+          { content: r.content, ttl: t.ttl },
+          { content: newAddressFor(r, addresses), ttl: t.ttl },
+          notes,
+        );
+      }),
+      ...spf,
+    ],
   };
 }
 
@@ -142,13 +226,26 @@ export function planRestore(
   addresses: MoveAddresses,
   lowTtl: number,
   caps: ProviderCapabilities,
+  options: ChangeOptions = {},
 ): ChangeSet {
+  const spf = (options.spf ?? []).map((r) => {
+    const swapped = spfWithNew(r.content, addresses);
+    return change(
+      r,
+      { content: swapped, ttl: movingTtl(r, lowTtl, caps).ttl },
+      { content: spfWithoutOld(swapped, addresses), ttl: r.ttl },
+      ["SPF: old address removed"],
+    );
+  });
   return {
     step: "restore",
-    changes: targets.map((r) => {
-      const content = newAddressFor(r, addresses);
-      return change(r, { content, ttl: movingTtl(r, lowTtl, caps).ttl }, { content, ttl: r.ttl });
-    }),
+    changes: [
+      ...targets.map((r) => {
+        const content = newAddressFor(r, addresses);
+        return change(r, { content, ttl: movingTtl(r, lowTtl, caps).ttl }, { content, ttl: r.ttl });
+      }),
+      ...spf,
+    ],
   };
 }
 
@@ -158,15 +255,63 @@ export function planRollback(
   addresses: MoveAddresses,
   lowTtl: number,
   caps: ProviderCapabilities,
+  options: ChangeOptions = {},
 ): ChangeSet {
+  const spf = (options.spf ?? []).map((r) =>
+    change(
+      r,
+      { content: spfWithNew(r.content, addresses), ttl: movingTtl(r, lowTtl, caps).ttl },
+      { content: r.content, ttl: r.ttl },
+    ),
+  );
   return {
     step: "rollback",
-    changes: targets.map((r) =>
-      change(
-        r,
-        { content: newAddressFor(r, addresses), ttl: movingTtl(r, lowTtl, caps).ttl },
-        { content: r.content, ttl: r.ttl },
+    changes: [
+      ...targets.map((r) =>
+        change(
+          r,
+          { content: newAddressFor(r, addresses), ttl: movingTtl(r, lowTtl, caps).ttl },
+          { content: r.content, ttl: r.ttl },
+        ),
       ),
-    ),
+      ...spf,
+    ],
   };
+}
+
+export interface ChangeLimits {
+  /** Most records one step may change without --force (plan `dns.maxChanges`, default 20). */
+  maxChanges: number;
+  /** Largest share of a zone one step may change without --force (default 0.3, like octoDNS). */
+  maxShare?: number;
+  /** The share rule applies only to zones with more records than this (default 10, like octoDNS). */
+  minZoneSize?: number;
+}
+
+/**
+ * Why a change set is too large to apply without --force: more records than `maxChanges`, or more than
+ * 30 % of a zone that has more than 10 records. Empty when it is within bounds.
+ */
+export function checkChangeLimits(
+  set: ChangeSet,
+  zoneSizes: Readonly<Record<string, number>>,
+  limits: ChangeLimits,
+): string[] {
+  const problems: string[] = [];
+  const n = set.changes.length;
+  if (n > limits.maxChanges) {
+    problems.push(`${set.step} changes ${n} records, more than dns.maxChanges (${limits.maxChanges})`);
+  }
+  const share = limits.maxShare ?? 0.3;
+  const minSize = limits.minZoneSize ?? 10;
+  for (const zone of new Set(set.changes.map((c) => c.zone))) {
+    const size = zoneSizes[zone] ?? 0;
+    const k = set.changes.filter((c) => c.zone === zone).length;
+    if (size > minSize && k / size > share) {
+      problems.push(
+        `${set.step} changes ${k} of ${size} records in ${zone} (${Math.round((100 * k) / size)} %, more than ${Math.round(share * 100)} %)`,
+      );
+    }
+  }
+  return problems;
 }

@@ -1,12 +1,17 @@
 export { canonicalIp, sameIp } from "./address.js";
 export { applyChangeSet, classifyChange, findRecord, type ApplyReport } from "./apply.js";
 export {
+  checkChangeLimits,
   discoverTargets,
   movingTtl,
   planLower,
   planRestore,
   planRollback,
   planSwap,
+  spfWithNew,
+  spfWithoutOld,
+  type ChangeLimits,
+  type ChangeOptions,
   type Discovery,
   type MoveAddresses,
 } from "./changes.js";
@@ -97,3 +102,15 @@ export {
   type TargetRound,
 } from "./propagation/watch.js";
 export { renderPropagationHtml, renderShareChart, type ReportAtlasSection } from "./propagation/html.js";
+export {
+  classifyAtlasResults,
+  createAtlasClient,
+  encodeAbuf,
+  summarizeAtlas,
+  type AtlasClient,
+  type AtlasCountrySummary,
+  type AtlasDnsRequest,
+  type AtlasDnsResult,
+  type AtlasOptions,
+  type AtlasProbeAnswer,
+} from "./propagation/atlas.js";

@@ -52,6 +52,8 @@ export function testProvider(name: string, setup: () => Promise<ProviderHarness>
   describe(`provider contract: ${name}`, () => {
     let h: ProviderHarness;
     let originals: DnsRecord[] = [];
+    let spf: DnsRecord[] = [];
+    const spfText = async () => pick(await read(), "@", "TXT")[0]!.content;
     const lowTtl = 300;
     beforeAll(async () => {
       h = await setup();
@@ -78,18 +80,20 @@ export function testProvider(name: string, setup: () => Promise<ProviderHarness>
     it("discovers the A/AAAA targets on the old addresses and what else points at them", async () => {
       const d = discoverTargets(await read(), CONTRACT_MOVE);
       originals = d.targets;
+      spf = d.spf;
+      expect(spf.map((r) => r.name)).toEqual(["example.com"]);
       expect(d.targets.map((t) => `${t.name} ${t.type}`).sort()).toEqual(
         ["example.com A", "mail.example.com A", "www.example.com A", "www.example.com AAAA"].sort(),
       );
       expect(d.problems).toEqual([]);
-      expect(d.info.map((i) => i.record.type).sort()).toEqual(["CNAME", "MX"]);
+      expect(d.info.map((i) => i.record.type).sort()).toEqual(["CNAME", "MX", "TXT"]);
     });
 
     it("lowers the TTLs and reads them back, touching nothing else", async () => {
-      const set = planLower(originals, lowTtl, h.provider.capabilities);
-      expect(set.changes).toHaveLength(4);
+      const set = planLower(originals, lowTtl, h.provider.capabilities, { spf });
+      expect(set.changes).toHaveLength(5);
       const report = await applyChangeSet(h.provider, set);
-      expect(report.outcomes.map((o) => o.status)).toEqual(["applied", "applied", "applied", "applied"]);
+      expect(report.outcomes.map((o) => o.status)).toEqual(["applied", "applied", "applied", "applied", "applied"]);
       expect(report.complete).toBe(true);
       const records = await read();
       for (const t of originals) expect(records.find((r) => r.name === t.name && r.type === t.type)!.ttl).toBe(lowTtl);
@@ -100,9 +104,10 @@ export function testProvider(name: string, setup: () => Promise<ProviderHarness>
     it("swaps every target to the new address at the low TTL", async () => {
       const report = await applyChangeSet(
         h.provider,
-        planSwap(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities),
+        planSwap(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities, { spf }),
       );
       expect(report.complete).toBe(true);
+      expect(await spfText()).toBe("v=spf1 ip4:198.51.100.10 ip4:203.0.113.20 ip6:2001:db8::10 ip6:2001:db8::20 -all");
       const records = await read();
       expect(pick(records, "@", "A")[0]).toMatchObject({ content: "203.0.113.20", ttl: lowTtl });
       expect(pick(records, "www", "A")[0]).toMatchObject({ content: "203.0.113.20", ttl: lowTtl });
@@ -113,24 +118,28 @@ export function testProvider(name: string, setup: () => Promise<ProviderHarness>
     it("does nothing on a rerun: every change is already in place", async () => {
       const report = await applyChangeSet(
         h.provider,
-        planSwap(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities),
+        planSwap(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities, { spf }),
       );
-      expect(report.outcomes.map((o) => o.status)).toEqual(["already", "already", "already", "already"]);
+      expect(report.outcomes.map((o) => o.status)).toEqual(["already", "already", "already", "already", "already"]);
     });
 
     it("restores the original TTLs on the new addresses", async () => {
       const report = await applyChangeSet(
         h.provider,
-        planRestore(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities),
+        planRestore(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities, { spf }),
       );
       expect(report.complete).toBe(true);
+      expect(await spfText()).toBe("v=spf1 ip4:203.0.113.20 ip6:2001:db8::20 -all");
+      expect(pick(await read(), "@", "TXT")[0]!.ttl).toBe(3600);
       const records = await read();
       expect(pick(records, "www", "A")[0]).toMatchObject({ content: "203.0.113.20", ttl: 86400 });
       expect(pick(records, "@", "A")[0]).toMatchObject({ content: "203.0.113.20", ttl: 3600 });
     });
 
     it("rolls back to the old addresses and TTLs", async () => {
-      const set = planRollback(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities);
+      const set = planRollback(originals, CONTRACT_MOVE, lowTtl, h.provider.capabilities, { spf });
+      // The SPF record was restored (old address removed): roll it back from there.
+      set.changes.at(-1)!.before.content = "v=spf1 ip4:203.0.113.20 ip6:2001:db8::20 -all";
       // After a restore the records carry their original TTL: roll back from there.
       for (const c of set.changes) c.before.ttl = c.after.ttl;
       const report = await applyChangeSet(h.provider, set);
@@ -141,6 +150,7 @@ export function testProvider(name: string, setup: () => Promise<ProviderHarness>
         expect(r.content.toLowerCase()).toBe(t.content.toLowerCase());
         expect(r.ttl).toBe(t.ttl);
       }
+      expect(await spfText()).toBe(CONTRACT_SEED[6]!.content);
     });
 
     it("leaves a record someone else changed alone and reports the conflict", async () => {
