@@ -162,7 +162,7 @@ export function createAtlasFake(options: {
       if (!authed(request)) return forbidden();
       const url = new URL(request.url);
       const ids = (url.searchParams.get("id__in") ?? "").split(",").map(Number);
-      const all = [...measurements.values()].flatMap((m) => m.probes);
+      const all = [...measurements.values()].reverse().flatMap((m) => m.probes); // probe ids repeat per measurement: newest first
       const results = ids.map((id) => ({ id, country_code: all.find((p) => p.id === id)?.country ?? null }));
       return HttpResponse.json({ count: results.length, next: null, previous: null, results });
     }),

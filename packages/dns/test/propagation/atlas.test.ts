@@ -74,13 +74,14 @@ describe("RIPE Atlas", () => {
 
   it("reports a bad key by status without ever showing the key", async () => {
     const atlas = createAtlasClient({ key: "wrong-key-abcdef" });
-    const err = await atlas
-      .createDnsMeasurement({ name: "x.example", type: "A", probes: 1 })
-      .catch((e: unknown) => e as Error & { code: string; hint: string });
-    expect(err.code).toBe("E_ATLAS_AUTH");
-    expect(err.message).toBe(
+    const err = await atlas.createDnsMeasurement({ name: "x.example", type: "A", probes: 1 }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code: string; hint: string },
+    );
+    expect(err?.code).toBe("E_ATLAS_AUTH");
+    expect(err?.message).toBe(
       "[ripe-atlas] 403 Forbidden: Authentication credentials were not provided or are invalid.",
     );
-    expect(`${err.message}${err.hint}`).not.toContain("wrong-key-abcdef");
+    expect(`${err?.message}${err?.hint}`).not.toContain("wrong-key-abcdef");
   });
 });
