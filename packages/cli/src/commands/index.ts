@@ -5,6 +5,7 @@ import { makePlanCommand } from "./plan.js";
 import { makePropagationCommand } from "./propagation/index.js";
 import { makeRollbackCommand } from "./rollback.js";
 import { makeRunCommand } from "./run.js";
+import { makeScheduleCommand } from "./schedule.js";
 import { makeStatusCommand } from "./status.js";
 import { makeTickCommand } from "./tick.js";
 
@@ -13,6 +14,7 @@ export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>
   makePlanCommand,
   makeRunCommand,
   makeTickCommand,
+  makeScheduleCommand,
   makeStatusCommand,
   makeRollbackCommand,
   makeDnsCommand,

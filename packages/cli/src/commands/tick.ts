@@ -4,7 +4,27 @@ import { createReporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { runDueSteps, type StepExecutors } from "../timeline/run.js";
-import { openSession } from "../timeline/session.js";
+import { atJobFor } from "../timeline/schedule.js";
+import { openSession, type Session } from "../timeline/session.js";
+import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
+import type { Reporter } from "../output/reporter.js";
+
+/** Queues one at job for the next due time, unless one is queued for that time already. */
+async function rearmAt(session: Session, next: Date, out: Reporter): Promise<void> {
+  const rec = (await readRecord(session)) ?? { with: "at" as const, jobs: [] };
+  const iso = next.toISOString();
+  if (rec.jobs?.some((j) => j.at === iso)) return;
+  const job = atJobFor(next, {
+    planPath: session.loaded.path,
+    stateDir: session.store.dir,
+    command: selfCommand(),
+    workDir: session.loaded.dir,
+  });
+  const id = await submitAt(job.timeSpec, job.script);
+  rec.jobs = [...(rec.jobs ?? []), { id, at: iso }];
+  await writeRecord(session, rec);
+  out.line(`queued at job ${id} for ${iso}`);
+}
 
 export function makeTickCommand(deps: Deps) {
   const hooks: { executors?: StepExecutors } = deps.hooks ?? {};
@@ -13,6 +33,7 @@ export function makeTickCommand(deps: Deps) {
     .argument("[file]", "the plan file", "cutover.yaml")
     .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
     .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
     .option("--json", "print what ran as JSON")
     .addHelpText(
       "after",
@@ -56,6 +77,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
         out.data({ ran: result.ran, finished: result.finished, nextAt: result.nextAt?.toISOString() ?? null });
         if (result.ran.length === 0) out.line("nothing due");
         for (const r of result.ran) out.line(`${r.kind}: ${r.status}`);
+        if (opts.rearmAt && !result.finished && result.nextAt) await rearmAt(session, result.nextAt, out);
         if (result.finished) out.line("the timeline is finished");
         else if (result.nextAt) out.line(`next: ${formatUtc(result.nextAt)}`);
       } finally {

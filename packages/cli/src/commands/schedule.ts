@@ -1,0 +1,244 @@
+import { Command, Option } from "@commander-js/extra-typings";
+import { execFile, spawn } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { Deps } from "../context.js";
+import { UserError } from "../errors.js";
+import { createReporter, type Reporter } from "../output/reporter.js";
+import { formatUtc } from "../output/timeline.js";
+import { planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
+import { openSession, type Session } from "../timeline/session.js";
+
+const run = promisify(execFile);
+
+/** How to run this very cutover from a unit or a job: the node binary and the CLI script, absolute. */
+export function selfCommand(): string[] {
+  const script = fileURLToPath(new URL("../cli.js", import.meta.url));
+  return [process.execPath, script];
+}
+
+async function runChecked(cmd: string, args: string[], what: string): Promise<string> {
+  try {
+    const { stdout, stderr } = await run(cmd, args, { timeout: 30_000 });
+    return `${stdout}${stderr}`;
+  } catch (error) {
+    const e = error as { stderr?: string; message: string; code?: string };
+    const why =
+      e.code === "ENOENT" ? `${cmd} is not installed` : (e.stderr || e.message).trim().split("\n").slice(-2).join(" ");
+    throw new UserError(`${what}: ${why}`, { code: "E_SCHEDULE" });
+  }
+}
+
+export interface ScheduleRecord {
+  with: "systemd" | "at";
+  files?: string[];
+  timers?: string[];
+  user?: boolean;
+  jobs?: Array<{ id: string; at: string }>;
+}
+
+export async function readRecord(session: Session): Promise<ScheduleRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(session.store.dir, "schedule.json"), "utf8")) as ScheduleRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeRecord(session: Session, record: ScheduleRecord | undefined): Promise<void> {
+  const path = join(session.store.dir, "schedule.json");
+  if (!record) await rm(path, { force: true });
+  else await writeFile(path, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+}
+
+export function makeScheduleCommand(deps: Deps) {
+  return new Command("schedule")
+    .description(
+      "Arm the timeline on a machine you own: systemd timers or at jobs that call `cutover tick` at each step time",
+    )
+    .argument("[file]", "the plan file", "cutover.yaml")
+    .addOption(
+      new Option("--with <runner>", "where the steps run").choices(["systemd", "at"] as const).makeOptionMandatory(),
+    )
+    .option("--print", "print the units or jobs and install nothing")
+    .option("--remove", "take the units or jobs away")
+    .option(
+      "--unit-dir <dir>",
+      "systemd: where to write units (default /etc/systemd/system, or ~/.config/systemd/user when not root)",
+    )
+    .option("--no-start", "systemd: write the units but do not enable them")
+    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option("--dry-run", "same as --print")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover schedule --with systemd --print     see the units first
+  $ sudo cutover schedule --with systemd         install and start the timers
+  $ cutover schedule --with at                   one at job per step time
+  $ cutover schedule --with systemd --remove
+
+The journal starts now: the original records are read and saved before anything is armed.`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const print = opts.print === true || opts.dryRun === true;
+      const session = await openSession({
+        file,
+        cwd: deps.cwd,
+        env: deps.env,
+        now: deps.now(),
+        stateDir: opts.state,
+        acceptRisk: opts.acceptRisk === true,
+        create: !opts.remove,
+      });
+      try {
+        const target: ScheduleTarget = {
+          planPath: session.loaded.path,
+          stateDir: session.store.dir,
+          command: selfCommand(),
+          workDir: session.loaded.dir,
+        };
+        if (opts.with === "systemd") await systemd(session, target, out, { ...opts, print });
+        else await atJobs(session, target, out, { ...opts, print });
+      } finally {
+        await session.close();
+      }
+    });
+}
+
+async function systemd(
+  session: Session,
+  target: ScheduleTarget,
+  out: Reporter,
+  opts: { print: boolean; remove?: boolean; unitDir?: string; start?: boolean },
+): Promise<void> {
+  const user = process.getuid?.() !== 0;
+  const dir = opts.unitDir ?? (user ? join(homedir(), ".config/systemd/user") : "/etc/systemd/system");
+  const ctl = (args: string[]) =>
+    runChecked("systemctl", [...(user ? ["--user"] : []), ...args], `systemctl ${args.join(" ")}`);
+  if (opts.remove) {
+    const rec = await readRecord(session);
+    const files =
+      rec?.files ??
+      Object.keys(planSystemdUnits(session.state.name, session.timeline, session.state, target).files).map((f) =>
+        join(dir, f),
+      );
+    if (opts.print) {
+      out.data({ remove: files });
+      for (const f of files) out.line(`would remove ${f}`);
+      return;
+    }
+    if (opts.start !== false && rec?.timers) await ctl(["disable", "--now", ...rec.timers]).catch(() => undefined);
+    for (const f of files) await rm(f, { force: true });
+    if (opts.start !== false) await ctl(["daemon-reload"]).catch(() => undefined);
+    await writeRecord(session, undefined);
+    out.data({ removed: files });
+    out.line(`removed ${files.length} unit files`);
+    return;
+  }
+  const units = planSystemdUnits(session.state.name, session.timeline, session.state, target);
+  // systemd's own parser checks every OnCalendar value, where it is installed.
+  for (const c of units.calendars) {
+    await runChecked("systemd-analyze", ["calendar", c], `OnCalendar=${c} is not valid`).catch((e: Error) => {
+      if (!/is not installed/.test(e.message)) throw e;
+    });
+  }
+  if (opts.print) {
+    out.data({ dir, files: units.files, calendars: units.calendars });
+    for (const [name, text] of Object.entries(units.files)) {
+      out.line(out.c.bold(`# ${join(dir, name)}`));
+      out.line(text);
+    }
+    return;
+  }
+  await mkdir(dir, { recursive: true });
+  const paths: string[] = [];
+  for (const [name, text] of Object.entries(units.files)) {
+    const p = join(dir, name);
+    await writeFile(p, text, { mode: 0o644 });
+    paths.push(p);
+  }
+  await writeRecord(session, { with: "systemd", files: paths, timers: units.timers, user });
+  if (opts.start !== false) {
+    await ctl(["daemon-reload"]).catch((e: Error) => {
+      throw new UserError(
+        `${e.message}; the units are written in ${dir} but not started (is systemd running here? use --with at instead)`,
+        {
+          code: "E_SCHEDULE",
+        },
+      );
+    });
+    await ctl(["enable", "--now", ...units.timers]);
+  }
+  out.data({ dir, files: paths, calendars: units.calendars, started: opts.start !== false });
+  out.line(
+    `wrote ${paths.length} units in ${dir}${opts.start !== false ? " and started the timers" : ""}; tick runs at:`,
+  );
+  for (const c of units.calendars) out.line(`  ${c}`);
+  out.line("and every minute after the swap until the watch and the drain are done");
+}
+
+async function atJobs(
+  session: Session,
+  target: ScheduleTarget,
+  out: Reporter,
+  opts: { print: boolean; remove?: boolean },
+): Promise<void> {
+  if (opts.remove) {
+    const rec = await readRecord(session);
+    const ids = rec?.jobs?.map((j) => j.id) ?? [];
+    if (opts.print) {
+      out.data({ remove: ids });
+      out.line(ids.length ? `would remove at jobs ${ids.join(" ")}` : "no at jobs recorded");
+      return;
+    }
+    if (ids.length) await runChecked("atrm", ids, "atrm");
+    await writeRecord(session, undefined);
+    out.data({ removed: ids });
+    out.line(ids.length ? `removed at jobs ${ids.join(" ")}` : "no at jobs recorded");
+    return;
+  }
+  const jobs = planAtJobs(session.timeline, session.state, target);
+  if (opts.print) {
+    out.data({ jobs: jobs.map((j) => ({ at: j.at.toISOString(), timeSpec: j.timeSpec, script: j.script })) });
+    for (const j of jobs) out.line(`TZ=UTC at -t ${j.timeSpec} <<'EOF'\n${j.script}EOF`);
+    return;
+  }
+  const recorded: Array<{ id: string; at: string }> = [];
+  for (const j of jobs) {
+    const id = await submitAt(j.timeSpec, j.script);
+    recorded.push({ id, at: j.at.toISOString() });
+    out.line(`at job ${id}: tick at ${formatUtc(j.at)}`);
+  }
+  await writeRecord(session, { with: "at", jobs: recorded });
+  out.data({ jobs: recorded });
+}
+
+export function submitAt(timeSpec: string, script: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("at", ["-t", timeSpec], {
+      env: { ...process.env, TZ: "UTC" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+    child.on("error", (e) =>
+      reject(
+        new UserError(`at: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "at is not installed" : e.message}`),
+      ),
+    );
+    child.on("close", (code) => {
+      const m = /job (\d+) at/.exec(text);
+      if (code === 0 && m) resolve(m[1]!);
+      else reject(new UserError(`at -t ${timeSpec} failed: ${text.trim()}`, { code: "E_SCHEDULE" }));
+    });
+    child.stdin.end(script);
+  });
+}

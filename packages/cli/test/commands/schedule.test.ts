@@ -1,0 +1,87 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, test } from "vitest";
+import { makeMoveDir } from "../_move.js";
+import { runCli } from "../_run.js";
+
+const SWAP = "2026-12-01T14:00:00Z";
+const NOW = new Date("2026-11-29T10:00:00Z");
+let cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup) await c();
+  cleanup = [];
+});
+
+describe("cutover schedule --with systemd", () => {
+  test("--print shows a service and timers at every step time, checked by systemd-analyze", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const r = await runCli(["schedule", "--with", "systemd", "--print", "--json"], { cwd: move.dir, now: NOW });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const data = JSON.parse(r.stdout);
+    expect(data.calendars).toEqual([
+      "2026-11-30 13:00:00 UTC",
+      "2026-12-01 13:45:00 UTC",
+      "2026-12-01 14:00:00 UTC",
+      "2026-12-01 14:30:00 UTC",
+      "2026-12-02 14:00:00 UTC",
+    ]);
+    const timer = data.files["cutover-move-test.timer"] as string;
+    expect(timer).toContain("OnCalendar=2026-12-01 14:00:00 UTC");
+    expect(timer).toContain("Persistent=true");
+    const service = data.files["cutover-move-test.service"] as string;
+    expect(service).toMatch(
+      /ExecStart=\S+node\S* \S+cli\.(js|ts) tick \S+cutover\.yaml --state \S+\.cutover\/move-test/,
+    );
+    for (const c of data.calendars) execFileSync("systemd-analyze", ["calendar", c]); // throws if systemd disagrees
+  });
+
+  test("writes the units to a directory and removes them again", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const dir = mkdtempSync(join(tmpdir(), "cutover-units-"));
+    const r = await runCli(["schedule", "--with", "systemd", "--unit-dir", dir, "--no-start"], {
+      cwd: move.dir,
+      now: NOW,
+    });
+    expect(r.code).toBe(0);
+    expect(readFileSync(join(dir, "cutover-move-test-poll.timer"), "utf8")).toContain("OnCalendar=*-*-* *:*:00");
+    // The journal started: the originals are saved before anything is armed.
+    expect(existsSync(join(move.dir, ".cutover/move-test/state.json"))).toBe(true);
+    const rm = await runCli(["schedule", "--with", "systemd", "--unit-dir", dir, "--no-start", "--remove"], {
+      cwd: move.dir,
+      now: NOW,
+    });
+    expect(rm.code).toBe(0);
+    expect(existsSync(join(dir, "cutover-move-test.timer"))).toBe(false);
+  });
+});
+
+describe("cutover schedule --with at", () => {
+  test("queues one at job per step time and removes them", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const printed = await runCli(["schedule", "--with", "at", "--print"], { cwd: move.dir, now: NOW });
+    expect(printed.stdout).toContain("TZ=UTC at -t 202612011400.00 <<'EOF'");
+    expect(printed.stdout).toMatch(/tick \S+cutover\.yaml --state \S+ --rearm-at/);
+    const r = await runCli(["schedule", "--with", "at", "--json"], { cwd: move.dir, now: NOW });
+    expect(r.stderr).toBe("");
+    const jobs = JSON.parse(r.stdout).jobs as Array<{ id: string; at: string }>;
+    expect(jobs.map((j) => j.at)).toEqual([
+      "2026-11-30T13:00:00.000Z",
+      "2026-12-01T13:45:00.000Z",
+      "2026-12-01T14:00:00.000Z",
+      "2026-12-01T14:30:00.000Z",
+      "2026-12-02T14:00:00.000Z",
+    ]);
+    const queued = execFileSync("atq", { encoding: "utf8" });
+    for (const j of jobs) expect(queued).toMatch(new RegExp(`^${j.id}\\s`, "m"));
+    const rm = await runCli(["schedule", "--with", "at", "--remove"], { cwd: move.dir, now: NOW });
+    expect(rm.code).toBe(0);
+    const after = execFileSync("atq", { encoding: "utf8" });
+    for (const j of jobs) expect(after).not.toMatch(new RegExp(`^${j.id}\\s`, "m"));
+  });
+});
