@@ -3,6 +3,7 @@ import type { Deps } from "../context.js";
 import { makeDnsCommand } from "./dns/index.js";
 import { makePlanCommand } from "./plan.js";
 import { makePropagationCommand } from "./propagation/index.js";
+import { makeRelayCommand } from "./relay/index.js";
 import { makeRollbackCommand } from "./rollback.js";
 import { makeRunCommand } from "./run.js";
 import { makeScheduleCommand } from "./schedule.js";
@@ -19,4 +20,5 @@ export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>
   makeRollbackCommand,
   makeDnsCommand,
   makePropagationCommand,
+  makeRelayCommand,
 ];

@@ -1,0 +1,20 @@
+import { Command } from "@commander-js/extra-typings";
+import type { Deps } from "../../context.js";
+import { makeRelayStartCommand } from "./start.js";
+import { makeRelayStatusCommand } from "./status.js";
+import { makeRelayStopCommand } from "./stop.js";
+
+/** `cutover relay <verb>`: one file per verb in this folder, one line each here. */
+const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
+  makeRelayStartCommand,
+  makeRelayStatusCommand,
+  makeRelayStopCommand,
+];
+
+export function makeRelayCommand(deps: Deps) {
+  const relay = new Command("relay").description(
+    "The relay on the old host: forward what still arrives to the new host, show who still arrives, drain",
+  );
+  for (const make of verbs) relay.addCommand(make(deps));
+  return relay;
+}

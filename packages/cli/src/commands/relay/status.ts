@@ -1,0 +1,30 @@
+import { Command } from "@commander-js/extra-typings";
+import { queryAdmin, type RelayStatus } from "@cutover/relay";
+import type { Deps } from "../../context.js";
+import { UserError } from "../../errors.js";
+import { createReporter } from "../../output/reporter.js";
+import { defaultAdminPath } from "./_config.js";
+import { formatStatus } from "./_format.js";
+
+export function makeRelayStatusCommand(deps: Deps) {
+  return new Command("status")
+    .description("Show a running relay: listeners, connections, bytes, and the clients still arriving")
+    .option("--admin <path>", "the relay's admin socket")
+    .option("--limit <n>", "clients to list", "20")
+    .option("--json", "print the whole status as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover relay status
+  $ cutover relay status --json | jq '.clients[] | select(.active > 0) | .address'`,
+    )
+    .action(async (opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 0) throw new UserError(`--limit ${opts.limit}: expected a whole number`);
+      const status = (await queryAdmin(opts.admin ?? defaultAdminPath(deps.env), { cmd: "status" })) as RelayStatus;
+      out.data(status);
+      for (const line of formatStatus(status, limit)) out.line(line);
+    });
+}

@@ -1,0 +1,68 @@
+import { Command } from "@commander-js/extra-typings";
+import { queryAdmin, type RelayStatus } from "@cutover/relay";
+import type { Deps } from "../../context.js";
+import { UserError } from "../../errors.js";
+import { createReporter } from "../../output/reporter.js";
+import { formatDuration, parseDuration } from "../../plan/duration.js";
+import { defaultAdminPath } from "./_config.js";
+
+export function makeRelayStopCommand(deps: Deps) {
+  return new Command("stop")
+    .description("Stop a running relay: at once, or drain (stop accepting, let open connections finish)")
+    .option("--drain <duration>", "let open connections finish for up to this long, e.g. 30s, 10m, 2h")
+    .option("--admin <path>", "the relay's admin socket")
+    .option("--wait", "return only once the relay has stopped")
+    .option("--dry-run", "say what would be stopped, change nothing")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover relay stop --drain 10m       # no new connections; open ones get 10 minutes
+  $ cutover relay stop                   # close everything now, remove the redirect rules`,
+    )
+    .action(async (opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const admin = opts.admin ?? defaultAdminPath(deps.env);
+      let deadlineMs: number | undefined;
+      if (opts.drain !== undefined) {
+        deadlineMs = parseDuration(opts.drain);
+        if (deadlineMs === undefined)
+          throw new UserError(`--drain ${opts.drain}: write a duration such as 30s, 10m or 2h`);
+      }
+      const status = (await queryAdmin(admin, { cmd: "status" })) as RelayStatus;
+      const what =
+        deadlineMs === undefined
+          ? `stop the relay (pid ${status.pid}) now, closing ${status.active} open connection(s)`
+          : `drain the relay (pid ${status.pid}): ${status.active} open connection(s) get up to ${formatDuration(deadlineMs)}`;
+      if (opts.dryRun === true) {
+        out.data({
+          dryRun: true,
+          action: deadlineMs === undefined ? "stop" : "drain",
+          deadlineMs: deadlineMs ?? null,
+          active: status.active,
+        });
+        out.line(`would ${what}`);
+        return;
+      }
+      await queryAdmin(admin, deadlineMs === undefined ? { cmd: "stop" } : { cmd: "drain", deadlineMs });
+      if (opts.wait === true) {
+        for (;;) {
+          const gone = await queryAdmin(admin, { cmd: "status" }, 2000).then(
+            () => false,
+            () => true,
+          );
+          if (gone) break;
+          await deps.sleep(100);
+        }
+      }
+      out.data({
+        ok: true,
+        action: deadlineMs === undefined ? "stop" : "drain",
+        deadlineMs: deadlineMs ?? null,
+        active: status.active,
+        stopped: opts.wait === true,
+      });
+      out.line(`${opts.wait === true ? "done: " : "asked to "}${what}`);
+    });
+}
