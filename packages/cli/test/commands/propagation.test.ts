@@ -204,3 +204,61 @@ describe("cutover dns serve (the built binary)", () => {
     expect(r.stderr).toMatch(/^error: zone file not found: .*nope\.zone\n$/);
   });
 });
+
+describe("cutover propagation --atlas (RIPE Atlas API faked with msw)", () => {
+  it("measures through the probes' resolvers and summarises per country, without printing the key", async () => {
+    const { setupServer } = await import("msw/node");
+    const { createAtlasFake } = await import("../../../dns/test/propagation/_atlas-fake.js");
+    const KEY = "atlas-key-from-env-987654";
+    const fake = createAtlasFake({ key: KEY, answerFor: (p) => (p % 4 === 0 ? "198.51.100.10" : "203.0.113.20") });
+    const msw = setupServer(...fake.handlers);
+    msw.listen({ onUnhandledRequest: "bypass" });
+    try {
+      await setZone(9, NEW);
+      const html = join(dir, "atlas.html");
+      const r = await runWithEnv(
+        [
+          "propagation",
+          "www.example.test",
+          "--expect",
+          NEW,
+          "--old",
+          OLD,
+          ...common(),
+          "--atlas",
+          "8",
+          "--atlas-country",
+          "DE,FR",
+          "--report",
+          html,
+        ],
+        { RIPE_ATLAS_KEY: KEY },
+      );
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("RIPE Atlas (8 probes, their own resolvers; measurements 70000001)");
+      expect(r.stdout).toMatch(/ {2}DE {2}3\/4 NEW, 1 OLD, 0 other/);
+      expect(`${r.stdout}${r.stderr}${await readFile(html, "utf8")}`).not.toContain(KEY);
+      expect(await readFile(html, "utf8")).toContain("<td>FR</td>");
+      const missing = await runWithEnv(["propagation", "www.example.test", "--expect", NEW, "--atlas", "5"], {});
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toContain("RIPE_ATLAS_KEY");
+    } finally {
+      msw.close();
+    }
+  });
+});
+
+async function runWithEnv(argv: string[], env: Record<string, string>) {
+  let stdout = "";
+  let stderr = "";
+  let t = Date.parse("2026-12-01T14:00:00Z");
+  const code = await main(argv, {
+    stdout: { write: (s: string) => ((stdout += s), true), isTTY: false },
+    stderr: { write: (s: string) => ((stderr += s), true), isTTY: false },
+    env: { NO_COLOR: "1", ...env },
+    cwd: process.cwd(),
+    now: () => new Date(t),
+    sleep: async (ms) => void (t += ms),
+  });
+  return { code, stdout, stderr };
+}

@@ -7,7 +7,13 @@ import {
   parseResolverList,
   parseServerSpec,
   renderPropagationHtml,
+  classifyAtlasResults,
+  createAtlasClient,
+  summarizeAtlas,
+  typesFor,
+  type AtlasProbeAnswer,
   type PropagationReport,
+  type ReportAtlasSection,
   type PropagationRound,
   type ResolverSpec,
 } from "@cutover/dns";
@@ -71,6 +77,7 @@ export function makePropagationCommand(deps: Deps) {
       new Option("--atlas <probes>", "also measure from N RIPE Atlas probes' own resolvers (key: RIPE_ATLAS_KEY)"),
     )
     .option("--atlas-country <cc>", "with --atlas: probes from these countries (comma-separated ISO codes)")
+    .option("--atlas-wait <duration>", "with --atlas: how long to wait for the probes' results", "5m")
     .option("--report <file>", "write a self-contained HTML report (chart and tables)")
     .option("--json", "JSON: the final report; with --watch one JSON object per round, one per line")
     .addHelpText(
@@ -113,6 +120,7 @@ interface Opts {
   apex?: string;
   atlas?: string;
   atlasCountry?: string;
+  atlasWait?: string;
   report?: string;
   json?: true;
 }
@@ -137,8 +145,6 @@ async function runPropagationCommand(
     if (!Number.isInteger(oldTtl) || oldTtl < 0)
       throw new UserError(`--old-ttl ${opts.oldTtl}: give whole seconds`, { exitCode: 2 });
   }
-  if (opts.atlas !== undefined)
-    throw new UserError("--atlas: RIPE Atlas measurements are not available in this build yet", { exitCode: 2 });
   const nsAddresses: Record<string, string[]> = {};
   for (const item of opts.ns ?? []) {
     const m = /^([^=]+)=(.+)$/.exec(item);
@@ -155,6 +161,8 @@ async function runPropagationCommand(
         ...(opts.apex ? { apex: opts.apex } : {}),
       }
     : (false as const);
+  // Last, after every option is checked: creating measurements spends the user's Atlas credits.
+  const atlas = opts.atlas === undefined ? undefined : await startAtlas(deps, names, expect, old, opts);
   const now = () => deps.now().getTime();
   const live = out.tty && !out.json;
   let drawn = 0;
@@ -186,9 +194,12 @@ async function runPropagationCommand(
     now,
     sleep,
   });
-  const writeReport = async (report: PropagationReport) => {
+  const writeReport = async (report: PropagationReport, atlasSection?: ReportAtlasSection) => {
     if (!opts.report) return;
-    await writeFile(resolve(deps.cwd, opts.report), renderPropagationHtml(report));
+    await writeFile(
+      resolve(deps.cwd, opts.report),
+      renderPropagationHtml(report, atlasSection ? { atlas: atlasSection } : {}),
+    );
   };
   const report = await watch.run({
     watch: opts.watch === true,
@@ -202,11 +213,84 @@ async function runPropagationCommand(
       if (opts.watch) await writeReport(watch.report());
     },
   });
-  await writeReport(report);
+  let atlasSection: ReportAtlasSection | undefined;
+  if (atlas) {
+    const done = await atlas.finish();
+    atlasSection = done.section;
+    report.atlas = done.section;
+    const at = now();
+    report.history.push({
+      at,
+      shares: Object.fromEntries(
+        done.section.countries.map((c) => [`atlas:${c.country}`, c.probes ? c.newCount / c.probes : 0]),
+      ),
+    });
+    if (out.json && opts.watch) out.write(`${JSON.stringify({ atlas: done.section })}\n`);
+    else if (!out.json) {
+      out.line(`RIPE Atlas (${done.section.probes} probes, their own resolvers; measurements ${done.ids.join(", ")}):`);
+      for (const c of done.section.countries)
+        out.line(`  ${c.country}  ${c.newCount}/${c.probes} NEW, ${c.old} OLD, ${c.other} other`);
+    }
+  }
+  await writeReport(report, atlasSection);
   if (out.json && !opts.watch) out.data(report);
   if (!out.json) {
     out.line(report.propagated ? out.c.green("propagated") : out.c.yellow("not yet propagated"));
     if (opts.report) out.line(`report: ${opts.report}`);
   }
   if (!report.propagated) throw new ExitCode(1);
+}
+
+/**
+ * Starts one RIPE Atlas measurement per name and type (each probe's own resolver); `finish` waits until
+ * they stop (at most --atlas-wait, default 5m) and classifies every probe's answer.
+ */
+async function startAtlas(deps: Deps, names: string[], expect: string[], old: string[] | undefined, opts: Opts) {
+  const key = deps.env.RIPE_ATLAS_KEY;
+  if (!key)
+    throw new UserError("--atlas needs an API key in RIPE_ATLAS_KEY (one that may create measurements)", {
+      exitCode: 2,
+    });
+  const probes = Number(opts.atlas);
+  if (!Number.isInteger(probes) || probes < 1 || probes > 1000)
+    throw new UserError(`--atlas ${opts.atlas}: give 1 to 1000 probes`, { exitCode: 2 });
+  const countries = opts.atlasCountry
+    ?.split(",")
+    .map((c) => c.trim().toUpperCase())
+    .filter(Boolean);
+  for (const c of countries ?? [])
+    if (!/^[A-Z]{2}$/.test(c)) throw new UserError(`--atlas-country ${c}: give two-letter ISO codes`, { exitCode: 2 });
+  const waitMs = durationOption("--atlas-wait", opts.atlasWait) ?? 300_000;
+  const client = createAtlasClient({ key });
+  const expectation = { expect, ...(old ? { old } : {}) };
+  const jobs: Array<{ id: number; name: string; type: "A" | "AAAA" }> = [];
+  for (const name of names)
+    for (const type of typesFor(expectation))
+      jobs.push({
+        id: await client.createDnsMeasurement({ name, type, probes, ...(countries ? { countries } : {}) }),
+        name,
+        type,
+      });
+  return {
+    async finish() {
+      const deadline = deps.now().getTime() + waitMs;
+      for (const j of jobs) {
+        while ((await client.status(j.id)) !== "Stopped" && deps.now().getTime() < deadline)
+          await deps.sleep(Math.min(15_000, waitMs));
+      }
+      const answers: AtlasProbeAnswer[] = [];
+      for (const j of jobs) {
+        const results = await client.results(j.id);
+        const where = await client.probeCountries([...new Set(results.map((r) => r.prb_id))]);
+        answers.push(...classifyAtlasResults(results, expectation, j.name, j.type, where));
+      }
+      const section: ReportAtlasSection & { answers: AtlasProbeAnswer[] } = {
+        measurementId: jobs[0]!.id,
+        probes: new Set(answers.map((a) => a.probe)).size,
+        countries: summarizeAtlas(answers),
+        answers,
+      };
+      return { section, ids: jobs.map((j) => j.id) };
+    },
+  };
 }
