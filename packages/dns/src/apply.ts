@@ -102,7 +102,12 @@ export async function applyChangeSet(
         outcomes.push(
           o.status === "applied"
             ? { status: "failed", change: o.change, error: "written, but the read-back failed; run again to verify" }
-            : o,
+            : o.status === "failed"
+              ? {
+                  ...o,
+                  error: `${o.error}; the read-back failed too, so whether it landed is unknown: run again to verify`,
+                }
+              : o,
         );
         continue;
       }

@@ -8,7 +8,6 @@ import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordCh
 /** Cloudflare serves TTL 1 ("automatic") as 300 seconds. */
 export const CLOUDFLARE_AUTO_TTL = 300;
 const PER_PAGE = 5000;
-const RETRIES = 4;
 
 interface Attempt {
   what: string;
@@ -49,6 +48,7 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
     },
   });
   const batchSize = Math.max(1, config.batchSize ?? 200);
+  const retries = Math.max(0, Number(config.options.retries ?? 4));
   const zoneIds = new Map<string, string>();
 
   const fail = (error: unknown, what: string): DnsError => {
@@ -82,7 +82,7 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
         const e = error as { status?: number; headers?: Headers };
         const status = e.status;
         const retryable = status === undefined || status === 429 || status >= 500;
-        if (!retryable || i >= RETRIES || attempt.signal?.aborted || !(error instanceof Cloudflare.APIError)) {
+        if (!retryable || i >= retries || attempt.signal?.aborted || !(error instanceof Cloudflare.APIError)) {
           throw fail(error, attempt.what);
         }
         const wait = retryAfterMs(e.headers?.get?.("retry-after")) ?? Math.min(8000, 500 * 2 ** i);

@@ -21,7 +21,6 @@ export const LINODE_TTL_STEPS = [
 ] as const;
 /** What Linode serves for a domain whose own ttl_sec is 0. */
 export const LINODE_DEFAULT_TTL = 86400;
-const RETRIES = 4;
 
 interface Client {
   token: string;
@@ -123,6 +122,7 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
     sleep,
   );
   const concurrency = Math.max(1, Number(config.options.concurrency ?? 8));
+  const retries = Math.max(0, Number(config.options.retries ?? 4));
   const domains = new Map<string, Domain>();
   let open = true;
   acquireInterceptor();
@@ -152,7 +152,7 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
       } catch (error) {
         const f = describe(error, token!);
         const retryable = f.status === undefined || f.status === 429 || f.status >= 500;
-        if (!retryable || i >= RETRIES || signal?.aborted || Array.isArray(error)) throw fail(f, what);
+        if (!retryable || i >= retries || signal?.aborted || Array.isArray(error)) throw fail(f, what);
         await sleep(f.retryAfter ?? Math.min(8000, 500 * 2 ** i), signal);
       }
     }
