@@ -102,3 +102,15 @@ export {
   type TargetRound,
 } from "./propagation/watch.js";
 export { renderPropagationHtml, renderShareChart, type ReportAtlasSection } from "./propagation/html.js";
+export {
+  classifyAtlasResults,
+  createAtlasClient,
+  encodeAbuf,
+  summarizeAtlas,
+  type AtlasClient,
+  type AtlasCountrySummary,
+  type AtlasDnsRequest,
+  type AtlasDnsResult,
+  type AtlasOptions,
+  type AtlasProbeAnswer,
+} from "./propagation/atlas.js";
