@@ -32,3 +32,7 @@ export type { AdminRequest } from "./admin.js";
 export { planRedirect, removeRedirect } from "./handover.js";
 export type { RedirectRule, FirewallPlan } from "./handover.js";
 export { sshFingerprint, knownHostKeys } from "./ssh.js";
+export { connectOldHost, parseSshTarget, knownHostsName } from "./deploy/connect.js";
+export type { OldHost, OldHostSpec, ConnectOldHostOptions, ExecOptions, ExecResult } from "./deploy/connect.js";
+export { controlServices, detectServiceManager, serviceCommand } from "./deploy/services.js";
+export type { ServiceManager, ServiceReport, ServicesResult } from "./deploy/services.js";

@@ -62,7 +62,7 @@ function hostMatches(patterns: string, name: string): boolean {
     const pat = negated ? p.slice(1) : p;
     const re = new RegExp(
       `^${pat
-        .replace(/[.+^${}()|\\]/g, "\\$&")
+        .replace(/[.+^${}()|[\]\\]/g, "\\$&")
         .replace(/\*/g, ".*")
         .replace(/\?/g, ".")}$`,
       "i",
