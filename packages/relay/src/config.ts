@@ -117,6 +117,11 @@ export interface HandoverConfig {
   stopCommand?: string[];
   /** Do the handover at this instant (ISO); default at once. Forwarding on spare ports starts at once. */
   at?: string;
+  /**
+   * redirect: wait this long after the rules are in before stopping the services, so connections already
+   * queued on a service's listening socket are accepted by it (closing a listener resets its queue). Default 1 s.
+   */
+  settleMs?: number;
   /** rebind: keep trying to bind a port for this long. Default 30 s. */
   rebindTimeoutMs?: number;
   /** redirect: `nft`, `iptables`, or `auto` (nft if present). */

@@ -29,7 +29,9 @@ export function planRedirect(
   table: string,
 ): FirewallPlan {
   if (firewall === "nft") {
-    const lines = rules.map((r) => `tcp dport ${r.port} redirect to :${r.sparePort}`);
+    // Only a SYN starts a redirect: when these rules turn on connection tracking in a namespace, connections
+    // already open are picked up mid-stream, and redirecting their first tracked packet would reset them.
+    const lines = rules.map((r) => `tcp dport ${r.port} tcp flags & (syn | ack) == syn redirect to :${r.sparePort}`);
     const script = [
       `table inet ${table} {`,
       `  chain prerouting {`,
@@ -47,7 +49,7 @@ export function planRedirect(
   const commands: string[] = [];
   for (const r of rules) {
     const tag = ["-m", "comment", "--comment", table, "-j", "REDIRECT", "--to-ports", String(r.sparePort)];
-    commands.push(["-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", String(r.port), ...tag].join(" "));
+    commands.push(["-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--syn", "--dport", String(r.port), ...tag].join(" "));
     commands.push(
       [
         "-t",

@@ -36,3 +36,17 @@ export { connectOldHost, parseSshTarget, knownHostsName } from "./deploy/connect
 export type { OldHost, OldHostSpec, ConnectOldHostOptions, ExecOptions, ExecResult } from "./deploy/connect.js";
 export { controlServices, detectServiceManager, serviceCommand } from "./deploy/services.js";
 export type { ServiceManager, ServiceReport, ServicesResult } from "./deploy/services.js";
+export {
+  deployRelay,
+  planRemoteConfig,
+  remoteRelayStatus,
+  remoteRelayLogs,
+  stopRemoteRelay,
+  readDeployment,
+  findRemoteNode,
+  defaultRemoteDir,
+  RELAY_MIN_NODE,
+} from "./deploy/deploy.js";
+export type { Deployment, DeployOptions, DeployResult, RemoteStatus, StopRemoteResult } from "./deploy/deploy.js";
+export { buildRelayBundle, loadRelayBundle } from "./deploy/bundle.js";
+export type { RelayBundle } from "./deploy/bundle.js";

@@ -361,6 +361,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         log(
           `handover: ${firewall} now sends new connections on ${rules.map((r) => `${r.port}→${r.sparePort}`).join(", ")}`,
         );
+        await new Promise((r) => setTimeout(r, config.handover?.settleMs ?? 1000));
         const result = await stopServices(services, stopCommand, log);
         h.stopped = result.stopped;
         for (const l of streams) if (l.config.kind === "unix") await bindUnix(l, timeout);

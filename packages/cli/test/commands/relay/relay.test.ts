@@ -101,7 +101,7 @@ test("start --plan --dry-run --json prints the config and the nftables rules, ch
   expect(out.config.listeners).toHaveLength(10);
   expect(out.config.handover.mode).toBe("redirect");
   expect(out.firewall.commands[0]).toContain("table inet cutover {");
-  expect(out.firewall.commands[0]).toContain("tcp dport 25 redirect to :20025");
+  expect(out.firewall.commands[0]).toContain("tcp dport 25 tcp flags & (syn | ack) == syn redirect to :20025");
 });
 
 test("user mistakes are one clear line, no stack", async () => {
