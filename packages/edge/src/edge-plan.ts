@@ -1,0 +1,214 @@
+import type { ChangeSet, DnsRecord } from "@cutover/dns";
+import { EdgeError } from "./errors.js";
+
+/** The Durable Object class the Worker exports; one object per plan holds its steps, its log and its alarm. */
+export const EDGE_CLASS_NAME = "CutoverSchedule";
+/** workerd's compatibility date the bundle is tested with (miniflare 3.20250718). */
+export const EDGE_COMPATIBILITY_DATE = "2025-07-18";
+/** `nodejs_compat` gives the providers Buffer, AsyncLocalStorage and node:crypto on Workers. */
+export const EDGE_COMPATIBILITY_FLAGS = ["nodejs_compat"] as const;
+/** The migration tag of the Durable Object class (bump with a new migration when the class changes). */
+export const EDGE_MIGRATION_TAG = "v1";
+/** DoH endpoints the checks ask when the plan lists none (a Worker cannot send plain UDP DNS). */
+export const DEFAULT_DOH_RESOLVERS = [
+  "https://cloudflare-dns.com/dns-query",
+  "https://dns.google/dns-query",
+  "https://dns.quad9.net/dns-query",
+] as const;
+
+export type EdgeStepKind = "lower" | "swap" | "check" | "restore";
+
+/** What a DoH check asks: each name's A/AAAA at each resolver, expecting the new address. */
+export interface EdgeCheckSpec {
+  resolvers: string[];
+  targets: Array<{ name: string; type: string; expect: string; old: string }>;
+}
+
+/** One step the Durable Object runs, at an absolute time (ms since the epoch). */
+export interface EdgeStepSpec {
+  id: string;
+  kind: EdgeStepKind;
+  at: number;
+  summary: string;
+  /** lower, swap, restore: the change set, with each record as it was read when planning. */
+  changes?: ChangeSet;
+  check?: EdgeCheckSpec;
+}
+
+/** Everything the Worker knows about a plan; uploaded as the `PLAN` json binding (no secrets in it). */
+export interface EdgePlanData {
+  version: 1;
+  name: string;
+  provider: {
+    name: "cloudflare" | "linode";
+    apiUrl?: string;
+    batchSize?: number;
+    options: Record<string, unknown>;
+  };
+  zones: string[];
+  /** The moved records exactly as they were before any change. */
+  originals: DnsRecord[];
+  /** The change set that puts every record back (run by `cutover rollback` on the admin's machine). */
+  rollback: ChangeSet;
+  steps: EdgeStepSpec[];
+  /**
+   * The swap waits until this long after the TTL drop finished (the highest old TTL), so no cache can
+   * still hold a record with the old, long TTL. When the drop was done before the upload, `lowerDoneAt`.
+   */
+  swapAfterLowerMs: number;
+  lowerDoneAt?: number;
+  /** A failed step is tried again after `firstMs`, doubling up to `maxMs`. */
+  retry: { firstMs: number; maxMs: number };
+  plannedAt: string;
+}
+
+/** A binding in the upload's metadata, as the Workers API takes it. Secret values are added at upload. */
+export type WorkerBinding =
+  | { type: "durable_object_namespace"; name: string; class_name: string }
+  | { type: "secret_text"; name: string; text: string }
+  | { type: "json"; name: string; json: unknown }
+  | { type: "plain_text"; name: string; text: string };
+
+export interface WorkerMetadata {
+  main_module: string;
+  compatibility_date: string;
+  compatibility_flags: string[];
+  bindings: WorkerBinding[];
+  migrations?: { old_tag?: string; new_tag: string; new_sqlite_classes: string[] };
+}
+
+/** What `planEdgeDeployment` returns: the script to upload, minus the secret values. */
+export interface EdgeDeployment {
+  scriptName: string;
+  mainModule: string;
+  /** The metadata with every secret_text binding's `text` empty; `deployEdge` fills them in. */
+  metadata: WorkerMetadata;
+  /** Names of the secret bindings (values never appear here). */
+  secretNames: string[];
+  data: EdgePlanData;
+}
+
+export interface EdgePlanInput {
+  name: string;
+  provider: string;
+  apiUrl?: string | undefined;
+  batchSize?: number | undefined;
+  providerOptions?: Record<string, unknown>;
+  zones: readonly string[];
+  swapAt: Date;
+  /** The timeline's DNS steps (lower, swap, restore); other kinds are ignored. */
+  steps: ReadonlyArray<{ kind: string; at: Date; summary: string; changes?: ChangeSet | undefined }>;
+  /** Kinds already done on the admin's machine: not uploaded. */
+  done?: readonly string[];
+  lowerDoneAt?: Date | undefined;
+  rollback: ChangeSet;
+  originals: readonly DnsRecord[];
+  /** DoH endpoints for the checks after the swap; default `DEFAULT_DOH_RESOLVERS`. */
+  resolvers?: readonly string[];
+  /** Offsets after the swap for the DoH checks; default 1 minute, the low TTL, and twice that. */
+  checkOffsetsMs?: readonly number[];
+  retry?: { firstMs: number; maxMs: number };
+  now: Date;
+}
+
+/** `cutover-<plan name>`: the Worker's name (Workers allow 63 characters: lowercase, digits, dashes). */
+export function edgeScriptName(planName: string): string {
+  const name = `cutover-${planName}`;
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
+    throw new EdgeError(`plan name ${planName} makes an invalid Worker name ${name} (at most 55 characters)`, {
+      code: "E_EDGE_NAME",
+    });
+  }
+  return name;
+}
+
+/** The names of the secret bindings a provider needs besides the control token. */
+export function secretNamesFor(provider: string): string[] {
+  return [provider === "linode" ? "LINODE_TOKEN" : "CLOUDFLARE_API_TOKEN", "CONTROL_TOKEN"];
+}
+
+/**
+ * Plans what `deployEdge` uploads: the steps with absolute times, the plan data, the metadata (bindings,
+ * migrations) with the secret values left empty. Pure: the same input gives the same deployment.
+ */
+export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
+  if (input.provider !== "cloudflare" && input.provider !== "linode") {
+    throw new EdgeError(
+      `dns.provider ${input.provider} cannot run at the edge: a Worker reaches only HTTP APIs (cloudflare, linode)`,
+      { code: "E_EDGE_PROVIDER", hint: "use `cutover schedule --with systemd` or `--with at` on a machine you own" },
+    );
+  }
+  const scriptName = edgeScriptName(input.name);
+  const done = new Set(input.done ?? []);
+  const steps: EdgeStepSpec[] = [];
+  let swap: ChangeSet | undefined;
+  let swapAt = input.swapAt.getTime();
+  let maxOldTtl = 0;
+  for (const s of input.steps) {
+    if (s.kind !== "lower" && s.kind !== "swap" && s.kind !== "restore") continue;
+    if (!s.changes) continue;
+    if (s.kind === "lower") maxOldTtl = Math.max(0, ...s.changes.changes.map((c) => c.before.ttl));
+    if (s.kind === "swap") {
+      swap = s.changes;
+      swapAt = s.at.getTime();
+    }
+    if (done.has(s.kind)) continue;
+    steps.push({ id: s.kind, kind: s.kind, at: s.at.getTime(), summary: s.summary, changes: s.changes });
+  }
+  if (swap && !done.has("swap")) {
+    const targets = swap.changes
+      .filter((c) => c.type === "A" || c.type === "AAAA")
+      .map((c) => ({ name: c.name, type: c.type, expect: c.after.content, old: c.before.content }));
+    const lowTtl = Math.max(0, ...swap.changes.map((c) => c.after.ttl));
+    const offsets = input.checkOffsetsMs ?? [60_000, lowTtl * 1000, 2 * lowTtl * 1000];
+    const resolvers = [...(input.resolvers ?? DEFAULT_DOH_RESOLVERS)];
+    const times = [...new Set(offsets.filter((o) => o > 0).map((o) => swapAt + o))].sort((a, b) => a - b);
+    times.forEach((at, i) => {
+      steps.push({
+        id: `check-${i + 1}`,
+        kind: "check",
+        at,
+        summary: `check ${targets.length} name(s) at ${resolvers.length} DoH resolver(s)`,
+        check: { resolvers, targets },
+      });
+    });
+  }
+  const order: EdgeStepKind[] = ["lower", "swap", "check", "restore"];
+  steps.sort((a, b) => a.at - b.at || order.indexOf(a.kind) - order.indexOf(b.kind));
+  if (steps.length === 0) {
+    throw new EdgeError("every DNS step of this plan is already done: nothing to run at the edge", {
+      code: "E_EDGE_NOTHING",
+    });
+  }
+  const data: EdgePlanData = {
+    version: 1,
+    name: input.name,
+    provider: {
+      name: input.provider,
+      ...(input.apiUrl ? { apiUrl: input.apiUrl } : {}),
+      ...(input.batchSize ? { batchSize: input.batchSize } : {}),
+      options: { ...input.providerOptions },
+    },
+    zones: [...input.zones],
+    originals: [...input.originals],
+    rollback: input.rollback,
+    steps,
+    swapAfterLowerMs: maxOldTtl * 1000,
+    ...(input.lowerDoneAt ? { lowerDoneAt: input.lowerDoneAt.getTime() } : {}),
+    retry: input.retry ?? { firstMs: 5_000, maxMs: 300_000 },
+    plannedAt: input.now.toISOString(),
+  };
+  const secretNames = secretNamesFor(input.provider);
+  const metadata: WorkerMetadata = {
+    main_module: "worker.js",
+    compatibility_date: EDGE_COMPATIBILITY_DATE,
+    compatibility_flags: [...EDGE_COMPATIBILITY_FLAGS],
+    bindings: [
+      { type: "durable_object_namespace", name: "SCHEDULE", class_name: EDGE_CLASS_NAME },
+      { type: "json", name: "PLAN", json: data },
+      ...secretNames.map((name) => ({ type: "secret_text" as const, name, text: "" })),
+    ],
+    migrations: { new_tag: EDGE_MIGRATION_TAG, new_sqlite_classes: [EDGE_CLASS_NAME] },
+  };
+  return { scriptName, mainModule: "worker.js", metadata, secretNames, data };
+}

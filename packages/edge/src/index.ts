@@ -1,0 +1,36 @@
+export { bundleWorker, readWorkerBundle, workerBundlePath, type BundleResult } from "./bundle.js";
+export {
+  DEFAULT_DOH_RESOLVERS,
+  EDGE_CLASS_NAME,
+  EDGE_COMPATIBILITY_DATE,
+  EDGE_COMPATIBILITY_FLAGS,
+  EDGE_MIGRATION_TAG,
+  edgeScriptName,
+  planEdgeDeployment,
+  secretNamesFor,
+  type EdgeCheckSpec,
+  type EdgeDeployment,
+  type EdgePlanData,
+  type EdgePlanInput,
+  type EdgeStepKind,
+  type EdgeStepSpec,
+  type WorkerBinding,
+  type WorkerMetadata,
+} from "./edge-plan.js";
+export { EdgeError } from "./errors.js";
+export type { EdgeRunState, EdgeStatusBody } from "./worker/schedule.js";
+export {
+  buildUploadForm,
+  cancelEdge,
+  CLOUDFLARE_API_URL,
+  createControlToken,
+  deployEdge,
+  describeMetadata,
+  edgeStatus,
+  removeEdge,
+  tickEdge,
+  type DeployEdgeOptions,
+  type DeployEdgeResult,
+  type EdgeApiOptions,
+  type EdgeHandle,
+} from "./deploy.js";

@@ -1,0 +1,340 @@
+import { redact } from "@cutover/dns";
+import type { EdgeStepSpec } from "../edge-plan.js";
+import type { AlarmInvocationInfo, DurableObjectState } from "./_runtime.js";
+import { traced } from "./_trace.js";
+import { runEdgeStep, type EdgeEnv } from "./steps.js";
+
+interface StepRow {
+  id: string;
+  status: "pending" | "running" | "done" | "failed";
+  attempts: number;
+  started_at: number | null;
+  done_at: number | null;
+  retry_at: number | null;
+  error: string | null;
+  result: string | null;
+}
+
+interface LogRow {
+  seq: number;
+  at: number;
+  step: string | null;
+  level: string;
+  message: string;
+  data: string | null;
+}
+
+export type EdgeRunState = "new" | "armed" | "done" | "cancelled";
+
+/** What `GET /status` answers. */
+export interface EdgeStatusBody {
+  name: string;
+  state: EdgeRunState;
+  now: string;
+  nextAlarm: string | null;
+  steps: Array<{
+    id: string;
+    kind: string;
+    at: string;
+    summary: string;
+    status: StepRow["status"];
+    attempts: number;
+    startedAt: string | null;
+    doneAt: string | null;
+    retryAt: string | null;
+    error: string | null;
+    result: unknown;
+  }>;
+  log: Array<{ seq: number; at: string; step: string | null; level: string; message: string; data: unknown }>;
+}
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+/**
+ * One per plan: holds the steps' state and the log in SQLite, and one alarm for the next thing due. Alarms
+ * come at least once, so a step that is done is never run again, and a step run twice changes nothing the
+ * second time (`applyChangeSet` reads first and writes only what is missing). A step that fails is tried
+ * again after a backoff; the steps run in order, and the swap waits for the TTL drop to have reached every
+ * cache. After the last step the object deletes its alarm and says it is done.
+ */
+export class CutoverSchedule {
+  private readonly ctx: DurableObjectState;
+  private readonly env: EdgeEnv;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: EdgeEnv) {
+    this.ctx = ctx;
+    this.env = env;
+    const sql = ctx.storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS steps (
+      id TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, started_at INTEGER,
+      done_at INTEGER, retry_at INTEGER, error TEXT, result TEXT)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS log (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, step TEXT, level TEXT NOT NULL,
+      message TEXT NOT NULL, data TEXT)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)`);
+  }
+
+  async fetch(request: Request): Promise<Response> {
+    const { pathname } = new URL(request.url);
+    const route = `${request.method} ${pathname}`;
+    if (route === "GET /status") return json(await this.status());
+    if (route === "POST /arm") {
+      await this.arm();
+      return json(await this.status());
+    }
+    if (route === "POST /tick") {
+      await this.exclusive(() => this.runDue("tick"));
+      return json(await this.status());
+    }
+    if (route === "POST /cancel") {
+      await this.exclusive(() => this.cancel());
+      return json(await this.status());
+    }
+    return json({ error: `no route ${route}` }, 404);
+  }
+
+  async alarm(info?: AlarmInvocationInfo): Promise<void> {
+    const scheduled = Number(this.meta("alarm_at") ?? Date.now());
+    this.log(
+      null,
+      "info",
+      `alarm fired ${Date.now() - scheduled} ms after its time${info?.isRetry ? ` (platform retry ${info.retryCount})` : ""}`,
+    );
+    await this.exclusive(() => this.runDue("alarm"));
+  }
+
+  /** Steps run one at a time: an alarm and a tick arriving together do not both write. */
+  private exclusive(fn: () => Promise<void>): Promise<void> {
+    const next = this.running.then(fn, fn);
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private get steps(): EdgeStepSpec[] {
+    return this.env.PLAN.steps;
+  }
+
+  private meta(key: string): string | undefined {
+    const rows = this.ctx.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray();
+    return rows[0]?.value;
+  }
+
+  private setMeta(key: string, value: string | undefined): void {
+    if (value === undefined) this.ctx.storage.sql.exec("DELETE FROM meta WHERE key = ?", key);
+    else this.ctx.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key, value);
+  }
+
+  private row(id: string): StepRow {
+    const rows = this.ctx.storage.sql.exec<StepRow>("SELECT * FROM steps WHERE id = ?", id).toArray();
+    return (
+      rows[0] ?? {
+        id,
+        status: "pending",
+        attempts: 0,
+        started_at: null,
+        done_at: null,
+        retry_at: null,
+        error: null,
+        result: null,
+      }
+    );
+  }
+
+  private saveRow(r: StepRow): void {
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO steps (id, status, attempts, started_at, done_at, retry_at, error, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      r.id,
+      r.status,
+      r.attempts,
+      r.started_at,
+      r.done_at,
+      r.retry_at,
+      r.error,
+      r.result,
+    );
+  }
+
+  /** Appends to the log; any secret the Worker holds is replaced by [REDACTED] first. */
+  private log(step: string | null, level: "info" | "warn" | "error", message: string, data?: unknown): void {
+    const secrets = [this.env.CONTROL_TOKEN, this.env.CLOUDFLARE_API_TOKEN, this.env.LINODE_TOKEN];
+    const text = data === undefined ? null : redact(JSON.stringify(data), secrets);
+    this.ctx.storage.sql.exec(
+      "INSERT INTO log (at, step, level, message, data) VALUES (?, ?, ?, ?, ?)",
+      Date.now(),
+      step,
+      level,
+      redact(message, secrets),
+      text,
+    );
+  }
+
+  private async arm(): Promise<void> {
+    if (this.meta("cancelled_at")) return;
+    if (!this.meta("armed_at")) {
+      this.setMeta("armed_at", String(Date.now()));
+      this.log(
+        null,
+        "info",
+        `armed ${this.steps.length} steps: ${this.steps.map((s) => `${s.id} at ${iso(s.at)}`).join(", ")}`,
+      );
+    }
+    await this.scheduleNext();
+  }
+
+  private async cancel(): Promise<void> {
+    if (this.meta("cancelled_at")) return;
+    await this.ctx.storage.deleteAlarm();
+    this.setMeta("alarm_at", undefined);
+    this.setMeta("cancelled_at", String(Date.now()));
+    const pending = this.steps.filter((s) => this.row(s.id).status !== "done").map((s) => s.id);
+    this.log(null, "warn", `cancelled; steps not run: ${pending.join(", ") || "none"}`);
+  }
+
+  /** When the swap may run: not before the TTL drop is done plus the highest old TTL. */
+  private swapGate(): number | "lower pending" {
+    const plan = this.env.PLAN;
+    if (plan.lowerDoneAt !== undefined) return plan.lowerDoneAt + plan.swapAfterLowerMs;
+    if (!this.steps.some((s) => s.kind === "lower")) return 0;
+    const lower = this.row("lower");
+    if (lower.status !== "done" || lower.done_at === null) return "lower pending";
+    return lower.done_at + plan.swapAfterLowerMs;
+  }
+
+  /** The earliest time the step may run, or undefined when it waits on an earlier step. */
+  private readyAt(spec: EdgeStepSpec, r: StepRow): number | undefined {
+    let t = Math.max(spec.at, r.retry_at ?? 0);
+    if (spec.kind === "swap") {
+      const gate = this.swapGate();
+      if (gate === "lower pending") return undefined;
+      t = Math.max(t, gate);
+    }
+    return t;
+  }
+
+  private async runDue(trigger: "alarm" | "tick"): Promise<void> {
+    if (this.meta("cancelled_at")) {
+      await this.ctx.storage.deleteAlarm();
+      return;
+    }
+    if (!this.meta("armed_at")) this.setMeta("armed_at", String(Date.now()));
+    for (const spec of this.steps) {
+      const r = this.row(spec.id);
+      if (r.status === "done") continue;
+      const ready = this.readyAt(spec, r);
+      if (ready === undefined || ready > Date.now()) break;
+      r.attempts += 1;
+      r.status = "running";
+      r.started_at = Date.now();
+      this.saveRow(r);
+      this.log(spec.id, "info", `${spec.id}: attempt ${r.attempts} (${trigger}, due ${iso(spec.at)})`);
+      const { value: result, calls } = await traced(() => runEdgeStep(this.env, spec));
+      const failedCalls = calls.filter((c) => c.status === "network error" || c.status >= 400).length;
+      const data = {
+        result: result.detail,
+        calls: calls.map((c) => `${c.method} ${c.url} → ${c.status} (${c.ms} ms)`),
+      };
+      if (result.complete) {
+        r.status = "done";
+        r.done_at = Date.now();
+        r.retry_at = null;
+        r.error = null;
+        r.result = JSON.stringify({ summary: result.summary, detail: result.detail });
+        this.saveRow(r);
+        this.log(
+          spec.id,
+          "info",
+          `${spec.id} done: ${result.summary}${failedCalls ? ` (${failedCalls} API call(s) failed and were retried)` : ""}`,
+          data,
+        );
+        continue;
+      }
+      const retry = this.env.PLAN.retry;
+      const wait = Math.min(retry.maxMs, retry.firstMs * 2 ** Math.max(0, r.attempts - 1));
+      r.status = "failed";
+      r.retry_at = Date.now() + wait;
+      r.error = result.error ?? result.summary;
+      this.saveRow(r);
+      this.log(
+        spec.id,
+        "error",
+        `${spec.id} failed (attempt ${r.attempts}): ${r.error}; trying again at ${iso(r.retry_at)}`,
+        data,
+      );
+      break;
+    }
+    await this.scheduleNext();
+  }
+
+  private async scheduleNext(): Promise<void> {
+    if (this.meta("cancelled_at")) return;
+    const next = this.steps.find((s) => this.row(s.id).status !== "done");
+    if (!next) {
+      await this.ctx.storage.deleteAlarm();
+      this.setMeta("alarm_at", undefined);
+      if (!this.meta("done_at")) {
+        this.setMeta("done_at", String(Date.now()));
+        this.log(null, "info", `done: all ${this.steps.length} steps finished; alarm removed`);
+      }
+      return;
+    }
+    const r = this.row(next.id);
+    let at = this.readyAt(next, r);
+    if (at === undefined) {
+      // Waiting on the lower step, which is itself not done: retry it at its own time.
+      const lower = this.steps.find((s) => s.kind === "lower");
+      at = lower ? (this.readyAt(lower, this.row(lower.id)) ?? Date.now()) : Date.now();
+    }
+    const current = await this.ctx.storage.getAlarm();
+    if (current !== at) {
+      await this.ctx.storage.setAlarm(at);
+      this.setMeta("alarm_at", String(at));
+    }
+  }
+
+  private async status(): Promise<EdgeStatusBody> {
+    const cancelled = this.meta("cancelled_at");
+    const done = this.meta("done_at");
+    const armed = this.meta("armed_at");
+    const state: EdgeRunState = cancelled ? "cancelled" : done ? "done" : armed ? "armed" : "new";
+    const alarm = await this.ctx.storage.getAlarm();
+    const log = this.ctx.storage.sql.exec<LogRow>("SELECT * FROM log ORDER BY seq DESC LIMIT 200").toArray().reverse();
+    return {
+      name: this.env.PLAN.name,
+      state,
+      now: new Date().toISOString(),
+      nextAlarm: iso(alarm),
+      steps: this.steps.map((s) => {
+        const r = this.row(s.id);
+        return {
+          id: s.id,
+          kind: s.kind,
+          at: new Date(s.at).toISOString(),
+          summary: s.summary,
+          status: r.status,
+          attempts: r.attempts,
+          startedAt: iso(r.started_at),
+          doneAt: iso(r.done_at),
+          retryAt: iso(r.retry_at),
+          error: r.error,
+          result: r.result === null ? null : (JSON.parse(r.result) as unknown),
+        };
+      }),
+      log: log.map((l) => ({
+        seq: l.seq,
+        at: new Date(l.at).toISOString(),
+        step: l.step,
+        level: l.level,
+        message: l.message,
+        data: l.data === null ? null : (JSON.parse(l.data) as unknown),
+      })),
+    };
+  }
+}
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}

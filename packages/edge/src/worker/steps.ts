@@ -1,0 +1,106 @@
+import {
+  applyChangeSet,
+  createCloudflareProvider,
+  createLinodeProvider,
+  queryDns,
+  sameIp,
+  type DnsProvider,
+} from "@cutover/dns";
+import type { EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
+
+/** The Worker's bindings. */
+export interface EdgeEnv {
+  PLAN: EdgePlanData;
+  CONTROL_TOKEN?: string;
+  CLOUDFLARE_API_TOKEN?: string;
+  LINODE_TOKEN?: string;
+}
+
+/** What one run of a step found and did, kept in the step's row and its log entry. */
+export interface StepRunResult {
+  complete: boolean;
+  summary: string;
+  detail: unknown;
+  error?: string;
+}
+
+export function createEdgeProvider(env: EdgeEnv): DnsProvider {
+  const p = env.PLAN.provider;
+  const config = {
+    provider: p.name,
+    zones: env.PLAN.zones,
+    ...(p.apiUrl ? { apiUrl: p.apiUrl } : {}),
+    ...(p.batchSize ? { batchSize: p.batchSize } : {}),
+    options: p.options,
+    baseDir: "/",
+    env: { CLOUDFLARE_API_TOKEN: env.CLOUDFLARE_API_TOKEN, LINODE_TOKEN: env.LINODE_TOKEN },
+  };
+  return p.name === "linode" ? createLinodeProvider(config) : createCloudflareProvider(config);
+}
+
+/** lower, swap, restore: read first, write only what is missing, read back (`applyChangeSet`). */
+async function runChanges(env: EdgeEnv, step: EdgeStepSpec): Promise<StepRunResult> {
+  const provider = createEdgeProvider(env);
+  try {
+    const report = await applyChangeSet(provider, step.changes!);
+    const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
+    const outcomes = report.outcomes.map((o) => ({
+      name: o.change.name,
+      type: o.change.type,
+      status: o.status,
+      after: `${o.change.after.content} ttl ${o.change.after.ttl}`,
+      ...(o.status === "failed" ? { error: o.error } : {}),
+      ...(o.status === "conflict" ? { found: o.found ?? null } : {}),
+    }));
+    const summary = `${count("applied")} applied, ${count("already")} already in place, ${count("failed") + count("pending")} failed, ${count("conflict")} changed by someone else`;
+    const errors = report.outcomes.flatMap((o) =>
+      o.status === "failed"
+        ? [o.error]
+        : o.status === "conflict"
+          ? [`${o.change.name} ${o.change.type} changed by someone else`]
+          : [],
+    );
+    return {
+      complete: report.complete,
+      summary,
+      detail: outcomes,
+      ...(report.complete ? {} : { error: [...new Set(errors)].join("; ") || "not complete" }),
+    };
+  } catch (error) {
+    return { complete: false, summary: "failed", detail: null, error: (error as Error).message };
+  } finally {
+    await provider.close?.();
+  }
+}
+
+/** Asks every DoH resolver for every moved name; says how many answer the new address. Never fails. */
+async function runCheck(check: EdgeCheckSpec): Promise<StepRunResult> {
+  const rows = await Promise.all(
+    check.resolvers.flatMap((url) =>
+      check.targets.map(async (t) => {
+        const r = await queryDns({ kind: "doh", url, label: url }, t.name, t.type, { timeoutMs: 5000 });
+        if (r.error) return { resolver: url, name: t.name, type: t.type, state: "error", answer: r.error.message };
+        const data = (r.response?.answers ?? []).filter((a) => a.type === t.type).map((a) => a.data);
+        const state = data.some((d) => sameIp(d, t.expect))
+          ? "new"
+          : data.some((d) => sameIp(d, t.old))
+            ? "old"
+            : data.length === 0
+              ? "empty"
+              : "other";
+        return { resolver: url, name: t.name, type: t.type, state, answer: data.join(" ") };
+      }),
+    ),
+  );
+  const n = (s: string) => rows.filter((r) => r.state === s).length;
+  return {
+    complete: true,
+    summary: `${n("new")}/${rows.length} answers new, ${n("old")} old, ${n("error")} errors`,
+    detail: rows,
+  };
+}
+
+export function runEdgeStep(env: EdgeEnv, step: EdgeStepSpec): Promise<StepRunResult> {
+  if (step.kind === "check") return runCheck(step.check!);
+  return runChanges(env, step);
+}

@@ -1,0 +1,122 @@
+import { readFile } from "node:fs/promises";
+import * as dnsPacket from "dns-packet";
+import { Miniflare, Response as MfResponse } from "miniflare";
+import { getResponse, http, HttpResponse, type RequestHandler } from "msw";
+import {
+  EDGE_CLASS_NAME,
+  EDGE_COMPATIBILITY_DATE,
+  EDGE_COMPATIBILITY_FLAGS,
+  workerBundlePath,
+  type EdgePlanData,
+} from "../src/index.js";
+import type { EdgeStatusBody } from "../src/worker/schedule.js";
+
+export const DOH_URL = "https://doh.test/dns-query";
+
+/** Outbound requests no handler answered (each test checks there are none). */
+export interface Outbound {
+  handlers: RequestHandler[];
+  unhandled: string[];
+  seen: string[];
+}
+
+/** Answers the Worker's outbound fetch from msw handlers (the same stateful fakes the DNS tests use). */
+export function outboundFrom(out: Outbound) {
+  return async (request: { url: string; method: string; headers: Headers; arrayBuffer(): Promise<ArrayBuffer> }) => {
+    const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+    const req = new Request(request.url, { method: request.method, headers: request.headers, body });
+    out.seen.push(`${request.method} ${request.url}`);
+    const res = await getResponse(out.handlers, req);
+    if (!res) {
+      out.unhandled.push(`${request.method} ${request.url}`);
+      return new MfResponse(`no fake answers ${request.method} ${request.url}`, { status: 502 });
+    }
+    return new MfResponse(await res.arrayBuffer(), { status: res.status, headers: res.headers as never });
+  };
+}
+
+/**
+ * A DoH resolver (RFC 8484, POST application/dns-message) that answers A/AAAA from `lookup`, which the
+ * tests point at a provider fake's current records.
+ */
+export function dohHandler(lookup: (name: string, type: string) => string[], url = DOH_URL): RequestHandler {
+  return http.post(url, async ({ request }) => {
+    const query = dnsPacket.decode(Buffer.from(await request.arrayBuffer()));
+    const q = query.questions![0]!;
+    const answers = lookup(q.name.toLowerCase(), q.type).map((data) => ({
+      type: q.type as "A",
+      name: q.name,
+      ttl: 60,
+      class: "IN" as const,
+      data,
+    }));
+    const reply = dnsPacket.encode({
+      type: "response",
+      id: query.id,
+      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+      questions: query.questions,
+      answers,
+    });
+    return new HttpResponse(reply, { headers: { "content-type": "application/dns-message" } });
+  });
+}
+
+export interface RunningWorker {
+  mf: Miniflare;
+  call(method: string, path: string, token?: string | null): Promise<{ status: number; body: unknown }>;
+  status(): Promise<EdgeStatusBody>;
+  close(): Promise<void>;
+}
+
+/** The built Worker (dist/worker.js) in miniflare 3 with the bindings the deploy would give it. */
+export async function startWorker(options: {
+  data: EdgePlanData;
+  secrets: Record<string, string>;
+  outbound: Outbound;
+  code?: string;
+}): Promise<RunningWorker> {
+  const code = options.code ?? (await readFile(workerBundlePath(), "utf8"));
+  const mf = new Miniflare({
+    modules: [{ type: "ESModule", path: "worker.js", contents: code }],
+    compatibilityDate: EDGE_COMPATIBILITY_DATE,
+    compatibilityFlags: [...EDGE_COMPATIBILITY_FLAGS],
+    bindings: { PLAN: options.data as never, ...options.secrets },
+    durableObjects: { SCHEDULE: { className: EDGE_CLASS_NAME, useSQLite: true } },
+    outboundService: outboundFrom(options.outbound) as never,
+  });
+  await mf.ready;
+  const token = options.secrets.CONTROL_TOKEN;
+  const call = async (method: string, path: string, t: string | null = token ?? null) => {
+    const res = await mf.dispatchFetch(`https://worker.test${path}`, {
+      method,
+      headers: t === null ? {} : { authorization: `Bearer ${t}` },
+    });
+    const text = await res.text();
+    return { status: res.status, body: JSON.parse(text) as unknown };
+  };
+  return {
+    mf,
+    call,
+    async status() {
+      const r = await call("GET", "/status");
+      if (r.status !== 200) throw new Error(`status answered ${r.status}: ${JSON.stringify(r.body)}`);
+      return r.body as EdgeStatusBody;
+    },
+    close: () => mf.dispose(),
+  };
+}
+
+/** Polls the status until `done` says so (bounded: 30 s). */
+export async function waitFor(
+  w: RunningWorker,
+  done: (s: EdgeStatusBody) => boolean,
+  limitMs = 30_000,
+): Promise<EdgeStatusBody> {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    const s = await w.status();
+    if (done(s)) return s;
+    if (Date.now() > end) throw new Error(`timed out; last status: ${JSON.stringify(s, null, 2).slice(0, 4000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
