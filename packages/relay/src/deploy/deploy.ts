@@ -4,7 +4,7 @@ import { RelayError } from "../errors.js";
 import { knownHostKeys } from "../ssh.js";
 import type { RelayStatus } from "../stats.js";
 import { checkServiceNames, shellJoin, shellQuote } from "./_shell.js";
-import { loadRelayBundle, sha256, type RelayBundle } from "./bundle.js";
+import { loadRelayBundle, type RelayBundle } from "./bundle.js";
 import { keyType, knownHostsName, type OldHost } from "./connect.js";
 import { detectServiceManager, serviceCommand, type ServiceManager } from "./services.js";
 
@@ -452,5 +452,3 @@ export async function stopRemoteRelay(
     await host.exec(["systemctl", "reset-failed", `${d.unit}.service`], { sudo: true });
   return { host: host.label, action, status, stopped: true };
 }
-
-

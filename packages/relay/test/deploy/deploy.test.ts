@@ -3,13 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RelayConfig } from "../../src/config.js";
 import { buildRelayBundle, type RelayBundle } from "../../src/deploy/bundle.js";
-import { connectOldHost, type OldHost } from "../../src/deploy/connect.js";
-import {
-  deployRelay,
-  remoteRelayLogs,
-  remoteRelayStatus,
-  stopRemoteRelay,
-} from "../../src/deploy/deploy.js";
+import { connectOldHost } from "../../src/deploy/connect.js";
+import { deployRelay, remoteRelayLogs, remoteRelayStatus, stopRemoteRelay } from "../../src/deploy/deploy.js";
 import { dial, readAll, startServer } from "../_helpers.js";
 import { freePort } from "../_servers.js";
 import { installTestService, type TestService } from "./_service.js";
@@ -70,7 +65,14 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
     expect(await ask(svc.port)).toBe("hello\n"); // the old service answers (echo)
 
     const config: RelayConfig = {
-      listeners: [{ kind: "tcp", host: "127.0.0.1", port: svc.port, upstream: { kind: "tcp", host: "127.0.0.1", port: upstream.port } }],
+      listeners: [
+        {
+          kind: "tcp",
+          host: "127.0.0.1",
+          port: svc.port,
+          upstream: { kind: "tcp", host: "127.0.0.1", port: upstream.port },
+        },
+      ],
       handover: { mode: "rebind", services: [svc.name] },
     };
     const at = new Date(Date.now() + 4000);
@@ -92,6 +94,8 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
 
     while (Date.now() < at.getTime() + 1500) await new Promise((r) => setTimeout(r, 100));
     expect(await ask(svc.port)).toBe("new host\n"); // after: the relay has the port and forwards
+    // The relay binds as soon as the service lets go of the port; the stop command may still be finishing.
+    for (let i = 0; i < 100 && (await svc.running()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await svc.running()).toBe(false);
 
     const h2 = await open();
@@ -140,7 +144,9 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
           dir: join(sshd.dir, "remote", "evil"),
           bundle,
           config: {
-            listeners: [{ kind: "tcp", host: "127.0.0.1", port: 1, upstream: { kind: "tcp", host: "127.0.0.1", port: 2 } }],
+            listeners: [
+              { kind: "tcp", host: "127.0.0.1", port: 1, upstream: { kind: "tcp", host: "127.0.0.1", port: 2 } },
+            ],
             handover: { mode: "rebind", services: ["nginx; reboot"] },
           },
         }),
