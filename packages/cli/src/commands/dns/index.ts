@@ -1,9 +1,21 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../../context.js";
+import { makeDnsLowerTtlCommand } from "./lower-ttl.js";
+import { makeDnsRecordsCommand } from "./records.js";
+import { makeDnsRestoreCommand } from "./restore.js";
+import { makeDnsRollbackCommand } from "./rollback.js";
 import { makeDnsServeCommand } from "./serve.js";
+import { makeDnsSwapCommand } from "./swap.js";
 
 /** `cutover dns <verb>`: one file per verb in this folder, one line each here. */
-const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [makeDnsServeCommand];
+const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
+  makeDnsRecordsCommand,
+  makeDnsLowerTtlCommand,
+  makeDnsSwapCommand,
+  makeDnsRestoreCommand,
+  makeDnsRollbackCommand,
+  makeDnsServeCommand,
+];
 
 export function makeDnsCommand(deps: Deps) {
   const dns = new Command("dns").description(

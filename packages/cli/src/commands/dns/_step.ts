@@ -1,0 +1,376 @@
+import { readFile } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import {
+  applyChangeSet,
+  canonicalIp,
+  checkChangeLimits,
+  discoverTargets,
+  planLower,
+  planRestore,
+  planRollback,
+  planSwap,
+  spfWithoutOld,
+  writeFileAtomic,
+  type ApplyReport,
+  type ChangeOutcome,
+  type ChangeSet,
+  type ChangeStep,
+  type DnsProvider,
+  type DnsRecord,
+  type MoveAddresses,
+  type RecordChange,
+} from "@cutover/dns";
+import type { Deps } from "../../context.js";
+import { ExitCode, UserError } from "../../errors.js";
+import { createReporter, type Reporter } from "../../output/reporter.js";
+import { loadPlan, type LoadedPlan } from "../../plan/load.js";
+import { createProviderForPlan } from "../../plan/provider.js";
+
+export interface StepOptions {
+  plan: string;
+  dryRun?: boolean;
+  force?: boolean;
+  json?: boolean;
+  originals?: string;
+  saveOriginals?: string;
+  ttl?: string;
+}
+
+export interface PlanRecords {
+  loaded: LoadedPlan;
+  provider: DnsProvider;
+  records: DnsRecord[];
+  zoneSizes: Record<string, number>;
+  addresses: MoveAddresses;
+  names: string[] | undefined;
+}
+
+/** Loads the plan, builds its provider and reads every record of its zones. The caller closes the provider. */
+export async function readPlanZones(planFile: string, deps: Deps): Promise<PlanRecords> {
+  const loaded = await loadPlan(planFile, { cwd: deps.cwd, now: deps.now() });
+  const provider = createProviderForPlan(loaded, deps.env, { sleep: deps.sleep });
+  const records: DnsRecord[] = [];
+  const zoneSizes: Record<string, number> = {};
+  try {
+    for (const zone of loaded.plan.dns.zones) {
+      const rs = await provider.listRecords(zone);
+      zoneSizes[zone] = rs.length;
+      records.push(...rs);
+    }
+  } catch (error) {
+    await provider.close?.();
+    throw error;
+  }
+  const { plan } = loaded;
+  return {
+    loaded,
+    provider,
+    records,
+    zoneSizes,
+    addresses: { old: plan.old, new: plan.new },
+    names: plan.dns.records === "auto" ? undefined : plan.dns.records,
+  };
+}
+
+const isAddr = (r: DnsRecord) => r.type === "A" || r.type === "AAAA";
+const v = (r: DnsRecord): "ipv4" | "ipv6" => (r.type === "AAAA" ? "ipv6" : "ipv4");
+const on = (r: DnsRecord, addr: string | undefined) =>
+  addr !== undefined && canonicalIp(r.content) === canonicalIp(addr);
+
+/** SPF text as it was before the swap added the new addresses. */
+function spfBeforeSwap(content: string, a: MoveAddresses): string {
+  const newOnes = [a.new.ipv4, a.new.ipv6].filter((x): x is string => !!x).map(canonicalIp);
+  return content
+    .trim()
+    .split(/\s+/)
+    .filter((t) => {
+      const m = /^[+?~-]?ip[46]:([^/]+)(\/(32|128))?$/i.exec(t);
+      return !(m && newOnes.includes(canonicalIp(m[1]!)));
+    })
+    .join(" ");
+}
+
+/**
+ * The original records for restore/rollback when no journal hands them over: the A/AAAA records now on a
+ * new address (as they were on the old one) and the SPF records naming both. Their TTL is `ttl` when
+ * given, else (rollback only) the current one.
+ */
+export function reconstructOriginals(
+  records: readonly DnsRecord[],
+  a: MoveAddresses,
+  names: readonly string[] | undefined,
+  ttl: number | undefined,
+): { targets: DnsRecord[]; spf: DnsRecord[] } {
+  const wanted = names ? new Set(names) : undefined;
+  const targets = records
+    .filter((r) => isAddr(r) && (!wanted || wanted.has(r.name)) && on(r, a.new[v(r)]) && a.old[v(r)])
+    .map((r) => ({ ...r, content: a.old[v(r)]!, ttl: ttl ?? r.ttl }));
+  const spf = discoverTargets(
+    records.map((r) => (r.type === "TXT" ? { ...r, content: spfBeforeSwap(r.content, a) } : r)),
+    a,
+  ).spf.filter((r) => {
+    const now = records.find((x) => x.id === r.id)!;
+    return now.content !== r.content; // it carries the new address: the swap touched it
+  });
+  return { targets, spf: spf.map((r) => ({ ...r, ttl: ttl ?? r.ttl })) };
+}
+
+async function readOriginals(file: string, cwd: string): Promise<DnsRecord[]> {
+  const path = isAbsolute(file) ? file : resolve(cwd, file);
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new UserError(`--originals ${file}: cannot read it as JSON (${(error as Error).message})`);
+  }
+  const list = Array.isArray(data) ? data : (data as { originals?: unknown })?.originals;
+  const ok =
+    Array.isArray(list) &&
+    list.every(
+      (r: Partial<DnsRecord>) =>
+        typeof r?.id === "string" &&
+        typeof r.zone === "string" &&
+        typeof r.name === "string" &&
+        typeof r.type === "string" &&
+        typeof r.content === "string" &&
+        typeof r.ttl === "number",
+    );
+  if (!ok) {
+    throw new UserError(
+      `--originals ${file}: expected a JSON list of records {id, zone, name, type, content, ttl} (as written by --save-originals)`,
+    );
+  }
+  return list as DnsRecord[];
+}
+
+/** The change set for one step, from the plan and the records as they are now (or the originals). */
+export async function planStep(
+  step: ChangeStep,
+  ctx: PlanRecords,
+  opts: StepOptions,
+  deps: Deps,
+): Promise<{ set: ChangeSet; originals: DnsRecord[] }> {
+  const { addresses, records, names } = ctx;
+  const lowTtl = ctx.loaded.plan.dns.lowTtl;
+  const caps = ctx.provider.capabilities;
+  let targets: DnsRecord[];
+  let spf: DnsRecord[];
+  if (step === "lower" || step === "swap") {
+    const d = discoverTargets(records, addresses, names);
+    // A listed name already on the new address is done (a rerun after a partial swap), not a problem.
+    const problems = d.problems.filter((p) => {
+      const name = p.split(" ")[0]!;
+      return !records.some((r) => r.name === name && isAddr(r) && on(r, addresses.new[v(r)]));
+    });
+    if (problems.length > 0) throw new UserError("the records cannot be moved as planned", { details: problems });
+    targets = d.targets;
+    spf = d.spf;
+  } else if (opts.originals) {
+    const all = await readOriginals(opts.originals, deps.cwd);
+    targets = all.filter(isAddr);
+    spf = all.filter((r) => r.type === "TXT");
+  } else {
+    const ttl = opts.ttl === undefined ? undefined : Number(opts.ttl);
+    if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0))
+      throw new UserError(`--ttl ${opts.ttl}: give whole seconds, e.g. 3600`);
+    if (step === "restore" && ttl === undefined) {
+      throw new UserError(
+        "restore needs the original TTLs: pass --originals FILE (from --save-originals or the journal) or --ttl SECONDS",
+      );
+    }
+    ({ targets, spf } = reconstructOriginals(records, addresses, names, ttl));
+  }
+  const plan = { lower: planLower, swap: planSwap, restore: planRestore, rollback: planRollback }[step];
+  const set =
+    step === "lower"
+      ? planLower(targets, lowTtl, caps, { spf })
+      : (plan as typeof planSwap)(targets, addresses, lowTtl, caps, { spf });
+  // Planned from the records as they are now: show their real state (a swap without a lower also lowers).
+  if (step === "lower" || step === "swap")
+    for (const c of set.changes) c.before = { content: c.record.content, ttl: c.record.ttl };
+  // An SPF record rolled back after a restore no longer names the old address: roll back from there.
+  if (step === "rollback") {
+    for (const c of set.changes) {
+      if (c.type !== "TXT") continue;
+      const now =
+        records.find((r) => r.id === c.id) ??
+        records.find(
+          (r) => r.name === c.name && r.type === "TXT" && r.content === spfWithoutOld(c.before.content, addresses),
+        );
+      if (now && now.content === spfWithoutOld(c.before.content, addresses))
+        c.before = { content: now.content, ttl: now.ttl };
+    }
+  }
+  return { set, originals: [...targets, ...spf] };
+}
+
+function describeChange(c: RecordChange): string {
+  const what =
+    c.before.content === c.after.content
+      ? `ttl ${c.before.ttl} → ${c.after.ttl}`
+      : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${c.after.ttl}` : `, ttl ${c.before.ttl} → ${c.after.ttl}`}`;
+  return `${c.name} ${c.type}  ${what}`;
+}
+
+function outcomeLine(out: Reporter, o: ChangeOutcome): string {
+  const { c } = out;
+  const d = describeChange(o.change);
+  switch (o.status) {
+    case "applied":
+      return `  ${c.green("✓ applied ")} ${d}`;
+    case "already":
+      return `  ${c.dim("= already ")} ${d}`;
+    case "failed":
+      return `  ${c.red("✗ failed  ")} ${d}: ${o.error}${o.changed ? " (the read-back shows it DID change)" : ""}`;
+    case "conflict":
+      return `  ${c.yellow("! conflict")} ${d}: now ${o.found ? `${o.found.content} ttl ${o.found.ttl}` : "gone"}; changed by someone else, left alone`;
+    case "pending":
+      return `  ${c.dim("… pending ")} ${d}: not attempted after an earlier failure`;
+  }
+}
+
+export function outcomeToJson(o: ChangeOutcome) {
+  const c = o.change;
+  return {
+    status: o.status,
+    zone: c.zone,
+    id: c.id,
+    name: c.name,
+    type: c.type,
+    before: c.before,
+    after: c.after,
+    ...(c.notes ? { notes: c.notes } : {}),
+    ...(o.status === "failed" ? { error: o.error, ...(o.changed ? { changed: true } : {}) } : {}),
+    ...(o.status === "conflict" ? { found: o.found ?? null } : {}),
+  };
+}
+
+const STEP_WORD: Record<ChangeStep, string> = {
+  lower: "lower TTL",
+  swap: "swap",
+  restore: "restore TTL",
+  rollback: "roll back",
+};
+
+/** Runs one DNS step now: plan it from the records as they are, check its size, apply it, print each record. */
+export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps): Promise<void> {
+  const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+  const ctx = await readPlanZones(opts.plan, deps);
+  try {
+    const { set, originals } = await planStep(step, ctx, opts, deps);
+    const { plan } = ctx.loaded;
+    const where = `${plan.dns.zones.join(", ")} (${ctx.provider.name})`;
+    const tooBig = checkChangeLimits(set, ctx.zoneSizes, { maxChanges: plan.dns.maxChanges });
+    if (tooBig.length > 0 && !opts.force && !opts.dryRun) {
+      throw new UserError(`refusing a large change; check it with --dry-run, then run again with --force`, {
+        details: tooBig,
+      });
+    }
+    if (opts.saveOriginals && !opts.dryRun) {
+      const path = isAbsolute(opts.saveOriginals) ? opts.saveOriginals : resolve(deps.cwd, opts.saveOriginals);
+      await writeFileAtomic(path, `${JSON.stringify(originals, null, 2)}\n`, { mode: 0o600 });
+    }
+    if (set.changes.length === 0) {
+      out.data({
+        step,
+        dryRun: opts.dryRun === true,
+        provider: ctx.provider.name,
+        complete: true,
+        changes: [],
+        originals,
+      });
+      out.line(`${STEP_WORD[step]}: nothing to do in ${where}`);
+      return;
+    }
+    if (opts.dryRun) {
+      out.data({
+        step,
+        dryRun: true,
+        provider: ctx.provider.name,
+        changes: set.changes.map((c) => ({ ...outcomeToJson({ status: "pending", change: c }), status: "planned" })),
+        limits: tooBig,
+        originals,
+      });
+      out.line(`${STEP_WORD[step]}: ${set.changes.length} record(s) in ${where} (dry run, nothing written)`);
+      for (const ch of set.changes)
+        out.line(
+          `  ${out.c.cyan("→ would  ")} ${describeChange(ch)}${ch.notes ? out.c.dim(`  (${ch.notes.join("; ")})`) : ""}`,
+        );
+      for (const t of tooBig) out.warn(`${t}: the real run needs --force`);
+      return;
+    }
+    const report: ApplyReport = await applyChangeSet(ctx.provider, set);
+    const rdns = step === "swap" && report.complete ? await setReverseDns(ctx, out) : [];
+    const counts = (s: ChangeOutcome["status"]) => report.outcomes.filter((o) => o.status === s).length;
+    out.data({
+      step,
+      dryRun: false,
+      provider: ctx.provider.name,
+      complete: report.complete,
+      outcomes: report.outcomes.map(outcomeToJson),
+      originals,
+      ...(rdns.length > 0 ? { rdns } : {}),
+    });
+    out.line(`${STEP_WORD[step]}: ${set.changes.length} record(s) in ${where}`);
+    for (const o of report.outcomes) out.line(outcomeLine(out, o));
+    for (const r of rdns)
+      out.line(
+        `  ${r.ok ? out.c.green("✓ rdns    ") : out.c.red("✗ rdns    ")} ${r.address} → ${r.name}${r.error ? `: ${r.error}` : ""}`,
+      );
+    const summary = `${counts("applied")} applied, ${counts("already")} already done, ${counts("failed")} failed, ${counts("conflict")} conflict(s), ${counts("pending")} not attempted`;
+    if (rdns.some((r) => !r.ok)) {
+      out.error(
+        "the swap is done, but setting reverse DNS failed (see above); run `cutover dns swap` again to retry it",
+      );
+      throw new ExitCode(1);
+    }
+    if (report.complete) out.line(`${out.c.green("done:")} ${summary}; verified by reading back`);
+    else {
+      out.line(`${out.c.red("incomplete:")} ${summary}`);
+      out.error(
+        `${STEP_WORD[step]} is incomplete; the records above say which changed. Fix the cause and run the same command again: it only does what is missing.`,
+      );
+      throw new ExitCode(1);
+    }
+  } finally {
+    await ctx.provider.close?.();
+  }
+}
+
+/** After a swap: the reverse DNS of the new addresses, when the plan asks (`new.rdns`) and the provider can. */
+async function setReverseDns(
+  ctx: PlanRecords,
+  out: Reporter,
+): Promise<Array<{ address: string; name: string; ok: boolean; error?: string }>> {
+  const name = ctx.loaded.plan.new.rdns;
+  if (!name) return [];
+  if (!ctx.provider.setReverseDns) {
+    out.warn(
+      `new.rdns is set, but ${ctx.provider.name} does not manage reverse DNS: set the PTR for the new address at its host`,
+    );
+    return [];
+  }
+  const results: Array<{ address: string; name: string; ok: boolean; error?: string }> = [];
+  for (const [type, family] of [
+    ["A", "ipv4"],
+    ["AAAA", "ipv6"],
+  ] as const) {
+    const address = ctx.addresses.new[family];
+    if (!address) continue;
+    // The provider checks that the name resolves to the address: only addresses the name now points at.
+    const forward = ctx.records.some(
+      (r) => r.name === name && r.type === type && (on(r, address) || on(r, ctx.addresses.old[family])),
+    );
+    if (!forward) {
+      out.warn(`new.rdns: ${name} has no ${type} record moving to ${address}, so its reverse DNS is left as it is`);
+      continue;
+    }
+    try {
+      await ctx.provider.setReverseDns(address, name);
+      results.push({ address, name, ok: true });
+    } catch (error) {
+      results.push({ address, name, ok: false, error: (error as Error).message });
+    }
+  }
+  return results;
+}

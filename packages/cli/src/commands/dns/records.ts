@@ -1,0 +1,102 @@
+import { Command } from "@commander-js/extra-typings";
+import { discoverTargets, movingTtl, spfWithNew, spfWithoutOld, type DnsRecord } from "@cutover/dns";
+import type { Deps } from "../../context.js";
+import { createReporter } from "../../output/reporter.js";
+import { readPlanZones } from "./_step.js";
+
+/** `cutover dns records`: what the move touches, with current TTLs and what each step would do. */
+export function makeDnsRecordsCommand(deps: Deps) {
+  return new Command("records")
+    .description("List the records the move touches, their current TTLs and what each step would do to them")
+    .option("--plan <file>", "the plan file", "cutover.yaml")
+    .option("--json", "print the records as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover dns records
+  $ cutover dns records --plan cutover.yaml --json | jq '.targets[] | {name, type, ttl}'`,
+    )
+    .action(async (opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const ctx = await readPlanZones(opts.plan, deps);
+      try {
+        const { plan } = ctx.loaded;
+        const caps = ctx.provider.capabilities;
+        const lowTtl = plan.dns.lowTtl;
+        const d = discoverTargets(ctx.records, ctx.addresses, ctx.names);
+        const newFor = (r: DnsRecord) => (r.type === "AAAA" ? ctx.addresses.new.ipv6 : ctx.addresses.new.ipv4);
+        const targets = d.targets.map((r) => {
+          const low = movingTtl(r, lowTtl, caps);
+          return {
+            zone: r.zone,
+            id: r.id,
+            name: r.name,
+            type: r.type,
+            content: r.content,
+            ttl: r.ttl,
+            ...(r.proxied ? { proxied: true } : {}),
+            lower: r.proxied
+              ? null
+              : low.ttl < r.ttl
+                ? { ttl: low.ttl, ...(low.note ? { note: low.note } : {}) }
+                : null,
+            swap: { content: newFor(r) ?? null, ttl: low.ttl },
+            restore: { ttl: r.ttl },
+          };
+        });
+        const spf = d.spf.map((r) => {
+          const swapped = spfWithNew(r.content, ctx.addresses);
+          return {
+            zone: r.zone,
+            id: r.id,
+            name: r.name,
+            type: r.type,
+            content: r.content,
+            ttl: r.ttl,
+            swap: swapped,
+            restore: spfWithoutOld(swapped, ctx.addresses),
+          };
+        });
+        const info = d.info
+          .filter((i) => i.record.type !== "TXT")
+          .map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why }));
+        out.data({
+          provider: ctx.provider.name,
+          zones: plan.dns.zones,
+          lowTtl,
+          targets,
+          spf,
+          info,
+          problems: d.problems,
+        });
+        const { c } = out;
+        out.line(
+          `${plan.dns.zones.join(", ")} on ${ctx.provider.name}: ${targets.length} record(s) move from ${[plan.old.ipv4, plan.old.ipv6].filter(Boolean).join(", ")}`,
+        );
+        const nameW = Math.max(4, ...targets.map((t) => t.name.length)) + 1;
+        for (const t of targets) {
+          const lower = t.proxied
+            ? "proxied: no TTL to lower"
+            : t.lower
+              ? `lower ${t.ttl}→${t.lower.ttl}`
+              : `ttl ${t.ttl} already ≤ ${lowTtl}`;
+          out.line(
+            `  ${t.name.padEnd(nameW)} ${t.type.padEnd(4)} ${t.content.padEnd(16)} ttl ${String(t.ttl).padEnd(6)} ${c.dim("│")} ${lower}; swap → ${t.swap.content ?? "?"}${t.proxied ? " (instant for clients)" : ""}; restore ttl ${t.restore.ttl}`,
+          );
+          if (t.lower?.note) out.line(c.dim(`      ${t.lower.note}`));
+        }
+        for (const s of spf) {
+          out.line(
+            `  ${s.name.padEnd(nameW)} TXT  ${c.dim("SPF")} ttl ${s.ttl}: swap → "${s.swap}"; restore → "${s.restore}"`,
+          );
+        }
+        for (const i of info) out.line(c.dim(`  note: ${i.name} ${i.type} ${i.content}: ${i.why}`));
+        for (const p of d.problems) out.warn(p);
+        if (targets.length === 0)
+          out.warn("no record points at the old host's address: nothing to move (already swapped?)");
+      } finally {
+        await ctx.provider.close?.();
+      }
+    });
+}

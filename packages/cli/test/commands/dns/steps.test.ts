@@ -1,0 +1,215 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runCli } from "../../_run.js";
+import { CF_TOKEN, LI_TOKEN, loadFakes, writePlan, type LiFake } from "./_fakes.js";
+
+const fakes = await loadFakes();
+const server = fakes.startFakeServer();
+afterAll(() => server.close());
+const fastSleep = async () => {};
+let n = 0;
+
+function cloudflare(records: Array<{ name: string; type: string; content: string; ttl?: number; proxied?: boolean }>) {
+  const fake = new fakes.CloudflareFake({ baseUrl: `https://cmd${++n}.cf.test/client/v4` });
+  server.resetHandlers(...fake.handlers);
+  fake.addZone("example.com");
+  for (const r of records) fake.addRecord("example.com", r);
+  const dir = writePlan(`provider: cloudflare\nzones: [example.com]\napiUrl: ${fake.baseUrl}\nlowTtl: 300`);
+  const run = (...argv: string[]) =>
+    runCli(argv, { cwd: dir, env: { CLOUDFLARE_API_TOKEN: CF_TOKEN }, sleep: fastSleep });
+  return { fake, dir, run };
+}
+
+const SEED = [
+  { name: "@", type: "A", content: "198.51.100.10", ttl: 3600 },
+  { name: "www", type: "A", content: "198.51.100.10", ttl: 86400 },
+  { name: "www", type: "AAAA", content: "2001:db8::10", ttl: 86400 },
+  { name: "cdn", type: "A", content: "198.51.100.10", proxied: true },
+  { name: "app", type: "A", content: "198.51.100.10", ttl: 1 },
+  { name: "other", type: "A", content: "192.0.2.7", ttl: 3600 },
+  { name: "@", type: "MX", content: "10 www.example.com", ttl: 3600 },
+  { name: "@", type: "TXT", content: "v=spf1 ip4:198.51.100.10 -all", ttl: 3600 },
+];
+
+describe("cutover dns records", () => {
+  it("lists the targets with their TTLs and what each step does, proxied and automatic TTLs included", async () => {
+    const { run } = cloudflare(SEED);
+    const r = await run("dns", "records");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/example\.com on cloudflare: 5 record\(s\) move from 198\.51\.100\.10, 2001:db8::10/);
+    expect(r.stdout).toMatch(
+      /www\.example\.com\s+A\s+198\.51\.100\.10\s+ttl 86400 .*lower 86400→300; swap → 203\.0\.113\.20; restore ttl 86400/,
+    );
+    expect(r.stdout).toMatch(
+      /cdn\.example\.com .*proxied: no TTL to lower; swap → 203\.0\.113\.20 \(instant for clients\)/,
+    );
+    expect(r.stdout).toMatch(/app\.example\.com .*ttl 300 .*ttl 300 already ≤ 300/);
+    expect(r.stdout).toMatch(
+      /SPF ttl 3600: swap → "v=spf1 ip4:198\.51\.100\.10 ip4:203\.0\.113\.20 -all"; restore → "v=spf1 ip4:203\.0\.113\.20 -all"/,
+    );
+    expect(r.stdout).toMatch(
+      /note: example\.com MX 10 www\.example\.com: mail for example\.com goes to www\.example\.com, which moves/,
+    );
+    const j = JSON.parse((await run("dns", "records", "--json")).stdout);
+    expect(
+      j.targets.find((t: { name: string; type: string }) => t.name === "www.example.com" && t.type === "A"),
+    ).toMatchObject({
+      ttl: 86400,
+      lower: { ttl: 300 },
+      swap: { content: "203.0.113.20", ttl: 300 },
+      restore: { ttl: 86400 },
+    });
+  });
+});
+
+describe("cutover dns lower-ttl | swap | restore | rollback on Cloudflare", () => {
+  let w: ReturnType<typeof cloudflare>;
+  beforeEach(() => {
+    w = cloudflare(SEED);
+  });
+
+  it("--dry-run shows every change and writes nothing", async () => {
+    const r = await w.run("dns", "swap", "--dry-run");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/swap: 6 record\(s\) in example\.com \(cloudflare\) \(dry run, nothing written\)/);
+    expect(r.stdout).toMatch(/→ would\s+www\.example\.com A\s+198\.51\.100\.10 → 203\.0\.113\.20, ttl 86400 → 300/);
+    expect(r.stdout).toMatch(/cdn\.example\.com A .*proxied: clients see the change at once/);
+    expect(w.fake.writes()).toEqual([]);
+  });
+
+  it("runs the whole move step by step, each verified, reruns do nothing, originals give TTL 1 back", async () => {
+    const lower = await w.run("dns", "lower-ttl", "--save-originals", "originals.json");
+    expect(lower.code).toBe(0);
+    expect(lower.stdout).toMatch(/✓ applied\s+www\.example\.com A\s+ttl 86400 → 300/);
+    expect(lower.stdout).toMatch(/done: 4 applied, 0 already done/);
+    expect(statSync(join(w.dir, "originals.json")).mode & 0o777).toBe(0o600);
+    expect(w.fake.find("example.com", "www", "A")[0]!.ttl).toBe(300);
+
+    const swap = await w.run("dns", "swap", "--json");
+    expect(swap.code).toBe(0);
+    const j = JSON.parse(swap.stdout);
+    expect(j).toMatchObject({ step: "swap", complete: true });
+    expect(j.outcomes.every((o: { status: string }) => o.status === "applied")).toBe(true);
+    expect(w.fake.find("example.com", "cdn", "A")[0]).toMatchObject({ content: "203.0.113.20", proxied: true });
+    expect(w.fake.list("example.com").filter((r) => r.type === "TXT")[0]!.content).toBe(
+      "v=spf1 ip4:198.51.100.10 ip4:203.0.113.20 -all",
+    );
+
+    const again = await w.run("dns", "swap");
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/= already\s+example\.com TXT/);
+    expect(again.stdout).toMatch(/done: 0 applied, 1 already done/);
+
+    const restore = await w.run("dns", "restore", "--originals", "originals.json");
+    expect(restore.code).toBe(0);
+    expect(w.fake.find("example.com", "www", "A")[0]).toMatchObject({ content: "203.0.113.20", ttl: 86400 });
+    expect(w.fake.find("example.com", "app", "A")[0]).toMatchObject({ content: "203.0.113.20", ttl: 1 });
+    expect(w.fake.list("example.com").filter((r) => r.type === "TXT")[0]!.content).toBe("v=spf1 ip4:203.0.113.20 -all");
+
+    const back = await w.run("dns", "rollback", "--originals", "originals.json");
+    expect(back.code, back.stderr).toBe(0);
+    expect(w.fake.find("example.com", "www", "AAAA")[0]).toMatchObject({ content: "2001:db8::10", ttl: 86400 });
+    expect(w.fake.find("example.com", "other", "A")[0]!.content).toBe("192.0.2.7");
+  });
+
+  it("rolls back without originals from the plan's addresses, keeping the current TTL", async () => {
+    await w.run("dns", "swap");
+    const r = await w.run("dns", "rollback");
+    expect(r.code, r.stderr).toBe(0);
+    expect(w.fake.find("example.com", "www", "A")[0]).toMatchObject({ content: "198.51.100.10", ttl: 300 });
+    expect(w.fake.list("example.com").filter((x) => x.type === "TXT")[0]!.content).toBe(
+      "v=spf1 ip4:198.51.100.10 -all",
+    );
+    const restore = await w.run("dns", "restore");
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toMatch(/restore needs the original TTLs: pass --originals FILE .* or --ttl SECONDS/);
+  });
+
+  it("exits 1 with a per-record account when a batch keeps failing, and a rerun finishes", async () => {
+    w.fake.switches.faults = (r) => (r.method === "POST" ? { kind: "status", status: 503 } : undefined);
+    const r = await w.run("dns", "swap");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /✗ failed\s+www\.example\.com A\s+198\.51\.100\.10 → 203\.0\.113\.20.*: \[cloudflare\] 503 /,
+    );
+    expect(r.stdout).toMatch(/incomplete: 0 applied, 0 already done, 6 failed/);
+    expect(r.stderr).toMatch(/run the same command again: it only does what is missing/);
+    expect(w.fake.find("example.com", "www", "A")[0]!.content).toBe("198.51.100.10");
+    w.fake.switches.faults = undefined;
+    const again = await w.run("dns", "swap");
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/done: 6 applied/);
+  });
+
+  it("refuses a change larger than dns.maxChanges without --force", async () => {
+    for (let i = 0; i < 25; i++)
+      w.fake.addRecord("example.com", { name: `h${i}`, type: "A", content: "198.51.100.10", ttl: 300 });
+    const r = await w.run("dns", "swap");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/refusing a large change; check it with --dry-run, then run again with --force/);
+    expect(r.stderr).toMatch(/swap changes 31 records, more than dns\.maxChanges \(20\)/);
+    expect(w.fake.writes()).toEqual([]);
+    const forced = await w.run("dns", "swap", "--force");
+    expect(forced.code).toBe(0);
+  });
+
+  it("never prints or hands over the token: success, failure, bad token, JSON and the originals file", async () => {
+    const outputs: string[] = [];
+    const keep = (r: { stdout: string; stderr: string }) => outputs.push(r.stdout, r.stderr);
+    keep(await w.run("dns", "records", "--json"));
+    keep(await w.run("dns", "lower-ttl", "--json", "--save-originals", "o.json"));
+    w.fake.switches.faults = () => ({ kind: "status", status: 500 });
+    keep(await w.run("dns", "swap", "--json"));
+    keep(await w.run("dns", "swap"));
+    w.fake.switches.faults = undefined;
+    w.fake.tokens[CF_TOKEN] = "read";
+    keep(await w.run("dns", "swap"));
+    delete w.fake.tokens[CF_TOKEN];
+    const bad = await w.run("dns", "swap");
+    keep(bad);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/\[cloudflare\] 403 Invalid access token \(9109\)/);
+    expect(bad.stderr).toMatch(/check CLOUDFLARE_API_TOKEN/);
+    outputs.push(readFileSync(join(w.dir, "o.json"), "utf8"));
+    for (const text of outputs) expect(text).not.toContain(CF_TOKEN);
+    const missing = await runCli(["dns", "swap"], { cwd: w.dir, env: {} });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/\[cloudflare\] no API token: set CLOUDFLARE_API_TOKEN/);
+  });
+});
+
+describe("cutover dns on Linode", () => {
+  let fake: LiFake;
+  let dir: string;
+  beforeAll(() => {
+    fake = new fakes.LinodeFake({ baseUrl: "https://cmd.linode.test/v4" });
+  });
+  beforeEach(() => {
+    server.resetHandlers(...fake.handlers);
+  });
+
+  it("swaps with TTL steps and sets reverse DNS for the new address", async () => {
+    fake.addDomain("example.com");
+    fake.addRecord("example.com", { name: "", type: "A", target: "198.51.100.10", ttl_sec: 0 });
+    fake.addRecord("example.com", { name: "mail", type: "A", target: "198.51.100.10", ttl_sec: 3600 });
+    fake.addIp("203.0.113.20");
+    dir = writePlan(
+      `provider: linode\nzones: [example.com]\napiUrl: ${fake.baseUrl}\nlowTtl: 250`,
+      ", rdns: mail.example.com",
+    );
+    const run = (...argv: string[]) => runCli(argv, { cwd: dir, env: { LINODE_TOKEN: LI_TOKEN }, sleep: fastSleep });
+    const lower = await run("dns", "lower-ttl", "--dry-run");
+    expect(lower.stdout).toMatch(/ttl 86400 → 300 +\(TTL 250 snapped to 300/);
+    expect((await run("dns", "lower-ttl")).code).toBe(0);
+    const swap = await run("dns", "swap");
+    expect(swap.code, swap.stderr).toBe(0);
+    expect(swap.stdout).toMatch(/✓ rdns\s+203\.0\.113\.20 → mail\.example\.com/);
+    expect(swap.stderr).toMatch(/new\.rdns: mail\.example\.com has no AAAA record moving to 2001:db8::20/);
+    expect(fake.ips.get("203.0.113.20")!.rdns).toBe("mail.example.com");
+    const restore = await run("dns", "restore", "--ttl", "3600", "--json");
+    expect(restore.code).toBe(0);
+    expect(fake.find("example.com", "mail", "A")[0]).toMatchObject({ target: "203.0.113.20", ttl_sec: 3600 });
+    expect(restore.stdout).not.toContain(LI_TOKEN);
+  });
+});
