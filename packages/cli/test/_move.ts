@@ -1,6 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
+import { startAuthoritativeServer } from "@cutover/dns";
 import { join } from "node:path";
 
 const examples = new URL("../../../examples/", import.meta.url).pathname;
@@ -20,6 +21,12 @@ export async function makeMoveDir(options: { swapAt: string; extra?: string; por
     servers.push(s);
     ports.push((s.address() as { port: number }).port);
   }
+  // The zones are served for real, so the watch step asks a real DNS server (on loopback only).
+  const dns = await startAuthoritativeServer({
+    zoneFiles: [join(dir, "zones/example.com.zone"), join(dir, "zones/example.org.zone")],
+    listen: "127.0.0.1:0",
+    pollMs: 50,
+  });
   const plan = `name: move-test
 old: { ipv4: 198.51.100.10, ipv6: "2001:db8:10::10" }
 new: { ipv4: 127.0.0.1, ipv6: "2001:db8::20" }
@@ -35,12 +42,19 @@ schedule:
   drain: { quiet: 30m, deadline: 72h }
 relay:
   ports: [${ports.join(", ")}]
+propagation:
+  resolvers: [${dns.address}]
+  authoritative:
+    parent: false
+    bootstrap: ${dns.address}
+    nsAddresses: { ns1.example.com: [${dns.address}], ns2.example.net: [${dns.address}] }
 ${options.extra ?? ""}`;
   writeFileSync(join(dir, "cutover.yaml"), plan);
   return {
     dir,
     zone: (name: string) => readFileSync(join(dir, "zones", `${name}.zone`), "utf8"),
-    close: () => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))),
+    dns,
+    close: () => Promise.all([dns.close(), ...servers.map((s) => new Promise((r) => s.close(r)))]),
   };
 }
 

@@ -28,7 +28,8 @@ export async function runCli(
     env: { NO_COLOR: "1", ...options.env },
     cwd: options.cwd ?? process.cwd(),
     now: () => (typeof now === "function" ? now() : now ? new Date(now) : new Date()),
-    sleep: options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+    // A fixed clock cannot wait: sleeping is instant unless the test gives its own clock and sleep.
+    sleep: options.sleep ?? (now instanceof Date ? async () => {} : (ms) => new Promise((r) => setTimeout(r, ms))),
     ...(options.hooks ? { hooks: options.hooks } : {}),
   };
   const code = await main(argv, deps);

@@ -81,6 +81,7 @@ export async function runForeground(
     state: session.state,
     provider: session.provider,
     now: deps.now,
+    sleep: deps.sleep,
     signal: options.signal,
     say,
   };

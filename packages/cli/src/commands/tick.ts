@@ -69,6 +69,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             state: session.state,
             provider: session.provider,
             now: deps.now,
+            sleep: deps.sleep,
             say: (t) => out.line(`${formatUtc(deps.now())}  ${t}`),
           },
           session.store,

@@ -175,8 +175,24 @@ const relay = z.strictObject({
 
 const resolverList = z.union([z.literal("default"), z.array(z.string()).min(1)]);
 
+const authoritative = z.union([
+  z.literal(false),
+  z.strictObject({
+    /** A recursive resolver used only to locate the zone's servers (default: /etc/resolv.conf). */
+    bootstrap: z.string().optional(),
+    /** NS name → addresses (ip, ip:port), instead of resolving them (split DNS, tests, the demo). */
+    nsAddresses: z.record(z.string(), z.array(z.string())).optional(),
+    /** Ask the parent zone for the delegation too (default true). */
+    parent: z.boolean().optional(),
+  }),
+]);
+
 const propagation = z.strictObject({
   resolvers: resolverList.default("default"),
+  /** How to check every authoritative server; false skips the check. */
+  authoritative: authoritative.default({}),
+  /** Stop watching after this long past the swap even if some resolvers still answer old (default: old TTL + margin). */
+  timeout: duration.optional(),
   atlas: z
     .strictObject({
       probes: z.number().int().min(1).max(1000).default(50),
@@ -195,7 +211,7 @@ export const planSchema = z.strictObject({
   schedule,
   handover: handover.default({ mode: "redirect", stopServices: [] }),
   relay: relay.default({ ports: [], proxyProtocol: {}, sockets: [] }),
-  propagation: propagation.default({ resolvers: "default" }),
+  propagation: propagation.default({ resolvers: "default", authoritative: {} }),
 });
 
 export type Plan = z.output<typeof planSchema>;

@@ -12,6 +12,8 @@ export interface StepRuntime {
   state: RunState;
   provider: DnsProvider;
   now: () => Date;
+  /** Waits (with the injected clock in tests); optional for callers that never wait inside a step. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
   /** Progress for the live view / plain lines. */
   say: (text: string) => void;

@@ -1,0 +1,133 @@
+import {
+  canonicalIp,
+  createPropagationWatch,
+  parseResolverList,
+  parseServerSpec,
+  type PropagationRound,
+  type PropagationWatch,
+} from "@cutover/dns";
+import type { RunState } from "../state/store.js";
+import { formatUtc } from "../output/timeline.js";
+import type { StepOutcome, StepRuntime } from "./run.js";
+import type { TimelineStep } from "./plan.js";
+
+/**
+ * One pair of watchers per run and process (IPv4 names, IPv6 names: a name that only had an A record is
+ * not asked for AAAA); streaks need consecutive rounds by the same watcher.
+ */
+const watchers = new WeakMap<RunState, PropagationWatch[]>();
+
+export interface WatchResult {
+  summary: string;
+  propagated: boolean;
+  progress: number;
+  rounds: number;
+  shares: Array<{ group: string; shareNew: number }>;
+  stale: Array<{ resolver: string; name: string; status: string; expiresAt?: string }>;
+  expectedBy?: string;
+  bound?: string;
+}
+
+function summarize(rounds: PropagationRound[], count: number): WatchResult {
+  const targets = rounds.flatMap((r) => r.targets);
+  const stale = targets
+    .filter((t) => !t.propagated && !t.unreachable)
+    .map((t) => ({
+      resolver: t.resolver,
+      name: `${t.name} ${t.type}`,
+      status: t.status,
+      ...(t.expiresAt ? { expiresAt: new Date(t.expiresAt).toISOString() } : {}),
+    }));
+  const counted = targets.filter((t) => !t.unreachable);
+  const progress = counted.length ? counted.filter((t) => t.propagated).length / counted.length : 0;
+  const auths = rounds.map((r) => r.authoritative).filter((a) => a !== undefined);
+  const authProblems = auths.flatMap((a) => a.problems);
+  const auth = auths.length
+    ? authProblems.length === 0 && auths.every((a) => a.complete)
+      ? "authoritative: all new"
+      : `authoritative: ${authProblems.length} problems`
+    : "";
+  const expectedBy = Math.max(0, ...rounds.map((r) => r.estimate.expectedBy ?? 0));
+  const bound = Math.max(0, ...rounds.map((r) => r.estimate.bound ?? 0));
+  const groups = new Map<string, { n: number; sum: number }>();
+  for (const r of rounds)
+    for (const g of r.groups) {
+      const cur = groups.get(g.group) ?? { n: 0, sum: 0 };
+      groups.set(g.group, { n: cur.n + g.total, sum: cur.sum + g.shareNew * g.total });
+    }
+  const res: WatchResult = {
+    summary: `${Math.round(progress * 100)}% propagated${auth ? `, ${auth}` : ""}${stale.length ? `, ${stale.length} stale` : ""}${expectedBy ? `, caches expire by ${formatUtc(new Date(expectedBy))}` : ""}`,
+    propagated: rounds.every((r) => r.propagated),
+    progress,
+    rounds: count,
+    shares: [...groups].map(([group, g]) => ({ group, shareNew: g.n ? g.sum / g.n : 0 })),
+    stale,
+  };
+  if (expectedBy) res.expectedBy = new Date(expectedBy).toISOString();
+  if (bound) res.bound = new Date(bound).toISOString();
+  return res;
+}
+
+/**
+ * The watch step: one propagation round (two when this process has not seen one yet, so that a `tick`
+ * can judge "two consecutive rounds all new" by itself), then done when propagated, or when the bound
+ * (swap + the highest old TTL + margin, or propagation.timeout) has passed with stale resolvers listed.
+ */
+export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<StepOutcome> {
+  const { plan } = rt.loaded;
+  let watch = watchers.get(rt.state);
+  if (!watch) {
+    const maxOldTtl = Math.max(...rt.state.originals.map((o) => o.ttl));
+    const auth = plan.propagation.authoritative;
+    const families = [
+      { type: "A", expect: plan.new.ipv4, old: plan.old.ipv4 },
+      { type: "AAAA", expect: plan.new.ipv6, old: plan.old.ipv6 },
+    ];
+    watch = families.flatMap((f) => {
+      const names = [...new Set(rt.timeline.targets.filter((t) => t.type === f.type).map((t) => t.name))];
+      if (names.length === 0 || !f.expect) return [];
+      return [
+        createPropagationWatch({
+          names,
+          expect: [canonicalIp(f.expect)],
+          old: f.old ? [canonicalIp(f.old)] : [],
+          resolvers: parseResolverList(plan.propagation.resolvers),
+          authoritative:
+            auth === false
+              ? false
+              : {
+                  ...(auth.bootstrap ? { bootstrap: parseServerSpec(auth.bootstrap) } : {}),
+                  ...(auth.nsAddresses ? { nsAddresses: auth.nsAddresses } : {}),
+                  ...(auth.parent === false ? { parent: false as const } : {}),
+                },
+          lowTtl: plan.dns.lowTtl,
+          oldTtl: maxOldTtl,
+          changedAt: rt.timeline.swapAt.getTime(),
+          now: () => rt.now().getTime(),
+          ...(rt.sleep ? { sleep: rt.sleep } : {}),
+        }),
+      ];
+    });
+    watchers.set(rt.state, watch);
+  }
+  const watches = watch;
+  let rounds = await Promise.all(watches.map((w) => w.round()));
+  if (!rounds.every((r) => r.propagated) && watches[0]!.report().rounds === 1 && rt.sleep) {
+    await rt.sleep(Math.min(...watches.map((w) => w.nextInterval())), rt.signal);
+    rounds = await Promise.all(watches.map((w) => w.round()));
+  }
+  const interval = Math.min(...watches.map((w) => w.nextInterval()));
+  const result = summarize(rounds, watches[0]!.report().rounds);
+  rt.say(`watch: ${result.summary}`);
+  if (result.propagated) return { status: "done", result };
+  const maxOldTtl = Math.max(...rt.state.originals.map((o) => o.ttl));
+  const giveUpAt = rt.timeline.swapAt.getTime() + (plan.propagation.timeout ?? maxOldTtl * 1000 + plan.schedule.margin);
+  if (rt.now().getTime() >= giveUpAt) {
+    rt.say(
+      `watch: stopped at ${formatUtc(rt.now())} with ${result.stale.length} stale answers; those resolvers keep old data past their TTL (capping or serve-stale); the relay covers their clients`,
+    );
+    return { status: "done", result: { ...result, gaveUp: true } };
+  }
+  void step;
+  return { status: "wait", until: new Date(rt.now().getTime() + interval), result };
+}
