@@ -134,7 +134,8 @@ export class WorkersApiFake {
         if (!s || !s.subdomain) return new HttpResponse("There is nothing here yet", { status: 404 });
         s.worker ??= await startWorker({
           code: s.parts[s.metadata.main_module]!.text,
-          data: (s.metadata.bindings.find((b) => b.type === "json" && b.name === "PLAN") as { json: never }).json,
+          data: (s.metadata.bindings.find((b) => b.type === "json" && b.name === "PLAN") as unknown as { json: never })
+            .json,
           secrets: Object.fromEntries(
             s.metadata.bindings.flatMap((b) => (b.type === "secret_text" ? [[b.name, b.text]] : [])),
           ),

@@ -157,7 +157,11 @@ describe("deployEdge against a fake of the Workers API", () => {
       deployment: d,
       secrets: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
       code: "x",
-    }).catch((x: unknown) => x as EdgeError);
+    }).then(
+      () => undefined,
+      (x: unknown) => x as EdgeError,
+    );
+    if (!e) throw new Error("deployEdge accepted a wrong token");
     expect(e).toBeInstanceOf(EdgeError);
     expect(e.code).toBe("E_EDGE_AUTH");
     expect(e.message).toBe("[cloudflare] 401 Authentication error (10000) while listing Workers");
@@ -169,7 +173,10 @@ describe("deployEdge against a fake of the Workers API", () => {
       deployment: d,
       secrets: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
       code: "x",
-    }).catch((x: unknown) => x as EdgeError);
-    expect(same.code).toBe("E_EDGE_SAME_TOKEN");
+    }).then(
+      () => undefined,
+      (x: unknown) => x as EdgeError,
+    );
+    expect(same?.code).toBe("E_EDGE_SAME_TOKEN");
   });
 });
