@@ -25,7 +25,9 @@ export const LINODE_DEFAULT_TTL = 86400;
 interface Client {
   token: string;
   baseUrl: string;
+  /** Linode limits every request (1600/min) and paginated GET collections apart (200/min). */
   budget: RateBudget;
+  collections: RateBudget;
   signal?: AbortSignal | undefined;
 }
 
@@ -44,6 +46,9 @@ function acquireInterceptor(): void {
   interceptor = baseRequest.interceptors.request.use(async (config) => {
     const client = context.getStore();
     if (!client) return config;
+    if (config.method?.toUpperCase() === "GET" && /\/(domains|records)$/.test(config.url ?? "")) {
+      await client.collections.take(client.signal);
+    }
     await client.budget.take(client.signal);
     config.headers.set("Authorization", `Bearer ${client.token}`);
     if (config.url?.startsWith(LINODE_API_URL)) config.url = client.baseUrl + config.url.slice(LINODE_API_URL.length);
@@ -116,11 +121,9 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
   }
   const sleep: Sleep = config.sleep ?? realSleep;
   const baseUrl = (config.apiUrl ?? config.env.LINODE_API_URL ?? LINODE_API_URL).replace(/\/$/, "");
-  const budget = new RateBudget(
-    Number(config.options.rateLimit ?? 800),
-    Number(config.options.rateWindowMs ?? 60_000),
-    sleep,
-  );
+  const windowMs = Number(config.options.rateWindowMs ?? 60_000);
+  const budget = new RateBudget(Number(config.options.rateLimit ?? 1600), windowMs, sleep);
+  const collections = new RateBudget(Number(config.options.collectionRateLimit ?? 200), windowMs, sleep);
   const concurrency = Math.max(1, Number(config.options.concurrency ?? 8));
   const retries = Math.max(0, Number(config.options.retries ?? 4));
   const domains = new Map<string, Domain>();
@@ -148,7 +151,7 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
     if (!open) throw new DnsError("provider is closed", { code: "E_CLOSED", provider: "linode" });
     for (let i = 0; ; i++) {
       try {
-        return await context.run({ token: token!, baseUrl, budget, signal }, fn);
+        return await context.run({ token: token!, baseUrl, budget, collections, signal }, fn);
       } catch (error) {
         const f = describe(error, token!);
         const retryable = f.status === undefined || f.status === 429 || f.status >= 500;

@@ -47,7 +47,7 @@ export class FakeBase {
   /** The fake's clock (ms); tests may replace it. */
   now: () => number = () => Date.now();
   private readonly queued: Array<{ fault: Fault; match: (r: LoggedRequest) => boolean }> = [];
-  private readonly window: number[] = [];
+  private readonly windows = new Map<string, number[]>();
 
   constructor(switches: Partial<FakeSwitches> & Pick<FakeSwitches, "rateLimit">) {
     this.switches = { latencyMs: 0, faults: undefined, ...switches };
@@ -87,13 +87,15 @@ export class FakeBase {
   }
 
   /** Seconds to wait when over the rate limit; undefined when the request may go. */
-  protected overLimit(): number | undefined {
-    const { requests, windowMs } = this.switches.rateLimit;
+  protected overLimit(limit = this.switches.rateLimit, key = "all"): number | undefined {
+    const { requests, windowMs } = limit;
     if (requests <= 0) return undefined;
     const t = this.now();
-    while (this.window.length > 0 && this.window[0]! <= t - windowMs) this.window.shift();
-    if (this.window.length >= requests) return Math.max(1, Math.ceil((this.window[0]! + windowMs - t) / 1000));
-    this.window.push(t);
+    let window = this.windows.get(key);
+    if (!window) this.windows.set(key, (window = []));
+    while (window.length > 0 && window[0]! <= t - windowMs) window.shift();
+    if (window.length >= requests) return Math.max(1, Math.ceil((window[0]! + windowMs - t) / 1000));
+    window.push(t);
     return undefined;
   }
 

@@ -81,14 +81,16 @@ export class LinodeFake extends FakeBase {
   readonly ips = new Map<string, LinodeIp>();
   readonly tokens: string[];
   createIgnoresTtl: boolean;
+  /** The separate limit on paginated GET collections (domains, records). */
+  collectionRateLimit = { requests: 200, windowMs: 60_000 };
   /** The next this-many record updates ignore ttl_sec, as a create may (tests the provider's second write). */
   ignoreTtlWrites = 0;
   private nextDomain = 1000;
   private nextRecord = 50_000;
 
   constructor(options: LinodeFakeOptions = {}) {
-    // Linode documents per-endpoint limits; 800 requests per minute is the fake's default.
-    super({ rateLimit: { requests: 800, windowMs: 60_000 }, ...options.switches });
+    // Linode's published limits: 1600 requests per minute per user, 200 per minute for paginated GET collections.
+    super({ rateLimit: { requests: 1600, windowMs: 60_000 }, ...options.switches });
     this.baseUrl = options.baseUrl ?? LINODE_URL;
     this.tokens = options.tokens ?? ["linode-test-token-abcdef0123"];
     this.createIgnoresTtl = options.createIgnoresTtl ?? false;
@@ -310,7 +312,8 @@ export class LinodeFake extends FakeBase {
       entry.doneAt = this.now();
       return HttpResponse.json(payload as Record<string, unknown>, { status, ...(headers ? { headers } : {}) });
     };
-    const wait = this.overLimit();
+    const collection = entry.method === "GET" && /\/(domains|records)$/.test(entry.path);
+    const wait = this.overLimit() ?? (collection ? this.overLimit(this.collectionRateLimit, "collections") : undefined);
     if (wait !== undefined) {
       return answer(429, { errors: [{ reason: "Too Many Requests" }] }, { "Retry-After": String(wait) });
     }
