@@ -50,3 +50,5 @@ export {
 export type { Deployment, DeployOptions, DeployResult, RemoteStatus, StopRemoteResult } from "./deploy/deploy.js";
 export { buildRelayBundle, loadRelayBundle } from "./deploy/bundle.js";
 export type { RelayBundle } from "./deploy/bundle.js";
+export { planSocatScript } from "./deploy/socat.js";
+export type { SocatScript, SocatScriptOptions } from "./deploy/socat.js";
