@@ -11,6 +11,7 @@ import { createReporter, type Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import { planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
 import { openSession, type Session } from "../timeline/session.js";
+import { scheduleEdge } from "./schedule-edge.js";
 
 const run = promisify(execFile);
 
@@ -61,7 +62,9 @@ export function makeScheduleCommand(deps: Deps) {
     )
     .argument("[file]", "the plan file", "cutover.yaml")
     .addOption(
-      new Option("--with <runner>", "where the steps run").choices(["systemd", "at"] as const).makeOptionMandatory(),
+      new Option("--with <runner>", "where the steps run")
+        .choices(["systemd", "at", "edge"] as const)
+        .makeOptionMandatory(),
     )
     .option("--print", "print the units or jobs and install nothing")
     .option("--remove", "take the units or jobs away")
@@ -70,6 +73,10 @@ export function makeScheduleCommand(deps: Deps) {
       "systemd: where to write units (default /etc/systemd/system, or ~/.config/systemd/user when not root)",
     )
     .option("--no-start", "systemd: write the units but do not enable them")
+    .option(
+      "--account-id <id>",
+      "edge: the Cloudflare account for the Worker (default CLOUDFLARE_ACCOUNT_ID or dns.accountId)",
+    )
     .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
     .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
     .option("--dry-run", "same as --print")
@@ -82,6 +89,8 @@ Examples:
   $ sudo cutover schedule --with systemd         install and start the timers
   $ cutover schedule --with at                   one at job per step time
   $ cutover schedule --with systemd --remove
+  $ cutover schedule --with edge --dry-run       what would be uploaded to a Cloudflare Worker
+  $ cutover schedule --with edge                 the DNS steps run at the edge (docs/edge.md)
 
 The journal starts now: the original records are read and saved before anything is armed.`,
     )
@@ -104,7 +113,9 @@ The journal starts now: the original records are read and saved before anything 
           command: selfCommand(),
           workDir: session.loaded.dir,
         };
-        if (opts.with === "systemd") await systemd(session, target, out, { ...opts, print });
+        if (opts.with === "edge")
+          await scheduleEdge(session, out, { dryRun: print, remove: opts.remove, accountId: opts.accountId }, deps);
+        else if (opts.with === "systemd") await systemd(session, target, out, { ...opts, print });
         else await atJobs(session, target, out, { ...opts, print });
       } finally {
         await session.close();

@@ -1,0 +1,254 @@
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "@cutover/dns";
+import {
+  cancelEdge,
+  deployEdge,
+  describeMetadata,
+  edgeScriptName,
+  edgeStatus,
+  planEdgeDeployment,
+  readWorkerBundle,
+  removeEdge,
+  type EdgeApiOptions,
+  type EdgeDeployment,
+  type EdgeHandle,
+  type EdgeStatusBody,
+} from "@cutover/edge";
+import type { Deps } from "../context.js";
+import { UserError } from "../errors.js";
+import type { Reporter } from "../output/reporter.js";
+import { formatUtc } from "../output/timeline.js";
+import type { Session } from "../timeline/session.js";
+
+/** What the admin's machine keeps about a deployed Worker (mode 0600, beside the journal; not in it). */
+interface EdgeRecord {
+  scriptName: string;
+  url: string;
+  accountId: string;
+  controlToken: string;
+  deployedAt: string;
+}
+
+export interface ScheduleEdgeOptions {
+  dryRun: boolean;
+  remove?: boolean | undefined;
+  accountId?: string | undefined;
+}
+
+const recordPath = (session: Session) => join(session.store.dir, "edge.json");
+
+async function readRecord(session: Session): Promise<EdgeRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(recordPath(session), "utf8")) as EdgeRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Workers API settings: account from --account-id, CLOUDFLARE_ACCOUNT_ID or dns.accountId; the deploy token. */
+function apiOptions(
+  session: Session,
+  deps: Deps,
+  accountId: string | undefined,
+  need: "deploy" | "plan",
+): EdgeApiOptions {
+  const dns = session.loaded.plan.dns as { accountId?: string };
+  const account = accountId ?? deps.env.CLOUDFLARE_ACCOUNT_ID ?? dns.accountId;
+  const token = deps.env.CLOUDFLARE_WORKERS_TOKEN;
+  if (need === "deploy" && !account) {
+    throw new UserError("no Cloudflare account for the Worker", {
+      code: "E_EDGE_ACCOUNT",
+      details: [
+        "pass --account-id, set CLOUDFLARE_ACCOUNT_ID, or set dns.accountId in the plan (dashboard → Workers & Pages → Account ID)",
+      ],
+    });
+  }
+  if (need === "deploy" && !token) {
+    throw new UserError("no deploy token: set CLOUDFLARE_WORKERS_TOKEN", {
+      code: "E_EDGE_TOKEN",
+      details: [
+        "create an API token with Account › Workers Scripts › Edit for this account (docs/edge.md); it is used here and never uploaded",
+      ],
+    });
+  }
+  return {
+    accountId: account ?? "(account)",
+    apiToken: token ?? "",
+    ...(deps.env.CLOUDFLARE_WORKERS_API_URL ? { baseUrl: deps.env.CLOUDFLARE_WORKERS_API_URL } : {}),
+  };
+}
+
+/** The deployment for a session's timeline: the DNS steps not done yet, with their absolute times. */
+export function planEdgeForSession(session: Session, now: Date): EdgeDeployment {
+  const { plan } = session.loaded;
+  const { state, timeline } = session;
+  const done = Object.entries(state.steps)
+    .filter(([, s]) => s?.status === "done")
+    .map(([k]) => k);
+  const resolvers =
+    plan.propagation.resolvers === "default"
+      ? undefined
+      : plan.propagation.resolvers.filter((r) => r.startsWith("https://"));
+  const lowerDoneAt = state.steps.lower?.doneAt;
+  return planEdgeDeployment({
+    name: plan.name,
+    provider: plan.dns.provider,
+    apiUrl: plan.dns.apiUrl,
+    batchSize: plan.dns.batchSize,
+    zones: plan.dns.zones,
+    swapAt: timeline.swapAt,
+    steps: timeline.steps,
+    done,
+    ...(lowerDoneAt ? { lowerDoneAt: new Date(lowerDoneAt) } : {}),
+    rollback: timeline.rollback,
+    originals: state.originals,
+    ...(resolvers && resolvers.length > 0 ? { resolvers } : {}),
+    now,
+  });
+}
+
+/**
+ * `cutover schedule --with edge`: uploads the plan's DNS steps to a Cloudflare Worker (one Durable Object,
+ * an alarm per step) and arms it; `--remove` cancels what is pending and deletes the Worker; `--dry-run`
+ * prints what would be uploaded (metadata, binding names, step times) and changes nothing.
+ */
+export async function scheduleEdge(
+  session: Session,
+  out: Reporter,
+  opts: ScheduleEdgeOptions,
+  deps: Deps,
+): Promise<void> {
+  const name = edgeScriptName(session.loaded.plan.name);
+  if (opts.remove) {
+    const rec = await readRecord(session);
+    const api = apiOptions(session, deps, opts.accountId ?? rec?.accountId, opts.dryRun ? "plan" : "deploy");
+    if (opts.dryRun) {
+      out.data({ dryRun: true, remove: name, accountId: api.accountId });
+      out.line(`would cancel the pending steps of ${name} and delete the Worker`);
+      return;
+    }
+    if (rec) {
+      await cancelEdge(handleOf(rec)).catch((e: Error) =>
+        out.warn(`could not cancel ${name} before deleting it: ${e.message}`),
+      );
+    }
+    const { removed } = await removeEdge({ ...api, scriptName: name });
+    await rm(recordPath(session), { force: true });
+    await session.store.append({ at: deps.now().toISOString(), type: "edge.removed", script: name, removed });
+    out.data({ removed, script: name });
+    out.line(
+      removed ? `deleted the Worker ${name}; nothing runs at the edge any more` : `no Worker ${name} in this account`,
+    );
+    return;
+  }
+  const deployment = planEdgeForSession(session, deps.now());
+  const steps = deployment.data.steps.map((s) => ({
+    id: s.id,
+    kind: s.kind,
+    at: new Date(s.at).toISOString(),
+    summary: s.summary,
+  }));
+  if (opts.dryRun) {
+    const api = apiOptions(session, deps, opts.accountId, "plan");
+    out.data({
+      dryRun: true,
+      script: name,
+      upload: `PUT /accounts/${api.accountId}/workers/scripts/${name}`,
+      metadata: describeMetadata(deployment.metadata),
+      secrets: deployment.secretNames,
+      steps,
+    });
+    out.line(
+      `would upload the Worker ${name} to account ${api.accountId} (module worker.js, Durable Object ${deployment.metadata.bindings[0]?.type === "durable_object_namespace" ? deployment.metadata.bindings[0].class_name : ""})`,
+    );
+    out.line(`secrets (values not shown): ${deployment.secretNames.join(", ")}`);
+    out.line("steps:");
+    for (const s of deployment.data.steps) out.line(`  ${formatUtc(new Date(s.at))}  ${s.id.padEnd(8)} ${s.summary}`);
+    out.line("metadata:");
+    out.line(
+      JSON.stringify(
+        {
+          ...describeMetadata(deployment.metadata),
+          bindings: describeMetadata(deployment.metadata).bindings.map((b) =>
+            b.type === "json" ? { ...b, json: "(the steps above)" } : b,
+          ),
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  const api = apiOptions(session, deps, opts.accountId, "deploy");
+  const provider = session.loaded.plan.dns.provider;
+  const dnsToken =
+    provider === "linode" ? (deps.env.LINODE_TOKEN ?? deps.env.LINODE_CLI_TOKEN) : deps.env.CLOUDFLARE_API_TOKEN;
+  const secrets = provider === "linode" ? { LINODE_TOKEN: dnsToken } : { CLOUDFLARE_API_TOKEN: dnsToken };
+  const code = await readWorkerBundle();
+  const result = await deployEdge({
+    ...api,
+    deployment,
+    secrets,
+    code,
+    ...(deps.env.CUTOVER_EDGE_WORKER_URL ? { workerUrl: deps.env.CUTOVER_EDGE_WORKER_URL } : {}),
+    sleep: (ms) => deps.sleep(ms),
+  });
+  const rec: EdgeRecord = {
+    scriptName: name,
+    url: result.handle.url,
+    accountId: api.accountId,
+    controlToken: result.handle.controlToken,
+    deployedAt: deps.now().toISOString(),
+  };
+  await writeFileAtomic(recordPath(session), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
+  await session.store.append({
+    at: deps.now().toISOString(),
+    type: "edge.deployed",
+    script: name,
+    url: result.handle.url,
+    steps: steps.map((s) => `${s.id} ${s.at}`),
+  });
+  out.data({ script: name, url: result.handle.url, migration: result.migration, steps, status: result.status });
+  out.line(`deployed ${name} (${result.handle.url}) and armed ${steps.length} steps:`);
+  for (const s of deployment.data.steps) out.line(`  ${formatUtc(new Date(s.at))}  ${s.id.padEnd(8)} ${s.summary}`);
+  out.line("follow it with `cutover status`; stop it with `cutover schedule --with edge --remove`");
+}
+
+function handleOf(rec: EdgeRecord): EdgeHandle {
+  return { scriptName: rec.scriptName, url: rec.url, controlToken: rec.controlToken };
+}
+
+/** For `cutover status`: the edge run of this plan, or undefined when none is deployed from here. */
+export async function edgeStatusForSession(
+  session: Session,
+): Promise<{ status?: EdgeStatusBody; error?: string } | undefined> {
+  const rec = await readRecord(session);
+  if (!rec) return undefined;
+  try {
+    return { status: await edgeStatus(handleOf(rec)) };
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+/** For `cutover rollback`: cancels the pending edge steps first, so no swap can fire after the rollback. */
+export async function cancelEdgeForSession(session: Session): Promise<EdgeStatusBody | undefined> {
+  const rec = await readRecord(session);
+  return rec ? cancelEdge(handleOf(rec)) : undefined;
+}
+
+/** Human lines for an edge status (used by `cutover status`). */
+export function edgeStatusLines(out: Reporter, s: EdgeStatusBody): string[] {
+  const { c } = out;
+  const lines = [
+    `${c.bold("Edge")}  ${s.state}${s.nextAlarm ? `, next alarm ${formatUtc(new Date(s.nextAlarm))}` : ""}`,
+  ];
+  for (const st of s.steps) {
+    const mark = st.status === "done" ? c.green("done") : st.status === "failed" ? c.red("failed") : st.status;
+    lines.push(
+      `  ${formatUtc(new Date(st.at))}  ${st.id.padEnd(8)} ${mark}${st.attempts > 1 ? ` (${st.attempts} attempts)` : ""}${st.error ? `: ${st.error}` : ""}`,
+    );
+  }
+  return lines;
+}

@@ -1,0 +1,160 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { edgeStatusForSession } from "../../src/commands/schedule-edge.js";
+import { openSession } from "../../src/timeline/session.js";
+import { runCli } from "../_run.js";
+
+const CF_TOKEN = "cf-test-token-0123456789";
+const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";
+
+// The fakes live in the other packages' tests (paths kept out of the typechecked import graph).
+const dnsFakes = new URL("../../../dns/test/fakes/index.ts", import.meta.url).pathname;
+const workersFake = new URL("../../../edge/test/_workers-fake.ts", import.meta.url).pathname;
+
+interface Fakes {
+  dns: {
+    baseUrl: string;
+    handlers: unknown[];
+    addZone(n: string): void;
+    addRecord(z: string, r: object): void;
+    list(z: string): Array<{ content: string; ttl: number }>;
+  };
+  workers: {
+    baseUrl: string;
+    accountId: string;
+    handlers: unknown[];
+    scripts: Map<string, unknown>;
+    close(): Promise<void>;
+  };
+  server: { close(): void };
+}
+
+let f: Fakes;
+let dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  const { CloudflareFake, startFakeServer } = (await import(dnsFakes)) as {
+    CloudflareFake: new (o: object) => Fakes["dns"];
+    startFakeServer: (...h: unknown[]) => Fakes["server"];
+  };
+  const { WorkersApiFake } = (await import(workersFake)) as {
+    WorkersApiFake: new (token: string, outbound: object) => Fakes["workers"];
+  };
+  const dns = new CloudflareFake({ baseUrl: "https://dns.cloudflare.test/client/v4" });
+  dns.addZone("example.com");
+  dns.addRecord("example.com", { name: "www", type: "A", content: "198.51.100.10", ttl: 300 });
+  const workers = new WorkersApiFake(DEPLOY_TOKEN, { handlers: dns.handlers, unhandled: [], seen: [] });
+  const server = startFakeServer(...dns.handlers, ...workers.handlers);
+  f = { dns, workers, server };
+  dir = mkdtempSync(join(tmpdir(), "cutover-edge-"));
+  env = {
+    CLOUDFLARE_API_TOKEN: CF_TOKEN,
+    CLOUDFLARE_WORKERS_TOKEN: DEPLOY_TOKEN,
+    CLOUDFLARE_ACCOUNT_ID: workers.accountId,
+    CLOUDFLARE_WORKERS_API_URL: workers.baseUrl,
+  };
+  const swapAt = new Date(Date.now() + 4000).toISOString();
+  writeFileSync(
+    join(dir, "cutover.yaml"),
+    `name: edge-test
+old: { ipv4: 198.51.100.10 }
+new: { ipv4: 203.0.113.20 }
+dns:
+  provider: cloudflare
+  zones: [example.com]
+  apiUrl: ${dns.baseUrl}
+  lowTtl: 300
+schedule:
+  swapAt: ${swapAt}
+  restoreTtlAfter: 2s
+`,
+  );
+});
+
+afterAll(async () => {
+  await f?.workers.close();
+  f?.server.close();
+});
+
+describe("cutover schedule --with edge", () => {
+  it("--dry-run prints the upload without secret values; the deploy arms the Worker; status follows it; --remove deletes it", async () => {
+    const dry = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--dry-run", "--json"], { cwd: dir, env });
+    expect(dry.stderr).toBe("");
+    expect(dry.code).toBe(0);
+    const plan = JSON.parse(dry.stdout) as {
+      script: string;
+      secrets: string[];
+      steps: Array<{ id: string }>;
+      metadata: { bindings: Array<{ type: string; name: string; text?: string }> };
+    };
+    expect(plan.script).toBe("cutover-edge-test");
+    expect(plan.secrets).toEqual(["CLOUDFLARE_API_TOKEN", "CONTROL_TOKEN"]);
+    // DoH checks 1 min, 5 min and 10 min after the swap (the low TTL); the restore 2 s after it.
+    expect(plan.steps.map((s) => s.id)).toEqual(["swap", "restore", "check-1", "check-2", "check-3"]);
+    expect(plan.metadata.bindings.filter((b) => b.type === "secret_text").every((b) => b.text === "(secret)")).toBe(
+      true,
+    );
+    expect(f.workers.scripts.size).toBe(0);
+    const human = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--dry-run"], { cwd: dir, env });
+    expect(human.stdout).toContain("secrets (values not shown): CLOUDFLARE_API_TOKEN, CONTROL_TOKEN");
+
+    const deployed = await runCli(["schedule", "cutover.yaml", "--with", "edge"], { cwd: dir, env });
+    expect(deployed.stderr).toBe("");
+    expect(deployed.code).toBe(0);
+    expect(deployed.stdout).toContain(
+      "deployed cutover-edge-test (https://cutover-edge-test.example-account.workers.dev) and armed 5 steps",
+    );
+    const state = join(dir, ".cutover/edge-test");
+    expect(statSync(join(state, "edge.json")).mode & 0o777).toBe(0o600);
+
+    const session = await openSession({ file: "cutover.yaml", cwd: dir, env, now: new Date() });
+    try {
+      let s = await edgeStatusForSession(session);
+      const end = Date.now() + 30_000;
+      const restored = () => s?.status?.steps.find((x) => x.id === "restore")?.status === "done";
+      while (!restored() && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 250));
+        s = await edgeStatusForSession(session);
+      }
+      expect(s?.status?.steps.map((x) => `${x.id} ${x.status}`)).toEqual([
+        "swap done",
+        "restore done",
+        "check-1 pending",
+        "check-2 pending",
+        "check-3 pending",
+      ]);
+      expect(s?.status?.nextAlarm).toBe(s?.status?.steps[2]!.at);
+    } finally {
+      await session.close();
+    }
+    expect(f.dns.list("example.com")[0]!.content).toBe("203.0.113.20");
+
+    const removed = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--remove", "--json"], {
+      cwd: dir,
+      env,
+    });
+    expect(removed.code).toBe(0);
+    expect(JSON.parse(removed.stdout)).toEqual({ removed: true, script: "cutover-edge-test" });
+    expect(f.workers.scripts.size).toBe(0);
+
+    // No token in any output or in the journal.
+    const journal = readFileSync(join(state, "events.jsonl"), "utf8") + readFileSync(join(state, "state.json"), "utf8");
+    expect(journal).toContain("edge.deployed");
+    for (const text of [dry.stdout, human.stdout, deployed.stdout, removed.stdout, journal]) {
+      expect(text).not.toContain(CF_TOKEN);
+      expect(text).not.toContain(DEPLOY_TOKEN);
+    }
+  });
+
+  it("says which token is missing", async () => {
+    const r = await runCli(["schedule", "cutover.yaml", "--with", "edge"], {
+      cwd: dir,
+      env: { ...env, CLOUDFLARE_WORKERS_TOKEN: undefined },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("no deploy token: set CLOUDFLARE_WORKERS_TOKEN");
+  });
+});
