@@ -28,6 +28,7 @@ interface Client {
   /** Linode limits every request (1600/min) and paginated GET collections apart (200/min). */
   budget: RateBudget;
   collections: RateBudget;
+  timeoutMs: number;
   signal?: AbortSignal | undefined;
 }
 
@@ -53,6 +54,7 @@ function acquireInterceptor(): void {
     config.headers.set("Authorization", `Bearer ${client.token}`);
     if (config.url?.startsWith(LINODE_API_URL)) config.url = client.baseUrl + config.url.slice(LINODE_API_URL.length);
     if (client.signal) config.signal = client.signal;
+    config.timeout = client.timeoutMs;
     return config;
   });
 }
@@ -125,6 +127,7 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
   const budget = new RateBudget(Number(config.options.rateLimit ?? 1600), windowMs, sleep);
   const collections = new RateBudget(Number(config.options.collectionRateLimit ?? 200), windowMs, sleep);
   const concurrency = Math.max(1, Number(config.options.concurrency ?? 8));
+  const timeoutMs = Number(config.options.timeoutMs ?? 30_000);
   const retries = Math.max(0, Number(config.options.retries ?? 4));
   const domains = new Map<string, Domain>();
   let open = true;
@@ -151,7 +154,7 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
     if (!open) throw new DnsError("provider is closed", { code: "E_CLOSED", provider: "linode" });
     for (let i = 0; ; i++) {
       try {
-        return await context.run({ token: token!, baseUrl, budget, collections, signal }, fn);
+        return await context.run({ token: token!, baseUrl, budget, collections, timeoutMs, signal }, fn);
       } catch (error) {
         const f = describe(error, token!);
         const retryable = f.status === undefined || f.status === 429 || f.status >= 500;

@@ -20,12 +20,14 @@ export interface LoggedRequest {
  * A fault the fake injects instead of (or around) the normal answer:
  * - `status`: answer with this HTTP status (429 carries `Retry-After: retryAfter` seconds), nothing applied;
  * - `network`: the connection drops before the request is applied;
+ * - `timeout`: no answer for `ms` (the client should give up first), then the connection drops, nothing applied;
  * - `lost`: the request IS applied, then the connection drops (the client cannot know it worked);
  * - `batch-fail`: a batch request fails at operation `at` (0-based) and is rolled back whole.
  */
 export type Fault =
   | { kind: "status"; status: number; retryAfter?: number }
   | { kind: "network" }
+  | { kind: "timeout"; ms: number }
   | { kind: "lost" }
   | { kind: "batch-fail"; at: number };
 

@@ -397,6 +397,11 @@ export class CloudflareFake extends FakeBase {
           : [{ code: 10001, message: "service temporarily unavailable" }];
       return failure(fault.status, errors, headers);
     }
+    if (fault?.kind === "timeout") {
+      await new Promise((r) => setTimeout(r, fault.ms).unref());
+      entry.status = 0;
+      return HttpResponse.error();
+    }
     if (fault?.kind === "network") {
       entry.status = 0;
       return HttpResponse.error();

@@ -325,6 +325,11 @@ export class LinodeFake extends FakeBase {
         fault.status === 429 ? { "Retry-After": String(fault.retryAfter ?? 1) } : undefined,
       );
     }
+    if (fault?.kind === "timeout") {
+      await new Promise((r) => setTimeout(r, fault.ms).unref());
+      entry.status = 0;
+      return HttpResponse.error();
+    }
     if (fault?.kind === "network") {
       entry.status = 0;
       return HttpResponse.error();

@@ -123,6 +123,24 @@ describe("cloudflare provider", () => {
     expect(waits).toHaveLength(2);
   });
 
+  it("gives up on a request that hangs (10 minutes here) and retries it", async () => {
+    fake.addRecord(CONTRACT_ZONE, { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });
+    const p = createCloudflareProvider({
+      provider: "cloudflare",
+      zones: [CONTRACT_ZONE],
+      apiUrl: fake.baseUrl,
+      options: { timeoutMs: 200 },
+      baseDir: "/",
+      env: { CLOUDFLARE_API_TOKEN: TOKEN },
+      sleep: async () => {},
+    });
+    const targets = discoverTargets(await p.listRecords(CONTRACT_ZONE), CONTRACT_MOVE).targets;
+    fake.failNext({ kind: "timeout", ms: 600_000 }, (r) => r.method === "POST");
+    const report = await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 300, p.capabilities));
+    expect(report.complete).toBe(true);
+    expect(fake.log.filter((r) => r.method === "POST")).toHaveLength(2);
+  });
+
   it("stays under its request budget by waiting instead of being blocked", async () => {
     const waits: number[] = [];
     const p = createCloudflareProvider({

@@ -129,6 +129,15 @@ describe("linode provider", () => {
     expect(waits).toEqual([3000, 1000]);
   });
 
+  it("gives up on a request that hangs (10 minutes here) and retries it", async () => {
+    fake.addRecord(CONTRACT_ZONE, { name: "www", type: "A", target: "198.51.100.10", ttl_sec: 3600 });
+    p = providerFor(fake, { options: { timeoutMs: 200 } });
+    const targets = discoverTargets(await p.listRecords(CONTRACT_ZONE), CONTRACT_MOVE).targets;
+    fake.failNext({ kind: "timeout", ms: 600_000 }, (r) => r.method === "PUT");
+    expect((await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 300, p.capabilities))).complete).toBe(true);
+    expect(fake.writes()).toHaveLength(2);
+  });
+
   it("sets reverse DNS for the new address once the forward record points at it", async () => {
     fake.addRecord(CONTRACT_ZONE, { name: "mail", type: "A", target: "198.51.100.10", ttl_sec: 300 });
     fake.addIp("203.0.113.20");
