@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { parseZoneFile } from "@cutover/dns";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { queryAdmin } from "@cutover/relay";
+import { afterAll, expect, test } from "vitest";
 import { CLI } from "../_spawn.js";
 
 // A real-time timeline in seconds: TTLs of 3 s lowered to 1 s, swap 20 s after the start (10 runners start at once on 2 cores), restore 2 s later.
@@ -22,20 +23,29 @@ const ZONE_ORG = `$ORIGIN example.org.
 @ 3 A 198.51.100.10
 `;
 
-let newHost: Server;
-let port = 0;
-beforeAll(async () => {
-  newHost = createServer((c) => {
+// Each run has its own "new host" (127.0.0.1:PORT) and its relay takes 127.0.0.2:PORT at the handover.
+const servers: Server[] = [];
+const made: string[] = [];
+afterAll(async () => {
+  for (const d of made)
+    await queryAdmin(join(d, ".cutover/crash/relay.sock"), { cmd: "stop" }, 2000).catch(() => undefined);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+async function newHost(): Promise<number> {
+  const s = createServer((c) => {
     c.on("error", () => {});
     c.end("220 ok\r\n");
   });
-  await new Promise<void>((r) => newHost.listen(0, "127.0.0.1", r));
-  port = (newHost.address() as { port: number }).port;
-});
-afterAll(() => new Promise((r) => newHost.close(r)));
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  servers.push(s);
+  return (s.address() as { port: number }).port;
+}
 
-function makeDir(swapAt: Date): string {
+async function makeDir(swapAt: Date): Promise<string> {
+  const port = await newHost();
   const dir = mkdtempSync(join(tmpdir(), "cutover-crash-"));
+  made.push(dir);
   writeFileSync(join(dir, "com.zone"), ZONE_COM);
   writeFileSync(join(dir, "org.zone"), ZONE_ORG);
   writeFileSync(
@@ -56,6 +66,12 @@ schedule:
   drain: { quiet: 1s, deadline: 1m }
 relay:
   ports: [${port}]
+  listen: 127.0.0.2
+handover: { mode: rebind }
+propagation:
+  resolvers: [127.0.0.1:1]
+  authoritative: false
+  timeout: 1s
 `,
   );
   return dir;
@@ -105,8 +121,8 @@ const POINTS = [
 
 test("killed (SIGKILL) at every step boundary and in the middle of the swap, a resumed run ends as an uninterrupted one", async () => {
   const swapAt = new Date(Date.now() + 20_000);
-  const reference = makeDir(swapAt);
-  const dirs = POINTS.map(() => makeDir(swapAt));
+  const reference = await makeDir(swapAt);
+  const dirs = await Promise.all(POINTS.map(() => makeDir(swapAt)));
   const [ref, ...crashed] = await Promise.all([run(reference), ...POINTS.map((p, i) => run(dirs[i]!, p))]);
   expect(ref.stderr).toBe("");
   expect(ref.code).toBe(0);

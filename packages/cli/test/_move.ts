@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { startAuthoritativeServer } from "@cutover/dns";
+import { queryAdmin } from "@cutover/relay";
 import { join } from "node:path";
 
 const examples = new URL("../../../examples/", import.meta.url).pathname;
@@ -42,6 +43,8 @@ schedule:
   drain: { quiet: 30m, deadline: 72h }
 relay:
   ports: [${ports.join(", ")}]
+  listen: 127.0.0.2
+handover: { mode: rebind }
 propagation:
   resolvers: [${dns.address}]
   authoritative:
@@ -54,7 +57,11 @@ ${options.extra ?? ""}`;
     dir,
     zone: (name: string) => readFileSync(join(dir, "zones", `${name}.zone`), "utf8"),
     dns,
-    close: () => Promise.all([dns.close(), ...servers.map((s) => new Promise((r) => s.close(r)))]),
+    close: async () => {
+      // A relay started by the handover step runs detached: stop it.
+      await queryAdmin(join(dir, ".cutover/move-test/relay.sock"), { cmd: "stop" }, 2000).catch(() => undefined);
+      await Promise.all([dns.close(), ...servers.map((s) => new Promise((r) => s.close(r)))]);
+    },
   };
 }
 

@@ -5,7 +5,17 @@ import { UserError } from "../errors.js";
 import { ExitCode } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
 import { changeSetToJson, formatUtc } from "../output/timeline.js";
+import { localRelayDriver } from "../timeline/relay.js";
 import { openSession } from "../timeline/session.js";
+
+/** Stops a relay this machine runs for the plan (its rules go with it); the services are the admin's to start. */
+async function stopLocalRelay(stateDir: string, say: (t: string) => void): Promise<void> {
+  const driver = localRelayDriver(stateDir);
+  if (await driver.status()) {
+    await driver.stop();
+    say("relay stopped (its forwarding rules removed)");
+  }
+}
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
 export interface RollbackHooks {
@@ -80,8 +90,10 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
         });
         for (const o of outcomes)
           out.line(`  ${o.name.padEnd(28)} ${o.type.padEnd(5)} ${o.status}${"error" in o ? `: ${o.error}` : ""}`);
-        if (hooks.undoHandover && state.steps.handover?.status === "done")
-          await hooks.undoHandover({ planFile: session.loaded.path, dryRun: false, say });
+        if (state.steps.handover?.attempts) {
+          if (hooks.undoHandover) await hooks.undoHandover({ planFile: session.loaded.path, dryRun: false, say });
+          else await stopLocalRelay(store.dir, say);
+        }
         if (!report.complete) {
           out.data({ complete: false, outcomes });
           out.error("some records could not be put back (listed above); run `cutover rollback` again to finish");

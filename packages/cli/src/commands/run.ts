@@ -80,6 +80,7 @@ export async function runForeground(
     timeline: session.timeline,
     state: session.state,
     provider: session.provider,
+    stateDir: session.store.dir,
     now: deps.now,
     sleep: deps.sleep,
     signal: options.signal,

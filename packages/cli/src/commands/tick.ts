@@ -68,6 +68,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             timeline: session.timeline,
             state: session.state,
             provider: session.provider,
+            stateDir: session.store.dir,
             now: deps.now,
             sleep: deps.sleep,
             say: (t) => out.line(`${formatUtc(deps.now())}  ${t}`),

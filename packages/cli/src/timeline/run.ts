@@ -11,6 +11,8 @@ export interface StepRuntime {
   timeline: Timeline;
   state: RunState;
   provider: DnsProvider;
+  /** The run's state directory (relay config, admin socket, logs live there). */
+  stateDir?: string;
   now: () => Date;
   /** Waits (with the injected clock in tests); optional for callers that never wait inside a step. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;

@@ -1,0 +1,137 @@
+import { spawn } from "node:child_process";
+import { openSync, closeSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { queryAdmin, type RelayConfig, type RelayStatus } from "@cutover/relay";
+import { planRelayConfig } from "../commands/relay/_config.js";
+import { formatUtc } from "../output/timeline.js";
+import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
+
+/**
+ * How the runner reaches the relay. `local`: the old host is this machine (the demo, or a runner on the
+ * old host itself): the relay runs as a detached process with its admin socket in the state directory.
+ */
+export interface RelayDriver {
+  kind: "local" | "remote";
+  status(): Promise<RelayStatus | undefined>;
+  start(config: RelayConfig): Promise<void>;
+  drain(deadlineMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function relayMainPath(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("@cutover/relay")), "main.js");
+}
+
+export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: string } {
+  const adminPath = join(stateDir, "relay.sock");
+  const status = async (): Promise<RelayStatus | undefined> => {
+    try {
+      return (await queryAdmin(adminPath, { cmd: "status" }, 3000)) as RelayStatus;
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    kind: "local",
+    adminPath,
+    status,
+    async start(config) {
+      const configPath = join(stateDir, "relay.json");
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+      const log = openSync(join(stateDir, "relay.log"), "a", 0o600);
+      const child = spawn(process.execPath, [relayMainPath(), configPath], {
+        detached: true,
+        stdio: ["ignore", log, log],
+      });
+      child.unref();
+      closeSync(log);
+      // Up when its admin socket answers.
+      for (let i = 0; i < 100; i++) {
+        if (await status()) return;
+        if (child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`the relay did not start; see ${join(stateDir, "relay.log")}`);
+    },
+    async drain(deadlineMs) {
+      await queryAdmin(adminPath, { cmd: "drain", deadlineMs }, 5000);
+    },
+    async stop() {
+      await queryAdmin(adminPath, { cmd: "stop" }, 5000).catch(() => undefined);
+    },
+  };
+}
+
+export function relaySummary(
+  s: RelayStatus,
+  swapAt: Date,
+): { summary: string; staleClients: Array<{ address: string; total: number; lastSeen: string }> } {
+  const after = s.clients.filter((c) => Date.parse(c.lastSeen) >= swapAt.getTime());
+  return {
+    summary: `${s.state}, ${s.active} open, ${s.total} forwarded, ${after.length} clients still arriving after the swap`,
+    staleClients: after.map((c) => ({ address: c.address, total: c.total, lastSeen: c.lastSeen })),
+  };
+}
+
+/**
+ * The handover step: the relay takes the old host's ports (rebind or redirect) and the plan's services
+ * stop. A relay already running (deployed and armed ahead) is checked; otherwise it is started now.
+ */
+export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promise<StepOutcome> {
+  let s = await driver.status();
+  if (!s) {
+    const config = planRelayConfig(rt.loaded.plan, { adminPath: (driver as { adminPath?: string }).adminPath ?? "" });
+    // The step is due: hand over at once (the relay's clock, not the runner's, would decide otherwise).
+    if (config.handover) delete config.handover.at;
+    rt.say(
+      `handover: starting the relay (${config.handover?.mode ?? "none"}) for ${config.listeners.length} listeners`,
+    );
+    await driver.start(config);
+    s = await driver.status();
+  }
+  if (!s) throw new StepFailed("handover", "the relay does not answer on its admin socket");
+  const h = s.handover;
+  if (h?.state === "failed")
+    throw new StepFailed(
+      "handover",
+      h.error ?? "the relay's handover failed",
+      "see `cutover relay status` and the relay's log",
+    );
+  if (h && h.state === "waiting") {
+    rt.say(`handover: the relay is armed for ${h.at ?? "the swap"}`);
+    return { status: "wait", until: new Date(rt.now().getTime() + 1000), result: { state: "waiting" } };
+  }
+  const gap = h?.gapMs != null ? `, gap ${h.gapMs} ms` : "";
+  rt.say(`handover: done (${h?.mode ?? "none"}${gap}${h?.stopped.length ? `; stopped ${h.stopped.join(" ")}` : ""})`);
+  return { status: "done", result: { ...relaySummary(s, rt.timeline.swapAt), handover: h } };
+}
+
+/**
+ * The drain step: once no client has arrived for the plan's quiet time (or the deadline has come), the
+ * relay stops accepting, lets open connections finish and stops; the clients that still arrived after
+ * the swap (the users of stale resolvers) are kept for the report.
+ */
+export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<StepOutcome> {
+  const { quiet, deadline } = rt.loaded.plan.schedule.drain;
+  const swap = rt.timeline.swapAt.getTime();
+  const now = rt.now().getTime();
+  const s = await driver.status();
+  const previous = (rt.state.steps.drain?.result ?? {}) as { staleClients?: unknown[]; summary?: string };
+  if (!s || s.state === "stopped") {
+    return { status: "done", result: { ...previous, summary: `${previous.summary ?? "relay"}; stopped` } };
+  }
+  const sum = relaySummary(s, rt.timeline.swapAt);
+  const lastArrival = Math.max(swap, ...s.clients.map((c) => Date.parse(c.lastSeen)));
+  const quietFor = now - lastArrival;
+  if (s.state === "running" && ((quietFor >= quiet && s.active === 0) || now >= swap + deadline)) {
+    const why = now >= swap + deadline ? "deadline reached" : `quiet for ${Math.round(quietFor / 1000)} s`;
+    rt.say(`drain: ${why}; the relay stops accepting and lets ${s.active} open connections finish`);
+    await driver.drain(Math.max(10_000, Math.min(300_000, swap + deadline - now)));
+  } else if (s.state === "running") {
+    rt.say(`drain: ${sum.summary}; last arrival ${formatUtc(new Date(lastArrival))}`);
+  }
+  return { status: "wait", until: new Date(now + Math.min(30_000, Math.max(1000, quiet / 4))), result: sum };
+}
