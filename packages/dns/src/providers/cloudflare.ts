@@ -222,7 +222,8 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
         } catch (error) {
           // A batch is one transaction: none of this chunk was applied (unless only the answer was lost,
           // which the read-back after applying finds). Later chunks are not attempted.
-          stopped = fail(error, what).message;
+          const e = fail(error, what);
+          stopped = e.hint ? `${e.message}; ${e.hint}` : e.message;
           for (const change of chunk) outcomes.push({ status: "failed", change, error: stopped });
         }
       }

@@ -238,7 +238,8 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
       }
       return { status: "applied", change: c };
     } catch (error) {
-      return { status: "failed", change: c, error: (error as Error).message };
+      const e = error as DnsError;
+      return { status: "failed", change: c, error: e.hint ? `${e.message}; ${e.hint}` : e.message };
     }
   }
 

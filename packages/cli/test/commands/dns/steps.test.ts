@@ -133,6 +133,7 @@ describe("cutover dns lower-ttl | swap | restore | rollback on Cloudflare", () =
     expect(r.stdout).toMatch(
       /✗ failed\s+www\.example\.com A\s+198\.51\.100\.10 → 203\.0\.113\.20.*: \[cloudflare\] 503 /,
     );
+    expect(r.stdout).toMatch(/Cloudflare did not answer cleanly; run the same command again/);
     expect(r.stdout).toMatch(/incomplete: 0 applied, 0 already done, 6 failed/);
     expect(r.stderr).toMatch(/run the same command again: it only does what is missing/);
     expect(w.fake.find("example.com", "www", "A")[0]!.content).toBe("198.51.100.10");
