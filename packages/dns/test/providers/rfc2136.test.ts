@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyChangeSet, createRfc2136Provider, discoverTargets, planSwap } from "../../src/index.js";
+import { applyChangeSet, createRfc2136Provider, discoverTargets, parseServer, planSwap } from "../../src/index.js";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 import { startKnot, zoneText, type KnotServer } from "./_knot.js";
 
@@ -79,6 +79,18 @@ describe("rfc2136 provider", () => {
     await expect(p.listRecords(CONTRACT_ZONE)).rejects.toThrow(/\[rfc2136\]/);
     const missing = providerOn(knot, { keyFile: `${knot.dir}/nope.key` });
     await expect(missing.listRecords(CONTRACT_ZONE)).rejects.toThrow(/cannot read the TSIG key file/);
+  });
+
+  it("reads host, host:port and [v6]:port, and refuses keys that are not hmac-sha256", async () => {
+    expect(parseServer("ns1.example.com")).toEqual({ host: "ns1.example.com", port: 53 });
+    expect(parseServer("127.0.0.1:5300")).toEqual({ host: "127.0.0.1", port: 5300 });
+    expect(parseServer("[::1]:5300")).toEqual({ host: "::1", port: 5300 });
+    const { writeFile } = await import("node:fs/promises");
+    const md5 = `${knot.dir}/md5.key`;
+    await writeFile(md5, 'key "old" { algorithm hmac-md5; secret "c2VjcmV0"; };');
+    await expect(providerOn(knot, { keyFile: md5 }).listRecords(CONTRACT_ZONE)).rejects.toThrow(
+      /key "old" uses hmac-md5; only hmac-sha256 is supported/,
+    );
   });
 
   it("swaps with one signed UPDATE that Knot verifies and applies", async () => {
