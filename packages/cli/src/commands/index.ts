@@ -4,6 +4,7 @@ import { makeDnsCommand } from "./dns/index.js";
 import { makePlanCommand } from "./plan.js";
 import { makePropagationCommand } from "./propagation/index.js";
 import { makeRelayCommand } from "./relay/index.js";
+import { makeReportCommand } from "./report.js";
 import { makeRollbackCommand } from "./rollback.js";
 import { makeRunCommand } from "./run.js";
 import { makeScheduleCommand } from "./schedule.js";
@@ -18,6 +19,7 @@ export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>
   makeScheduleCommand,
   makeStatusCommand,
   makeRollbackCommand,
+  makeReportCommand,
   makeDnsCommand,
   makePropagationCommand,
   makeRelayCommand,

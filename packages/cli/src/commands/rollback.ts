@@ -6,6 +6,7 @@ import { ExitCode } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
 import { changeSetToJson, formatUtc } from "../output/timeline.js";
 import { localRelayDriver } from "../timeline/relay.js";
+import { cancelEdgeForSession } from "./schedule-edge.js";
 import { openSession } from "../timeline/session.js";
 
 /** Stops a relay this machine runs for the plan (its rules go with it); the services are the admin's to start. */
@@ -76,6 +77,12 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
           return;
         }
         await store.append({ at: now.toISOString(), type: "rollback.start" });
+        // Steps scheduled at the edge are cancelled first, so no swap can fire after the rollback.
+        const edge = await cancelEdgeForSession(session);
+        if (edge) {
+          await store.append({ at: deps.now().toISOString(), type: "rollback.edge-cancelled" });
+          say("edge: pending steps cancelled (remove the Worker with `cutover schedule --with edge --remove`)");
+        }
         const report = await applyChangeSet(session.provider, set);
         const outcomes = report.outcomes.map((o) => ({
           name: o.change.name,

@@ -6,6 +6,7 @@ import { stepLines } from "../output/steps.js";
 import { formatUtc } from "../output/timeline.js";
 import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
+import { edgeStatusForSession, edgeStatusLines } from "./schedule-edge.js";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 
@@ -72,6 +73,7 @@ Examples:
           };
         });
         const { nextAt, finished } = nextOf(timeline, state);
+        const edge = opts.offline ? undefined : await edgeStatusForSession(session);
         const failed = Object.entries(state.steps)
           .filter(([, s]) => s?.status === "failed")
           .map(([k, s]) => ({ step: k, error: s?.error }));
@@ -95,6 +97,7 @@ Examples:
           risk: timeline.risk
             ? { reason: timeline.risk.reason, safeUntil: timeline.risk.safeUntil.toISOString() }
             : null,
+          edge: edge ?? null,
         });
         const { c } = out;
         out.line(`${c.bold(state.name)}  ${formatUtc(now)}  (journal: ${session.store.dir})`);
@@ -113,6 +116,8 @@ Examples:
         if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
         const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
         if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
+        if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
+        else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));
         if (finished) out.line(c.green("\nthe timeline is finished"));
         else if (nextAt) out.line(`\nnext: ${formatUtc(nextAt)}`);
         for (const f of failed)

@@ -65,14 +65,31 @@ export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: s
   };
 }
 
-export function relaySummary(
-  s: RelayStatus,
-  swapAt: Date,
-): { summary: string; staleClients: Array<{ address: string; total: number; lastSeen: string }> } {
-  const after = s.clients.filter((c) => Date.parse(c.lastSeen) >= swapAt.getTime());
+export interface RelaySummary {
+  summary: string;
+  active: number;
+  total: number;
+  /** The clients that still arrived after the swap: the users of stale resolvers. */
+  staleClients: Array<{ address: string; total: number; lastSeen: string; bytesIn: number; bytesOut: number }>;
+}
+
+/**
+ * The relay only holds the old host's ports from the handover on, so every client it has seen arrived
+ * after the swap with a stale answer: the users of stale resolvers.
+ */
+export function relaySummary(s: RelayStatus): RelaySummary {
+  const after = s.clients;
   return {
     summary: `${s.state}, ${s.active} open, ${s.total} forwarded, ${after.length} clients still arriving after the swap`,
-    staleClients: after.map((c) => ({ address: c.address, total: c.total, lastSeen: c.lastSeen })),
+    active: s.active,
+    total: s.total,
+    staleClients: after.map((c) => ({
+      address: c.address,
+      total: c.total,
+      lastSeen: c.lastSeen,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+    })),
   };
 }
 
@@ -106,7 +123,7 @@ export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promis
   }
   const gap = h?.gapMs != null ? `, gap ${h.gapMs} ms` : "";
   rt.say(`handover: done (${h?.mode ?? "none"}${gap}${h?.stopped.length ? `; stopped ${h.stopped.join(" ")}` : ""})`);
-  return { status: "done", result: { ...relaySummary(s, rt.timeline.swapAt), handover: h } };
+  return { status: "done", result: { ...relaySummary(s), handover: h } };
 }
 
 /**
@@ -123,7 +140,7 @@ export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<S
   if (!s || s.state === "stopped") {
     return { status: "done", result: { ...previous, summary: `${previous.summary ?? "relay"}; stopped` } };
   }
-  const sum = relaySummary(s, rt.timeline.swapAt);
+  const sum = relaySummary(s);
   const lastArrival = Math.max(swap, ...s.clients.map((c) => Date.parse(c.lastSeen)));
   const quietFor = now - lastArrival;
   if (s.state === "running" && ((quietFor >= quiet && s.active === 0) || now >= swap + deadline)) {

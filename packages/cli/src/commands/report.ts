@@ -1,0 +1,38 @@
+import { Command } from "@commander-js/extra-typings";
+import { resolve } from "node:path";
+import { writeFile } from "node:fs/promises";
+import type { Deps } from "../context.js";
+import { createReporter } from "../output/reporter.js";
+import { renderMoveReport } from "../output/report.js";
+import { openSession } from "../timeline/session.js";
+
+export function makeReportCommand(deps: Deps) {
+  return new Command("report")
+    .description("Write one self-contained HTML page of the whole move: timeline, DNS changes, propagation, relay")
+    .argument("[file]", "the plan file", "cutover.yaml")
+    .option("--out <file>", "where to write the page", "cutover-report.html")
+    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+    .option("--json", "print where the report was written as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover report --out move.html
+  $ cutover report plans/colo.yaml --out /var/www/html/move.html`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const now = deps.now();
+      const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
+      try {
+        const events = await session.store.events();
+        const html = renderMoveReport(session.state, events, session.timeline, now);
+        const path = resolve(deps.cwd, opts.out);
+        await writeFile(path, html);
+        out.data({ report: path, bytes: Buffer.byteLength(html) });
+        out.line(`report written to ${path}`);
+      } finally {
+        await session.close();
+      }
+    });
+}
