@@ -38,6 +38,7 @@ export { controlServices, detectServiceManager, serviceCommand } from "./deploy/
 export type { ServiceManager, ServiceReport, ServicesResult } from "./deploy/services.js";
 export {
   deployRelay,
+  deploySocatRelay,
   planRemoteConfig,
   remoteRelayStatus,
   remoteRelayLogs,
@@ -47,7 +48,14 @@ export {
   defaultRemoteDir,
   RELAY_MIN_NODE,
 } from "./deploy/deploy.js";
-export type { Deployment, DeployOptions, DeployResult, RemoteStatus, StopRemoteResult } from "./deploy/deploy.js";
+export type {
+  Deployment,
+  DeployOptions,
+  DeploySocatOptions,
+  DeployResult,
+  RemoteStatus,
+  StopRemoteResult,
+} from "./deploy/deploy.js";
 export { buildRelayBundle, loadRelayBundle } from "./deploy/bundle.js";
 export type { RelayBundle } from "./deploy/bundle.js";
 export { planSocatScript } from "./deploy/socat.js";

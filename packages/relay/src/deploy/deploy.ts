@@ -4,8 +4,9 @@ import { RelayError } from "../errors.js";
 import { knownHostKeys } from "../ssh.js";
 import type { RelayStatus } from "../stats.js";
 import { checkServiceNames, shellJoin, shellQuote } from "./_shell.js";
-import { loadRelayBundle, type RelayBundle } from "./bundle.js";
+import { loadRelayBundle, sha256, type RelayBundle } from "./bundle.js";
 import { keyType, knownHostsName, type OldHost } from "./connect.js";
+import { planSocatScript } from "./socat.js";
 import { detectServiceManager, serviceCommand, type ServiceManager } from "./services.js";
 
 export const RELAY_MIN_NODE = 18;
@@ -451,4 +452,128 @@ export async function stopRemoteRelay(
   if (d.supervisor === "systemd" && d.unit !== null)
     await host.exec(["systemctl", "reset-failed", `${d.unit}.service`], { sudo: true });
   return { host: host.label, action, status, stopped: true };
+}
+
+export interface DeploySocatOptions {
+  name: string;
+  config: RelayConfig;
+  dir?: string | undefined;
+  at?: Date | "now" | undefined;
+  /** known_hosts lines per SSH connection, for the tunnels. */
+  knownHosts?: Record<string, string[]>;
+  dryRun?: boolean;
+  say?: (line: string) => void;
+}
+
+/**
+ * The fallback for hosts without Node: uploads the socat script (and its tunnel key and known_hosts)
+ * into DIR the same way, stops what was deployed there before, and starts the script detached with a
+ * pid file. Its health is the process being alive and its log saying it runs.
+ */
+export async function deploySocatRelay(
+  host: OldHost,
+  options: DeploySocatOptions,
+): Promise<{
+  host: string;
+  dryRun: boolean;
+  deployment: Deployment;
+  script: string;
+  warnings: string[];
+  replaced: Deployment | null;
+}> {
+  checkName(options.name);
+  const dir = options.dir ?? defaultRemoteDir(options.name);
+  checkDir(dir);
+  const say = options.say ?? (() => undefined);
+  const manager = await detectServiceManager(host);
+  const now = new Date();
+  const { config, files } = await planRemoteConfig(options.config, { dir, manager, at: options.at, now });
+  const plan = planSocatScript(config, { name: options.name, dir, knownHosts: options.knownHosts ?? {}, now });
+  const has = await host.sh("command -v socat");
+  if (has.code !== 0 && options.dryRun !== true)
+    throw new RelayError(`${host.label}: socat is not installed`, {
+      code: "E_REMOTE_SOCAT",
+      hint: "apt-get install socat (or dnf install socat)",
+    });
+  const previous = await readDeployment(host, dir);
+  const deployment: Deployment = {
+    name: options.name,
+    kind: "socat",
+    dir,
+    deployedAt: now.toISOString(),
+    sha256: sha256(plan.script),
+    supervisor: "pid",
+    unit: null,
+    pid: null,
+    node: null,
+    adminPath: null,
+    logPath: `${dir}/relay.log`,
+    handoverAt: config.handover?.at ?? null,
+  };
+  const result = {
+    host: host.label,
+    dryRun: options.dryRun === true,
+    deployment,
+    script: plan.script,
+    warnings: plan.warnings,
+    replaced: previous,
+  };
+  if (options.dryRun === true) return result;
+  const stage = (await host.check(["mktemp", "-d", "/tmp/cutover-relay.XXXXXXXX"])).trim();
+  try {
+    const uploads = [
+      { name: "relay.sh", data: Buffer.from(plan.script), mode: 0o600 },
+      ...files.filter((f) => f.name.endsWith(".key")),
+      ...plan.files.map((f) => ({ name: f.name, data: Buffer.from(f.data), mode: f.mode })),
+    ];
+    for (const f of uploads) await host.upload(`${stage}/${f.name}`, f.data, f.mode);
+    if ((await host.check(["sha256sum", `${stage}/relay.sh`])).split(/\s+/)[0] !== deployment.sha256)
+      throw new RelayError(`${host.label}: the uploaded script's sha256 does not match; nothing was replaced`, {
+        code: "E_DEPLOY_CHECKSUM",
+      });
+    say(`uploaded relay.sh (sha256 ${deployment.sha256.slice(0, 16)}…)`);
+    if (previous !== null && (await isRemoteRunning(host, previous))) {
+      await killRemote(host, previous, 5_000);
+      say(`stopped the relay deployed ${previous.deployedAt}`);
+    }
+    const install = uploads.map((f) =>
+      shellJoin(["install", "-m", f.name === "relay.sh" ? "0700" : "0600", `${stage}/${f.name}`, `${dir}/${f.name}`]),
+    );
+    await host.check(["sh", "-c", [shellJoin(["install", "-d", "-m", "0700", dir]), ...install].join(" && ")], {
+      sudo: true,
+    });
+  } finally {
+    await host.exec(["rm", "-rf", stage]);
+  }
+  const out = await host.check(
+    [
+      "sh",
+      "-c",
+      `cd ${shellQuote(dir)} && { command -v setsid >/dev/null && s=setsid || s=; } && ` +
+        `nohup $s sh ${shellQuote(`${dir}/relay.sh`)} </dev/null >>${shellQuote(deployment.logPath)} 2>&1 & ` +
+        `echo $! > ${shellQuote(`${dir}/relay.pid`)}; echo $!`,
+    ],
+    { sudo: true },
+  );
+  deployment.pid = Number(out.trim());
+  await host.check(["sh", "-c", `umask 077 && cat > ${shellQuote(`${dir}/deploy.json`)}`], {
+    sudo: true,
+    stdin: `${JSON.stringify(deployment, null, 2)}\n`,
+  });
+  const until = Date.now() + 15_000;
+  for (;;) {
+    const log = await remoteRelayLogs(host, { dir, lines: 20 }).catch(() => "");
+    if (
+      log.includes(`relay-socat[${deployment.pid}] running`) ||
+      log.includes(`relay-socat[${deployment.pid}] handover armed`)
+    )
+      break;
+    if (!(await isRemoteRunning(host, deployment)) || Date.now() > until)
+      throw new RelayError(`${host.label}: the socat relay did not start; its log ends:\n${log.trimEnd()}`, {
+        code: "E_DEPLOY_HEALTH",
+      });
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  say(`started detached, pid ${deployment.pid} (pid file ${dir}/relay.pid)`);
+  return result;
 }

@@ -17,7 +17,7 @@ export interface TestService {
   remove(): Promise<void>;
 }
 
-export async function installTestService(port: number): Promise<TestService> {
+export async function installTestService(port: number, bind = "127.0.0.1"): Promise<TestService> {
   const name = `cvt-svc-${randomBytes(3).toString("hex")}`;
   const pidfile = `/run/${name}.pid`;
   const script = `#!/bin/sh
@@ -27,13 +27,13 @@ export async function installTestService(port: number): Promise<TestService> {
 # Required-Stop:
 # Default-Start:
 # Default-Stop:
-# Short-Description: cutover test service (echo on 127.0.0.1:${port})
+# Short-Description: cutover test service (echo on ${bind}:${port})
 ### END INIT INFO
 PIDFILE=${pidfile}
 case "$1" in
   start)
     start-stop-daemon --start --quiet --background --make-pidfile --pidfile $PIDFILE \\
-      --exec /usr/bin/socat -- TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork EXEC:/bin/cat ;;
+      --exec /usr/bin/socat -- TCP-LISTEN:${port},bind=${bind},reuseaddr,fork EXEC:/bin/cat ;;
   stop)
     start-stop-daemon --stop --quiet --pidfile $PIDFILE --retry 5 --remove-pidfile; rc=$?
     [ $rc -eq 1 ] && exit 0; exit $rc ;;

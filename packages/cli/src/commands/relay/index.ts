@@ -1,5 +1,8 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../../context.js";
+import { makeRelayDeployCommand } from "./deploy.js";
+import { makeRelayLogsCommand } from "./logs.js";
+import { makeRelayScriptCommand } from "./script.js";
 import { makeRelayStartCommand } from "./start.js";
 import { makeRelayStatusCommand } from "./status.js";
 import { makeRelayStopCommand } from "./stop.js";
@@ -9,6 +12,9 @@ const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
   makeRelayStartCommand,
   makeRelayStatusCommand,
   makeRelayStopCommand,
+  makeRelayDeployCommand,
+  makeRelayLogsCommand,
+  makeRelayScriptCommand,
 ];
 
 export function makeRelayCommand(deps: Deps) {

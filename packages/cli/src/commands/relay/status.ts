@@ -5,6 +5,7 @@ import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { defaultAdminPath } from "./_config.js";
 import { formatStatus } from "./_format.js";
+import { REMOTE_HELP, showRemoteStatus } from "./_remote.js";
 
 export function makeRelayStatusCommand(deps: Deps) {
   return new Command("status")
@@ -12,17 +13,25 @@ export function makeRelayStatusCommand(deps: Deps) {
     .option("--admin <path>", "the relay's admin socket")
     .option("--limit <n>", "clients to list", "20")
     .option("--json", "print the whole status as JSON")
+    .option("--remote", "ask the relay deployed on the plan's old host, over SSH (exit 3 if it is not running)")
+    .option("--plan <file>", `with --remote: ${REMOTE_HELP.plan}`)
+    .option("--identity <file>", `with --remote: ${REMOTE_HELP.identity}`)
+    .option("--known-hosts <file>", `with --remote: ${REMOTE_HELP.knownHosts}`)
+    .option("--accept-new", `with --remote: ${REMOTE_HELP.acceptNew}`)
+    .option("--remote-dir <dir>", `with --remote: ${REMOTE_HELP.remoteDir}`)
     .addHelpText(
       "after",
       `
 Examples:
   $ cutover relay status
+  $ cutover relay status --remote --plan cutover.yaml       # the relay deployed on the old host
   $ cutover relay status --json | jq '.clients[] | select(.active > 0) | .address'`,
     )
     .action(async (opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 0) throw new UserError(`--limit ${opts.limit}: expected a whole number`);
+      if (opts.remote === true) return showRemoteStatus(deps, out, opts, limit);
       const status = (await queryAdmin(opts.admin ?? defaultAdminPath(deps.env), { cmd: "status" })) as RelayStatus;
       out.data(status);
       for (const line of formatStatus(status, limit)) out.line(line);

@@ -5,6 +5,7 @@ import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { formatDuration, parseDuration } from "../../plan/duration.js";
 import { defaultAdminPath } from "./_config.js";
+import { REMOTE_HELP, stopRemote } from "./_remote.js";
 
 export function makeRelayStopCommand(deps: Deps) {
   return new Command("stop")
@@ -14,12 +15,19 @@ export function makeRelayStopCommand(deps: Deps) {
     .option("--wait", "return only once the relay has stopped")
     .option("--dry-run", "say what would be stopped, change nothing")
     .option("--json", "print the result as JSON")
+    .option("--remote", "stop the relay deployed on the plan's old host, over SSH (waits until it is gone)")
+    .option("--plan <file>", `with --remote: ${REMOTE_HELP.plan}`)
+    .option("--identity <file>", `with --remote: ${REMOTE_HELP.identity}`)
+    .option("--known-hosts <file>", `with --remote: ${REMOTE_HELP.knownHosts}`)
+    .option("--accept-new", `with --remote: ${REMOTE_HELP.acceptNew}`)
+    .option("--remote-dir <dir>", `with --remote: ${REMOTE_HELP.remoteDir}`)
     .addHelpText(
       "after",
       `
 Examples:
   $ cutover relay stop --drain 10m       # no new connections; open ones get 10 minutes
-  $ cutover relay stop                   # close everything now, remove the redirect rules`,
+  $ cutover relay stop                   # close everything now, remove the redirect rules
+  $ cutover relay stop --remote --plan cutover.yaml --drain 10m   # the relay deployed on the old host`,
     )
     .action(async (opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
@@ -30,6 +38,7 @@ Examples:
         if (deadlineMs === undefined)
           throw new UserError(`--drain ${opts.drain}: write a duration such as 30s, 10m or 2h`);
       }
+      if (opts.remote === true) return stopRemote(deps, out, opts, deadlineMs);
       const status = (await queryAdmin(admin, { cmd: "status" })) as RelayStatus;
       const what =
         deadlineMs === undefined

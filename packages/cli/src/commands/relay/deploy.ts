@@ -1,0 +1,144 @@
+import { readFile } from "node:fs/promises";
+import { Command } from "@commander-js/extra-typings";
+import { deployRelay, deploySocatRelay, knownHostKeys, knownHostsName, type RelayConfig } from "@cutover/relay";
+import type { Deps } from "../../context.js";
+import { UserError } from "../../errors.js";
+import { createReporter } from "../../output/reporter.js";
+import { planRelayConfig } from "./_config.js";
+import { formatStatus } from "./_format.js";
+import { loadRemotePlan, openOldHost, REMOTE_HELP } from "./_remote.js";
+
+/** `--at`: `now`, or a date-time with an offset. */
+export function parseAt(value: string | undefined): Date | "now" | undefined {
+  if (value === undefined || value === "now") return value;
+  const ms = /(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim()) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms))
+    throw new UserError(`--at ${value}: give now or a date-time with an offset, e.g. 2026-12-01T14:00:00Z`);
+  return new Date(ms);
+}
+
+/** known_hosts lines (as `[host]:port type key`) for every SSH connection in the config, from a local known_hosts. */
+export async function tunnelKnownHosts(config: RelayConfig, knownHostsPath: string): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  const text = await readFile(knownHostsPath, "utf8").catch(() => "");
+  for (const [name, s] of Object.entries(config.ssh ?? {})) {
+    const port = s.port ?? 22;
+    out[name] = knownHostKeys(text, s.host, port).map((k) => {
+      const n = k.readUInt32BE(0);
+      return `${knownHostsName(s.host, port)} ${k.subarray(4, 4 + n).toString("latin1")} ${k.toString("base64")}`;
+    });
+  }
+  return out;
+}
+
+export function makeRelayDeployCommand(deps: Deps) {
+  return new Command("deploy")
+    .description(
+      "Install the relay on the old host over SSH and arm the handover there (it fires by that host's clock)",
+    )
+    .option("--plan <file>", REMOTE_HELP.plan)
+    .option("--at <time>", "handover time: an ISO date-time or now (default: the plan's swap time)")
+    .option("--socat", "deploy the socat script instead (for hosts without Node 18+)")
+    .option("--identity <file>", REMOTE_HELP.identity)
+    .option("--known-hosts <file>", REMOTE_HELP.knownHosts)
+    .option("--accept-new", REMOTE_HELP.acceptNew)
+    .option("--remote-dir <dir>", REMOTE_HELP.remoteDir)
+    .option(
+      "--new-ssh-key <file>",
+      "key the old host uses to reach the new host for sockets via ssh (copied there, mode 0600)",
+    )
+    .option("--dry-run", "connect and check the host, print the config and what would run; change nothing")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover relay deploy --plan cutover.yaml --dry-run       # what would be installed and armed
+  $ cutover relay deploy --plan cutover.yaml                 # armed for the plan's swap time
+  $ cutover relay deploy --plan cutover.yaml --at now        # hand over at once
+  $ cutover relay deploy --plan cutover.yaml --socat         # no Node on the old host
+The relay runs as root (sudo -n for a non-root login) from /var/lib/cutover/NAME; deploying again replaces it.`,
+    )
+    .action(async (opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const loaded = await loadRemotePlan(deps, opts.plan);
+      for (const w of loaded.warnings) out.warn(w);
+      const at = parseAt(opts.at);
+      const home = deps.env.HOME ?? "/root";
+      const knownHosts = opts.knownHosts ?? `${home}/.ssh/known_hosts`;
+      const config = planRelayConfig(loaded.plan, {
+        adminPath: "/run/cutover-relay.sock", // replaced by DIR/admin.sock on the host
+        sshKeyPath: opts.newSshKey,
+        knownHostsPath: knownHosts,
+      });
+      if (config.ssh !== undefined && opts.newSshKey === undefined)
+        throw new UserError(
+          "relay.sockets go via ssh to the new host: give --new-ssh-key FILE, a key the new host accepts",
+          {
+            details: [
+              "it is copied into the relay's directory on the old host (mode 0600) and used only for that tunnel",
+            ],
+          },
+        );
+      const handoverAt = at === "now" ? deps.now() : (at ?? loaded.plan.schedule.swapAt);
+      if (at === undefined && handoverAt.getTime() <= deps.now().getTime())
+        out.warn(`the plan's swap time ${handoverAt.toISOString()} is past: the relay hands over as soon as it starts`);
+
+      const { host, dir } = await openOldHost(deps, out, loaded, opts);
+      const say = (line: string) => out.line(`  ${line}`);
+      try {
+        out.line(
+          `${opts.dryRun === true ? "checking" : "deploying to"} ${host.label} (host key ${host.fingerprint}), ${dir}`,
+        );
+        if (opts.socat === true) {
+          const r = await deploySocatRelay(host, {
+            name: loaded.plan.name,
+            config,
+            dir,
+            at: at ?? loaded.plan.schedule.swapAt,
+            knownHosts: await tunnelKnownHosts(config, knownHosts),
+            dryRun: opts.dryRun === true,
+            say,
+          });
+          for (const w of r.warnings) out.warn(w);
+          out.data({ ...r, script: opts.dryRun === true ? r.script : undefined });
+          if (opts.dryRun === true) {
+            out.line(`would upload relay.sh to ${dir} and start it detached; the script:`);
+            out.line(r.script);
+          } else
+            out.line(
+              `socat relay running on ${host.label}, pid ${r.deployment.pid}; handover at ${r.deployment.handoverAt ?? "start"}`,
+            );
+          return;
+        }
+        const r = await deployRelay(host, {
+          name: loaded.plan.name,
+          config,
+          dir,
+          at: at ?? loaded.plan.schedule.swapAt,
+          dryRun: opts.dryRun === true,
+          say,
+        });
+        out.data(r);
+        const h = r.config.handover;
+        const arm =
+          h === undefined || h.mode === "none"
+            ? "no handover"
+            : `handover ${h.mode} at ${h.at} (old host's clock), then stop ${(h.services ?? []).join(", ") || "no services"}`;
+        if (r.dryRun) {
+          out.line(
+            `would run node ${r.nodeVersion} ${dir}/cutover-relay.cjs under ${r.deployment.supervisor === "systemd" ? `systemd-run (unit ${r.deployment.unit})` : "a detached process with a pid file"}`,
+          );
+          if (r.replaced !== null) out.line(`would replace the relay deployed ${r.replaced.deployedAt}`);
+          out.line(arm);
+          out.line("config:");
+          for (const line of JSON.stringify(r.config, null, 2).split("\n")) out.line(`  ${line}`);
+          return;
+        }
+        out.line(`relay running on ${host.label}; ${arm}`);
+        if (r.status !== null) for (const line of formatStatus(r.status, 5)) out.line(line);
+      } finally {
+        host.close();
+      }
+    });
+}
