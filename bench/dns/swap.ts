@@ -132,7 +132,7 @@ for (const batchSize of [200, 1000]) {
     ...(await swapWith(provider, fake.log)),
   });
 }
-for (const concurrency of [1, 8, 16]) {
+for (const concurrency of [1, 8, 16, 32]) {
   const fake = linodeFake();
   const provider = createLinodeProvider({
     provider: "linode",

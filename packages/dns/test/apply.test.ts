@@ -155,7 +155,7 @@ describe("a swap under random faults either completes or says exactly what chang
       zones: ["example.com"],
       apiUrl: fake.baseUrl,
       batchSize: 2,
-      options: {},
+      options: { batchConcurrency: 1 },
       baseDir: "/",
       env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
       sleep: noSleep,

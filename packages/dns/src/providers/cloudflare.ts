@@ -2,7 +2,7 @@ import Cloudflare from "cloudflare";
 import type { BatchPatchParam, RecordResponse } from "cloudflare/resources/dns/records";
 import { DnsError, redact } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
-import { RateBudget, realSleep, retryAfterMs, unquoteTxt, type Sleep } from "./_http.js";
+import { mapLimit, RateBudget, realSleep, retryAfterMs, unquoteTxt, type Sleep } from "./_http.js";
 import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
 
 /** Cloudflare serves TTL 1 ("automatic") as 300 seconds. */
@@ -48,6 +48,7 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
     },
   });
   const batchSize = Math.max(1, config.batchSize ?? 200);
+  const batchConcurrency = Math.max(1, Number(config.options.batchConcurrency ?? 5));
   const retries = Math.max(0, Number(config.options.retries ?? 4));
   const zoneIds = new Map<string, string>();
 
@@ -202,13 +203,13 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
         const message = fail(error, `looking up zone ${name}`).message;
         return changes.map((change) => ({ status: "failed" as const, change, error: message }));
       }
-      let stopped: string | undefined;
-      for (let i = 0; i < changes.length; i += batchSize) {
-        const chunk = changes.slice(i, i + batchSize);
-        if (stopped !== undefined) {
-          for (const change of chunk) outcomes.push({ status: "pending", change });
-          continue;
-        }
+      // Batches go out together (up to batchConcurrency at once), so a swap larger than one batch still
+      // changes every record within about one call; a batch not yet started when one fails is not sent.
+      const chunks: RecordChange[][] = [];
+      for (let i = 0; i < changes.length; i += batchSize) chunks.push(changes.slice(i, i + batchSize));
+      let stopped = false;
+      const results = await mapLimit(chunks, batchConcurrency, async (chunk): Promise<ChangeOutcome[]> => {
+        if (stopped) return chunk.map((change) => ({ status: "pending" as const, change }));
         const names = chunk.map((c) => `${c.name} ${c.type}`);
         const what = `writing ${chunk.length} record(s) in one batch (${names.slice(0, 3).join(", ")}${names.length > 3 ? ", ..." : ""})`;
         try {
@@ -218,15 +219,17 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
               options.signal ? { signal: options.signal } : {},
             ),
           );
-          for (const change of chunk) outcomes.push({ status: "applied", change });
+          return chunk.map((change) => ({ status: "applied" as const, change }));
         } catch (error) {
           // A batch is one transaction: none of this chunk was applied (unless only the answer was lost,
-          // which the read-back after applying finds). Later chunks are not attempted.
+          // which the read-back after applying finds).
+          stopped = true;
           const e = fail(error, what);
-          stopped = e.hint ? `${e.message}; ${e.hint}` : e.message;
-          for (const change of chunk) outcomes.push({ status: "failed", change, error: stopped });
+          const message = e.hint ? `${e.message}; ${e.hint}` : e.message;
+          return chunk.map((change) => ({ status: "failed" as const, change, error: message }));
         }
-      }
+      });
+      outcomes.push(...results.flat());
       return outcomes;
     },
   };

@@ -109,7 +109,7 @@ function describe(error: unknown, token: string): LinodeFailure {
 /**
  * Linode DNS Manager through `@linode/api-v4`: domains found with X-Filter, records page by page, the apex
  * named "", `ttl_sec` 0 resolved to the domain's default, TTLs snapped to Linode's steps (the plan says
- * so), one PUT per record with bounded concurrency under a request budget, the TTL written again when the
+ * so), one PUT per record with bounded concurrency (16) under a request budget, the TTL written again when the
  * API did not keep it, and reverse DNS on an address when the plan asks for it.
  */
 export function createLinodeProvider(config: ProviderConfig): DnsProvider {
@@ -126,7 +126,7 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
   const windowMs = Number(config.options.rateWindowMs ?? 60_000);
   const budget = new RateBudget(Number(config.options.rateLimit ?? 1600), windowMs, sleep);
   const collections = new RateBudget(Number(config.options.collectionRateLimit ?? 200), windowMs, sleep);
-  const concurrency = Math.max(1, Number(config.options.concurrency ?? 8));
+  const concurrency = Math.max(1, Number(config.options.concurrency ?? 16));
   const timeoutMs = Number(config.options.timeoutMs ?? 30_000);
   const retries = Math.max(0, Number(config.options.retries ?? 4));
   const domains = new Map<string, Domain>();
