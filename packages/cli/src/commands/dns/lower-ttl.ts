@@ -20,6 +20,7 @@ Examples:
   $ cutover dns lower-ttl --dry-run
   $ cutover dns lower-ttl --plan cutover.yaml --save-originals originals.json
   $ cutover dns lower-ttl --json | jq ".outcomes[] | {name, status}"
+
 Exit codes: 0 every record done and verified by reading back, 1 some record failed or a mistake in the
 plan or options (nothing else is touched; running the same command again finishes the job).`,
     )

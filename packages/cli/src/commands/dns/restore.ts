@@ -19,6 +19,7 @@ export function makeDnsRestoreCommand(deps: Deps) {
 Examples:
   $ cutover dns restore --originals originals.json --dry-run
   $ cutover dns restore --ttl 86400
+
 Exit codes: 0 every record done and verified by reading back, 1 some record failed or a mistake in the
 plan or options (nothing else is touched; running the same command again finishes the job).`,
     )

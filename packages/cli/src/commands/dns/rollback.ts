@@ -19,6 +19,7 @@ export function makeDnsRollbackCommand(deps: Deps) {
 Examples:
   $ cutover dns rollback --originals originals.json --dry-run
   $ cutover dns rollback
+
 Exit codes: 0 every record done and verified by reading back, 1 some record failed or a mistake in the
 plan or options (nothing else is touched; running the same command again finishes the job).`,
     )

@@ -22,6 +22,7 @@ Examples:
   $ cutover dns swap --dry-run
   $ cutover dns swap --plan cutover.yaml
   $ cutover dns swap --force --json
+
 Exit codes: 0 every record done and verified by reading back, 1 some record failed or a mistake in the
 plan or options (nothing else is touched; running the same command again finishes the job).`,
     )
