@@ -64,6 +64,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runCli(["relay", "stop", "--remote", "--plan", plan, ...ssh()]).catch(() => undefined);
+  // If a test failed before its own stop and the stop above could not log in: the relay processes this
+  // file started run from remoteDir; end them by PID.
+  let left = "";
+  try {
+    left = execFileSync("pgrep", ["-f", remoteDir]).toString();
+  } catch {
+    // pgrep exits 1 when nothing matches: nothing left
+  }
+  for (const pid of left.trim().split("\n").filter(Boolean))
+    if (Number(pid) !== process.pid) process.kill(Number(pid), "SIGTERM");
   await svc?.remove();
   newHost?.close();
   await sshd?.stop();
