@@ -214,3 +214,35 @@ describe("cutover dns on Linode", () => {
     expect(restore.stdout).not.toContain(LI_TOKEN);
   });
 });
+
+describe("cutover dns on zone files", () => {
+  it("swaps in the file (serial bumped) and rolls back from the saved originals", async () => {
+    const { writeFileSync } = await import("node:fs");
+    const dir = writePlan(
+      `provider: zonefile\nzones: [example.com]\nfiles: { example.com: example.com.zone }\nlowTtl: 300`,
+    );
+    const zone = join(dir, "example.com.zone");
+    writeFileSync(
+      zone,
+      [
+        "$ORIGIN example.com.",
+        "$TTL 3600",
+        "@ IN SOA ns1 hostmaster 2026010101 3600 600 604800 300",
+        "@ IN NS ns1",
+        "ns1 IN A 192.0.2.53",
+        "www 86400 IN A 198.51.100.10 ; the web server",
+        "",
+      ].join("\n"),
+    );
+    const run = (...argv: string[]) => runCli(argv, { cwd: dir, env: {} });
+    const swap = await run("dns", "swap", "--save-originals", "orig.json");
+    expect(swap.code, swap.stderr).toBe(0);
+    const text = readFileSync(zone, "utf8");
+    expect(text).toMatch(/www 300 IN A 203\.0\.113\.20 ; the web server/);
+    expect(text).toMatch(/2026010102|20\d{6}\d\d/);
+    const back = await run("dns", "rollback", "--originals", "orig.json", "--json");
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout).complete).toBe(true);
+    expect(readFileSync(zone, "utf8")).toMatch(/www 86400 IN A 198\.51\.100\.10 ; the web server/);
+  });
+});
