@@ -120,8 +120,15 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
     expect(waiting.code).toBe(0);
     expect(JSON.parse(waiting.stdout)).toMatchObject({ running: true, status: { handover: { state: "waiting" } } });
 
-    while (Date.now() < at.getTime() + 1500) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() < at.getTime()) await new Promise((r) => setTimeout(r, 100));
+    // The relay binds as soon as the stopped service lets go of the port (slower on a busy machine).
+    for (let i = 0; i < 150 && (await ask()) !== "new host\n"; i++) await new Promise((r) => setTimeout(r, 100));
     expect(await ask()).toBe("new host\n");
+    for (let i = 0; i < 100; i++) {
+      const st = await runCli(["relay", "status", "--remote", "--json", "--plan", plan, ...ssh()]);
+      if (JSON.parse(st.stdout).status?.handover?.state !== "waiting") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
 
     const done = await runCli(["relay", "status", "--remote", "--plan", plan, ...ssh()]);
     expect(done.code).toBe(0);

@@ -92,7 +92,10 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
     expect((await stat(dir)).uid).toBe(0);
     expect(await ask(svc.port)).toBe("hello\n"); // before the time: still the old service
 
-    while (Date.now() < at.getTime() + 1500) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() < at.getTime()) await new Promise((r) => setTimeout(r, 100));
+    // The relay binds as soon as the stopped service lets go of the port (slower on a busy machine).
+    for (let i = 0; i < 150 && (await ask(svc.port).catch(() => "")) !== "new host\n"; i++)
+      await new Promise((r) => setTimeout(r, 100));
     expect(await ask(svc.port)).toBe("new host\n"); // after: the relay has the port and forwards
     // The relay binds as soon as the service lets go of the port; the stop command may still be finishing.
     for (let i = 0; i < 100 && (await svc.running()); i++) await new Promise((r) => setTimeout(r, 100));
@@ -110,7 +113,7 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
       const fired = /^(\S+) relay\[\d+\] handover: stopped cvt-svc-/m.exec(log);
       expect(fired).not.toBeNull();
       expect(Date.parse(fired![1]!)).toBeGreaterThanOrEqual(at.getTime());
-      expect(Date.parse(fired![1]!)).toBeLessThan(at.getTime() + 3000);
+      expect(Date.parse(fired![1]!)).toBeLessThan(at.getTime() + 10_000); // includes the service stop itself
 
       // Deploying again replaces it: new process, same port, the old one gone.
       const again = await deployRelay(h2, { name: "t-move", config, dir, at: "now", bundle });
