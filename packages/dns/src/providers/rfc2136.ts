@@ -1,42 +1,15 @@
 import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { isAbsolute, resolve } from "node:path";
 import packet, { type Answer } from "dns-packet";
-import { canonicalIp } from "../address.js";
 import { DnsError } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
-import { parseKeyFile, signRequest, TsigError, TsigVerifier, type TsigKey } from "./_tsig.js";
+import { exchangeTcp } from "./_dns-tcp.js";
+import { buildUpdate, contentOf, idFor, rcodeOf, TYPES } from "./_dns-wire.js";
+import { parseKeyFile, type TsigKey } from "./_tsig.js";
 import type { ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
 
-/** dns-packet's record and question coders, which its typings do not declare. */
-const coders = packet as unknown as {
-  answer: { encode(a: Answer, buf?: Buffer, offset?: number): Buffer; encodingLength(a: Answer): number };
-  question: {
-    encode(q: { name: string; type: string; class: string }, buf: Buffer): unknown;
-    encodingLength(q: { name: string; type: string; class: string }): number;
-  };
-  name: { encodingLength(n: string): number };
-};
-
-const RCODES = [
-  "NOERROR",
-  "FORMERR",
-  "SERVFAIL",
-  "NXDOMAIN",
-  "NOTIMP",
-  "REFUSED",
-  "YXDOMAIN",
-  "YXRRSET",
-  "NXRRSET",
-  "NOTAUTH",
-  "NOTZONE",
-];
-const OPCODE_UPDATE = 5;
-const CLASS_NONE = 254;
-/** Types read and written; others in the zone are left alone. */
-const TYPES = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "PTR", "SRV"];
-
+/** `host`, `host:port` or `[v6]:port` (port 53 by default). */
 export function parseServer(text: string): { host: string; port: number } {
   const t = text.trim();
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(t);
@@ -44,94 +17,6 @@ export function parseServer(text: string): { host: string; port: number } {
   const m = /^([^:]+)(?::(\d+))?$/.exec(t);
   if (m) return { host: m[1]!, port: Number(m[2] ?? 53) };
   return { host: t, port: 53 };
-}
-
-function header(id: number, opcode: number, counts: [number, number, number, number]): Buffer {
-  const b = Buffer.alloc(12);
-  b.writeUInt16BE(id, 0);
-  b.writeUInt16BE(opcode << 11, 2);
-  counts.forEach((c, i) => b.writeUInt16BE(c, 4 + i * 2));
-  return b;
-}
-
-/** One resource record in wire form; `klass` NONE (254) marks "delete this RR" in an UPDATE. */
-function rr(a: Answer, klass?: number): Buffer {
-  const buf = coders.answer.encode(a);
-  if (klass !== undefined) buf.writeUInt16BE(klass, coders.name.encodingLength(a.name) + 2);
-  return buf;
-}
-
-/** The zone section of an UPDATE: the zone's name, type SOA, class IN. */
-function zoneSection(zone: string): Buffer {
-  const q = { name: zone, type: "SOA", class: "IN" };
-  const buf = Buffer.alloc(coders.question.encodingLength(q));
-  coders.question.encode(q, buf);
-  return buf;
-}
-
-function txtChunks(text: string): Buffer[] {
-  const b = Buffer.from(text, "utf8");
-  const out: Buffer[] = [];
-  for (let i = 0; i < b.length; i += 255) out.push(b.subarray(i, i + 255));
-  return out.length > 0 ? out : [Buffer.alloc(0)];
-}
-
-/** A record's data in dns-packet form, from cutover's presentation `content`. */
-function dataFor(type: string, content: string): unknown {
-  switch (type) {
-    case "MX": {
-      const [pref, ...host] = content.split(/\s+/);
-      return { preference: Number(pref), exchange: host.join(" ").replace(/\.$/, "") };
-    }
-    case "TXT":
-      return txtChunks(content);
-    case "SRV": {
-      const [priority, weight, port, target] = content.split(/\s+/);
-      return {
-        priority: Number(priority),
-        weight: Number(weight),
-        port: Number(port),
-        target: String(target).replace(/\.$/, ""),
-      };
-    }
-    case "CNAME":
-    case "NS":
-    case "PTR":
-      return content.replace(/\.$/, "");
-    default:
-      return content;
-  }
-}
-
-function contentOf(a: Answer): string | undefined {
-  const d = (a as { data?: unknown }).data;
-  switch (a.type) {
-    case "A":
-      return String(d);
-    case "AAAA":
-      return String(d);
-    case "MX": {
-      const m = d as { preference: number; exchange: string };
-      return `${m.preference} ${normalizeName(m.exchange)}`;
-    }
-    case "TXT":
-      return (Array.isArray(d) ? d : [d]).map((x) => (Buffer.isBuffer(x) ? x.toString("utf8") : String(x))).join("");
-    case "SRV": {
-      const s = d as { priority: number; weight: number; port: number; target: string };
-      return `${s.priority} ${s.weight} ${s.port} ${normalizeName(s.target)}`;
-    }
-    case "CNAME":
-    case "NS":
-    case "PTR":
-      return normalizeName(String(d));
-    default:
-      return undefined;
-  }
-}
-
-function idFor(name: string, type: string, content: string): string {
-  const c = type === "A" || type === "AAAA" ? canonicalIp(content) : content;
-  return `${name}/${type}/${c}`;
 }
 
 /**
@@ -182,84 +67,8 @@ export function createRfc2136Provider(config: ProviderConfig): DnsProvider {
 
   /** Sends one signed message over TCP and returns the verified answers (several for AXFR). */
   async function exchange(message: Buffer, what: string, isAxfr = false): Promise<Buffer[]> {
-    const k = await loadKey();
-    const signed = signRequest(message, k);
-    const verifier = new TsigVerifier(k, signed.mac);
-    return new Promise<Buffer[]>((resolvePromise, reject) => {
-      const socket = connect({ host: server.host, port: server.port });
-      const out: Buffer[] = [];
-      let buf = Buffer.alloc(0);
-      let soas = 0;
-      const done = (error?: Error) => {
-        socket.destroy();
-        if (error) reject(error);
-        else resolvePromise(out);
-      };
-      socket.setTimeout(timeoutMs, () =>
-        done(
-          new DnsError(`no answer from ${where} within ${timeoutMs} ms while ${what}`, {
-            code: "E_TIMEOUT",
-            provider: "rfc2136",
-          }),
-        ),
-      );
-      socket.on("error", (error) =>
-        done(
-          new DnsError(
-            `cannot reach ${where} (${(error as NodeJS.ErrnoException).code ?? error.message}) while ${what}`,
-            {
-              code: "E_NETWORK",
-              provider: "rfc2136",
-              hint: "check dns.server in the plan and that the server listens on TCP",
-            },
-          ),
-        ),
-      );
-      socket.on("connect", () => {
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(signed.message.length);
-        socket.write(Buffer.concat([len, signed.message]));
-      });
-      socket.on("data", (chunk) => {
-        buf = Buffer.concat([buf, chunk]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          buf = buf.subarray(2 + msg.length);
-          const rcode = msg.readUInt16BE(2) & 0xf;
-          let clean: Buffer;
-          try {
-            // An error answer to a bad signature comes back unsigned; report the rcode instead.
-            clean = rcode !== 0 && out.length === 0 ? stripUnsigned(msg, verifier) : verifier.verify(msg);
-          } catch (error) {
-            const text = error instanceof TsigError ? error.message : `malformed answer: ${(error as Error).message}`;
-            return done(new DnsError(`${text} (from ${where} while ${what})`, { code: "E_TSIG", provider: "rfc2136" }));
-          }
-          out.push(clean);
-          if (!isAxfr || rcode !== 0) return done();
-          const decoded = packet.decode(clean);
-          soas += (decoded.answers ?? []).filter((a) => a.type === "SOA").length;
-          if (soas >= 2) return done();
-        }
-      });
-      socket.on("end", () =>
-        done(
-          isAxfr && soas < 2
-            ? new DnsError(`the zone transfer from ${where} ended early`, { code: "E_AXFR", provider: "rfc2136" })
-            : undefined,
-        ),
-      );
-    });
+    return exchangeTcp({ server, key: await loadKey(), message, what, isAxfr, timeoutMs });
   }
-
-  function stripUnsigned(msg: Buffer, verifier: TsigVerifier): Buffer {
-    try {
-      return verifier.verify(msg);
-    } catch {
-      return msg;
-    }
-  }
-
-  const rcodeOf = (msg: Buffer) => RCODES[msg.readUInt16BE(2) & 0xf] ?? `RCODE${msg.readUInt16BE(2) & 0xf}`;
 
   function toRecords(zone: string, answers: Answer[]): DnsRecord[] {
     const out: DnsRecord[] = [];
@@ -322,47 +131,6 @@ export function createRfc2136Provider(config: ProviderConfig): DnsProvider {
     return (await axfr(name)) ?? (await queryAll(name));
   }
 
-  /** One UPDATE for a chunk of changes: require each touched RRset as read, delete the old RRs, add the new. */
-  function updateMessage(zone: string, current: readonly DnsRecord[], changes: readonly RecordChange[]): Buffer {
-    const sets = new Map<string, DnsRecord[]>();
-    for (const c of changes) {
-      const k = `${c.name}|${c.type}`;
-      if (!sets.has(k))
-        sets.set(
-          k,
-          current.filter((r) => r.name === c.name && r.type === c.type),
-        );
-    }
-    const prereq = [...sets.values()]
-      .flat()
-      .map((r) => rr({ name: r.name, type: r.type, class: "IN", ttl: 0, data: dataFor(r.type, r.content) } as Answer));
-    const updates: Buffer[] = [];
-    for (const c of changes) {
-      const cur = c.current ?? c.record;
-      updates.push(
-        rr(
-          { name: c.name, type: c.type, class: "IN", ttl: 0, data: dataFor(c.type, cur.content) } as Answer,
-          CLASS_NONE,
-        ),
-      );
-      updates.push(
-        rr({
-          name: c.name,
-          type: c.type,
-          class: "IN",
-          ttl: c.after.ttl,
-          data: dataFor(c.type, c.after.content),
-        } as Answer),
-      );
-    }
-    return Buffer.concat([
-      header(randomInt(65536), OPCODE_UPDATE, [1, prereq.length, updates.length, 0]),
-      zoneSection(zone),
-      ...prereq,
-      ...updates,
-    ]);
-  }
-
   return {
     name: "rfc2136",
     capabilities: {
@@ -412,7 +180,7 @@ export function createRfc2136Provider(config: ProviderConfig): DnsProvider {
           .map((c) => `${c.name} ${c.type}`)
           .join(", ")}${chunk.length > 3 ? ", ..." : ""})`;
         try {
-          const [answer] = await exchange(updateMessage(name, current, chunk), what);
+          const [answer] = await exchange(buildUpdate(name, current, chunk), what);
           const rcode = rcodeOf(answer!);
           if (rcode !== "NOERROR") {
             const why =

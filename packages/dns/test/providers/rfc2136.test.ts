@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { applyChangeSet, createRfc2136Provider, discoverTargets, parseServer, planSwap } from "../../src/index.js";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
+import { exchangeTcp } from "../../src/providers/_dns-tcp.js";
+import { buildUpdate, rcodeOf } from "../../src/providers/_dns-wire.js";
+import { parseKeyFile } from "../../src/providers/_tsig.js";
 import { startKnot, zoneText, type KnotServer } from "./_knot.js";
 
 function providerOn(knot: KnotServer, options: Record<string, unknown> = {}) {
@@ -66,6 +69,32 @@ describe("rfc2136 provider", () => {
       "192.0.2.55",
     ]);
     expect(before).not.toEqual(after);
+  });
+
+  it("is a compare-and-swap on the server: an UPDATE whose RRset changed since it was read is refused whole", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const fresh = await startKnot({ [CONTRACT_ZONE]: zoneText(CONTRACT_ZONE, CONTRACT_SEED) });
+    onTestFinished(() => fresh.stop());
+    const p = providerOn(fresh);
+    const read = await p.listRecords(CONTRACT_ZONE);
+    const set = planSwap(discoverTargets(read, CONTRACT_MOVE).targets, CONTRACT_MOVE, 300, p.capabilities);
+    const changes = set.changes.map((c) => ({ ...c, current: c.record }));
+    // Someone changes mail's address after our read.
+    expect(changes).toHaveLength(4);
+    const mail = changes.find((c) => c.name === "mail.example.com")!;
+    await p.applyChanges(CONTRACT_ZONE, [{ ...mail, after: { content: "192.0.2.77", ttl: 300 } }]);
+    const before = await p.listRecords(CONTRACT_ZONE);
+    // The UPDATE built from our (now stale) read goes straight to the server.
+    const key = parseKeyFile(await readFile(fresh.keyFile, "utf8"));
+    const [answer] = await exchangeTcp({
+      server: { host: "127.0.0.1", port: fresh.port },
+      key,
+      message: buildUpdate(CONTRACT_ZONE, read, changes),
+      what: "test",
+      timeoutMs: 5000,
+    });
+    expect(rcodeOf(answer!)).toBe("NXRRSET");
+    expect(await p.listRecords(CONTRACT_ZONE)).toEqual(before);
   });
 
   it("fails clearly with a wrong key", async () => {
