@@ -14,16 +14,16 @@ function sameContent(type: string, a: string, b: string): boolean {
   return a === b;
 }
 
+/** The record's content is one this change starts from or ends at. */
+function startsOrEnds(c: RecordChange, content: string): boolean {
+  return [c.before.content, c.after.content, ...(c.alsoBefore ?? [])].some((x) => sameContent(c.type, content, x));
+}
+
 /** Finds the record a change is about: by id, else by name, type and a content the change knows. */
 export function findRecord(records: readonly DnsRecord[], c: RecordChange): DnsRecord | undefined {
   const byId = records.find((r) => r.id === c.id && r.type === c.type);
   if (byId) return byId;
-  const byContent = records.find(
-    (r) =>
-      r.name === c.name &&
-      r.type === c.type &&
-      (sameContent(c.type, r.content, c.before.content) || sameContent(c.type, r.content, c.after.content)),
-  );
+  const byContent = records.find((r) => r.name === c.name && r.type === c.type && startsOrEnds(c, r.content));
   if (byContent) return byContent;
   // Ids derived from content (RFC 2136) change with it: the only record of that name and type is the one.
   const same = records.filter((r) => r.name === c.name && r.type === c.type);
@@ -38,8 +38,7 @@ export function classifyChange(
   const r = findRecord(records, c);
   if (!r) return "missing";
   if (sameContent(c.type, r.content, c.after.content) && (r.ttl === c.after.ttl || r.proxied)) return "already";
-  if (sameContent(c.type, r.content, c.before.content) || sameContent(c.type, r.content, c.after.content))
-    return "apply";
+  if (startsOrEnds(c, r.content)) return "apply";
   return "conflict";
 }
 

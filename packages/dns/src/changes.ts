@@ -257,13 +257,14 @@ export function planRollback(
   caps: ProviderCapabilities,
   options: ChangeOptions = {},
 ): ChangeSet {
-  const spf = (options.spf ?? []).map((r) =>
-    change(
-      r,
-      { content: spfWithNew(r.content, addresses), ttl: movingTtl(r, lowTtl, caps).ttl },
-      { content: r.content, ttl: r.ttl },
-    ),
-  );
+  const spf = (options.spf ?? []).map((r) => {
+    const swapped = spfWithNew(r.content, addresses);
+    const c = change(r, { content: swapped, ttl: movingTtl(r, lowTtl, caps).ttl }, { content: r.content, ttl: r.ttl });
+    // After a restore the SPF record no longer names the old address: roll back from there too.
+    const restored = spfWithoutOld(swapped, addresses);
+    if (restored !== swapped) c.alsoBefore = [restored];
+    return c;
+  });
   return {
     step: "rollback",
     changes: [

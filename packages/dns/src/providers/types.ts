@@ -33,6 +33,8 @@ export interface RecordChange {
   record: DnsRecord;
   /** The record as read just before writing (set by `applyChangeSet`); providers write over this one. */
   current?: DnsRecord;
+  /** Other contents the record may have when this change starts (an SPF record rolled back after a restore). */
+  alsoBefore?: string[];
   /** Human notes such as "TTL 250 snapped up to 300 (provider steps)". */
   notes?: string[];
 }

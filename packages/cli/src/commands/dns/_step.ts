@@ -9,7 +9,6 @@ import {
   planRestore,
   planRollback,
   planSwap,
-  spfWithoutOld,
   writeFileAtomic,
   type ApplyReport,
   type ChangeOutcome,
@@ -188,19 +187,6 @@ export async function planStep(
   // Planned from the records as they are now: show their real state (a swap without a lower also lowers).
   if (step === "lower" || step === "swap")
     for (const c of set.changes) c.before = { content: c.record.content, ttl: c.record.ttl };
-  // An SPF record rolled back after a restore no longer names the old address: roll back from there.
-  if (step === "rollback") {
-    for (const c of set.changes) {
-      if (c.type !== "TXT") continue;
-      const now =
-        records.find((r) => r.id === c.id) ??
-        records.find(
-          (r) => r.name === c.name && r.type === "TXT" && r.content === spfWithoutOld(c.before.content, addresses),
-        );
-      if (now && now.content === spfWithoutOld(c.before.content, addresses))
-        c.before = { content: now.content, ttl: now.ttl };
-    }
-  }
   return { set, originals: [...targets, ...spf] };
 }
 
