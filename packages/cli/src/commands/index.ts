@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
+import { makeDemoCommand } from "./demo.js";
 import { makeDnsCommand } from "./dns/index.js";
 import { makePlanCommand } from "./plan.js";
 import { makePropagationCommand } from "./propagation/index.js";
@@ -13,6 +14,7 @@ import { makeTickCommand } from "./tick.js";
 
 /** Every top-level command, in the order `--help` lists them. One line per noun or verb. */
 export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
+  makeDemoCommand,
   makePlanCommand,
   makeRunCommand,
   makeTickCommand,

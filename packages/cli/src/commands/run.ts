@@ -64,12 +64,20 @@ export async function runForeground(
   session: Session,
   deps: Deps,
   out: Reporter,
-  options: { executors?: StepExecutors; signal: AbortSignal },
+  options: { executors?: StepExecutors; signal: AbortSignal; extraLines?: () => string[] },
 ): Promise<void> {
   const executors = options.executors ?? defaultExecutors();
   const log: string[] = [];
   const live = out.tty && !out.json;
+  // In a pipe, progress of a polling step (watch, drain) is printed at most every 10 s.
+  const lastSaid = new Map<string, number>();
   const say = (text: string) => {
+    const key = /^(\w+): /.exec(text)?.[1];
+    const nowMs = deps.now().getTime();
+    if (!live && !out.json && key && !/done|failed|stopped|quiet|deadline/.test(text)) {
+      if (nowMs - (lastSaid.get(key) ?? -Infinity) < 10_000) return;
+      lastSaid.set(key, nowMs);
+    }
     const line = `${formatUtc(deps.now())}  ${text}`;
     if (out.json) deps.stdout.write(`${JSON.stringify({ at: deps.now().toISOString(), event: "log", text })}\n`);
     else if (live) log.push(line);
@@ -96,6 +104,7 @@ export async function runForeground(
     const lines = [
       out.c.bold(`${session.timeline.name}  ${formatUtc(now)}`),
       ...stepLines(out, session.timeline, session.state, now),
+      ...(options.extraLines ? ["", ...options.extraLines()] : []),
       "",
       ...log.slice(-8),
     ];
@@ -111,7 +120,10 @@ export async function runForeground(
       break;
     }
     const tick = await runDueSteps(rt, session.store, executors);
-    if (!live && !out.json) for (const r of tick.ran) say(`${r.kind}: ${r.status}`);
+    if (!live && !out.json) {
+      for (const r of tick.ran) if (r.status !== "pending") say(`${r.kind}: ${r.status}`);
+      if (tick.ran.length > 0 && options.extraLines) for (const l of options.extraLines()) say(l);
+    }
     if (out.json)
       for (const r of tick.ran)
         deps.stdout.write(
@@ -133,7 +145,7 @@ export async function runForeground(
       break;
     }
     const wait = tick.nextAt.getTime() - deps.now().getTime();
-    if (wait > 0 && !live) say(`next: ${formatUtc(tick.nextAt)} (in ${formatDuration(wait)})`);
+    if (wait >= 5000 && !live) say(`next: ${formatUtc(tick.nextAt)} (in ${formatDuration(wait)})`);
     // On a terminal, wake every second to redraw the countdown.
     const slice = live ? Math.min(Math.max(wait, 0), 1000) : Math.max(wait, 0);
     try {

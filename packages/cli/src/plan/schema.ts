@@ -141,6 +141,14 @@ const unitName = z.string().regex(/^[A-Za-z0-9:_.@-]+$/, {
 const handover = z.strictObject({
   mode: z.enum(["redirect", "rebind"], { error: 'handover.mode is "redirect" or "rebind"' }).default("redirect"),
   stopServices: z.array(unitName).default([]),
+  /** How the relay stops a service at the handover, as argv with {service}; default systemctl stop {service}. */
+  stopCommand: z
+    .array(z.string())
+    .min(1)
+    .refine((a) => a.some((x) => x.includes("{service}")), {
+      error: 'stopCommand must contain {service}, e.g. [service, "{service}", stop]',
+    })
+    .optional(),
 });
 
 const upstream = z.strictObject({

@@ -108,6 +108,7 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
     handover: {
       mode: plan.handover.mode,
       services: plan.handover.stopServices,
+      ...(plan.handover.stopCommand ? { stopCommand: plan.handover.stopCommand } : {}),
       at: plan.schedule.swapAt.toISOString(),
     },
   };

@@ -1,0 +1,94 @@
+import { Command } from "@commander-js/extra-typings";
+import { rm, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Deps } from "../context.js";
+import { ExitCode } from "../errors.js";
+import { setupDemo } from "../demo/setup.js";
+import { startClients } from "../demo/services.js";
+import { createReporter } from "../output/reporter.js";
+import { renderMoveReport } from "../output/report.js";
+import { defaultExecutors } from "../timeline/executors.js";
+import { openSession } from "../timeline/session.js";
+import { runForeground } from "./run.js";
+
+export function makeDemoCommand(deps: Deps) {
+  return new Command("demo")
+    .description(
+      "Run a whole move on loopback, offline, in about a minute: TTL drop, handover, swap, propagation, drain, restore",
+    )
+    .option("--out <file>", "where to write the report", "cutover-demo-report.html")
+    .option("--keep", "keep the demo's directory (plan, zone file, journal) instead of removing it")
+    .option("--json", "print events and the summary as JSON lines")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover demo
+  $ cutover demo --out /tmp/move.html --keep
+
+What happens: a zone example.test is served on 127.0.0.1; www.example.test points at the "old" web
+service on 127.0.0.2; a "new" one runs on 127.0.0.3. Visitors resolve the name and fetch the page all
+along, one of them with a stale cache. cutover lowers the TTL (20 s → 2 s), takes the old address with its
+relay at the swap, swaps the record, watches it propagate, drains the relay when the stale visitor is
+gone, restores the TTL and writes the report. Nothing leaves this machine.`,
+    )
+    .action(async (opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      // rebind: on one machine the new host is a local address too, which a redirect rule would catch.
+      const mode = "rebind";
+      const demo = await setupDemo(deps.now(), mode);
+      out.line(out.c.bold("cutover demo: moving www.example.test from 127.0.0.2 (old) to 127.0.0.3 (new) on loopback"));
+      out.line(out.c.dim(`plan and journal in ${demo.dir}; the swap is at ${demo.swapAt.toISOString()}`));
+      const clients = startClients({
+        dns: demo.dns.address,
+        name: "www.example.test",
+        port: demo.port,
+        oldAddress: "127.0.0.2",
+        visitors: 4,
+        staleUntil: () => demo.swapAt.getTime() + 8000,
+      });
+      // The relay stops the old web service itself at the handover, with the plan's stop command.
+      const executors = defaultExecutors();
+      const session = await openSession({
+        file: demo.planPath,
+        cwd: demo.dir,
+        env: deps.env,
+        now: deps.now(),
+        lockFor: "demo",
+        create: true,
+      });
+      const abort = new AbortController();
+      const onSigint = () => abort.abort();
+      process.once("SIGINT", onSigint);
+      const t = clients.tally;
+      const tallyLine = () =>
+        `visitors: ${t.ok} pages served (old host ${t.byHost.old ?? 0}, new host ${t.byHost.new ?? 0}, through the relay ${t.relayed}), ${t.failed} failed`;
+      let stopped = false;
+      try {
+        await runForeground(session, deps, out, {
+          executors,
+          signal: deps.hooks?.signal ?? abort.signal,
+          extraLines: () => [tallyLine()],
+        });
+      } catch (error) {
+        if (error instanceof ExitCode) stopped = true;
+        else throw error;
+      } finally {
+        process.removeListener("SIGINT", onSigint);
+        await clients.stop();
+        const events = await session.store.events();
+        const html = renderMoveReport(session.state, events, session.timeline, deps.now());
+        const path = resolve(deps.cwd, opts.out);
+        await writeFile(path, html);
+        await session.close();
+        await demo.close();
+        if (!opts.keep) await rm(demo.dir, { recursive: true, force: true });
+        out.line();
+        out.line(tallyLine());
+        if (t.failed > 0) out.line(out.c.yellow(`  last failure: ${t.lastError}`));
+        out.line(`report: ${path}`);
+        out.data({ report: path, visitors: t, stopped });
+      }
+      if (stopped) throw new ExitCode(130);
+    });
+}

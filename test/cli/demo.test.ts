@@ -1,0 +1,53 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { expect, test } from "vitest";
+import { cutover } from "../_spawn.js";
+
+const run = promisify(execFile);
+
+test("cutover demo: a whole move on loopback, zero failed requests, and its report renders in Chromium", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "cutover-demo-test-"));
+  const r = await cutover(["demo", "--out", join(dir, "report.html")], { cwd: dir, timeoutMs: 150_000 });
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain("the timeline is finished");
+  const tally =
+    /^visitors: (\d+) pages served \(old host (\d+), new host (\d+), through the relay (\d+)\), (\d+) failed$/m.exec(
+      r.stdout,
+    );
+  expect(tally).not.toBeNull();
+  const [, ok, oldHost, newHost, relayed, failed] = tally!.map(Number);
+  expect(failed).toBe(0);
+  expect(oldHost).toBeGreaterThan(0);
+  expect(newHost).toBeGreaterThan(0);
+  expect(relayed).toBeGreaterThan(0); // the stale visitor reached the new host through the relay
+  expect(ok).toBe(oldHost! + newHost!);
+  expect(r.stdout).toMatch(/handover: done \(rebind, gap \d+ ms; stopped \d+\)/);
+
+  const html = readFileSync(join(dir, "report.html"), "utf8");
+  expect(html).not.toMatch(/<script|src=|href=/);
+  const profile = mkdtempSync(join(tmpdir(), "cutover-chromium-"));
+  const { stdout: dom } = await run(
+    "/usr/bin/chromium",
+    [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+      "--disable-dev-shm-usage",
+      `--user-data-dir=${profile}`,
+      "--dump-dom",
+      `file://${join(dir, "report.html")}`,
+    ],
+    { timeout: 60_000, maxBuffer: 8 << 20 },
+  );
+  expect(dom.match(/<tr class="done">/g)?.length).toBe(7);
+  expect(dom).toContain('<svg id="share-chart"');
+  expect(dom).toMatch(/<table id="stale-clients">.*<td>127\.0\.0\.1<\/td>/s);
+}, 200_000);
