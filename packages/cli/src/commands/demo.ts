@@ -48,7 +48,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         staleUntil: () => demo.swapAt.getTime() + 8000,
       });
       // The relay stops the old web service itself at the handover, with the plan's stop command.
-      const executors = defaultExecutors();
+      const executors = defaultExecutors(deps.env);
       const session = await openSession({
         file: demo.planPath,
         cwd: demo.dir,

@@ -66,7 +66,7 @@ export async function runForeground(
   out: Reporter,
   options: { executors?: StepExecutors; signal: AbortSignal; extraLines?: () => string[] },
 ): Promise<void> {
-  const executors = options.executors ?? defaultExecutors();
+  const executors = options.executors ?? defaultExecutors(deps.env);
   const log: string[] = [];
   const live = out.tty && !out.json;
   // In a pipe, progress of a polling step (watch, drain) is printed at most every 10 s.

@@ -74,7 +74,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             say: (t) => out.line(`${formatUtc(deps.now())}  ${t}`),
           },
           session.store,
-          hooks.executors ?? defaultExecutors(),
+          hooks.executors ?? defaultExecutors(deps.env),
         );
         out.data({ ran: result.ran, finished: result.finished, nextAt: result.nextAt?.toISOString() ?? null });
         if (result.ran.length === 0) out.line("nothing due");

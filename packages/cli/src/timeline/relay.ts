@@ -3,7 +3,18 @@ import { openSync, closeSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { queryAdmin, type RelayConfig, type RelayStatus } from "@cutover/relay";
+import createColors from "picocolors";
+import {
+  queryAdmin,
+  remoteRelayStatus,
+  stopRemoteRelay,
+  type OldHost,
+  type RelayConfig,
+  type RelayStatus,
+} from "@cutover/relay";
+import { openOldHost } from "../commands/relay/_remote.js";
+import type { Deps } from "../context.js";
+import type { Reporter } from "../output/reporter.js";
 import { planRelayConfig } from "../commands/relay/_config.js";
 import { formatUtc } from "../output/timeline.js";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
@@ -151,4 +162,59 @@ export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<S
     rt.say(`drain: ${sum.summary}; last arrival ${formatUtc(new Date(lastArrival))}`);
   }
   return { status: "wait", until: new Date(now + Math.min(30_000, Math.max(1000, quiet / 4))), result: sum };
+}
+
+/**
+ * The relay on the old host, reached over SSH (`old.ssh`): deployed and armed ahead by `cutover relay
+ * deploy`, checked and drained from here. Credentials: the SSH agent or CUTOVER_SSH_IDENTITY (else
+ * ~/.ssh/id_*); the host key is pinned in old.hostKey or read from CUTOVER_SSH_KNOWN_HOSTS (else
+ * ~/.ssh/known_hosts), never accepted blindly.
+ */
+export function remoteRelayDriver(rt: StepRuntime, env: Record<string, string | undefined>): RelayDriver {
+  const deps = {
+    cwd: rt.loaded.dir,
+    env,
+    now: rt.now,
+  } as unknown as Deps;
+  const quiet: Reporter = {
+    json: true,
+    tty: false,
+    color: false,
+    c: createColors.createColors(false),
+    line: () => {},
+    data: () => {},
+    warn: (t) => rt.say(`warning: ${t}`),
+    error: (t) => rt.say(`error: ${t}`),
+    write: () => {},
+  };
+  const opts = {
+    identity: env.CUTOVER_SSH_IDENTITY,
+    knownHosts: env.CUTOVER_SSH_KNOWN_HOSTS,
+  };
+  const withHost = async <T>(fn: (host: OldHost, dir: string) => Promise<T>): Promise<T> => {
+    const { host, dir } = await openOldHost(deps, quiet, rt.loaded, opts);
+    try {
+      return await fn(host, dir);
+    } finally {
+      host.close();
+    }
+  };
+  return {
+    kind: "remote",
+    status: () =>
+      withHost(async (host, dir) => {
+        const r = await remoteRelayStatus(host, { dir });
+        return r.running && r.status ? r.status : undefined;
+      }),
+    async start() {
+      throw new StepFailed(
+        "handover",
+        `no relay is running on ${rt.loaded.plan.old.ssh}`,
+        "deploy and arm it first: cutover relay deploy (it hands over at the swap by the old host's clock)",
+      );
+    },
+    drain: (deadlineMs) =>
+      withHost(async (host, dir) => void (await stopRemoteRelay(host, { dir, drainMs: deadlineMs }))),
+    stop: () => withHost(async (host, dir) => void (await stopRemoteRelay(host, { dir }))),
+  };
 }
