@@ -65,6 +65,7 @@ Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed w
       }
       const t = result.timeline;
       for (const w of t.warnings) out.warn(w);
+      for (const l of t.limits) out.warn(`${l}: \`cutover run\` will need --force`);
       out.data({
         ...timelineToJson(t),
         provider: providerName,

@@ -22,6 +22,10 @@ export function makeRunCommand(deps: Deps) {
     .argument("[file]", "the plan file", "cutover.yaml")
     .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
     .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option(
+      "--force",
+      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
+    )
     .option("--json", "print one JSON object per event instead of the live view")
     .addHelpText(
       "after",
@@ -41,6 +45,7 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
         now: deps.now(),
         stateDir: opts.state,
         acceptRisk: opts.acceptRisk === true,
+        force: opts.force === true,
         lockFor: "run",
         create: true,
       });

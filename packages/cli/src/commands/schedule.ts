@@ -79,6 +79,10 @@ export function makeScheduleCommand(deps: Deps) {
     )
     .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
     .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option(
+      "--force",
+      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
+    )
     .option("--dry-run", "same as --print")
     .option("--json", "print the result as JSON")
     .addHelpText(
@@ -104,6 +108,7 @@ The journal starts now: the original records are read and saved before anything 
         now: deps.now(),
         stateDir: opts.state,
         acceptRisk: opts.acceptRisk === true,
+        force: opts.force === true,
         create: !opts.remove,
       });
       try {

@@ -18,8 +18,14 @@ export function recordState(
   restoreDone: boolean,
 ): DnsState {
   if (!current) return "missing";
-  const isOld = canonicalIp(current.content) === canonicalIp(original.content);
-  const isNew = newAddress !== undefined && canonicalIp(current.content) === canonicalIp(newAddress);
+  const address = original.type === "A" || original.type === "AAAA";
+  const isOld = address
+    ? canonicalIp(current.content) === canonicalIp(original.content)
+    : current.content === original.content;
+  // An SPF record counts as moved once it names the new address.
+  const isNew =
+    newAddress !== undefined &&
+    (address ? canonicalIp(current.content) === canonicalIp(newAddress) : current.content.includes(newAddress));
   if (isOld) return current.ttl === original.ttl ? "original" : "lowered";
   // A record whose TTL was never lowered looks the same swapped or restored: the journal tells.
   if (isNew) return current.ttl === original.ttl && restoreDone ? "restored" : "swapped";

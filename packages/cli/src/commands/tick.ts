@@ -33,6 +33,10 @@ export function makeTickCommand(deps: Deps) {
     .argument("[file]", "the plan file", "cutover.yaml")
     .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
     .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option(
+      "--force",
+      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
+    )
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
     .option("--json", "print what ran as JSON")
     .addHelpText(
@@ -53,6 +57,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
         now: deps.now(),
         stateDir: opts.state,
         acceptRisk: opts.acceptRisk === true,
+        force: opts.force === true,
         lockFor: "tick",
         create: true,
       });

@@ -70,6 +70,8 @@ export function timelineToJson(t: Timeline) {
     })),
     info: t.info.map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why })),
     rollback: changeSetToJson(t.rollback).changes,
+    spf: t.spf.map((r) => ({ zone: r.zone, id: r.id, name: r.name, content: r.content, ttl: r.ttl })),
+    limits: t.limits,
     warnings: t.warnings,
     ...(t.risk ? { risk: { reason: t.risk.reason, safeUntil: t.risk.safeUntil.toISOString() } } : {}),
   };

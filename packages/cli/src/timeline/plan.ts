@@ -1,4 +1,5 @@
 import {
+  checkChangeLimits,
   discoverTargets,
   planLower,
   planRestore,
@@ -35,7 +36,11 @@ export interface Timeline {
   swapAt: Date;
   steps: TimelineStep[];
   targets: DnsRecord[];
+  /** SPF records that name an old address: changed along with the targets. */
+  spf: DnsRecord[];
   info: Array<{ record: DnsRecord; why: string }>;
+  /** Steps larger than the plan's limits (dns.maxChanges, 30 % of a zone): applying them needs --force. */
+  limits: string[];
   /** Undoes the whole move from any stage before the drain. */
   rollback: ChangeSet;
   warnings: string[];
@@ -124,10 +129,18 @@ export function planTimeline(
 
   const swapAt = plan.schedule.swapAt;
   const swapMs = swapAt.getTime();
-  const lower = planLower(targets, plan.dns.lowTtl, caps);
-  const swap = planSwap(targets, addresses, plan.dns.lowTtl, caps);
-  const restore = planRestore(targets, addresses, plan.dns.lowTtl, caps);
-  const rollback = planRollback(targets, addresses, plan.dns.lowTtl, caps);
+  // SPF records that name the old address gain the new one at the swap and lose the old one at restore.
+  const changeOptions = { spf: discovery.spf };
+  const lower = planLower(targets, plan.dns.lowTtl, caps, changeOptions);
+  const swap = planSwap(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
+  const restore = planRestore(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
+  const rollback = planRollback(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
+  // A step that changes many records, or much of a zone, is shown and needs --force (like octoDNS).
+  const zoneSizes: Record<string, number> = {};
+  for (const r of records) if (zones.has(r.zone)) zoneSizes[r.zone] = (zoneSizes[r.zone] ?? 0) + 1;
+  const limits = [lower, swap, restore].flatMap((set) =>
+    checkChangeLimits(set, zoneSizes, { maxChanges: plan.dns.maxChanges }),
+  );
   const warnings: string[] = [];
   let risk: Timeline["risk"];
 
@@ -241,9 +254,11 @@ export function planTimeline(
     swapAt,
     steps,
     targets,
+    spf: discovery.spf,
     info: discovery.info,
     rollback,
     warnings,
+    limits,
   };
   if (risk) timeline.risk = risk;
   return { ok: true, timeline };

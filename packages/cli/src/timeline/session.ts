@@ -27,6 +27,8 @@ export interface OpenOptions {
   now: Date;
   stateDir?: string | undefined;
   acceptRisk?: boolean;
+  /** Start a run whose steps exceed the plan's change limits. */
+  force?: boolean;
   /** The command taking the lock (shown to a second runner); omit to open read-only without a lock. */
   lockFor?: string;
   /** Create the journal when there is none (run, tick, schedule); status and rollback do not. */
@@ -82,7 +84,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
           details: ["start it with `cutover run` (foreground) or `cutover schedule` (systemd, at or the edge)"],
         });
       }
-      state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true);
+      state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true, o.force === true);
       created = true;
     }
     const timeline = timelineOf(loaded, state, provider.capabilities);
@@ -100,6 +102,7 @@ async function startJournal(
   provider: DnsProvider,
   now: Date,
   acceptRisk: boolean,
+  force: boolean,
 ): Promise<RunState> {
   if (loaded.plan.schedule.swapAt.getTime() <= now.getTime()) {
     throw new UserError(
@@ -112,6 +115,15 @@ async function startJournal(
   const records = [];
   for (const zone of loaded.plan.dns.zones) records.push(...(await provider.listRecords(zone)));
   const result = planTimeline(loaded.plan, records, now, { capabilities: provider.capabilities, acceptRisk });
+  if (result.ok && result.timeline.limits.length > 0 && !force) {
+    throw new UserError(`${loaded.file}: this move changes more records than the plan allows without --force`, {
+      code: "E_TOO_MANY_CHANGES",
+      details: [
+        ...result.timeline.limits,
+        "check the changes with `cutover plan`, then start with --force (or raise dns.maxChanges)",
+      ],
+    });
+  }
   if (!result.ok) {
     const details = [...result.problems];
     if (result.earliestSafeSwap)
@@ -128,7 +140,8 @@ async function startJournal(
       plannedAt: now.toISOString(),
       acceptRisk,
     },
-    originals: result.timeline.targets,
+    // The SPF records are originals too: restore and rollback give back their exact text.
+    originals: [...result.timeline.targets, ...result.timeline.spf],
     steps: {},
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),

@@ -25,7 +25,7 @@ describe("cutover plan", () => {
       "T+30m 2026-12-01 14:30Z",
       "T+24h 2026-12-02 14:00Z",
     ]);
-    expect(r.stdout).toContain("lower TTL 86400/3600→300 on 8 records in example.com, example.org");
+    expect(r.stdout).toContain("lower TTL 86400/3600→300 on 9 records in example.com, example.org");
     expect(r.stdout).toMatch(/www\.example\.com\s+A\s+198\.51\.100\.10 → 203\.0\.113\.20\s+ttl 300/);
   });
 
@@ -50,7 +50,8 @@ describe("cutover plan", () => {
       before: { content: "198.51.100.10", ttl: 300 },
       after: { content: "203.0.113.20", ttl: 300 },
     });
-    expect(data.rollback).toHaveLength(9);
+    expect(data.rollback).toHaveLength(10);
+    expect(data.spf).toHaveLength(1);
   });
 
   test("shows local times when TZ is set", async () => {

@@ -15,7 +15,7 @@ afterEach(async () => {
 function records(text: string, zone: string) {
   return parseZoneFile(text, { origin: zone })
     .entries.map((e) => e.record)
-    .filter((r) => r.type === "A" || r.type === "AAAA");
+    .filter((r) => r.type === "A" || r.type === "AAAA" || r.type === "TXT");
 }
 
 function events(dir: string) {
@@ -56,6 +56,8 @@ describe("cutover run with an injected clock", () => {
       const a = after.find((x) => x.id === o.id)!;
       if (o.content === "198.51.100.10") expect(a).toMatchObject({ content: "127.0.0.1", ttl: o.ttl });
       else if (o.content === "2001:db8:10::10") expect(a).toMatchObject({ content: "2001:db8::20", ttl: o.ttl });
+      else if (o.type === "TXT" && o.content.startsWith("v=spf1"))
+        expect(a).toMatchObject({ content: "v=spf1 mx ip4:127.0.0.1 ip6:2001:db8::20 -all", ttl: o.ttl });
       else expect(a).toEqual(o);
     }
     expect(statSync(join(move.dir, ".cutover/move-test")).mode & 0o777).toBe(0o700);
@@ -65,7 +67,7 @@ describe("cutover run with an injected clock", () => {
     // The originals were journaled before the first change.
     const ev = events(move.dir);
     expect(ev[0]!.type).toBe("run.created");
-    expect((ev[0] as unknown as { originals: unknown[] }).originals).toHaveLength(9);
+    expect((ev[0] as unknown as { originals: unknown[] }).originals).toHaveLength(10);
 
     // Running again does nothing twice: no step event at all.
     const count = events(move.dir).length;
@@ -103,6 +105,7 @@ describe("cutover run with an injected clock", () => {
       "lowered",
       "lowered",
       "original",
+      "lowered",
     ]);
     const human = await runCli(["status"], at("2026-11-30T14:00:00Z"));
     expect(human.stdout).toMatch(/✓ T-25h\s+done 2026-11-30 13:00:20Z/);
@@ -116,6 +119,25 @@ describe("cutover run with an injected clock", () => {
     ]);
     const st = JSON.parse((await runCli(["status", "--json"], at("2026-12-01T14:01:00Z"))).stdout);
     expect(st.records.every((x: { state: string }) => x.state === "swapped")).toBe(true);
+  });
+
+  test("a move larger than dns.maxChanges is shown by plan and needs --force to start", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP, extra: "" });
+    cleanup.push(move.close);
+    const path = join(move.dir, "cutover.yaml");
+    writeFileSync(path, readFileSync(path, "utf8").replace("  lowTtl: 300", "  lowTtl: 300\n  maxChanges: 5"));
+    const now = new Date("2026-11-29T10:00:00Z");
+    const plan = await runCli(["plan"], { cwd: move.dir, now });
+    expect(plan.code).toBe(0);
+    expect(plan.stderr).toContain(
+      "warning: swap changes 10 records, more than dns.maxChanges (5): `cutover run` will need --force",
+    );
+    const refused = await runCli(["tick"], { cwd: move.dir, now });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("changes more records than the plan allows without --force");
+    expect(existsSync(join(move.dir, ".cutover/move-test/state.json"))).toBe(false);
+    const forced = await runCli(["tick", "--force"], { cwd: move.dir, now });
+    expect(forced.code).toBe(0);
   });
 
   test("a second runner is refused and told who holds the lock", async () => {
@@ -194,7 +216,7 @@ describe("cutover rollback", () => {
       if (stage >= "2026-12-01") await runCli(["tick"], { cwd: move.dir, now: new Date(stage) });
       const dry = await runCli(["rollback", "--dry-run"], { cwd: move.dir, now: new Date(stage) });
       expect(dry.code).toBe(0);
-      expect(dry.stdout).toContain("would put back 9 records");
+      expect(dry.stdout).toContain("would put back 10 records");
       const r = await runCli(["rollback"], { cwd: move.dir, now: new Date(stage) });
       expect(r.stderr.replace(/warning: clients reached.*\n/, "")).toBe("");
       expect(r.code).toBe(0);
