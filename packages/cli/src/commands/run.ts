@@ -2,6 +2,7 @@ import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { formatDuration } from "../plan/duration.js";
 import { ExitCode } from "../errors.js";
+import { printDryRun } from "./_dry-run.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
 import { formatUtc } from "../output/timeline.js";
@@ -26,6 +27,7 @@ export function makeRunCommand(deps: Deps) {
       "--force",
       "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
     )
+    .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print one JSON object per event instead of the live view")
     .addHelpText(
       "after",
@@ -38,6 +40,7 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
     )
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
       const session = await openSession({
         file,
         cwd: deps.cwd,

@@ -1,5 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
+import { printDryRun } from "./_dry-run.js";
 import { createReporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
@@ -38,6 +39,7 @@ export function makeTickCommand(deps: Deps) {
       "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
     )
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
+    .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print what ran as JSON")
     .addHelpText(
       "after",
@@ -50,6 +52,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
     )
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
       const session = await openSession({
         file,
         cwd: deps.cwd,

@@ -140,6 +140,20 @@ describe("cutover run with an injected clock", () => {
     expect(forced.code).toBe(0);
   });
 
+  test("tick --dry-run shows what is due and changes nothing", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const before = move.zone("example.com");
+    const r = await runCli(["tick", "--dry-run", "--json"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    expect(r.code).toBe(0);
+    const data = JSON.parse(r.stdout);
+    expect(data).toMatchObject({ dryRun: true, journal: false });
+    expect(data.due.map((d: { kind: string }) => d.kind)).toEqual(["lower"]);
+    expect(data.due[0].changes).toHaveLength(9);
+    expect(move.zone("example.com")).toBe(before);
+    expect(existsSync(join(move.dir, ".cutover"))).toBe(false);
+  });
+
   test("a second runner is refused and told who holds the lock", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
