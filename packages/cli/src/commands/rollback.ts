@@ -1,22 +1,12 @@
 import { Command } from "@commander-js/extra-typings";
 import { applyChangeSet } from "@cutover/dns";
 import type { Deps } from "../context.js";
-import { UserError } from "../errors.js";
-import { ExitCode } from "../errors.js";
+import { ExitCode, UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
 import { changeSetToJson, formatUtc } from "../output/timeline.js";
-import { localRelayDriver } from "../timeline/relay.js";
+import { undoHandover } from "../timeline/relay.js";
 import { cancelEdgeForSession } from "./schedule-edge.js";
 import { openSession } from "../timeline/session.js";
-
-/** Stops a relay this machine runs for the plan (its rules go with it); the services are the admin's to start. */
-async function stopLocalRelay(stateDir: string, say: (t: string) => void): Promise<void> {
-  const driver = localRelayDriver(stateDir);
-  if (await driver.status()) {
-    await driver.stop();
-    say("relay stopped (its forwarding rules removed)");
-  }
-}
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
 export interface RollbackHooks {
@@ -73,7 +63,10 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
           out.data({ dryRun: true, changes: changeSetToJson(set).changes });
           out.line(`would put back ${set.changes.length} records:`);
           for (const ch of set.changes) out.line(`  ${ch.name} ${ch.type} → ${ch.after.content} ttl ${ch.after.ttl}`);
-          await hooks.undoHandover?.({ planFile: session.loaded.path, dryRun: true, say });
+          if (state.steps.handover?.attempts) {
+            if (hooks.undoHandover) await hooks.undoHandover({ planFile: session.loaded.path, dryRun: true, say });
+            else await undoHandover(session.loaded, session.store.dir, deps.env, say, true);
+          }
           return;
         }
         await store.append({ at: now.toISOString(), type: "rollback.start" });
@@ -99,7 +92,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
           out.line(`  ${o.name.padEnd(28)} ${o.type.padEnd(5)} ${o.status}${"error" in o ? `: ${o.error}` : ""}`);
         if (state.steps.handover?.attempts) {
           if (hooks.undoHandover) await hooks.undoHandover({ planFile: session.loaded.path, dryRun: false, say });
-          else await stopLocalRelay(store.dir, say);
+          else await undoHandover(session.loaded, store.dir, deps.env, say, false);
         }
         if (!report.complete) {
           out.data({ complete: false, outcomes });

@@ -81,9 +81,11 @@ export async function runPreflightChecks(
   target: string,
   ports: readonly number[],
   names: readonly string[],
-  options: { timeoutMs?: number; now: Date },
+  options: { timeoutMs?: number; now: Date; tlsPorts?: ReadonlySet<number>; smtpPorts?: ReadonlySet<number> },
 ): Promise<PreflightCheck[]> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const tlsPorts = options.tlsPorts ?? IMPLICIT_TLS;
+  const smtpPorts = options.smtpPorts ?? SMTP;
   const checks = ports.map(async (port): Promise<PreflightCheck[]> => {
     const out: PreflightCheck[] = [];
     try {
@@ -92,7 +94,7 @@ export async function runPreflightChecks(
     } catch (error) {
       return [{ check: `tcp ${port}`, ok: false, detail: (error as Error).message }];
     }
-    if (IMPLICIT_TLS.has(port)) {
+    if (tlsPorts.has(port)) {
       for (const name of names) {
         try {
           const cert = await tlsCert(target, port, name, timeoutMs);
@@ -112,7 +114,7 @@ export async function runPreflightChecks(
         }
       }
     }
-    if (SMTP.has(port)) {
+    if (smtpPorts.has(port)) {
       try {
         out.push({ check: `smtp ${port}`, ok: true, detail: await smtpBanner(target, port, timeoutMs) });
       } catch (error) {

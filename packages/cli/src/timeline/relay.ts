@@ -4,7 +4,10 @@ import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import createColors from "picocolors";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import {
+  controlServices,
   queryAdmin,
   remoteRelayStatus,
   stopRemoteRelay,
@@ -15,6 +18,24 @@ import {
 import { openOldHost } from "../commands/relay/_remote.js";
 import type { Deps } from "../context.js";
 import type { Reporter } from "../output/reporter.js";
+import type { LoadedPlan } from "../plan/load.js";
+
+const run = promisify(execFile);
+
+/** A reporter that prints nothing but passes warnings on as progress lines. */
+function silentReporter(say: (t: string) => void): Reporter {
+  return {
+    json: true,
+    tty: false,
+    color: false,
+    c: createColors.createColors(false),
+    line: () => {},
+    data: () => {},
+    warn: (t) => say(`warning: ${t}`),
+    error: (t) => say(`error: ${t}`),
+    write: () => {},
+  };
+}
 import { planRelayConfig } from "../commands/relay/_config.js";
 import { formatUtc } from "../output/timeline.js";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
@@ -176,17 +197,8 @@ export function remoteRelayDriver(rt: StepRuntime, env: Record<string, string | 
     env,
     now: rt.now,
   } as unknown as Deps;
-  const quiet: Reporter = {
-    json: true,
-    tty: false,
-    color: false,
-    c: createColors.createColors(false),
-    line: () => {},
-    data: () => {},
-    warn: (t) => rt.say(`warning: ${t}`),
-    error: (t) => rt.say(`error: ${t}`),
-    write: () => {},
-  };
+  const quiet = silentReporter(rt.say);
+
   const opts = {
     identity: env.CUTOVER_SSH_IDENTITY,
     knownHosts: env.CUTOVER_SSH_KNOWN_HOSTS,
@@ -217,4 +229,60 @@ export function remoteRelayDriver(rt: StepRuntime, env: Record<string, string | 
       withHost(async (host, dir) => void (await stopRemoteRelay(host, { dir, drainMs: deadlineMs }))),
     stop: () => withHost(async (host, dir) => void (await stopRemoteRelay(host, { dir }))),
   };
+}
+
+/**
+ * Rollback's part on the old host: the relay stops (its redirect rules go with it) and the plan's
+ * services start again. Over SSH when the plan has old.ssh, else on this machine.
+ */
+export async function undoHandover(
+  loaded: LoadedPlan,
+  stateDir: string,
+  env: Record<string, string | undefined>,
+  say: (t: string) => void,
+  dryRun: boolean,
+): Promise<void> {
+  const services = loaded.plan.handover.stopServices;
+  if (loaded.plan.old.ssh) {
+    const deps = { cwd: loaded.dir, env, now: () => new Date() } as unknown as Deps;
+    const quiet = silentReporter(say);
+    const { host, dir } = await openOldHost(deps, quiet, loaded, {
+      identity: env.CUTOVER_SSH_IDENTITY,
+      knownHosts: env.CUTOVER_SSH_KNOWN_HOSTS,
+    });
+    try {
+      const r = await stopRemoteRelay(host, { dir, dryRun });
+      say(
+        r.action === "none"
+          ? `no relay running on ${host.label}`
+          : `${dryRun ? "would stop" : "stopped"} the relay on ${host.label}`,
+      );
+      if (services.length > 0) {
+        const started = await controlServices(host, services, "start", { dryRun });
+        for (const s of started.services)
+          say(
+            `${dryRun ? "would start" : "started"} ${s.name}: ${s.before} → ${s.after}${s.error ? ` (${s.error})` : ""}`,
+          );
+      }
+    } finally {
+      host.close();
+    }
+    return;
+  }
+  const driver = localRelayDriver(stateDir);
+  if (await driver.status()) {
+    if (!dryRun) await driver.stop();
+    say(`${dryRun ? "would stop" : "stopped"} the relay (its forwarding rules go with it)`);
+  }
+  if (services.length > 0) {
+    if (loaded.plan.handover.stopCommand) {
+      say(`start the services again yourself (the plan stops them with a command of its own): ${services.join(" ")}`);
+    } else if (dryRun) say(`would run: systemctl start ${services.join(" ")}`);
+    else {
+      await run("systemctl", ["start", ...services], { timeout: 60_000 }).then(
+        () => say(`started ${services.join(" ")}`),
+        (e: Error) => say(`could not start ${services.join(" ")}: ${e.message.split("\n")[0]}; start them by hand`),
+      );
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseZoneFile } from "@cutover/dns";
+import { queryAdmin } from "@cutover/relay";
 import { afterEach, describe, expect, test } from "vitest";
 import { fastClock, makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
@@ -140,6 +141,18 @@ describe("cutover run with an injected clock", () => {
     expect(forced.code).toBe(0);
   });
 
+  test("on a terminal: a live view redrawn in place, with done, next and a countdown", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    const clock = fastClock("2026-11-29T10:00:00Z");
+    const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep, tty: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("\x1b[J"); // each frame replaces the last
+    expect(r.stdout).toMatch(/→ T-25h\s+2026-11-30 13:00Z in 1d3h/);
+    expect(r.stdout).toMatch(/✓ T-25h\s+done 2026-11-30 13:00Z/);
+    expect(r.stdout).toMatch(/✓ T\+24h\s+done 2026-12-02 14:00Z/);
+  });
+
   test("tick --dry-run shows what is due and changes nothing", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
@@ -240,7 +253,14 @@ describe("cutover rollback", () => {
       ] as const) {
         expect(records(move.zone(zone), zone)).toEqual(records(text, zone));
       }
-      if (stage >= "2026-12-01") expect(r.stderr).toMatch(/data written there since .* is not brought back/);
+      if (stage >= "2026-12-01") {
+        expect(r.stderr).toMatch(/data written there since .* is not brought back/);
+        // The relay that took the old address at the handover is gone.
+        expect(r.stdout).toContain("stopped the relay");
+        await expect(
+          queryAdmin(join(move.dir, ".cutover/move-test/relay.sock"), { cmd: "status" }, 1000),
+        ).rejects.toThrow();
+      }
       // After a rollback, ticks do nothing.
       const t = await runCli(["tick", "--json"], { cwd: move.dir, now: new Date("2026-12-05T00:00:00Z") });
       expect(JSON.parse(t.stdout)).toMatchObject({ ran: [], rolledBack: true });
