@@ -17,6 +17,11 @@ export interface RelayConfig {
   handover?: HandoverConfig;
   /** How many client addresses the statistics keep (the least recently seen are dropped). Default 10000. */
   maxClients?: number;
+  /**
+   * Processes sharing the listeners (node:cluster), to use more than one core for many new connections per
+   * second. Above 1, only plain forwarding: no admin socket, no handover (main.ts refuses them). Default 1.
+   */
+  workers?: number;
 }
 
 export type ListenerConfig = TcpListenerConfig | UnixListenerConfig | UdpListenerConfig;
@@ -169,7 +174,7 @@ export function parseRelayConfig(value: unknown): RelayConfig {
   const problems: string[] = [];
   const bad = (path: string, msg: string) => problems.push(`${path}: ${msg}`);
   if (!isObject(value)) throw new RelayError("relay config: expected a JSON object", { code: "E_RELAY_CONFIG" });
-  const known = ["listeners", "ssh", "limits", "admin", "drain", "handover", "maxClients"];
+  const known = ["listeners", "ssh", "limits", "admin", "drain", "handover", "maxClients", "workers"];
   for (const k of Object.keys(value))
     if (!known.includes(k)) bad(k, `unknown key; expected one of ${known.join(", ")}`);
   const listeners = value.listeners;
@@ -238,6 +243,16 @@ export function parseRelayConfig(value: unknown): RelayConfig {
   });
   if (value.admin !== undefined && (!isObject(value.admin) || typeof value.admin.path !== "string"))
     bad("admin", "expected { path: /run/cutover-relay.sock }");
+  if (
+    value.workers !== undefined &&
+    !(Number.isInteger(value.workers) && Number(value.workers) >= 1 && Number(value.workers) <= 64)
+  )
+    bad("workers", "expected a whole number from 1 to 64");
+  if (
+    Number(value.workers ?? 1) > 1 &&
+    (value.admin !== undefined || (isObject(value.handover) && value.handover.mode !== "none"))
+  )
+    bad("workers", "more than one worker forwards only: leave out admin and handover (or use workers: 1)");
   const h = value.handover;
   if (h !== undefined) {
     if (!isObject(h) || !["none", "rebind", "redirect"].includes(String(h.mode)))

@@ -26,7 +26,15 @@ import { encodeProxyHeader } from "./proxy-protocol.js";
 import { createSshUpstream, type SshUpstream } from "./ssh.js";
 import { createStatsStore, type HandoverStatus, type ListenerStats, type RelayStatus } from "./stats.js";
 import { createUdpListener, type UdpListener } from "./udp.js";
-import { listenUnix, parseMode } from "./unix-socket.js";
+import {
+  isRelayLinked,
+  listenUnix,
+  parseMode,
+  relinkUnix,
+  releaseUnix,
+  takeOverUnix,
+  type UnixTakeover,
+} from "./unix-socket.js";
 
 export interface RelayOptions {
   /** One line per event worth telling an admin (binds, handover steps, failures). Default: silent. */
@@ -92,6 +100,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   let admin: Server | undefined;
   let firewall: "nft" | "iptables" | undefined;
   let rulesInstalled = false;
+  const takeovers: UnixTakeover[] = [];
   let refusedLogged = 0;
   const handoverStatus: HandoverStatus | null =
     mode === "none"
@@ -361,10 +370,35 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         log(
           `handover: ${firewall} now sends new connections on ${rules.map((r) => `${r.port}→${r.sparePort}`).join(", ")}`,
         );
+        // Unix sockets: the relay's socket replaces the service's path at once (rename), so no client finds
+        // the path missing; the service keeps the connections it has.
+        for (const l of streams) {
+          if (l.config.kind !== "unix") continue;
+          const c = l.config;
+          const t = await takeOverUnix(l.server, c.path, {
+            mode: parseMode(c.mode, 0o666),
+            owner: c.owner,
+            group: c.group,
+            backlog: limits.backlog,
+          });
+          takeovers.push(t);
+          l.bound = true;
+          l.stats.listen = c.path;
+          log(`handover: ${c.path} now leads to the relay`);
+        }
         await new Promise((r) => setTimeout(r, config.handover?.settleMs ?? 1000));
-        const result = await stopServices(services, stopCommand, log);
+        // A service that shuts down unlinks its socket path by name: put the relay's back at once.
+        let stoppingServices = true;
+        const guard = (async () => {
+          while (stoppingServices) {
+            for (const t of takeovers) if (!(await isRelayLinked(t))) await relinkUnix(t).catch(() => undefined);
+            await new Promise((r) => setTimeout(r, 2));
+          }
+        })();
+        const result = await stopServices(services, stopCommand, log).finally(() => (stoppingServices = false));
+        await guard;
+        for (const t of takeovers) if (!(await isRelayLinked(t))) await relinkUnix(t);
         h.stopped = result.stopped;
-        for (const l of streams) if (l.config.kind === "unix") await bindUnix(l, timeout);
         for (const u of udps) await u.listener.bind();
         if (result.failed.length > 0) h.error = `could not stop: ${result.failed.join("; ")}`;
       } else {
@@ -489,6 +523,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       clearTimeout(quietTimer);
       clearTimeout(stopByTimer);
       await closeListeners();
+      for (const t of takeovers) await releaseUnix(t);
       for (const d of Array.from(live)) d(); // a copy: closing removes entries
       if (rulesInstalled || firewall !== undefined) {
         try {

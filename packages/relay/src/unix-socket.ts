@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { chmod, chown, lstat, unlink } from "node:fs/promises";
+import { chmod, chown, link, lstat, readlink, rename, symlink, unlink } from "node:fs/promises";
 import { connect, type Server } from "node:net";
 import { RelayError } from "./errors.js";
 
@@ -77,4 +77,62 @@ export function resolveId(name: string, file: string, what: "user" | "group"): n
 
 export function parseMode(text: string | undefined, fallback: number): number {
   return text === undefined ? fallback : Number.parseInt(text, 8);
+}
+
+/** A unix socket path the relay took over from a running service (redirect handover). */
+export interface UnixTakeover {
+  path: string;
+  /** The name the relay's socket was bound to; a hard link to it stands at `path`. */
+  spare: string;
+  ino: number;
+  /** What stood at `path` before, when it was a symlink (put back when the relay stops). */
+  symlinkTarget: string | undefined;
+}
+
+/**
+ * Takes over the path of a unix socket that a service still serves, with no moment where the path is
+ * missing: the relay listens on `PATH.cutover`, and a hard link to that socket replaces PATH in one
+ * rename(2). Clients that open PATH from then on reach the relay; the service keeps its open connections.
+ */
+export async function takeOverUnix(
+  server: Server,
+  path: string,
+  options: { mode: number; owner?: string | undefined; group?: string | undefined; backlog: number },
+): Promise<UnixTakeover> {
+  const spare = `${path}.cutover`;
+  let symlinkTarget: string | undefined;
+  try {
+    if ((await lstat(path)).isSymbolicLink()) symlinkTarget = await readlink(path);
+  } catch {
+    // nothing at PATH yet
+  }
+  await listenUnix(server, spare, options);
+  const ino = (await lstat(spare)).ino;
+  const t: UnixTakeover = { path, spare, ino, symlinkTarget };
+  await relinkUnix(t);
+  return t;
+}
+
+/** Puts the relay's socket back at PATH (a service that shuts down unlinks its socket path by name). */
+export async function relinkUnix(t: UnixTakeover): Promise<void> {
+  const tmp = `${t.path}.cutover-link`;
+  await unlink(tmp).catch(() => undefined);
+  await link(t.spare, tmp);
+  await rename(tmp, t.path);
+}
+
+/** Is PATH still the relay's socket? */
+export async function isRelayLinked(t: UnixTakeover): Promise<boolean> {
+  try {
+    return (await lstat(t.path)).ino === t.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** When the relay stops: PATH is removed if it is still the relay's, and a symlink that stood there is put back. */
+export async function releaseUnix(t: UnixTakeover): Promise<void> {
+  if (!(await isRelayLinked(t))) return;
+  await unlink(t.path).catch(() => undefined);
+  if (t.symlinkTarget !== undefined) await symlink(t.symlinkTarget, t.path).catch(() => undefined);
 }

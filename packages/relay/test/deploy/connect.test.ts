@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectOldHost, parseSshTarget } from "../../src/deploy/connect.js";
 import type { RelayError } from "../../src/errors.js";
-import { keygen, startSshd, type TestSshd } from "./_sshd.js";
+import { keygen, startSshd, type TestSshd } from "@cutover/testkit";
 
 const run = promisify(execFile);
 let sshd: TestSshd;

@@ -7,8 +7,7 @@ import { connectOldHost } from "../../src/deploy/connect.js";
 import { deployRelay, remoteRelayLogs, remoteRelayStatus, stopRemoteRelay } from "../../src/deploy/deploy.js";
 import { dial, readAll, startServer } from "../_helpers.js";
 import { freePort } from "../_servers.js";
-import { installTestService, type TestService } from "./_service.js";
-import { startSshd, type TestSshd } from "./_sshd.js";
+import { installTestService, startSshd, type TestService, type TestSshd } from "@cutover/testkit";
 
 let sshd: TestSshd;
 let svc: TestService;

@@ -5,8 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectOldHost, type OldHost } from "../../src/deploy/connect.js";
 import { controlServices, detectServiceManager, serviceCommand } from "../../src/deploy/services.js";
 import { freePort } from "../_servers.js";
-import { installTestService, type TestService } from "./_service.js";
-import { startSshd, type TestSshd } from "./_sshd.js";
+import { installTestService, startSshd, type TestService, type TestSshd } from "@cutover/testkit";
 
 let sshd: TestSshd;
 let host: OldHost;

@@ -7,7 +7,7 @@ import type { RelayConfig } from "../../src/config.js";
 import { planSocatScript } from "../../src/deploy/socat.js";
 import { dial, readAll, startServer, waitFor } from "../_helpers.js";
 import { freePort, waitForPort } from "../_servers.js";
-import { startSshd, type TestSshd } from "./_sshd.js";
+import { startSshd, type TestSshd } from "@cutover/testkit";
 
 let sshd: TestSshd;
 let upstream: Awaited<ReturnType<typeof startServer>>;

@@ -1,0 +1,257 @@
+// The relay benchmark harness (see run.sh). Every target forwards two loopback ports: one to an nginx
+// it starts (wrk, idle connections), one to an iperf3 server it starts. Each figure is the median of
+// --reps runs; the table gives each relay's ratio to HAProxy measured in the same run.
+// Traffic goes to 127.0.0.1 only; every process started here is stopped by its PID at the end.
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { connect, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const REPS = opt("--reps", 3);
+const SECONDS = opt("--seconds", 4);
+const IDLE = 1000;
+const root = resolve(import.meta.dirname, "../..");
+const dir = await mkdtemp(join(tmpdir(), "cutover-bench-"));
+const procs = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, "127.0.0.1", r));
+  const p = s.address().port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+async function waitPort(port) {
+  for (let i = 0; i < 400; i++) {
+    const ok = await new Promise((r) => {
+      const s = connect({ port, host: "127.0.0.1" });
+      s.once("connect", () => (s.destroy(), r(true)));
+      s.once("error", () => r(false));
+    });
+    if (ok) return;
+    await sleep(25);
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+function start(cmd, argv) {
+  const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  const p = { child, err: () => err };
+  procs.push(p);
+  return p;
+}
+async function stop(p) {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise((r) => p.child.once("exit", r));
+  process.kill(p.child.pid, "SIGTERM");
+  const t = setTimeout(() => p.child.exitCode === null && process.kill(p.child.pid, "SIGKILL"), 5000);
+  await exited;
+  clearTimeout(t);
+}
+/** RSS in KiB of a process and all its descendants. */
+async function rssTree(pid) {
+  const { stdout } = await run("ps", ["-e", "-o", "pid=,ppid=,rss="]);
+  const rows = stdout
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  const pids = new Set([pid]);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [p, pp] of rows) if (pids.has(pp) && !pids.has(p)) (pids.add(p), (changed = true));
+  }
+  return rows.filter(([p]) => pids.has(p)).reduce((s, [, , rss]) => s + rss, 0);
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// --- the services behind every relay
+const nginxPort = await freePort();
+const iperfPort = await freePort();
+await writeFile(join(dir, "www.txt"), "x".repeat(612));
+await writeFile(
+  join(dir, "nginx.conf"),
+  `daemon off; user root; worker_processes 2; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err warn;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
+  fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
+  server { listen 127.0.0.1:${nginxPort} backlog=4096; location / { root ${dir}; try_files /www.txt =404; } } }`,
+);
+start("/usr/sbin/nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
+start("iperf3", ["-s", "-B", "127.0.0.1", "-p", String(iperfPort)]);
+await waitPort(nginxPort);
+await waitPort(iperfPort);
+
+// --- the targets: each returns { http, iperf, pid, stop }
+const targets = {
+  direct: async () => ({ http: nginxPort, iperf: iperfPort, pid: null, stop: async () => {} }),
+  socat: async () => {
+    const [h, i] = [await freePort(), await freePort()];
+    const a = start("socat", [`TCP-LISTEN:${h},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${nginxPort}`]);
+    const b = start("socat", [`TCP-LISTEN:${i},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${iperfPort}`]);
+    await waitPort(h);
+    await waitPort(i);
+    return { http: h, iperf: i, pid: a.child.pid, stop: async () => (await stop(a), await stop(b)) };
+  },
+  haproxy: async () => {
+    const [h, i] = [await freePort(), await freePort()];
+    const cfg = `global
+  maxconn 8000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen http
+  bind 127.0.0.1:${h}
+  server s 127.0.0.1:${nginxPort}
+listen iperf
+  bind 127.0.0.1:${i}
+  server s 127.0.0.1:${iperfPort}
+`;
+    await writeFile(join(dir, "haproxy.cfg"), cfg);
+    const p = start("/usr/sbin/haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
+    await waitPort(h);
+    await waitPort(i);
+    return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
+  },
+  cutover: async () => {
+    const [h, i] = [await freePort(), await freePort()];
+    const config = {
+      workers: 2,
+      listeners: [
+        { kind: "tcp", host: "127.0.0.1", port: h, upstream: { kind: "tcp", host: "127.0.0.1", port: nginxPort } },
+        { kind: "tcp", host: "127.0.0.1", port: i, upstream: { kind: "tcp", host: "127.0.0.1", port: iperfPort } },
+      ],
+    };
+    await writeFile(join(dir, "relay.json"), JSON.stringify(config));
+    const p = start(process.execPath, [join(root, "packages/relay/dist/main.js"), join(dir, "relay.json")]);
+    await waitPort(h);
+    await waitPort(i);
+    return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
+  },
+};
+
+async function iperf(port, streams) {
+  const { stdout } = await run(
+    "iperf3",
+    ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-P", String(streams), "-J"],
+    {
+      maxBuffer: 64 << 20,
+    },
+  );
+  return JSON.parse(stdout).end.sum_received.bits_per_second / 1e9;
+}
+function ms(text) {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+}
+async function wrk(port, close) {
+  const argv = ["-t2", "-c64", `-d${SECONDS}s`, "--latency", `http://127.0.0.1:${port}/`];
+  if (close) argv.unshift("-H", "Connection: close");
+  const { stdout } = await run("wrk", argv);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]);
+  const p50 = ms(/\s50%\s+(\S+)/.exec(stdout)[1]);
+  const p99 = ms(/\s99%\s+(\S+)/.exec(stdout)[1]);
+  const errors = /Non-2xx|Socket errors: (.*)/.exec(stdout)?.[0] ?? "";
+  return { rps, p50, p99, errors };
+}
+async function idleCost(t) {
+  if (t.pid === null) return null;
+  await sleep(300);
+  const before = await rssTree(t.pid);
+  const sockets = [];
+  for (let i = 0; i < IDLE; i++) {
+    sockets.push(
+      await new Promise((r, j) => {
+        const s = connect({ port: t.http, host: "127.0.0.1" }, () => r(s));
+        s.on("error", j);
+      }),
+    );
+  }
+  await sleep(1500);
+  const after = await rssTree(t.pid);
+  for (const s of sockets) s.destroy();
+  await sleep(300);
+  return ((after - before) * 1024) / IDLE;
+}
+
+const results = {};
+for (const name of Object.keys(targets)) {
+  const runs = [];
+  for (let r = 0; r < REPS; r++) {
+    const t = await targets[name]();
+    try {
+      const one = {
+        bulk1: await iperf(t.iperf, 1),
+        bulk4: await iperf(t.iperf, 4),
+        close: await wrk(t.http, true),
+        keep: await wrk(t.http, false),
+        idle: await idleCost(t),
+      };
+      runs.push(one);
+      process.stderr.write(`${name} run ${r + 1}/${REPS}: ${JSON.stringify(one)}\n`);
+    } finally {
+      await t.stop();
+    }
+  }
+  const pick = (f) => median(runs.map(f));
+  results[name] = {
+    bulk1: pick((x) => x.bulk1),
+    bulk4: pick((x) => x.bulk4),
+    closeRps: pick((x) => x.close.rps),
+    closeP50: pick((x) => x.close.p50),
+    closeP99: pick((x) => x.close.p99),
+    keepRps: pick((x) => x.keep.rps),
+    keepP50: pick((x) => x.keep.p50),
+    keepP99: pick((x) => x.keep.p99),
+    idle: runs[0].idle === null ? null : pick((x) => x.idle),
+  };
+}
+
+for (const p of procs.reverse()) await stop(p);
+await rm(dir, { recursive: true, force: true });
+
+const h = results.haproxy;
+const cols = [
+  ["iperf3 1 stream Gb/s", "bulk1", 2, false],
+  ["iperf3 4 streams Gb/s", "bulk4", 2, false],
+  ["new conn/s (close)", "closeRps", 0, false],
+  ["close p50 ms", "closeP50", 2, true],
+  ["close p99 ms", "closeP99", 2, true],
+  ["keep-alive req/s", "keepRps", 0, false],
+  ["keep-alive p50 ms", "keepP50", 2, true],
+  ["keep-alive p99 ms", "keepP99", 2, true],
+  ["KiB per idle conn", "idle", 1, true],
+];
+const rows = [["", ...Object.keys(results)]];
+for (const [label, key, digits, lowerBetter] of cols) {
+  const row = [label];
+  for (const name of Object.keys(results)) {
+    const v = results[name][key];
+    if (v === null || v === undefined || Number.isNaN(v)) {
+      row.push("-");
+      continue;
+    }
+    const shown = key === "idle" ? (v / 1024).toFixed(digits) : v.toFixed(digits);
+    const ratio = name === "haproxy" || !h[key] ? "" : ` (${(lowerBetter ? h[key] / v : v / h[key]).toFixed(2)}x)`;
+    row.push(`${shown}${ratio}`);
+  }
+  rows.push(row);
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+console.log(
+  `relay benchmark, loopback, ${REPS} runs each (median), ${SECONDS} s per measurement; (Nx) = ratio to HAProxy, higher is better`,
+);
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
+console.log(JSON.stringify({ results }));

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Relay benchmark: direct vs socat vs HAProxy (TCP mode) vs the cutover relay, on loopback only.
+# usage: bench/relay/run.sh [--reps 3] [--seconds 4]     (needs: npm run build; nginx, haproxy, socat, iperf3, wrk)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+[ -f packages/relay/dist/main.js ] || npm run build -w @cutover/relay >/dev/null
+exec node bench/relay/run.mjs "$@"
