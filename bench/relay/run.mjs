@@ -3,7 +3,7 @@
 // --reps runs; the table gives each relay's ratio to HAProxy measured in the same run.
 // Traffic goes to 127.0.0.1 only; every process started here is stopped by its PID at the end.
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -68,7 +68,11 @@ async function rssTree(pid) {
   const pids = new Set([pid]);
   for (let changed = true; changed;) {
     changed = false;
-    for (const [p, pp] of rows) if (pids.has(pp) && !pids.has(p)) (pids.add(p), (changed = true));
+    for (const [p, pp] of rows)
+      if (pids.has(pp) && !pids.has(p)) {
+        pids.add(p);
+        changed = true;
+      }
   }
   return rows.filter(([p]) => pids.has(p)).reduce((s, [, , rss]) => s + rss, 0);
 }

@@ -1,12 +1,12 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, startRelay, type RelayStatus } from "../src/index.js";
 import { pattern, sleep, tempDir, waitFor } from "./_helpers.js";
-import { freePort, startNginx, startProcess, waitForPort, type Proc } from "./_servers.js";
+import { freePort, startNginx, startProcess, type Proc } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 const pkg = resolve(import.meta.dirname, "..");
