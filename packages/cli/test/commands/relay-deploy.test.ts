@@ -4,7 +4,7 @@ import { connect, createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { installTestService, startSshd, type TestService, type TestSshd } from "./relay-deploy-helpers.js";
+import { installTestService, startSshd, type TestService, type TestSshd } from "@cutover/testkit";
 import { runCli } from "../_run.js";
 
 // The old host is a real sshd on loopback (non-root user, sudo -n); its "service" listens on 127.0.0.2:PORT,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
 import { fastClock, makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
-import { renderInChromium } from "../_chromium.js";
+import { renderInChromium } from "@cutover/testkit";
 
 let cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

@@ -1,0 +1,3 @@
+export { CHROMIUM, renderInChromium } from "./chromium.js";
+export { installTestService, type TestService } from "./service.js";
+export { fingerprintOf, keygen, startSshd, type TestSshd } from "./sshd.js";
