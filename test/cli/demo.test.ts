@@ -20,12 +20,13 @@ test("cutover demo: a whole move on loopback, zero failed requests, and its repo
     );
   expect(tally).not.toBeNull();
   const [, ok, oldHost, newHost, relayed, failed] = tally!.map(Number);
-  expect(failed).toBe(0);
+  // As root (CI) the demo hands over with nftables redirect: not one request may fail.
+  expect({ failed, last: /last failure: .*/.exec(r.stdout)?.[0] }).toEqual({ failed: 0, last: undefined });
   expect(oldHost).toBeGreaterThan(0);
   expect(newHost).toBeGreaterThan(0);
   expect(relayed).toBeGreaterThan(0); // the stale visitor reached the new host through the relay
   expect(ok).toBe(oldHost! + newHost!);
-  expect(r.stdout).toMatch(/handover: done \(rebind, gap \d+ ms; stopped \d+\)/);
+  expect(r.stdout).toMatch(/handover: done \((redirect|rebind, gap \d+ ms); stopped \d+\)/);
 
   const html = readFileSync(join(dir, "report.html"), "utf8");
   expect(html).not.toMatch(/<script|src=|href=/);

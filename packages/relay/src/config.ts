@@ -133,6 +133,12 @@ export interface HandoverConfig {
   firewall?: "auto" | "nft" | "iptables";
   /** The nftables table / iptables comment tag. Default `cutover`. */
   table?: string;
+  /**
+   * redirect: only connections to these addresses (the old host's, which move) are redirected. Without
+   * it, every local address is; that also catches the relay's own connections when the new host is a
+   * local address too (one machine, as in the demo).
+   */
+  addresses?: string[];
 }
 
 export interface ResolvedLimits {
@@ -259,6 +265,11 @@ export function parseRelayConfig(value: unknown): RelayConfig {
       bad("handover.mode", 'expected "none", "rebind" or "redirect"');
     else {
       if (h.at !== undefined && Number.isNaN(Date.parse(String(h.at)))) bad("handover.at", "expected an ISO date-time");
+      if (
+        h.addresses !== undefined &&
+        (!Array.isArray(h.addresses) || !h.addresses.every((a) => typeof a === "string" && isIP(a) !== 0))
+      )
+        bad("handover.addresses", "expected a list of IP addresses");
       if (h.table !== undefined && !/^[a-z][a-z0-9_]{0,30}$/.test(String(h.table)))
         bad("handover.table", "expected a short name of lowercase letters, digits and _");
       if (h.firewall !== undefined && !["auto", "nft", "iptables"].includes(String(h.firewall)))

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { isIP } from "node:net";
 import type { Server } from "node:net";
 import { promisify } from "node:util";
 import { RelayError } from "./errors.js";
@@ -27,11 +28,24 @@ export function planRedirect(
   rules: readonly RedirectRule[],
   firewall: "nft" | "iptables",
   table: string,
+  addresses: readonly string[] = [],
 ): FirewallPlan {
+  const v4 = addresses.filter((a) => isIP(a) === 4);
+  const v6 = addresses.filter((a) => isIP(a) === 6);
   if (firewall === "nft") {
     // Only a SYN starts a redirect: when these rules turn on connection tracking in a namespace, connections
     // already open are picked up mid-stream, and redirecting their first tracked packet would reset them.
-    const lines = rules.map((r) => `tcp dport ${r.port} tcp flags & (syn | ack) == syn redirect to :${r.sparePort}`);
+    // With addresses, only connections to the old host's own addresses are redirected.
+    const match =
+      addresses.length === 0
+        ? [""]
+        : [
+            ...(v4.length ? [`ip daddr { ${v4.join(", ")} } `] : []),
+            ...(v6.length ? [`ip6 daddr { ${v6.join(", ")} } `] : []),
+          ];
+    const lines = rules.flatMap((r) =>
+      match.map((m) => `${m}tcp dport ${r.port} tcp flags & (syn | ack) == syn redirect to :${r.sparePort}`),
+    );
     const script = [
       `table inet ${table} {`,
       `  chain prerouting {`,
@@ -49,24 +63,31 @@ export function planRedirect(
   const commands: string[] = [];
   for (const r of rules) {
     const tag = ["-m", "comment", "--comment", table, "-j", "REDIRECT", "--to-ports", String(r.sparePort)];
-    commands.push(["-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--syn", "--dport", String(r.port), ...tag].join(" "));
-    commands.push(
-      [
-        "-t",
-        "nat",
-        "-A",
-        "OUTPUT",
-        "-p",
-        "tcp",
-        "--dport",
-        String(r.port),
-        "-m",
-        "addrtype",
-        "--dst-type",
-        "LOCAL",
-        ...tag,
-      ].join(" "),
-    );
+    // iptables handles IPv4; with addresses, one rule per address.
+    const dsts = v4.length ? v4.map((a) => ["-d", a]) : [[]];
+    for (const d of dsts) {
+      commands.push(
+        ["-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--syn", ...d, "--dport", String(r.port), ...tag].join(" "),
+      );
+      commands.push(
+        [
+          "-t",
+          "nat",
+          "-A",
+          "OUTPUT",
+          "-p",
+          "tcp",
+          ...d,
+          "--dport",
+          String(r.port),
+          "-m",
+          "addrtype",
+          "--dst-type",
+          "LOCAL",
+          ...tag,
+        ].join(" "),
+      );
+    }
   }
   return { firewall, table, commands };
 }

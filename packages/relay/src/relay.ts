@@ -362,7 +362,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             port: (l.config as TcpListenerConfig).port,
             sparePort: (l.server.address() as { port: number }).port,
           }));
-        const plan = planRedirect(rules, firewall!, table);
+        const plan = planRedirect(rules, firewall!, table, config.handover?.addresses ?? []);
         await applyRedirect(plan);
         rulesInstalled = true;
         h.firewall = firewall!;

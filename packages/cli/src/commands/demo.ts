@@ -1,4 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Deps } from "../context.js";
@@ -10,6 +12,15 @@ import { renderMoveReport } from "../output/report.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { openSession } from "../timeline/session.js";
 import { runForeground } from "./run.js";
+
+async function hasNft(): Promise<boolean> {
+  try {
+    await promisify(execFile)("nft", ["--version"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function makeDemoCommand(deps: Deps) {
   return new Command("demo")
@@ -34,8 +45,10 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
     )
     .action(async (opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      // rebind: on one machine the new host is a local address too, which a redirect rule would catch.
-      const mode = "rebind";
+      // redirect (nftables, as root): no connection is refused at the handover; else rebind, whose short gap
+      // between the old service's listener closing and the relay's bind is measured and shown.
+      const canRedirect = process.getuid?.() === 0 && (await hasNft());
+      const mode = canRedirect ? "redirect" : "rebind";
       const demo = await setupDemo(deps.now(), mode);
       out.line(out.c.bold("cutover demo: moving www.example.test from 127.0.0.2 (old) to 127.0.0.3 (new) on loopback"));
       out.line(out.c.dim(`plan and journal in ${demo.dir}; the swap is at ${demo.swapAt.toISOString()}`));

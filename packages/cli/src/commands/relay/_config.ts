@@ -108,6 +108,8 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
     handover: {
       mode: plan.handover.mode,
       services: plan.handover.stopServices,
+      // Only the moving addresses are redirected: other addresses of the old host keep their services.
+      addresses: [plan.old.ipv4, plan.old.ipv6].filter((a): a is string => a !== undefined),
       ...(plan.handover.stopCommand ? { stopCommand: plan.handover.stopCommand } : {}),
       at: plan.schedule.swapAt.toISOString(),
     },
