@@ -16,7 +16,6 @@ import {
   type RelayStatus,
 } from "@cutover/relay";
 import { openOldHost } from "../commands/relay/_remote.js";
-import type { Deps } from "../context.js";
 import type { Reporter } from "../output/reporter.js";
 import type { LoadedPlan } from "../plan/load.js";
 
@@ -192,11 +191,7 @@ export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<S
  * ~/.ssh/known_hosts), never accepted blindly.
  */
 export function remoteRelayDriver(rt: StepRuntime, env: Record<string, string | undefined>): RelayDriver {
-  const deps = {
-    cwd: rt.loaded.dir,
-    env,
-    now: rt.now,
-  } as unknown as Deps;
+  const deps = { cwd: rt.loaded.dir, env, now: rt.now };
   const quiet = silentReporter(rt.say);
 
   const opts = {
@@ -244,7 +239,7 @@ export async function undoHandover(
 ): Promise<void> {
   const services = loaded.plan.handover.stopServices;
   if (loaded.plan.old.ssh) {
-    const deps = { cwd: loaded.dir, env, now: () => new Date() } as unknown as Deps;
+    const deps = { cwd: loaded.dir, env, now: () => new Date() };
     const quiet = silentReporter(say);
     const { host, dir } = await openOldHost(deps, quiet, loaded, {
       identity: env.CUTOVER_SSH_IDENTITY,

@@ -30,7 +30,10 @@ export function loadRemotePlan(deps: Deps, file: string | undefined): Promise<Lo
   return loadPlan(file, { cwd: deps.cwd, now: new Date(0), allowPastSwap: true });
 }
 
-function home(deps: Deps): string {
+/** What reaching the old host needs from the outside world (a command's Deps, or the runner's). */
+export type RemoteDeps = Pick<Deps, "cwd" | "env" | "now">;
+
+function home(deps: RemoteDeps): string {
   return deps.env.HOME ?? homedir();
 }
 
@@ -40,7 +43,7 @@ function home(deps: Deps): string {
  * armed handover fires by that clock.
  */
 export async function openOldHost(
-  deps: Deps,
+  deps: RemoteDeps,
   out: Reporter,
   loaded: LoadedPlan,
   opts: RemoteCliOptions,
