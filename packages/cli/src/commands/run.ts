@@ -7,7 +7,7 @@ import { createReporter, type Reporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
 import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
-import { runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
+import { retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, type Session } from "../timeline/session.js";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
@@ -104,6 +104,8 @@ export async function runForeground(
   };
   if (session.created) say(`journal started in ${session.store.dir}; the original records are saved`);
   else say(`resuming from the journal in ${session.store.dir}`);
+  for (const k of await retryFailedSteps(session.state, session.store, deps.now()))
+    say(`${k}: failed before; trying again`);
   for (const w of session.timeline.warnings) out.warn(w);
   let drawn = 0;
   const draw = () => {

@@ -1,10 +1,11 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
+import { ExitCode } from "../errors.js";
 import { printDryRun } from "./_dry-run.js";
 import { createReporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
-import { runDueSteps, type StepExecutors } from "../timeline/run.js";
+import { retryFailedSteps, runDueSteps, type StepExecutors } from "../timeline/run.js";
 import { atJobFor } from "../timeline/schedule.js";
 import { openSession, type Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
@@ -38,6 +39,7 @@ export function makeTickCommand(deps: Deps) {
       "--force",
       "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
     )
+    .option("--retry", "try failed steps again (after fixing their cause); without it a failed step waits for you")
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print what ran as JSON")
@@ -70,6 +72,9 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           out.data({ ran: [], finished: true, rolledBack: true });
           return;
         }
+        if (opts.retry)
+          for (const k of await retryFailedSteps(session.state, session.store, deps.now()))
+            out.line(`${k}: failed before; trying again`);
         const result = await runDueSteps(
           {
             loaded: session.loaded,
@@ -84,10 +89,21 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           session.store,
           hooks.executors ?? defaultExecutors(deps.env),
         );
-        out.data({ ran: result.ran, finished: result.finished, nextAt: result.nextAt?.toISOString() ?? null });
+        const stuck = Object.entries(session.state.steps).filter(([, st]) => st?.status === "failed");
+        out.data({
+          ran: result.ran,
+          finished: result.finished,
+          nextAt: result.nextAt?.toISOString() ?? null,
+          failed: stuck.map(([k, st]) => ({ step: k, error: st?.error })),
+        });
         if (result.ran.length === 0) out.line("nothing due");
         for (const r of result.ran) out.line(`${r.kind}: ${r.status}`);
         if (opts.rearmAt && !result.finished && result.nextAt) await rearmAt(session, result.nextAt, out);
+        if (stuck.length > 0) {
+          for (const [k, st] of stuck)
+            out.error(`${k} failed: ${st?.error}; fix the cause, then \`cutover tick --retry\` or \`cutover run\``);
+          throw new ExitCode(1);
+        }
         if (result.finished) out.line("the timeline is finished");
         else if (result.nextAt) out.line(`next: ${formatUtc(result.nextAt)}`);
       } finally {

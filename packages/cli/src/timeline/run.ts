@@ -239,6 +239,23 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
   return { ran, ...nextOf(timeline, state) };
 }
 
+/**
+ * Gives failed steps another chance (a person ran `cutover run` or `tick --retry` after fixing the
+ * cause): they become pending with their attempts reset, and the journal says so.
+ */
+export async function retryFailedSteps(state: RunState, store: StateStore, now: Date): Promise<StepKind[]> {
+  const failed = (Object.keys(state.steps) as StepKind[]).filter((k) => state.steps[k]?.status === "failed");
+  for (const k of failed) {
+    const s = state.steps[k]!;
+    s.status = "pending";
+    s.attempts = 0;
+    delete s.doneAt;
+    await store.append({ at: now.toISOString(), type: "step.retry-failed", step: k, error: s.error });
+  }
+  if (failed.length > 0) await store.write(state, now);
+  return failed;
+}
+
 /** The next time something is due, and whether every step is finished. */
 export function nextOf(timeline: Timeline, state: RunState): { nextAt: Date | undefined; finished: boolean } {
   const open = timeline.steps.filter((step) => !isFinished(state.steps[step.kind]));

@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseZoneFile } from "@cutover/dns";
@@ -212,17 +213,35 @@ describe("cutover run with an injected clock", () => {
     expect(st.steps.find((s: { kind: string }) => s.kind === "restore").at).toBe("2026-12-03T14:00:00.000Z");
   });
 
-  test("a failing preflight stops the run before the swap, with the journal saying where it stands", async () => {
-    const move = await makeMoveDir({ swapAt: SWAP, ports: [1] }); // nothing listens on port 1
+  test("a failing preflight stops the run before the swap; after the fix, running again finishes", async () => {
+    // A port where nothing listens yet: the new host is not ready.
+    const probe = createServer();
+    const port = await new Promise<number>((r) =>
+      probe.listen(0, "127.0.0.1", () => r((probe.address() as { port: number }).port)),
+    );
+    await new Promise((r) => probe.close(r));
+    const move = await makeMoveDir({ swapAt: SWAP, ports: [port] });
     cleanup.push(move.close);
     const clock = fastClock("2026-11-29T10:00:00Z");
     const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/preflight failed: tcp 1: 127\.0\.0\.1:1: ECONNREFUSED/);
+    expect(r.stderr).toMatch(new RegExp(`preflight failed: tcp ${port}: 127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const st = JSON.parse((await runCli(["status", "--json"], { cwd: move.dir, now: clock.now })).stdout);
     expect(st.failed[0].step).toBe("preflight");
     expect(st.records.every((x: { state: string }) => x.state === "lowered" || x.state === "original")).toBe(true);
+    const t = await runCli(["tick"], { cwd: move.dir, now: clock.now });
+    expect(t.code).toBe(1);
+    expect(t.stderr).toContain("preflight failed");
+    expect(t.stderr).toContain("cutover tick --retry");
+    // The new host comes up; running again retries the failed step and finishes the move.
+    const up = createServer((c) => c.end());
+    await new Promise<void>((res) => up.listen(port, "127.0.0.1", () => res()));
+    cleanup.push(() => new Promise((res) => up.close(res)));
+    const again = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
+    expect(again.stderr).toBe("");
+    expect(again.stdout).toContain("preflight: failed before; trying again");
+    expect(again.code).toBe(0);
   });
 });
 
