@@ -76,7 +76,10 @@ async function rssTree(pid) {
   }
   return rows.filter(([p]) => pids.has(p)).reduce((s, [, , rss]) => s + rss, 0);
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const ok = xs.filter((x) => !Number.isNaN(x));
+  return ok.length === 0 ? NaN : [...ok].sort((a, b) => a - b)[Math.floor(ok.length / 2)];
+};
 
 // --- the services behind every relay
 const nginxPort = await freePort();
@@ -190,41 +193,48 @@ async function idleCost(t) {
   return ((after - before) * 1024) / IDLE;
 }
 
-const results = {};
-for (const name of Object.keys(targets)) {
-  const runs = [];
-  for (let r = 0; r < REPS; r++) {
-    const t = await targets[name]();
-    try {
-      const one = {
-        bulk1: await iperf(t.iperf, 1),
-        bulk4: await iperf(t.iperf, 4),
-        close: await wrk(t.http, true),
-        keep: await wrk(t.http, false),
-        idle: await idleCost(t),
-      };
-      runs.push(one);
-      process.stderr.write(`${name} run ${r + 1}/${REPS}: ${JSON.stringify(one)}\n`);
-    } finally {
-      await t.stop();
-    }
-  }
-  const pick = (f) => median(runs.map(f));
-  results[name] = {
-    bulk1: pick((x) => x.bulk1),
-    bulk4: pick((x) => x.bulk4),
-    closeRps: pick((x) => x.close.rps),
-    closeP50: pick((x) => x.close.p50),
-    closeP99: pick((x) => x.close.p99),
-    keepRps: pick((x) => x.keep.rps),
-    keepP50: pick((x) => x.keep.p50),
-    keepP99: pick((x) => x.keep.p99),
-    idle: runs[0].idle === null ? null : pick((x) => x.idle),
-  };
+process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
+async function cleanup() {
+  for (const p of procs.reverse()) await stop(p);
+  await rm(dir, { recursive: true, force: true });
 }
 
-for (const p of procs.reverse()) await stop(p);
-await rm(dir, { recursive: true, force: true });
+const results = {};
+try {
+  for (const name of Object.keys(targets)) {
+    const runs = [];
+    for (let r = 0; r < REPS; r++) {
+      const t = await targets[name]();
+      try {
+        const one = {
+          bulk1: await iperf(t.iperf, 1),
+          bulk4: await iperf(t.iperf, 4),
+          close: await wrk(t.http, true),
+          keep: await wrk(t.http, false),
+          idle: await idleCost(t),
+        };
+        runs.push(one);
+        process.stderr.write(`${name} run ${r + 1}/${REPS}: ${JSON.stringify(one)}\n`);
+      } finally {
+        await t.stop();
+      }
+    }
+    const pick = (f) => median(runs.map(f));
+    results[name] = {
+      bulk1: pick((x) => x.bulk1),
+      bulk4: pick((x) => x.bulk4),
+      closeRps: pick((x) => x.close.rps),
+      closeP50: pick((x) => x.close.p50),
+      closeP99: pick((x) => x.close.p99),
+      keepRps: pick((x) => x.keep.rps),
+      keepP50: pick((x) => x.keep.p50),
+      keepP99: pick((x) => x.keep.p99),
+      idle: runs[0].idle === null ? null : pick((x) => x.idle),
+    };
+  }
+} finally {
+  await cleanup();
+}
 
 const h = results.haproxy;
 const cols = [
