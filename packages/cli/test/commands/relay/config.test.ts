@@ -30,6 +30,7 @@ test("planRelayConfig maps the plan's relay, new, handover and schedule.drain se
   expect(config.handover).toEqual({
     mode: "redirect",
     services: ["dovecot", "postfix", "nginx", "mariadb"],
+    addresses: ["198.51.100.10", "2001:db8:10::10"],
     at: "2026-12-01T14:00:00.000Z",
   });
   expect(config.drain).toEqual({
