@@ -149,14 +149,22 @@ listen iperf
 };
 
 async function iperf(port, streams) {
-  const { stdout } = await run(
-    "iperf3",
-    ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-P", String(streams), "-J"],
-    {
-      maxBuffer: 64 << 20,
-    },
-  );
-  return JSON.parse(stdout).end.sum_received.bits_per_second / 1e9;
+  // iperf3's server runs one test at a time and may still be finishing the last one: retry briefly.
+  const argv = ["-c", "127.0.0.1", "-p", String(port), "-t", String(SECONDS), "-P", String(streams), "-J"];
+  for (let attempt = 1; ; attempt++) {
+    const { stdout } = await run("iperf3", argv, { maxBuffer: 64 << 20 }).catch((error) => ({
+      stdout: error.stdout ?? "",
+    }));
+    let bps;
+    try {
+      bps = JSON.parse(stdout).end?.sum_received?.bits_per_second;
+    } catch {
+      bps = undefined;
+    }
+    if (bps !== undefined) return bps / 1e9;
+    if (attempt === 5) return NaN;
+    await sleep(1000);
+  }
 }
 function ms(text) {
   const m = /([\d.]+)(us|ms|s)/.exec(text);
