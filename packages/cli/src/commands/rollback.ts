@@ -5,7 +5,7 @@ import { ExitCode, UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
 import { changeSetToJson, formatUtc } from "../output/timeline.js";
 import { undoHandover } from "../timeline/relay.js";
-import { cancelEdgeForSession } from "./schedule-edge.js";
+import { cancelEdgeForSession, scheduleEdge } from "./schedule-edge.js";
 import { openSession } from "../timeline/session.js";
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
@@ -98,6 +98,14 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
           out.data({ complete: false, outcomes });
           out.error("some records could not be put back (listed above); run `cutover rollback` again to finish");
           throw new ExitCode(1);
+        }
+        if (edge) {
+          // The DNS is back: the Worker has nothing left to do.
+          await scheduleEdge(session, out, { remove: true, dryRun: false }, deps).catch((e: Error) =>
+            out.warn(
+              `could not delete the edge Worker (${e.message}); delete it with \`cutover schedule --with edge --remove\``,
+            ),
+          );
         }
         state.rolledBack = { at: deps.now().toISOString(), outcomes };
         await store.append({ at: deps.now().toISOString(), type: "rollback.done" });

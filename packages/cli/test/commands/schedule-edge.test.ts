@@ -132,18 +132,33 @@ describe("cutover schedule --with edge", () => {
     }
     expect(f.dns.list("example.com")[0]!.content).toBe("203.0.113.20");
 
+    // A rollback cancels the edge steps, puts the records back, then deletes the Worker.
+    const rolled = await runCli(["rollback", "cutover.yaml"], { cwd: dir, env });
+    expect(rolled.code).toBe(0);
+    expect(rolled.stdout).toContain("edge: pending steps cancelled");
+    expect(rolled.stdout).toContain("deleted the Worker cutover-edge-test");
+    expect(f.dns.list("example.com")[0]!.content).toBe("198.51.100.10");
+    expect(f.workers.scripts.size).toBe(0);
+
     const removed = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--remove", "--json"], {
       cwd: dir,
       env,
     });
     expect(removed.code).toBe(0);
-    expect(JSON.parse(removed.stdout)).toEqual({ removed: true, script: "cutover-edge-test" });
-    expect(f.workers.scripts.size).toBe(0);
+    expect(JSON.parse(removed.stdout)).toEqual({ removed: false, script: "cutover-edge-test" });
 
     // No token in any output or in the journal.
     const journal = readFileSync(join(state, "events.jsonl"), "utf8") + readFileSync(join(state, "state.json"), "utf8");
     expect(journal).toContain("edge.deployed");
-    for (const text of [dry.stdout, human.stdout, deployed.stdout, removed.stdout, journal]) {
+    for (const text of [
+      dry.stdout,
+      human.stdout,
+      deployed.stdout,
+      rolled.stdout,
+      rolled.stderr,
+      removed.stdout,
+      journal,
+    ]) {
       expect(text).not.toContain(CF_TOKEN);
       expect(text).not.toContain(DEPLOY_TOKEN);
     }
