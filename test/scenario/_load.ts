@@ -199,7 +199,10 @@ async function web(c: LoadConfig, r: LoadResult, stale: boolean): Promise<void> 
           }
           d.end = Date.now();
           r.downloads.push(d);
-          if (!d.intact) fail("download", new Error(d.error));
+          if (!d.intact) {
+            fail("download", new Error(d.error));
+            await sleep(100); // a refused download is not retried in a tight loop
+          }
         }
       })(),
     );

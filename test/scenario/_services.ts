@@ -212,6 +212,8 @@ export interface Mariadb {
  */
 export async function startMariadb(lab: Lab, host: string, dir: string): Promise<Mariadb> {
   await mkdir(join(dir, "run"), { recursive: true });
+  await mkdir(join(dir, "tmp"), { recursive: true });
+  // Its own temp dir: bootstrap temp tables in a shared /tmp can collide with another install running at once.
   await run(
     "mariadb-install-db",
     [
@@ -220,8 +222,9 @@ export async function startMariadb(lab: Lab, host: string, dir: string): Promise
       "--user=root",
       "--skip-test-db",
       "--auth-root-authentication-method=socket",
+      `--tmpdir=${dir}/tmp`,
     ],
-    { timeout: 60_000 },
+    { timeout: 60_000, env: { ...process.env, TMPDIR: join(dir, "tmp") } },
   );
   const socket = join(dir, "run/mysqld.sock");
   const pidFile = join(dir, "run/mariadb.pid");
@@ -239,6 +242,7 @@ export async function startMariadb(lab: Lab, host: string, dir: string): Promise
       "--skip-log-bin",
       "--innodb-buffer-pool-size=16M",
       "--max-connections=500",
+      `--tmpdir=${dir}/tmp`,
     ]);
   const child = start();
   const sql = async (statement: string) =>

@@ -40,6 +40,8 @@ export interface ScenarioResult {
   swapAt: number;
   /** When the old host's ports and socket led to the relay (or socat was started). */
   handoverAt: number;
+  /** When the clients stopped. */
+  loadEnd: number;
   deploy?: Spawned;
   run: Spawned;
   web: LoadResult;
@@ -129,6 +131,15 @@ export async function runScenario(options: {
   const planName = `zd-${randomBytes(3).toString("hex")}`;
   const relayDir = `/var/lib/cutover/${planName}`;
   let lab: Lab | undefined;
+  // Ctrl-C (the bench) or a kill: remove the namespaces and what runs in them before leaving.
+  const onSignal = () => {
+    void (lab?.destroy() ?? Promise.resolve())
+      .then(() => rm(relayDir, { recursive: true, force: true }))
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     lab = await createLab({
       old: ADDR.old,
@@ -159,10 +170,8 @@ export async function runScenario(options: {
       big,
       rate: "3m",
     });
-    const [oldDb, newDb] = await Promise.all([
-      startMariadb(lab, "old", join(dir, "old/mariadb")),
-      startMariadb(lab, "new", join(dir, "new/mariadb")),
-    ]);
+    const oldDb = await startMariadb(lab, "old", join(dir, "old/mariadb"));
+    const newDb = await startMariadb(lab, "new", join(dir, "new/mariadb"));
     // The app's socket path, as PHP's default /var/lib/mysql/mysql.sock, a symlink to the server's socket.
     const appSocket = join(dir, "old/lib/mysql.sock");
     await mkdir(join(dir, "old/lib"), { recursive: true });
@@ -396,6 +405,7 @@ ${relayPart}propagation:
       plan: planPath,
       swapAt,
       handoverAt,
+      loadEnd: deadline,
       ...(deploy ? { deploy } : {}),
       run: runOut,
       web,
@@ -409,6 +419,8 @@ ${relayPart}propagation:
       log,
     };
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await lab?.destroy();
     await rm(relayDir, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
