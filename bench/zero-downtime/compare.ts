@@ -89,6 +89,8 @@ for (let i = 0; i < RUNS; i++)
     process.stderr.write(
       `  ${JSON.stringify(results[procedure].at(-1))}\n  errors: ${errors.slice(0, 8).join(" | ") || "none"}\n`,
     );
+    const socatLog = r.log.find((l) => l.includes("socat's errors"));
+    if (socatLog) process.stderr.write(`  ${socatLog}\n`);
   }
 
 const labels: Array<[keyof Row, string]> = [

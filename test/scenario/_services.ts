@@ -103,12 +103,12 @@ zone:
   return { zoneFile, conf, socket, child };
 }
 
-/** Unbound, the clients' caching resolver, with a stub zone pointing at Knot; no TTL floor, no serve-stale. */
+/** Unbound, the clients' caching resolver, with a stub zone pointing at Knot; no serve-stale, no prefetch. */
 export async function startUnbound(
   lab: Lab,
   host: string,
   dir: string,
-  options: { address: string; zone: string; authority: string; clients: string[] },
+  options: { address: string; zone: string; authority: string; clients: string[]; minTtl?: number },
 ): Promise<{ child: ChildProcess }> {
   await mkdir(dir, { recursive: true });
   const conf = join(dir, "unbound.conf");
@@ -128,7 +128,7 @@ export async function startUnbound(
   verbosity: 0
   num-threads: 1
   module-config: "iterator"
-  cache-min-ttl: 0
+  cache-min-ttl: ${options.minTtl ?? 0}
   prefetch: no
   serve-expired: no
   qname-minimisation: no

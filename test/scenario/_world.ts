@@ -193,6 +193,10 @@ www  IN A   ${ADDR.old}
       zone: ZONE,
       authority: ADDR.authority,
       clients: [ADDR.laptop, ADDR.client, ADDR.stale, ADDR.resolver],
+      // A TTL floor of 10 s, as many resolvers and clients keep (Chrome 60 s, Java 30 s): the lowered 2 s TTL
+      // is cached for 10 s, so resolving clients still reach the old address for a while after the swap,
+      // and the watch sees Unbound flip (with 2 s it could flip before the watch's first round).
+      minTtl: 10,
     });
     const keys = join(dir, "laptop/keys");
     await mkdir(keys, { recursive: true });
@@ -327,9 +331,9 @@ ${relayPart}propagation:
           "sh",
           "-c",
           `/usr/sbin/nginx -c ${oldNginx.conf} -p ${join(dir, "old/nginx")} -s stop; ` +
-            `socat TCP-LISTEN:80,fork TCP:${ADDR.new}:80 >/dev/null 2>&1 & ` +
+            `socat TCP-LISTEN:80,fork TCP:${ADDR.new}:80 >/dev/null 2>>${dir}/old/socat.log & ` +
             `kill -TERM $(cat ${oldDb.pidFile}); rm -f ${appSocket}; ` +
-            `socat UNIX-LISTEN:${appSocket},fork,mode=777 TCP:${ADDR.new}:3306 >/dev/null 2>&1 &`,
+            `socat UNIX-LISTEN:${appSocket},fork,mode=777 TCP:${ADDR.new}:3306 >/dev/null 2>>${dir}/old/socat.log &`,
         ]);
         say(
           "socat procedure: nginx -s stop; socat TCP-LISTEN:80,fork TCP:NEW:80 & (and the same for the MySQL socket)",
@@ -369,6 +373,10 @@ ${relayPart}propagation:
         const r = e.result as { progress: number; summary: string };
         return { at: String(e.at ?? e.time ?? ""), progress: r.progress, summary: r.summary };
       });
+    if (options.procedure === "socat")
+      say(
+        `socat's errors:\n${(await readFile(join(dir, "old/socat.log"), "utf8").catch(() => "")).split("\n").slice(0, 5).join("\n")}`,
+      );
     if (options.procedure === "cutover") {
       const relayLog = await readFile(join(relayDir, "relay.log"), "utf8").catch(() => "");
       const m = /^(\S+) .*handover: \S+ now leads to the relay/m.exec(relayLog);
