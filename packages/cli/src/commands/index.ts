@@ -2,6 +2,7 @@ import type { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { makeDemoCommand } from "./demo.js";
 import { makeDnsCommand } from "./dns/index.js";
+import { makeInitCommand } from "./init.js";
 import { makePlanCommand } from "./plan.js";
 import { makePropagationCommand } from "./propagation/index.js";
 import { makeRelayCommand } from "./relay/index.js";
@@ -15,6 +16,7 @@ import { makeTickCommand } from "./tick.js";
 /** Every top-level command, in the order `--help` lists them. One line per noun or verb. */
 export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
   makeDemoCommand,
+  makeInitCommand,
   makePlanCommand,
   makeRunCommand,
   makeTickCommand,

@@ -1,0 +1,101 @@
+import { Command, Option } from "@commander-js/extra-typings";
+import { access, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import type { Deps } from "../context.js";
+import { UserError } from "../errors.js";
+import { createReporter } from "../output/reporter.js";
+
+const PROVIDER_LINES: Record<string, string> = {
+  zonefile: `  provider: zonefile              # zone files you serve with NSD, BIND or Knot
+  files: { example.com: /etc/knot/zones/example.com.zone }
+  reload: knotc zone-reload {zone}  # run after each write; {zone} and {file} are replaced`,
+  cloudflare: `  provider: cloudflare            # token from CLOUDFLARE_API_TOKEN (Zone.DNS edit)`,
+  linode: `  provider: linode                # token from LINODE_TOKEN (Domains read/write)`,
+  rfc2136: `  provider: rfc2136               # dynamic UPDATE with TSIG to BIND, Knot or PowerDNS
+  server: 192.0.2.53:53
+  keyFile: /etc/cutover/tsig.key    # key "name" { algorithm hmac-sha256; secret "..."; };`,
+};
+
+/** A plan to start from: every section, with the choices explained. */
+export function planTemplate(provider: string, swapAt: Date): string {
+  return `# cutover plan: edit the addresses, zones and times, then run \`cutover plan\`.
+# Reference: docs/plan-file.md
+name: my-move
+old:                                # the host you are leaving
+  ipv4: 198.51.100.10
+  # ipv6: 2001:db8:10::10
+  ssh: root@198.51.100.10           # where the relay runs
+  # hostKey: SHA256:...             # pin the old host's SSH key (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)
+new:                                # the host you are moving to
+  ipv4: 203.0.113.20
+  # ipv6: 2001:db8::20
+  ssh: root@203.0.113.20
+dns:
+${PROVIDER_LINES[provider]}
+  zones: [example.com]
+  records: auto                     # every A/AAAA on an old address (or a list of names)
+  lowTtl: 300                       # seconds, during the move
+schedule:
+  swapAt: ${swapAt.toISOString().replace(/\.\d+Z$/, "Z")}   # with Z or an offset such as +01:00
+  margin: 1h
+  restoreTtlAfter: 24h
+  drain: { quiet: 30m, deadline: 72h }
+handover:
+  mode: redirect                    # nftables: no connection refused; or rebind
+  stopServices: [nginx]             # stopped on the old host at the swap
+relay:
+  ports: [80, 443]                  # forwarded to the new host while caches expire
+  # proxyProtocol: { 25: v2 }       # the new host sees the real client address
+  # sockets:
+  #   - listen: /var/lib/mysql/mysql.sock
+  #     owner: mysql:mysql
+  #     mode: "0777"
+  #     to: { via: ssh, host: 127.0.0.1, port: 3306 }
+propagation:
+  resolvers: default                # the public resolvers; or a list of IPs and DoH URLs
+`;
+}
+
+export function makeInitCommand(deps: Deps) {
+  return new Command("init")
+    .description("Write a plan file to start from, with every section explained")
+    .argument("[file]", "where to write it", "cutover.yaml")
+    .addOption(
+      new Option("--provider <name>", "the DNS provider")
+        .choices(["zonefile", "cloudflare", "linode", "rfc2136"] as const)
+        .default("cloudflare" as const),
+    )
+    .option("--force", "overwrite an existing file")
+    .option("--dry-run", "print the plan instead of writing it")
+    .option("--json", "print what was written as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover init
+  $ cutover init move.yaml --provider linode`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      // A swap two days from now, on the hour: far enough for a day-long TTL to be lowered first.
+      const swapAt = new Date(Math.ceil((deps.now().getTime() + 2 * 86_400_000) / 3_600_000) * 3_600_000);
+      const text = planTemplate(opts.provider, swapAt);
+      if (opts.dryRun) {
+        out.data({ dryRun: true, file, text });
+        out.write(text);
+        return;
+      }
+      const path = resolve(deps.cwd, file);
+      const exists = await access(path).then(
+        () => true,
+        () => false,
+      );
+      if (exists && !opts.force)
+        throw new UserError(`${file} exists already; edit it, or pass --force to replace it`, { code: "E_EXISTS" });
+      await writeFile(path, text, { mode: 0o644 });
+      out.data({ written: path, provider: opts.provider });
+      out.line(
+        `wrote ${file}: edit the hosts, zones and swap time, then run \`cutover plan ${file === "cutover.yaml" ? "" : file}\``.trimEnd(),
+      );
+    });
+}
