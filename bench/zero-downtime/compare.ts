@@ -89,6 +89,10 @@ for (let i = 0; i < RUNS; i++)
     process.stderr.write(
       `  ${JSON.stringify(results[procedure].at(-1))}\n  errors: ${errors.slice(0, 8).join(" | ") || "none"}\n`,
     );
+    if (r.run.code !== 0)
+      process.stderr.write(
+        `  cutover run exit ${r.run.code}: ${r.run.stderr.trim()}\n  ${r.run.stdout.trim().split("\n").slice(-6).join("\n  ")}\n`,
+      );
     const socatLog = r.log.find((l) => l.includes("socat's errors"));
     if (socatLog) process.stderr.write(`  ${socatLog}\n`);
   }
