@@ -214,12 +214,14 @@ try {
     for (let r = 0; r < REPS; r++) {
       const t = await targets[name]();
       try {
+        // idle first, on a fresh process: after the load runs a heap has room to spare and hides the cost
+        const idle = await idleCost(t);
         const one = {
+          idle,
           bulk1: await iperf(t.iperf, 1),
           bulk4: await iperf(t.iperf, 4),
           close: await wrk(t.http, true),
           keep: await wrk(t.http, false),
-          idle: await idleCost(t),
         };
         runs.push(one);
         process.stderr.write(`${name} run ${r + 1}/${REPS}: ${JSON.stringify(one)}\n`);
