@@ -1,12 +1,9 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { expect, test } from "vitest";
+import { renderInChromium } from "@cutover/testkit";
 import { cutover } from "../_spawn.js";
-
-const run = promisify(execFile);
 
 test("cutover demo: a whole move on loopback, zero failed requests, and its report renders in Chromium", async () => {
   const dir = mkdtempSync(join(tmpdir(), "cutover-demo-test-"));
@@ -30,24 +27,7 @@ test("cutover demo: a whole move on loopback, zero failed requests, and its repo
 
   const html = readFileSync(join(dir, "report.html"), "utf8");
   expect(html).not.toMatch(/<script|src=|href=/);
-  const profile = mkdtempSync(join(tmpdir(), "cutover-chromium-"));
-  const { stdout: dom } = await run(
-    "/usr/bin/chromium",
-    [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-dev-shm-usage",
-      `--user-data-dir=${profile}`,
-      "--dump-dom",
-      `file://${join(dir, "report.html")}`,
-    ],
-    { timeout: 60_000, maxBuffer: 8 << 20 },
-  );
+  const { dom } = await renderInChromium(join(dir, "report.html"), "demo-report.png");
   expect(dom.match(/<tr class="done">/g)?.length).toBe(7);
   expect(dom).toContain('<svg id="share-chart"');
   expect(dom).toMatch(/<table id="stale-clients">.*<td>127\.0\.0\.1<\/td>/s);

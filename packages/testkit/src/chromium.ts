@@ -10,7 +10,10 @@ export const CHROMIUM = "/usr/bin/chromium";
 const artifacts = new URL("../../../artifacts/", import.meta.url).pathname;
 
 /** Loads a local page in real headless Chromium: the DOM it parsed, and a screenshot kept in artifacts/. */
-export async function renderInChromium(file: string, screenshotName: string): Promise<string> {
+export async function renderInChromium(
+  file: string,
+  screenshotName: string,
+): Promise<{ dom: string; screenshot: string }> {
   const dir = await mkdtemp(join(tmpdir(), "cutover-chromium-"));
   const flags = [
     "--headless",
@@ -29,14 +32,12 @@ export async function renderInChromium(file: string, screenshotName: string): Pr
       maxBuffer: 8 << 20,
     });
     await mkdir(artifacts, { recursive: true });
-    await run(
-      CHROMIUM,
-      [...flags, "--window-size=1100,1400", `--screenshot=${join(artifacts, screenshotName)}`, `file://${file}`],
-      {
-        timeout: 60_000,
-      },
-    );
-    return stdout;
+    const screenshot = join(artifacts, screenshotName);
+    await rm(screenshot, { force: true });
+    await run(CHROMIUM, [...flags, "--window-size=1100,1400", `--screenshot=${screenshot}`, `file://${file}`], {
+      timeout: 60_000,
+    });
+    return { dom: stdout, screenshot };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

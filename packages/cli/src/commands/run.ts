@@ -8,7 +8,7 @@ import { stepLines } from "../output/steps.js";
 import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
-import { openSession, type Session } from "../timeline/session.js";
+import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
 export interface RunHooks {
@@ -41,17 +41,7 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
-      const session = await openSession({
-        file,
-        cwd: deps.cwd,
-        env: deps.env,
-        now: deps.now(),
-        stateDir: opts.state,
-        acceptRisk: opts.acceptRisk === true,
-        force: opts.force === true,
-        lockFor: "run",
-        create: true,
-      });
+      const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));
       const abort = new AbortController();
       const onSigint = () => abort.abort();
       if (!hooks.signal) process.once("SIGINT", onSigint);

@@ -10,7 +10,7 @@ import { UserError } from "../errors.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import { planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
-import { openSession, type Session } from "../timeline/session.js";
+import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { scheduleEdge } from "./schedule-edge.js";
 
 const run = promisify(execFile);
@@ -101,16 +101,7 @@ The journal starts now: the original records are read and saved before anything 
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const print = opts.print === true || opts.dryRun === true;
-      const session = await openSession({
-        file,
-        cwd: deps.cwd,
-        env: deps.env,
-        now: deps.now(),
-        stateDir: opts.state,
-        acceptRisk: opts.acceptRisk === true,
-        force: opts.force === true,
-        create: !opts.remove,
-      });
+      const session = await openSession(runSessionOptions(deps, file, opts, { create: !opts.remove }));
       try {
         const target: ScheduleTarget = {
           planPath: session.loaded.path,

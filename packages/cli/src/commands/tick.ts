@@ -7,7 +7,7 @@ import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors } from "../timeline/run.js";
 import { atJobFor } from "../timeline/schedule.js";
-import { openSession, type Session } from "../timeline/session.js";
+import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
 import type { Reporter } from "../output/reporter.js";
 
@@ -55,17 +55,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
-      const session = await openSession({
-        file,
-        cwd: deps.cwd,
-        env: deps.env,
-        now: deps.now(),
-        stateDir: opts.state,
-        acceptRisk: opts.acceptRisk === true,
-        force: opts.force === true,
-        lockFor: "tick",
-        create: true,
-      });
+      const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "tick", create: true }));
       try {
         if (session.state.rolledBack) {
           out.line("this run was rolled back; nothing to do");

@@ -35,6 +35,25 @@ export interface OpenOptions {
   create?: boolean;
 }
 
+/** The options of a command that starts or continues a run (`run`, `tick`, `schedule`) from its flags. */
+export function runSessionOptions(
+  deps: { cwd: string; env: Record<string, string | undefined>; now: () => Date },
+  file: string | undefined,
+  flags: { state?: string | undefined; acceptRisk?: boolean | undefined; force?: boolean | undefined },
+  extra: Pick<OpenOptions, "lockFor" | "create">,
+): OpenOptions {
+  return {
+    file,
+    cwd: deps.cwd,
+    env: deps.env,
+    now: deps.now(),
+    stateDir: flags.state,
+    acceptRisk: flags.acceptRisk === true,
+    force: flags.force === true,
+    ...extra,
+  };
+}
+
 /** The plan text's difference from the journaled one, as a unified diff. */
 export function planDiff(state: RunState, text: string, file: string): string {
   return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, state.plan.text, text, "", "", {

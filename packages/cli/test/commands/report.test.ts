@@ -41,7 +41,7 @@ test("cutover report: one self-contained page of the whole move, rendered by hea
   expect(out.code).toBe(0);
   const html = readFileSync(join(move.dir, "move.html"), "utf8");
   expect(html).not.toMatch(/<script|src=|href=/);
-  const dom = await renderInChromium(join(move.dir, "move.html"), "move-report.png");
+  const { dom } = await renderInChromium(join(move.dir, "move.html"), "move-report.png");
   expect(dom).toContain('<table id="timeline">');
   expect(dom.match(/<tr class="done">/g)?.length).toBe(7);
   expect(dom).toContain('<svg id="share-chart"');

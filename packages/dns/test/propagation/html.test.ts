@@ -1,18 +1,12 @@
-import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { renderInChromium } from "@cutover/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderPropagationHtml } from "../../src/propagation/html.js";
 import type { QueryResult } from "../../src/propagation/query.js";
 import { parseResolverList, type ServerSpec } from "../../src/propagation/servers.js";
 import { createPropagationWatch } from "../../src/propagation/watch.js";
-
-const run = promisify(execFile);
-const CHROMIUM = "/usr/bin/chromium";
-const artifacts = new URL("../../../../artifacts/", import.meta.url).pathname;
 
 /** A report from real rounds over a scripted network: one resolver flips to NEW after 20 s. */
 async function sampleReport() {
@@ -76,42 +70,18 @@ describe("renderPropagationHtml", () => {
     expect(html).toContain("✓ propagated");
   });
 
-  it.skipIf(!existsSync(CHROMIUM))(
-    "renders in headless Chromium with the chart present (screenshot kept in artifacts/)",
-    async () => {
-      const report = await sampleReport();
-      const dir = await mkdtemp(join(tmpdir(), "cutover-html-"));
-      dirs.push(dir);
-      const file = join(dir, "report.html");
-      await writeFile(file, renderPropagationHtml(report));
-      const flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        `--user-data-dir=${join(dir, "profile")}`,
-      ];
-      const { stdout: dom } = await run(CHROMIUM, [...flags, "--dump-dom", `file://${file}`], {
-        timeout: 60_000,
-        maxBuffer: 8 << 20,
-      });
-      // The browser parsed the page and kept the inline SVG chart with one line per source group.
-      expect(dom).toContain('<svg id="share-chart"');
-      expect(dom.match(/<polyline class="series"/g)?.length).toBe(2);
-      expect(dom).toContain("DNS propagation: www.example.test");
-      await mkdir(artifacts, { recursive: true });
-      const shot = join(artifacts, "propagation-report.png");
-      await rm(shot, { force: true });
-      await run(CHROMIUM, [...flags, "--window-size=1100,900", `--screenshot=${shot}`, `file://${file}`], {
-        timeout: 60_000,
-      });
-      expect((await stat(shot)).size).toBeGreaterThan(10_000);
-      expect((await readFile(shot)).subarray(1, 4).toString()).toBe("PNG");
-    },
-    90_000,
-  );
+  it("renders in headless Chromium with the chart present (screenshot kept in artifacts/)", async () => {
+    const report = await sampleReport();
+    const dir = await mkdtemp(join(tmpdir(), "cutover-html-"));
+    dirs.push(dir);
+    const file = join(dir, "report.html");
+    await writeFile(file, renderPropagationHtml(report));
+    const { dom, screenshot: shot } = await renderInChromium(file, "propagation-report.png");
+    // The browser parsed the page and kept the inline SVG chart with one line per source group.
+    expect(dom).toContain('<svg id="share-chart"');
+    expect(dom.match(/<polyline class="series"/g)?.length).toBe(2);
+    expect(dom).toContain("DNS propagation: www.example.test");
+    expect((await stat(shot)).size).toBeGreaterThan(10_000);
+    expect((await readFile(shot)).subarray(1, 4).toString()).toBe("PNG");
+  }, 90_000);
 });
