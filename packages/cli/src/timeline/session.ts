@@ -54,6 +54,13 @@ export function runSessionOptions(
   };
 }
 
+function noRun(loaded: LoadedPlan, store: StateStore): UserError {
+  return new UserError(`no run of ${loaded.plan.name} has started (no journal in ${store.dir})`, {
+    code: "E_NO_RUN",
+    details: ["start it with `cutover run` (foreground) or `cutover schedule` (systemd, at or the edge)"],
+  });
+}
+
 /** The plan text's difference from the journaled one, as a unified diff. */
 export function planDiff(state: RunState, text: string, file: string): string {
   return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, state.plan.text, text, "", "", {
@@ -73,6 +80,11 @@ export async function openSession(o: OpenOptions): Promise<Session> {
   if (o.lockFor) {
     await store.ensureDir();
     lock = await acquireLock(store.lockPath, o.lockFor, o.now);
+  }
+  // A command that needs a run under way says so before asking for credentials.
+  if (!o.create && !(await store.read())) {
+    await lock?.release();
+    throw noRun(loaded, store);
   }
   const provider = createProviderForPlan(loaded, o.env);
   const close = async () => {
@@ -97,12 +109,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
         );
       }
     } else {
-      if (!o.create) {
-        throw new UserError(`no run of ${loaded.plan.name} has started (no journal in ${store.dir})`, {
-          code: "E_NO_RUN",
-          details: ["start it with `cutover run` (foreground) or `cutover schedule` (systemd, at or the edge)"],
-        });
-      }
+      if (!o.create) throw noRun(loaded, store);
       state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true, o.force === true);
       created = true;
     }
