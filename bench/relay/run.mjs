@@ -15,10 +15,26 @@ const opt = (name, def) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
+const optText = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? String(args[i + 1]) : def;
+};
+if (args.includes("--help") || args.includes("-h")) {
+  console.log(`usage: bench/relay/run.sh [--reps 3] [--seconds 4] [--only direct,socat,haproxy,cutover] [--relay FILE] [--baseline FILE]
+  --only      the targets to measure (default all four; ratios need haproxy)
+  --relay     the relay script to run as "cutover" (default packages/relay/dist/main.js)
+  --baseline  another relay script (e.g. an older bundle, cutover-relay.cjs) measured in the same run as "baseline"
+example: bench/relay/run.sh --reps 3 --seconds 3 --only haproxy,cutover`);
+  process.exit(0);
+}
 const REPS = opt("--reps", 3);
 const SECONDS = opt("--seconds", 4);
 const IDLE = 1000;
 const root = resolve(import.meta.dirname, "../..");
+const ONLY = optText("--only", "direct,socat,haproxy,cutover").split(",");
+const BASELINE = args.includes("--baseline") ? resolve(optText("--baseline", "")) : undefined;
+if (BASELINE !== undefined) ONLY.push("baseline");
+const RELAY = resolve(optText("--relay", join(root, "packages/relay/dist/main.js")));
 const dir = await mkdtemp(join(tmpdir(), "cutover-bench-"));
 const procs = [];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -131,22 +147,25 @@ listen iperf
     await waitPort(i);
     return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
   },
-  cutover: async () => {
-    const [h, i] = [await freePort(), await freePort()];
-    const config = {
-      workers: 2,
-      listeners: [
-        { kind: "tcp", host: "127.0.0.1", port: h, upstream: { kind: "tcp", host: "127.0.0.1", port: nginxPort } },
-        { kind: "tcp", host: "127.0.0.1", port: i, upstream: { kind: "tcp", host: "127.0.0.1", port: iperfPort } },
-      ],
-    };
-    await writeFile(join(dir, "relay.json"), JSON.stringify(config));
-    const p = start(process.execPath, [join(root, "packages/relay/dist/main.js"), join(dir, "relay.json")]);
-    await waitPort(h);
-    await waitPort(i);
-    return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
-  },
+  cutover: () => relayTarget(RELAY),
+  baseline: () => relayTarget(BASELINE),
 };
+
+async function relayTarget(script) {
+  const [h, i] = [await freePort(), await freePort()];
+  const config = {
+    workers: 2,
+    listeners: [
+      { kind: "tcp", host: "127.0.0.1", port: h, upstream: { kind: "tcp", host: "127.0.0.1", port: nginxPort } },
+      { kind: "tcp", host: "127.0.0.1", port: i, upstream: { kind: "tcp", host: "127.0.0.1", port: iperfPort } },
+    ],
+  };
+  await writeFile(join(dir, "relay.json"), JSON.stringify(config));
+  const p = start(process.execPath, [script, join(dir, "relay.json")]);
+  await waitPort(h);
+  await waitPort(i);
+  return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
+}
 
 async function iperf(port, streams) {
   // iperf3's server runs one test at a time and may still be finishing the last one: retry briefly.
@@ -209,7 +228,7 @@ async function cleanup() {
 
 const results = {};
 try {
-  for (const name of Object.keys(targets)) {
+  for (const name of Object.keys(targets).filter((n) => ONLY.includes(n))) {
     const runs = [];
     for (let r = 0; r < REPS; r++) {
       const t = await targets[name]();
@@ -246,7 +265,7 @@ try {
   await cleanup();
 }
 
-const h = results.haproxy;
+const h = results.haproxy ?? {};
 const cols = [
   ["iperf3 1 stream Gb/s", "bulk1", 2, false],
   ["iperf3 4 streams Gb/s", "bulk4", 2, false],

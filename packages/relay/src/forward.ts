@@ -2,97 +2,183 @@ import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ResolvedLimits } from "./config.js";
 
+/** An open client–upstream pair; `destroy()` ends both at once. */
+export interface Link {
+  destroy(): void;
+  /**
+   * Turns TCP keepalive on for both sockets (once; later calls do nothing). The relay does it from a
+   * periodic sweep rather than at accept: it costs four setsockopt calls per socket, which short
+   * connections (most of them) would pay for nothing, as probes only start after `delayMs` idle anyway.
+   */
+  keepAlive(delayMs: number): void;
+}
+
+/** Set on both streams of a link: the link itself, and the stream on the other side. */
+const kLink = Symbol("cutover.link");
+const kPeer = Symbol("cutover.peer");
+
+interface Joined extends Duplex {
+  [kLink]: Joint;
+  [kPeer]: Joined;
+}
+
+/**
+ * One object per connection: the event handlers below are shared by every connection and find their
+ * connection through the stream they are called on, so joining two streams allocates no closure.
+ */
+class Joint implements Link {
+  client: Socket;
+  upstream: Duplex;
+  closed = 0;
+  done = false;
+  firstError: Error | undefined = undefined;
+  idleTimeoutMs: number;
+  keptAlive = false;
+  onClose: (error: Error | undefined) => void;
+
+  constructor(client: Socket, upstream: Duplex, idleTimeoutMs: number, onClose: (error: Error | undefined) => void) {
+    this.client = client;
+    this.upstream = upstream;
+    this.idleTimeoutMs = idleTimeoutMs;
+    this.onClose = onClose;
+  }
+
+  keepAlive(delayMs: number): void {
+    if (this.keptAlive) return;
+    this.keptAlive = true;
+    // Unix sockets and SSH channels have no TCP keepalive (an SSH connection has its own).
+    const client = this.client;
+    if (!client.destroyed && typeof client.remotePort === "number") client.setKeepAlive(true, delayMs);
+    const upstream = this.upstream as Socket;
+    if (!upstream.destroyed && typeof upstream.setKeepAlive === "function" && typeof upstream.remotePort === "number")
+      upstream.setKeepAlive(true, delayMs);
+  }
+
+  destroy(error?: Error): void {
+    if (error && this.firstError === undefined) this.firstError = error;
+    const client = this.client;
+    if (!client.destroyed) {
+      if (error && typeof client.resetAndDestroy === "function") client.resetAndDestroy();
+      else client.destroy();
+    }
+    const upstream = this.upstream as Socket;
+    if (!upstream.destroyed) {
+      if (error && typeof upstream.resetAndDestroy === "function") upstream.resetAndDestroy();
+      else upstream.destroy();
+    }
+  }
+}
+
+function onData(this: Joined, chunk: Buffer): void {
+  if (!this[kPeer].write(chunk)) this.pause();
+}
+function onDrain(this: Joined): void {
+  this[kPeer].resume();
+}
+function onEnd(this: Joined): void {
+  const to = this[kPeer];
+  if (to.destroyed) return;
+  // The other side had already sent its FIN and has nothing left to write: both directions are done,
+  // and a close sends our FIN as a shutdown would (one system call less per connection).
+  if (to.readableEnded && to.writableLength === 0 && !to.writableEnded) to.destroy();
+  else to.end();
+}
+function onError(this: Joined, error: Error): void {
+  this[kLink].destroy(error);
+}
+function onClose(this: Joined): void {
+  const j = this[kLink];
+  j.closed++;
+  // One side gone before both directions ended: the other cannot finish either.
+  if (j.closed === 1) {
+    if (!(j.client.readableEnded && j.upstream.readableEnded)) j.destroy();
+  } else if (!j.done) {
+    j.done = true;
+    j.onClose(j.firstError);
+  }
+}
+function onTimeout(this: Joined): void {
+  const j = this[kLink];
+  j.destroy(new Error(`idle for ${j.idleTimeoutMs} ms`));
+}
+
+function attach(from: Joined, to: Joined, joint: Joint): void {
+  from[kLink] = joint;
+  from[kPeer] = to;
+  from.on("data", onData);
+  from.on("drain", onDrain);
+  from.on("end", onEnd);
+  from.on("error", onError);
+  from.on("close", onClose);
+}
+
 /**
  * Joins an accepted client socket to an upstream stream in both directions: half-close is passed on
  * (a FIN from one side ends only that direction), a slow reader pauses the fast writer, an error or
- * reset on either side ends both, and an idle connection is closed. Nothing is allocated per chunk.
+ * reset on either side ends both, and an idle connection is closed. Nothing is allocated per chunk,
+ * and per connection only the joint: the handlers are shared.
  */
 export function joinStreams(
   client: Socket,
   upstream: Duplex,
   options: { idleTimeoutMs: number; onClose: (error: Error | undefined) => void },
-): () => void {
-  let done = false;
-  let firstError: Error | undefined;
-  let closed = 0;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    options.onClose(firstError);
-  };
-  const destroyBoth = (error?: Error) => {
-    if (error && firstError === undefined) firstError = error;
-    if (!client.destroyed) {
-      if (error && typeof client.resetAndDestroy === "function") client.resetAndDestroy();
-      else client.destroy();
-    }
-    if (!upstream.destroyed) {
-      const u = upstream as Socket;
-      if (error && typeof u.resetAndDestroy === "function") u.resetAndDestroy();
-      else upstream.destroy();
-    }
-  };
-  pump(client, upstream);
-  pump(upstream, client);
-  client.on("error", destroyBoth);
-  upstream.on("error", destroyBoth);
-  const onClose = () => {
-    closed++;
-    // One side gone before both directions ended: the other cannot finish either.
-    if (closed === 1) {
-      if (!(client.readableEnded && upstream.readableEnded)) destroyBoth();
-    } else finish();
-  };
-  client.on("close", onClose);
-  upstream.on("close", onClose);
+): Link {
+  const joint = new Joint(client, upstream, options.idleTimeoutMs, options.onClose);
+  attach(client as unknown as Joined, upstream as Joined, joint);
+  attach(upstream as Joined, client as unknown as Joined, joint);
   if (options.idleTimeoutMs > 0) {
     // A socket's timer is reset by reads and writes, so the client side sees traffic both ways.
     client.setTimeout(options.idleTimeoutMs);
-    client.on("timeout", () => destroyBoth(new Error(`idle for ${options.idleTimeoutMs} ms`)));
+    client.on("timeout", onTimeout);
   }
-  return () => destroyBoth();
+  return joint;
 }
 
-function pump(from: Duplex, to: Duplex): void {
-  from.on("data", (chunk: Buffer) => {
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on("drain", () => from.resume());
-  from.on("end", () => {
-    if (!to.destroyed) to.end();
-  });
-}
+const kPending = Symbol("cutover.pending");
+type Pending = Socket & { [kPending]?: (error: Error | undefined, socket: Socket | undefined) => void };
 
-/** Opens a TCP or unix-socket connection; resolves when connected, rejects on error or timeout. */
+/** Opens a TCP or unix-socket connection; calls back once connected, or with the error or timeout. */
 export function connectSocket(
   target: { host: string; port: number } | { path: string },
   limits: ResolvedLimits,
-): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket =
-      "path" in target
-        ? connect({ path: target.path, allowHalfOpen: true })
-        : connect({
-            host: target.host,
-            port: target.port,
-            allowHalfOpen: true,
-            noDelay: true,
-            keepAlive: limits.keepAliveMs > 0,
-            keepAliveInitialDelay: limits.keepAliveMs,
-          });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connect timed out after ${limits.connectTimeoutMs} ms`));
-    }, limits.connectTimeoutMs);
-    const onError = (error: Error) => {
-      clearTimeout(timer);
-      reject(error);
-    };
-    socket.once("error", onError);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      socket.off("error", onError);
-      resolve(socket);
-    });
-  });
+  callback: (error: Error | undefined, socket: Socket | undefined) => void,
+): void {
+  const socket =
+    "path" in target
+      ? connect({ path: target.path, allowHalfOpen: true })
+      : connect({
+          host: target.host,
+          port: target.port,
+          allowHalfOpen: true,
+          noDelay: true,
+        });
+  (socket as Pending)[kPending] = callback;
+  // The socket's own timer (not a separate one); removed once connected, so data never refreshes it.
+  socket.setTimeout(limits.connectTimeoutMs);
+  socket.on("timeout", onConnectTimeout);
+  socket.on("error", onConnectError);
+  socket.on("connect", onConnected);
+}
+
+function settle(socket: Pending, error: Error | undefined): void {
+  const callback = socket[kPending];
+  if (callback === undefined) return;
+  socket[kPending] = undefined;
+  socket.setTimeout(0);
+  socket.off("timeout", onConnectTimeout);
+  socket.off("error", onConnectError);
+  socket.off("connect", onConnected);
+  if (error === undefined) callback(undefined, socket);
+  else callback(error, undefined);
+}
+function onConnectTimeout(this: Pending): void {
+  this.destroy();
+  const ms = (this as unknown as { timeout?: number }).timeout;
+  settle(this, new Error(`connect timed out after ${ms ?? "?"} ms`));
+}
+function onConnectError(this: Pending, error: Error): void {
+  settle(this, error);
+}
+function onConnected(this: Pending): void {
+  settle(this, undefined);
 }

@@ -12,7 +12,7 @@ import {
   type UpstreamConfig,
 } from "./config.js";
 import { RelayError } from "./errors.js";
-import { connectSocket, joinStreams } from "./forward.js";
+import { connectSocket, joinStreams, type Link } from "./forward.js";
 import {
   applyRedirect,
   bindWhenFree,
@@ -93,7 +93,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const table = config.handover?.table ?? "cutover";
   let state: RelayStatus["state"] = "running";
   let drainDeadline: string | null = null;
-  const live = new Set<() => void>();
+  const live = new Set<Link>();
   const streams: StreamListener[] = [];
   const udps: { listener: UdpListener; stats: ListenerStats }[] = [];
   const ssh = new Map<string, SshUpstream>();
@@ -123,16 +123,24 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   for (const [name, s] of Object.entries(config.ssh ?? {}))
     ssh.set(name, createSshUpstream(name, s, { log, connectTimeoutMs: limits.connectTimeoutMs }));
 
-  const connectUpstream = (u: UpstreamConfig, client: Socket): Promise<Duplex> => {
-    if (u.kind === "tcp") return connectSocket({ host: u.host, port: u.port }, limits);
-    if (u.kind === "unix") return connectSocket({ path: u.path }, limits);
-    return ssh
+  const connectUpstream = (
+    u: UpstreamConfig,
+    client: Socket,
+    callback: (error: Error | undefined, up: Duplex | undefined) => void,
+  ): void => {
+    if (u.kind === "tcp") return connectSocket({ host: u.host, port: u.port }, limits, callback);
+    if (u.kind === "unix") return connectSocket({ path: u.path }, limits, callback);
+    ssh
       .get(u.via)!
-      .forwardOut(u.host, u.port, client.remoteAddress ?? "127.0.0.1", client.remotePort ?? 0, limits.connectTimeoutMs);
+      .forwardOut(u.host, u.port, client.remoteAddress ?? "127.0.0.1", client.remotePort ?? 0, limits.connectTimeoutMs)
+      .then(
+        (up) => callback(undefined, up),
+        (error: Error) => callback(error, undefined),
+      );
   };
 
   const onConnection = (l: StreamListener, client: Socket) => {
-    client.on("error", () => undefined);
+    client.on("error", ignore);
     if (state !== "running" || stats.active >= limits.maxConnections) {
       l.stats.refused++;
       if (refusedLogged++ % 1000 === 0)
@@ -144,12 +152,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     }
     if (l.config.kind === "tcp") {
       client.setNoDelay(true);
-      if (limits.keepAliveMs > 0) client.setKeepAlive(true, limits.keepAliveMs);
     }
-    const conn = stats.open(l.stats, client.remoteAddress ?? "", () => ({
-      in: client.bytesRead,
-      out: client.bytesWritten,
-    }));
+    const conn = stats.open(l.stats, client.remoteAddress ?? "", client);
     const header =
       l.config.proxyProtocol === undefined
         ? undefined
@@ -159,37 +163,48 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             destAddress: client.localAddress,
             destPort: l.servicePort ?? client.localPort,
           });
-    connectUpstream(l.config.upstream, client).then(
-      (up) => {
-        if (client.destroyed) {
-          up.destroy();
-          stats.close(conn);
-          afterClose();
-          return;
-        }
-        if (header !== undefined) up.write(header);
-        const destroy = joinStreams(client, up, {
-          idleTimeoutMs: limits.idleTimeoutMs,
-          onClose: () => {
-            live.delete(destroy);
-            stats.close(conn);
-            afterClose();
-          },
-        });
-        live.add(destroy);
-        client.resume();
-      },
-      (error: Error) => {
+    const onClose = () => {
+      live.delete(link);
+      stats.close(conn);
+      afterClose();
+    };
+    let link: Link;
+    connectUpstream(l.config.upstream, client, (error, up) => {
+      if (up === undefined) {
         l.stats.failed++;
         log(
-          `${l.stats.name}: ${describeUpstream(l.config.upstream)} unreachable for ${conn.client.address}: ${error.message}`,
+          `${l.stats.name}: ${describeUpstream(l.config.upstream)} unreachable for ${conn.client.address}: ${error?.message}`,
         );
         client.resetAndDestroy();
         stats.close(conn);
         afterClose();
-      },
-    );
+        return;
+      }
+      if (client.destroyed) {
+        up.destroy();
+        stats.close(conn);
+        afterClose();
+        return;
+      }
+      if (header !== undefined) up.write(header);
+      link = joinStreams(client, up, { idleTimeoutMs: limits.idleTimeoutMs, onClose });
+      client.removeListener("error", ignore);
+      live.add(link);
+      client.resume();
+    });
   };
+
+  // TCP keepalive for the connections that last: turned on by a sweep every keepAliveMs / 2, so a silent
+  // connection gets its first probe between 1 and 1.5 × keepAliveMs after it opened (see Link.keepAlive).
+  const keepAliveSweep =
+    limits.keepAliveMs > 0
+      ? setInterval(
+          () => {
+            for (const link of live) link.keepAlive(limits.keepAliveMs);
+          },
+          Math.max(500, limits.keepAliveMs / 2),
+        ).unref()
+      : undefined;
 
   // Quiet: stop by itself once nothing was open and nothing arrived for drain.quietMs.
   const quietMs = config.drain?.quietMs;
@@ -522,9 +537,10 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       state = "stopped";
       clearTimeout(quietTimer);
       clearTimeout(stopByTimer);
+      clearInterval(keepAliveSweep);
       await closeListeners();
       for (const t of takeovers) await releaseUnix(t);
-      for (const d of Array.from(live)) d(); // a copy: closing removes entries
+      for (const link of Array.from(live)) link.destroy(); // a copy: closing removes entries
       if (rulesInstalled || firewall !== undefined) {
         try {
           const n = await removeRedirect(firewall!, table);
@@ -566,6 +582,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     stopped,
   };
 }
+
+function ignore(): void {}
 
 /** Where a bound listener really listens (port 0 in the config becomes the port the kernel chose). */
 function listenText(l: StreamListener): string {

@@ -59,12 +59,17 @@ export interface HandoverStatus {
   error: string | null;
 }
 
+/** Where an open connection's byte counts are read from: the client socket itself (bytes from / to the client). */
+export interface ByteCounters {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+}
+
 /** One open connection as the stats see it: where to read byte counts from. */
 export interface LiveConnection {
   listener: ListenerStats;
   client: ClientStats;
-  /** Bytes so far from the client / to the client. */
-  bytes(): { in: number; out: number };
+  counters: ByteCounters;
 }
 
 interface ClientEntry {
@@ -79,7 +84,7 @@ export interface StatsStore {
     stats: Omit<ListenerStats, "active" | "total" | "refused" | "failed" | "bytesIn" | "bytesOut">,
   ): ListenerStats;
   /** Records a new connection (or UDP flow) from `address` on `listener`. */
-  open(listener: ListenerStats, address: string, bytes: () => { in: number; out: number }): LiveConnection;
+  open(listener: ListenerStats, address: string, counters: ByteCounters): LiveConnection;
   close(conn: LiveConnection): void;
   /** Records datagram bytes for a UDP flow's client (counted as they pass). */
   addBytes(conn: LiveConnection, bytesIn: number, bytesOut: number): void;
@@ -118,7 +123,7 @@ export function createStatsStore(options: { maxClients: number; now: () => numbe
       listeners.push(full);
       return full;
     },
-    open(listener, rawAddress, bytes) {
+    open(listener, rawAddress, counters) {
       const address = normalizeAddress(rawAddress);
       const t = options.now();
       let entry = clients.get(address);
@@ -141,20 +146,21 @@ export function createStatsStore(options: { maxClients: number; now: () => numbe
       total++;
       lastActivity = t;
       evict();
-      const conn = { listener, client: entry.stats, bytes, entry };
+      const conn = { listener, client: entry.stats, counters, entry };
       live.add(conn);
       return conn;
     },
     close(conn) {
       const c = conn as LiveConnection & { entry: ClientEntry };
       if (!live.delete(c)) return;
-      const b = c.bytes();
+      const bytesIn = c.counters.bytesRead;
+      const bytesOut = c.counters.bytesWritten;
       c.listener.active--;
-      c.listener.bytesIn += b.in;
-      c.listener.bytesOut += b.out;
+      c.listener.bytesIn += bytesIn;
+      c.listener.bytesOut += bytesOut;
       c.client.active--;
-      c.client.bytesIn += b.in;
-      c.client.bytesOut += b.out;
+      c.client.bytesIn += bytesIn;
+      c.client.bytesOut += bytesOut;
       c.entry.last = options.now();
       active--;
       lastActivity = options.now();
@@ -188,16 +194,17 @@ export function createStatsStore(options: { maxClients: number; now: () => numbe
         });
       }
       for (const c of live) {
-        const b = c.bytes();
+        const bytesIn = c.counters.bytesRead;
+        const bytesOut = c.counters.bytesWritten;
         const l = byName.get(c.listener.name);
         if (l) {
-          l.bytesIn += b.in;
-          l.bytesOut += b.out;
+          l.bytesIn += bytesIn;
+          l.bytesOut += bytesOut;
         }
         const s = cs.get(c.client.address);
         if (s) {
-          s.bytesIn += b.in;
-          s.bytesOut += b.out;
+          s.bytesIn += bytesIn;
+          s.bytesOut += bytesOut;
           s.lastSeen = new Date(options.now()).toISOString();
         }
       }

@@ -14,6 +14,9 @@ export interface UdpListener {
   readonly flows: number;
 }
 
+/** A flow's bytes are counted as datagrams pass (stats.addBytes), not read from a socket at close. */
+const NO_BYTES = { bytesRead: 0, bytesWritten: 0 } as const;
+
 interface Flow {
   socket: Socket;
   /** Datagrams that arrived before the upstream socket was connected. */
@@ -58,7 +61,7 @@ export function createUdpListener(
     if (flow === undefined) {
       if (!isAccepting()) return;
       const up = createSocket(isIPv6(config.upstream.host) ? "udp6" : "udp4");
-      const conn = stats.open(listenerStats, rinfo.address, () => ({ in: 0, out: 0 }));
+      const conn = stats.open(listenerStats, rinfo.address, NO_BYTES);
       const f: Flow = { socket: up, queue: [], conn, last: Date.now(), timer: undefined as unknown as NodeJS.Timeout };
       flow = f;
       flows.set(key, f);
