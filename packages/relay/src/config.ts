@@ -96,7 +96,11 @@ export interface LimitsConfig {
   connectTimeoutMs?: number;
   /** A connection with no byte either way for this long is closed. Default 1 h; 0 turns it off. */
   idleTimeoutMs?: number;
-  /** TCP keepalive probes start after this long idle. Default 60 s; 0 turns them off. */
+  /**
+   * TCP keepalive probes start after this long idle. Default 60 s; 0 turns them off. Keepalive is turned on
+   * by a sweep every keepAliveMs / 2 (short connections never pay for it), so a connection silent from the
+   * start gets its first probe between 1 and 1.5 × keepAliveMs after it opened.
+   */
   keepAliveMs?: number;
   /** Listen backlog. Default 4096 (the kernel caps it at net.core.somaxconn); at least 511. */
   backlog?: number;
