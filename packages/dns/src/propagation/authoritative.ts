@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { canonicalIp } from "../address.js";
 import { DnsError } from "../errors.js";
 import { normalizeName } from "../records.js";
-import { mapLimit } from "./_pool.js";
+import { mapLimit } from "../_pool.js";
 import { classifyAnswer, familyType, typesFor, type Expectation, type Observation } from "./classify.js";
 import { queryDns, type QueryOptions } from "./query.js";
 import { parseServerSpec, type ServerSpec } from "./servers.js";

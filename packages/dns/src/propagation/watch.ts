@@ -1,5 +1,5 @@
 import { normalizeName } from "../records.js";
-import { mapLimit } from "./_pool.js";
+import { mapLimit } from "../_pool.js";
 import { checkAuthoritative, type AuthoritativeCheck, type AuthoritativeOptions } from "./authoritative.js";
 import { classifyAnswer, typesFor, type AnswerStatus, type Expectation, type Observation } from "./classify.js";
 import { queryDns, type QueryOptions, type QueryResult } from "./query.js";

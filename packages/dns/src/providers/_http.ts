@@ -56,24 +56,6 @@ export function retryAfterMs(header: string | null | undefined, now = Date.now()
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = Array.from({ length: items.length });
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
-}
-
 /** Text of TXT content without the quotes a provider may wrap it in (`"a" "b"` → `ab`). */
 export function unquoteTxt(content: string): string {
   const t = content.trim();

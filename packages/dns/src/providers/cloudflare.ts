@@ -2,7 +2,8 @@ import Cloudflare from "cloudflare";
 import type { BatchPatchParam, RecordResponse } from "cloudflare/resources/dns/records";
 import { DnsError, redact } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
-import { mapLimit, RateBudget, realSleep, retryAfterMs, unquoteTxt, type Sleep } from "./_http.js";
+import { mapLimit } from "../_pool.js";
+import { RateBudget, realSleep, retryAfterMs, unquoteTxt, type Sleep } from "./_http.js";
 import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
 
 /** Cloudflare serves TTL 1 ("automatic") as 300 seconds. */

@@ -11,7 +11,8 @@ import {
 } from "@linode/api-v4";
 import { DnsError, redact } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
-import { mapLimit, RateBudget, realSleep, retryAfterMs, type Sleep } from "./_http.js";
+import { mapLimit } from "../_pool.js";
+import { RateBudget, realSleep, retryAfterMs, type Sleep } from "./_http.js";
 import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
 
 export const LINODE_API_URL = "https://api.linode.com/v4";
