@@ -96,7 +96,9 @@ describe("the socat fallback script, run for real", () => {
 
     const run = runScript(join(dir, "relay.sh"));
     await waitForPort(port);
-    await waitFor(async () => (await stat(viaSsh).catch(() => undefined))?.isSocket() === true, 10_000);
+    // socat makes each unix socket when it starts: wait for both before connecting.
+    for (const path of [sock, viaSsh])
+      await waitFor(async () => (await stat(path).catch(() => undefined))?.isSocket() === true, 10_000);
 
     const [tcp, unix, ssh] = await Promise.all([
       halfClose({ port }),
