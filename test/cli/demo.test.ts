@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 import { renderInChromium } from "@cutover/testkit";
-import { cutover } from "../_spawn.js";
+import { cutover, transcript } from "../_spawn.js";
 
 test("cutover demo: a whole move on loopback, zero failed requests, and its report renders in Chromium", async () => {
   const dir = mkdtempSync(join(tmpdir(), "cutover-demo-test-"));
   const r = await cutover(["demo", "--out", join(dir, "report.html")], { cwd: dir, timeoutMs: 150_000 });
+  expect(r.code, transcript(r)).toBe(0);
   expect(r.stderr).toBe("");
-  expect(r.code).toBe(0);
   expect(r.stdout).toContain("the timeline is finished");
   const tally =
     /^visitors: (\d+) pages served \(old host (\d+), new host (\d+), through the relay (\d+)\), (\d+) failed$/m.exec(

@@ -68,7 +68,7 @@ export class WorkersApiFake {
       http.put(`${base}/workers/scripts/:name`, async ({ request, params }) => {
         const denied = guard(request, String(params.account));
         if (denied) return denied;
-        if (!/^multipart\/form-data; boundary=/.test(request.headers.get("content-type") ?? "")) {
+        if (!(request.headers.get("content-type") ?? "").startsWith("multipart/form-data; boundary=")) {
           return this.fail(400, 10021, "expected multipart/form-data");
         }
         const form = await request.formData();

@@ -11,7 +11,7 @@ import { createReporter } from "../output/reporter.js";
 import { renderMoveReport } from "../output/report.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { openSession } from "../timeline/session.js";
-import { runForeground } from "./run.js";
+import { runForeground, STOP_SIGNALS } from "./run.js";
 
 async function hasNft(): Promise<boolean> {
   try {
@@ -72,7 +72,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
       });
       const abort = new AbortController();
       const onSigint = () => abort.abort();
-      process.once("SIGINT", onSigint);
+      for (const sig of STOP_SIGNALS) process.once(sig, onSigint);
       const t = clients.tally;
       const tallyLine = () =>
         `visitors: ${t.ok} pages served (old host ${t.byHost.old ?? 0}, new host ${t.byHost.new ?? 0}, through the relay ${t.relayed}), ${t.failed} failed`;
@@ -87,7 +87,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         if (error instanceof ExitCode) stopped = true;
         else throw error;
       } finally {
-        process.removeListener("SIGINT", onSigint);
+        for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
         await clients.stop();
         const events = await session.store.events();
         const html = renderMoveReport(session.state, events, session.timeline, deps.now());

@@ -34,7 +34,7 @@ export function makeRunCommand(deps: Deps) {
       `
 Examples:
   $ cutover run                      run cutover.yaml's timeline here, in the foreground
-  $ cutover run plans/move.yaml      Ctrl-C stops cleanly; run it again to resume
+  $ cutover run plans/move.yaml      Ctrl-C (or SIGTERM) stops cleanly; run it again to resume
 
 Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where it stands), 130 stopped.`,
     )
@@ -44,7 +44,8 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
       const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));
       const abort = new AbortController();
       const onSigint = () => abort.abort();
-      if (!hooks.signal) process.once("SIGINT", onSigint);
+      // Ctrl-C, or SIGTERM from systemctl stop or kill: both stop cleanly between two actions.
+      if (!hooks.signal) for (const sig of STOP_SIGNALS) process.once(sig, onSigint);
       hooks.signal?.addEventListener("abort", onSigint, { once: true });
       try {
         await runForeground(session, deps, out, {
@@ -52,11 +53,14 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
           signal: abort.signal,
         });
       } finally {
-        process.removeListener("SIGINT", onSigint);
+        for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
         await session.close();
       }
     });
 }
+
+/** The signals that stop a foreground run cleanly (the journal is consistent after every action anyway). */
+export const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 export async function runForeground(
   session: Session,

@@ -28,8 +28,11 @@ const http = require("node:http");
 const s = http.createServer((q, r) => { q.resume(); r.setHeader("x-served-by", ${JSON.stringify(name)}); r.end("hello from the ${name} host\\n"); });
 s.keepAliveTimeout = 500;
 s.listen(${port}, ${JSON.stringify(host)}, () => process.stdout.write("up\\n"));
-process.on("SIGTERM", () => { s.close(() => process.exit(0)); s.closeIdleConnections(); });`;
-  const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+process.on("SIGTERM", () => { s.close(() => process.exit(0)); s.closeIdleConnections(); });
+process.stdin.on("end", () => process.exit(0)).resume();`;
+  // Its stdin is a pipe from the demo: if the demo dies, the pipe closes and the service goes with it
+  // (no orphan left holding the port or the demo's output).
+  const child = spawn(process.execPath, ["-e", code], { stdio: ["pipe", "pipe", "ignore"] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once("data", () => resolve());
     child.once("exit", (c) => reject(new Error(`the demo's ${name} web service exited (${c})`)));
