@@ -27,6 +27,11 @@ async function relayTo(
   return { relay, port: relay.bound()[0]!.port! };
 }
 
+test("the fast data path (raw.ts) is available on this Node, unless turned off", async () => {
+  const { rawPath } = await import("../src/raw.js");
+  expect(rawPath !== undefined).toBe(process.env.CUTOVER_RELAY_DATA_PATH !== "streams");
+});
+
 describe("TCP forwarding", () => {
   test("half-close: the client sends 100 kB and FIN, the server answers 1.5 s later, the answer arrives", async () => {
     const body = pattern(100_000);

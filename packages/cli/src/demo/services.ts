@@ -82,6 +82,9 @@ export function startClients(options: {
       const req = request({ host: address, port: options.port, path: "/", agent: false, timeout: 3000 }, (resp) => {
         resp.resume();
         resp.on("end", () => res(String(resp.headers["x-served-by"] ?? "?")));
+        resp.on("error", rej);
+        // Settles even when the body is cut short with neither an end nor an error.
+        resp.on("close", () => rej(new Error("connection closed before the end of the page")));
       });
       req.on("timeout", () => req.destroy(new Error("timeout")));
       req.on("error", rej);

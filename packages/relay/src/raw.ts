@@ -1,0 +1,407 @@
+/**
+ * The relay's fast data path: bytes go from one libuv stream handle straight to the other, with no
+ * net.Socket, no stream machinery and no per-chunk allocation but the read buffer. It is what makes
+ * the relay HAProxy-class (bench/relay): per new connection it saves the two Socket objects and their
+ * stream state, per chunk the readable/writable bookkeeping and a write request object.
+ *
+ * It uses Node's own handle classes (`process.binding("tcp_wrap")`, `"pipe_wrap"`, `"stream_wrap"`),
+ * the layer net.Socket itself is built on, unchanged since Node 12. They are internal, so they are
+ * checked at load: if anything is missing or different (a future Node), or CUTOVER_RELAY_DATA_PATH is
+ * `streams`, `rawPath` is undefined and the relay uses net.Socket streams (forward.ts), with the same
+ * behaviour. SSH upstreams and upstreams named by host name always use the stream path.
+ *
+ * Semantics are those of joinStreams: half-close passed on in both directions, a slow reader stops
+ * reading from the fast writer (one write in flight per direction: memory per connection stays at one
+ * read buffer), an error or reset on either side resets both.
+ */
+import { isIPv6, type Server } from "node:net";
+import { getSystemErrorName } from "node:util";
+import type { Link } from "./forward.js";
+
+/** A libuv stream handle (TCPWrap or PipeWrap), as Node's internals expose it. */
+export interface RawHandle {
+  /** Node checks that it is a function. */
+  onread: (this: RawHandle, buffer: ArrayBuffer | undefined) => void;
+  onconnection?: (err: number, client: RawHandle | undefined) => void;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: object, data: Uint8Array): number;
+  shutdown(req: object): number;
+  close(callback?: () => void): void;
+  reset?(callback?: () => void): number;
+  setNoDelay?(on: boolean): number;
+  setKeepAlive?(on: boolean, delaySeconds: number): number;
+  getpeername?(out: Record<string, unknown>): number;
+  getsockname?(out: Record<string, unknown>): number;
+  connect(req: object, addressOrPath: string, port?: number): number;
+  connect6?(req: object, address: string, port: number): number;
+  readonly writeQueueSize: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  [kSide]?: Side;
+}
+
+interface Internals {
+  TCP: new (type: number) => RawHandle;
+  TCPConnectWrap: new () => ConnectReq;
+  tcpSocket: number;
+  Pipe: new (type: number) => RawHandle;
+  PipeConnectWrap: new () => ConnectReq;
+  pipeSocket: number;
+  WriteWrap: new () => WriteReq;
+  ShutdownWrap: new () => ShutdownReq;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+}
+
+interface ConnectReq {
+  oncomplete: (status: number, handle: RawHandle) => void;
+  [kConnect]?: PendingConnect;
+}
+interface WriteReq {
+  oncomplete: (status: number) => void;
+  buffer?: Uint8Array | undefined;
+  [kSide]?: Side | undefined;
+}
+interface ShutdownReq {
+  oncomplete: (status: number) => void;
+  [kSide]?: Side;
+}
+
+const kSide = Symbol("cutover.side");
+const kConnect = Symbol("cutover.connect");
+const UV_EOF = -4095;
+
+function loadInternals(): Internals | undefined {
+  if (process.env.CUTOVER_RELAY_DATA_PATH === "streams") return undefined;
+  try {
+    const binding = (process as unknown as { binding?: (name: string) => Record<string, unknown> }).binding;
+    if (typeof binding !== "function") return undefined;
+    const tcp = binding("tcp_wrap");
+    const pipe = binding("pipe_wrap");
+    const stream = binding("stream_wrap");
+    const tcpConstants = tcp.constants as Record<string, number> | undefined;
+    const pipeConstants = pipe.constants as Record<string, number> | undefined;
+    const internals = {
+      TCP: tcp.TCP,
+      TCPConnectWrap: tcp.TCPConnectWrap,
+      tcpSocket: tcpConstants?.SOCKET,
+      Pipe: pipe.Pipe,
+      PipeConnectWrap: pipe.PipeConnectWrap,
+      pipeSocket: pipeConstants?.SOCKET,
+      WriteWrap: stream.WriteWrap,
+      ShutdownWrap: stream.ShutdownWrap,
+      state: stream.streamBaseState,
+      kReadBytesOrError: stream.kReadBytesOrError,
+      kArrayBufferOffset: stream.kArrayBufferOffset,
+      kLastWriteWasAsync: stream.kLastWriteWasAsync,
+    };
+    for (const k of ["TCP", "TCPConnectWrap", "Pipe", "PipeConnectWrap", "WriteWrap", "ShutdownWrap"] as const)
+      if (typeof internals[k] !== "function") return undefined;
+    for (const k of [
+      "tcpSocket",
+      "pipeSocket",
+      "kReadBytesOrError",
+      "kArrayBufferOffset",
+      "kLastWriteWasAsync",
+    ] as const)
+      if (typeof internals[k] !== "number") return undefined;
+    if (!(internals.state instanceof Int32Array)) return undefined;
+    const proto = (internals.TCP as { prototype: Record<string, unknown> }).prototype;
+    for (const m of ["readStart", "readStop", "writeBuffer", "shutdown", "close", "connect", "getpeername"])
+      if (!(m in proto)) return undefined;
+    return internals as Internals;
+  } catch {
+    return undefined;
+  }
+}
+
+const I = loadInternals();
+
+/** One direction's source: a handle, the handle it writes to, and where the pair stands. */
+interface Side {
+  handle: RawHandle;
+  peer: Side;
+  link: RawLink;
+  /** The handle sent its FIN (EOF read). */
+  eof: boolean;
+  /** Our FIN to this handle went out (shutdown done). */
+  shut: boolean;
+}
+
+// One write request serves every write that completes at once (almost all of them): only a write that
+// goes asynchronous keeps it, and a new one is made for the next.
+let spareWrite: WriteReq | undefined;
+
+function onWriteDone(this: WriteReq, status: number): void {
+  const source = this[kSide]!;
+  this[kSide] = undefined;
+  this.buffer = undefined;
+  const link = source.link;
+  if (link.closed) return;
+  if (status < 0) return link.destroy(uvError(status, "write"));
+  if (!source.eof) source.handle.readStart();
+}
+
+function onRead(this: RawHandle, buffer: ArrayBuffer | undefined): void {
+  const internals = I!;
+  const nread = internals.state[internals.kReadBytesOrError]!;
+  const side = this[kSide]!;
+  const link = side.link;
+  if (link.closed) return;
+  if (nread > 0) {
+    const data = new Uint8Array(buffer!, internals.state[internals.kArrayBufferOffset]!, nread);
+    const req = (spareWrite ??= newWriteReq(internals));
+    const err = side.peer.handle.writeBuffer(req, data);
+    if (err !== 0) return link.destroy(uvError(err, "write"));
+    if (internals.state[internals.kLastWriteWasAsync] !== 0) {
+      // The peer is slow: keep the data alive until it is written, and read no more until then.
+      req.buffer = data;
+      req[kSide] = side;
+      spareWrite = undefined;
+      this.readStop();
+    }
+    return;
+  }
+  if (nread === 0) return;
+  if (nread !== UV_EOF) return link.destroy(uvError(nread, "read"));
+  side.eof = true;
+  const peer = side.peer;
+  if (peer.eof && side.shut && peer.handle.writeQueueSize === 0) {
+    // The other direction is finished (its FIN passed on) and nothing is left to write to the peer:
+    // closing both sends the peer our FIN.
+    link.destroy();
+    return;
+  }
+  // Pass the FIN on once what was read before it is written (libuv orders the shutdown after the writes).
+  const req = new internals.ShutdownWrap();
+  req.oncomplete = onShutdown;
+  req[kSide] = peer;
+  const err = peer.handle.shutdown(req);
+  if (err !== 0) link.destroy(uvError(err, "shutdown"));
+}
+
+function onShutdown(this: ShutdownReq, status: number): void {
+  const side = this[kSide]!;
+  const link = side.link;
+  if (link.closed) return;
+  if (status < 0) return link.destroy(uvError(status, "shutdown"));
+  side.shut = true;
+  if (side.shut && side.peer.shut) link.destroy();
+}
+
+function newWriteReq(internals: Internals): WriteReq {
+  const req = new internals.WriteWrap();
+  req.oncomplete = onWriteDone;
+  return req;
+}
+
+function uvError(code: number, syscall: string): NodeJS.ErrnoException {
+  let name: string;
+  try {
+    name = getSystemErrorName(code);
+  } catch {
+    name = `E${-code}`;
+  }
+  const error: NodeJS.ErrnoException = new Error(`${syscall} ${name}`);
+  error.code = name;
+  error.errno = code;
+  error.syscall = syscall;
+  return error;
+}
+
+/** An open client–upstream pair on the fast path. */
+export class RawLink implements Link {
+  readonly client: Side;
+  readonly upstream: Side;
+  closed = false;
+  private keptAlive = false;
+  private readonly onClose: (error: Error | undefined) => void;
+  /** For the idle sweep: the byte count last seen, and when it last changed. */
+  lastBytes = 0;
+  lastChange: number;
+
+  constructor(client: RawHandle, upstream: RawHandle, onClose: (error: Error | undefined) => void, now: number) {
+    this.onClose = onClose;
+    this.lastChange = now;
+    const c: Side = { handle: client, peer: undefined as unknown as Side, link: this, eof: false, shut: false };
+    const u: Side = { handle: upstream, peer: c, link: this, eof: false, shut: false };
+    c.peer = u;
+    this.client = c;
+    this.upstream = u;
+    client[kSide] = c;
+    upstream[kSide] = u;
+    client.onread = onRead;
+    upstream.onread = onRead;
+  }
+
+  /** Bytes moved so far, both ways (for the idle sweep). */
+  bytes(): number {
+    const h = this.client.handle;
+    return h.bytesRead + h.bytesWritten;
+  }
+
+  keepAlive(delayMs: number): void {
+    if (this.keptAlive || this.closed) return;
+    this.keptAlive = true;
+    const seconds = Math.max(1, Math.floor(delayMs / 1000));
+    this.client.handle.setKeepAlive?.(true, seconds);
+    this.upstream.handle.setKeepAlive?.(true, seconds);
+  }
+
+  /** Ends both sides: with an error, by reset (RST) where TCP allows; else by a normal close (FIN). */
+  destroy(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    // The byte counters are read by onClose (stats) while the handles are still open.
+    this.onClose(error);
+    closeHandle(this.client.handle, error !== undefined);
+    closeHandle(this.upstream.handle, error !== undefined);
+  }
+}
+
+function closeHandle(handle: RawHandle, reset: boolean): void {
+  if (reset && typeof handle.reset === "function") {
+    if (handle.reset() !== 0) handle.close();
+  } else handle.close();
+}
+
+/** The fast path's entry points; undefined where Node's internals are not what this file expects. */
+export interface RawPath {
+  /** Hands each connection accepted by `server` (at every listen) to `onHandle` as a raw handle. */
+  acceptRaw(server: Server, onHandle: (handle: RawHandle) => void, onError: (error: Error) => void): void;
+  /** Opens a TCP (IP address, not a name) or unix-socket connection. */
+  connect(
+    target: { host: string; port: number } | { path: string },
+    timeoutMs: number,
+    callback: (error: Error | undefined, handle: RawHandle | undefined) => void,
+  ): void;
+  /** Joins two connected handles; `header` (PROXY protocol) goes to the upstream first. */
+  join(
+    client: RawHandle,
+    upstream: RawHandle,
+    header: Uint8Array | undefined,
+    onClose: (e: Error | undefined) => void,
+  ): RawLink;
+  /** The peer's and the local address of a TCP handle (undefined for unix sockets). */
+  addresses(handle: RawHandle): { remote?: SocketAddress; local?: SocketAddress };
+  /** Refuses an accepted connection: RST for TCP, a close for unix sockets. */
+  refuse(handle: RawHandle): void;
+}
+
+export interface SocketAddress {
+  address: string;
+  port: number;
+}
+
+interface PendingConnect {
+  callback: (error: Error | undefined, handle: RawHandle | undefined) => void;
+  handle: RawHandle;
+  timer: NodeJS.Timeout;
+  timeoutMs: number;
+  where: string;
+  settled: boolean;
+}
+
+function onConnectDone(this: ConnectReq, status: number): void {
+  const p = this[kConnect]!;
+  if (p.settled) return; // timed out: the handle is closed already
+  p.settled = true;
+  clearTimeout(p.timer);
+  if (status < 0) {
+    p.handle.close();
+    const error = uvError(status, "connect");
+    error.message = `${error.message} ${p.where}`;
+    p.callback(error, undefined);
+  } else p.callback(undefined, p.handle);
+}
+
+function onConnectTimeout(p: PendingConnect): void {
+  if (p.settled) return;
+  p.settled = true;
+  p.handle.close();
+  p.callback(new Error(`connect timed out after ${p.timeoutMs} ms`), undefined);
+}
+
+function makeRawPath(internals: Internals): RawPath {
+  return {
+    acceptRaw(server, onHandle, onError) {
+      const onConnection = (err: number, client: RawHandle | undefined) => {
+        if (err !== 0 || client === undefined) {
+          onError(uvError(err, "accept"));
+          return;
+        }
+        onHandle(client);
+      };
+      // Every listen (the first, a rebind, a unix-socket takeover) makes a new handle: adopt each one.
+      // 'listening' comes before the event loop can deliver a connection on it.
+      server.on("listening", () => {
+        const handle = (server as unknown as { _handle?: RawHandle })._handle;
+        if (handle) handle.onconnection = onConnection;
+      });
+    },
+    connect(target, timeoutMs, callback) {
+      const isPath = "path" in target;
+      const handle = isPath ? new internals.Pipe(internals.pipeSocket) : new internals.TCP(internals.tcpSocket);
+      const req = isPath ? new internals.PipeConnectWrap() : new internals.TCPConnectWrap();
+      const where = isPath ? target.path : `${target.host}:${target.port}`;
+      const p: PendingConnect = { callback, handle, timeoutMs, where, settled: false, timer: undefined as never };
+      req.oncomplete = onConnectDone;
+      req[kConnect] = p;
+      let err: number;
+      if (isPath) err = handle.connect(req, target.path);
+      else {
+        handle.setNoDelay?.(true);
+        err = isIPv6(target.host)
+          ? handle.connect6!(req, target.host, target.port)
+          : handle.connect(req, target.host, target.port);
+      }
+      if (err !== 0) {
+        p.settled = true;
+        handle.close();
+        const error = uvError(err, "connect");
+        error.message = `${error.message} ${where}`;
+        callback(error, undefined);
+        return;
+      }
+      p.timer = setTimeout(onConnectTimeout, timeoutMs, p);
+    },
+    join(client, upstream, header, onClose) {
+      const link = new RawLink(client, upstream, onClose, Date.now());
+      if (header !== undefined) {
+        const req = newWriteReq(internals);
+        const err = upstream.writeBuffer(req, header);
+        if (err !== 0) {
+          link.destroy(uvError(err, "write"));
+          return link;
+        }
+        // A write that did not complete at once keeps the header alive until it does (no source to resume).
+        if (internals.state[internals.kLastWriteWasAsync] !== 0) req.buffer = header;
+        req[kSide] = undefined;
+        req.oncomplete = (status: number) => {
+          if (status < 0) link.destroy(uvError(status, "write"));
+        };
+      }
+      client.setNoDelay?.(true);
+      client.readStart();
+      upstream.readStart();
+      return link;
+    },
+    addresses(handle) {
+      if (typeof handle.getpeername !== "function") return {};
+      const remote: Record<string, unknown> = {};
+      const local: Record<string, unknown> = {};
+      const out: { remote?: SocketAddress; local?: SocketAddress } = {};
+      if (handle.getpeername(remote) === 0) out.remote = remote as unknown as SocketAddress;
+      if (handle.getsockname?.(local) === 0) out.local = local as unknown as SocketAddress;
+      return out;
+    },
+    refuse(handle) {
+      closeHandle(handle, true);
+    },
+  };
+}
+
+export const rawPath: RawPath | undefined = I === undefined ? undefined : makeRawPath(I);
