@@ -56,17 +56,20 @@ class Joint implements Link {
 
   destroy(error?: Error): void {
     if (error && this.firstError === undefined) this.firstError = error;
-    const client = this.client;
-    if (!client.destroyed) {
-      if (error && typeof client.resetAndDestroy === "function") client.resetAndDestroy();
-      else client.destroy();
-    }
-    const upstream = this.upstream as Socket;
-    if (!upstream.destroyed) {
-      if (error && typeof upstream.resetAndDestroy === "function") upstream.resetAndDestroy();
-      else upstream.destroy();
-    }
+    endSocket(this.client, error !== undefined);
+    endSocket(this.upstream as Socket, error !== undefined);
   }
+}
+
+/**
+ * Destroys a socket, by reset (RST) if asked and possible. A socket we already sent our FIN to
+ * (`end()`) is only closed: libuv refuses to reset it while that shutdown is pending, and Node then
+ * never closes it (the descriptor leaks, 'close' never comes). See raw.ts.
+ */
+function endSocket(socket: Socket, reset: boolean): void {
+  if (socket.destroyed) return;
+  if (reset && !socket.writableEnded && typeof socket.resetAndDestroy === "function") socket.resetAndDestroy();
+  else socket.destroy();
 }
 
 function onData(this: Joined, chunk: Buffer): void {

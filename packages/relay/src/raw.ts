@@ -129,6 +129,8 @@ interface Side {
   eof: boolean;
   /** Our FIN to this handle went out (shutdown done). */
   shut: boolean;
+  /** A shutdown was asked of this handle (libuv refuses a reset after that). */
+  shutting: boolean;
 }
 
 // One write request serves every write that completes at once (almost all of them): only a write that
@@ -179,6 +181,7 @@ function onRead(this: RawHandle, buffer: ArrayBuffer | undefined): void {
   const req = new internals.ShutdownWrap();
   req.oncomplete = onShutdown;
   req[kSide] = peer;
+  peer.shutting = true;
   const err = peer.handle.shutdown(req);
   if (err !== 0) link.destroy(uvError(err, "shutdown"));
 }
@@ -226,8 +229,15 @@ export class RawLink implements Link {
   constructor(client: RawHandle, upstream: RawHandle, onClose: (error: Error | undefined) => void, now: number) {
     this.onClose = onClose;
     this.lastChange = now;
-    const c: Side = { handle: client, peer: undefined as unknown as Side, link: this, eof: false, shut: false };
-    const u: Side = { handle: upstream, peer: c, link: this, eof: false, shut: false };
+    const c: Side = {
+      handle: client,
+      peer: undefined as unknown as Side,
+      link: this,
+      eof: false,
+      shut: false,
+      shutting: false,
+    };
+    const u: Side = { handle: upstream, peer: c, link: this, eof: false, shut: false, shutting: false };
     c.peer = u;
     this.client = c;
     this.upstream = u;
@@ -257,15 +267,20 @@ export class RawLink implements Link {
     this.closed = true;
     // The byte counters are read by onClose (stats) while the handles are still open.
     this.onClose(error);
-    closeHandle(this.client.handle, error !== undefined);
-    closeHandle(this.upstream.handle, error !== undefined);
+    const reset = error !== undefined;
+    closeHandle(this.client.handle, reset && !this.client.shutting);
+    closeHandle(this.upstream.handle, reset && !this.upstream.shutting);
   }
 }
 
+/**
+ * Closes a handle, by reset (RST) if asked and possible. libuv refuses a reset once a shutdown was asked
+ * (EINVAL), and Node then marks the handle closing without closing it: the socket would leak and the
+ * process would spin at exit waiting for it. So a reset is only asked of a handle never shut down.
+ */
 function closeHandle(handle: RawHandle, reset: boolean): void {
-  if (reset && typeof handle.reset === "function") {
-    if (handle.reset() !== 0) handle.close();
-  } else handle.close();
+  if (reset && typeof handle.reset === "function") handle.reset();
+  else handle.close();
 }
 
 /** The fast path's entry points; undefined where Node's internals are not what this file expects. */
