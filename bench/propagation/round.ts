@@ -10,6 +10,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createPropagationWatch, parseResolverList, queryDns, startAuthoritativeServer } from "@cutover/dns";
+import { UNBOUND, unboundConfig } from "@cutover/testkit";
 
 const RESOLVERS = 18;
 const NAMES = 50;
@@ -32,34 +33,16 @@ const port = 20000 + Math.floor(Math.random() * 20000);
 const addrs = Array.from({ length: RESOLVERS }, (_, i) => `127.0.0.${i + 1}`);
 await writeFile(
   join(dir, "unbound.conf"),
-  `server:
-${addrs.map((a) => `  interface: ${a}@${port}`).join("\n")}
-  port: ${port}
-  do-ip6: no
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  directory: "${dir}"
-  pidfile: "${join(dir, "unbound.pid")}"
-  use-syslog: no
-  logfile: ""
-  num-threads: 2
-  so-reuseport: yes
-  do-not-query-localhost: no
-  module-config: "iterator"
-  access-control: 127.0.0.0/8 allow
-  ratelimit: 0
-  ip-ratelimit: 0
-  local-zone: "test." nodefault
-  domain-insecure: "bench.test"
-remote-control:
-  control-enable: no
-stub-zone:
-  name: "bench.test"
-  stub-addr: 127.0.0.1@${auth.port}
-`,
+  unboundConfig({
+    dir,
+    interfaces: addrs.map((a) => `${a}@${port}`),
+    port,
+    threads: 2,
+    reusePort: true,
+    stubs: { "bench.test": [`127.0.0.1@${auth.port}`] },
+  }),
 );
-const unbound = spawn("/usr/sbin/unbound", ["-d", "-c", join(dir, "unbound.conf")], {
+const unbound = spawn(UNBOUND, ["-d", "-c", join(dir, "unbound.conf")], {
   stdio: ["ignore", "ignore", "ignore"],
 });
 try {

@@ -228,9 +228,12 @@ async function cleanup() {
 
 const results = {};
 try {
-  for (const name of Object.keys(targets).filter((n) => ONLY.includes(n))) {
-    const runs = [];
-    for (let r = 0; r < REPS; r++) {
+  // Rounds, each measuring every target once in turn: a load spike on this shared machine then hits all
+  // targets alike instead of all the runs of one of them.
+  const names = Object.keys(targets).filter((n) => ONLY.includes(n));
+  const runs = Object.fromEntries(names.map((n) => [n, []]));
+  for (let r = 0; r < REPS; r++) {
+    for (const name of names) {
       const t = await targets[name]();
       try {
         // idle first, on a fresh process: after the load runs a heap has room to spare and hides the cost
@@ -242,13 +245,15 @@ try {
           close: await wrk(t.http, true),
           keep: await wrk(t.http, false),
         };
-        runs.push(one);
+        runs[name].push(one);
         process.stderr.write(`${name} run ${r + 1}/${REPS}: ${JSON.stringify(one)}\n`);
       } finally {
         await t.stop();
       }
     }
-    const pick = (f) => median(runs.map(f));
+  }
+  for (const name of names) {
+    const pick = (f) => median(runs[name].map(f));
     results[name] = {
       bulk1: pick((x) => x.bulk1),
       bulk4: pick((x) => x.bulk4),
@@ -258,7 +263,7 @@ try {
       keepRps: pick((x) => x.keep.rps),
       keepP50: pick((x) => x.keep.p50),
       keepP99: pick((x) => x.keep.p99),
-      idle: runs[0].idle === null ? null : pick((x) => x.idle),
+      idle: runs[name][0].idle === null ? null : pick((x) => x.idle),
     };
   }
 } finally {

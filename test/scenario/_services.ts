@@ -2,6 +2,7 @@ import { execFile, type ChildProcess } from "node:child_process";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { UNBOUND, unboundConfig } from "@cutover/testkit";
 import type { Lab } from "./_netns.js";
 
 const run = promisify(execFile);
@@ -114,37 +115,15 @@ export async function startUnbound(
   const conf = join(dir, "unbound.conf");
   await writeFile(
     conf,
-    `server:
-  interface: ${options.address}
-  port: 53
-  do-ip6: no
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  directory: "${dir}"
-  pidfile: "${join(dir, "unbound.pid")}"
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  num-threads: 1
-  module-config: "iterator"
-  cache-min-ttl: ${options.minTtl ?? 0}
-  prefetch: no
-  serve-expired: no
-  qname-minimisation: no
-  ratelimit: 0
-  ip-ratelimit: 0
-${options.clients.map((c) => `  access-control: ${c}/32 allow`).join("\n")}
-  local-zone: "${options.zone.split(".").pop()}." nodefault
-  domain-insecure: "${options.zone}"
-remote-control:
-  control-enable: no
-stub-zone:
-  name: "${options.zone}"
-  stub-addr: ${options.authority}
-`,
+    unboundConfig({
+      dir,
+      interfaces: [options.address],
+      allow: options.clients.map((c) => `${c}/32`),
+      stubs: { [options.zone]: [options.authority] },
+      ...(options.minTtl === undefined ? {} : { minTtl: options.minTtl }),
+    }),
   );
-  const child = lab.spawn(host, ["/usr/sbin/unbound", "-d", "-c", conf]);
+  const child = lab.spawn(host, [UNBOUND, "-d", "-c", conf]);
   await waitUntil(
     "unbound",
     async () =>

@@ -11,8 +11,8 @@
  * behaviour. SSH upstreams and upstreams named by host name always use the stream path.
  *
  * Semantics are those of joinStreams: half-close passed on in both directions, a slow reader stops
- * reading from the fast writer (one write in flight per direction: memory per connection stays at one
- * read buffer), an error or reset on either side resets both.
+ * reading from the fast writer (past HIGH_WATER bytes waiting per direction: memory per connection stays
+ * bounded), an error or reset on either side resets both.
  */
 import { isIPv6, type Server } from "node:net";
 import { getSystemErrorName } from "node:util";
@@ -131,7 +131,17 @@ interface Side {
   shut: boolean;
   /** A shutdown was asked of this handle (libuv refuses a reset after that). */
   shutting: boolean;
+  /** Reading stopped because the peer has `HIGH_WATER` bytes or more waiting to be written. */
+  stopped: boolean;
 }
+
+/**
+ * Bytes allowed to wait for a slow peer before the relay stops reading from the other side, and the level
+ * at which it reads again. A few read buffers keep a bulk transfer streaming (stopping at the first
+ * pending write halves the throughput of one stream) while memory per connection stays bounded.
+ */
+const HIGH_WATER = 256 * 1024;
+const LOW_WATER = 64 * 1024;
 
 // One write request serves every write that completes at once (almost all of them): only a write that
 // goes asynchronous keeps it, and a new one is made for the next.
@@ -144,7 +154,10 @@ function onWriteDone(this: WriteReq, status: number): void {
   const link = source.link;
   if (link.closed) return;
   if (status < 0) return link.destroy(uvError(status, "write"));
-  if (!source.eof) source.handle.readStart();
+  if (source.stopped && !source.eof && source.peer.handle.writeQueueSize <= LOW_WATER) {
+    source.stopped = false;
+    source.handle.readStart();
+  }
 }
 
 function onRead(this: RawHandle, buffer: ArrayBuffer | undefined): void {
@@ -159,11 +172,15 @@ function onRead(this: RawHandle, buffer: ArrayBuffer | undefined): void {
     const err = side.peer.handle.writeBuffer(req, data);
     if (err !== 0) return link.destroy(uvError(err, "write"));
     if (internals.state[internals.kLastWriteWasAsync] !== 0) {
-      // The peer is slow: keep the data alive until it is written, and read no more until then.
+      // The peer is slow: keep the data alive until it is written; past the high-water mark, read no more
+      // from this side until the peer has taken most of it.
       req.buffer = data;
       req[kSide] = side;
       spareWrite = undefined;
-      this.readStop();
+      if (side.peer.handle.writeQueueSize >= HIGH_WATER) {
+        side.stopped = true;
+        this.readStop();
+      }
     }
     return;
   }
@@ -236,8 +253,9 @@ export class RawLink implements Link {
       eof: false,
       shut: false,
       shutting: false,
+      stopped: false,
     };
-    const u: Side = { handle: upstream, peer: c, link: this, eof: false, shut: false, shutting: false };
+    const u: Side = { handle: upstream, peer: c, link: this, eof: false, shut: false, shutting: false, stopped: false };
     c.peer = u;
     this.client = c;
     this.upstream = u;
@@ -300,8 +318,10 @@ export interface RawPath {
     header: Uint8Array | undefined,
     onClose: (e: Error | undefined) => void,
   ): RawLink;
-  /** The peer's and the local address of a TCP handle (undefined for unix sockets). */
-  addresses(handle: RawHandle): { remote?: SocketAddress; local?: SocketAddress };
+  /** The peer's address of a TCP handle (undefined for unix sockets). */
+  remoteAddress(handle: RawHandle): SocketAddress | undefined;
+  /** The local address of a TCP handle (undefined for unix sockets); a system call, so only for PROXY. */
+  localAddress(handle: RawHandle): SocketAddress | undefined;
   /** Refuses an accepted connection: RST for TCP, a close for unix sockets. */
   refuse(handle: RawHandle): void;
 }
@@ -404,14 +424,13 @@ function makeRawPath(internals: Internals): RawPath {
       upstream.readStart();
       return link;
     },
-    addresses(handle) {
-      if (typeof handle.getpeername !== "function") return {};
-      const remote: Record<string, unknown> = {};
-      const local: Record<string, unknown> = {};
-      const out: { remote?: SocketAddress; local?: SocketAddress } = {};
-      if (handle.getpeername(remote) === 0) out.remote = remote as unknown as SocketAddress;
-      if (handle.getsockname?.(local) === 0) out.local = local as unknown as SocketAddress;
-      return out;
+    remoteAddress(handle) {
+      const out: Record<string, unknown> = {};
+      return handle.getpeername?.(out) === 0 ? (out as unknown as SocketAddress) : undefined;
+    },
+    localAddress(handle) {
+      const out: Record<string, unknown> = {};
+      return handle.getsockname?.(out) === 0 ? (out as unknown as SocketAddress) : undefined;
     },
     refuse(handle) {
       closeHandle(handle, true);

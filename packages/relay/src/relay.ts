@@ -207,17 +207,18 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       raw.refuse(client);
       return;
     }
-    const { remote, local } = raw.addresses(client);
+    const remote = raw.remoteAddress(client);
     const conn = stats.open(l.stats, remote?.address ?? "", client);
-    const header =
-      l.config.proxyProtocol === undefined
-        ? undefined
-        : encodeProxyHeader(l.config.proxyProtocol, {
-            sourceAddress: remote?.address,
-            sourcePort: remote?.port,
-            destAddress: local?.address,
-            destPort: l.servicePort ?? local?.port,
-          });
+    let header: Buffer | undefined;
+    if (l.config.proxyProtocol !== undefined) {
+      const local = raw.localAddress(client);
+      header = encodeProxyHeader(l.config.proxyProtocol, {
+        sourceAddress: remote?.address,
+        sourcePort: remote?.port,
+        destAddress: local?.address,
+        destPort: l.servicePort ?? local?.port,
+      });
+    }
     const u = l.config.upstream as { host: string; port: number } | { path: string };
     raw.connect(u, limits.connectTimeoutMs, (error, up) => {
       if (up === undefined) {

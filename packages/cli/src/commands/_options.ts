@@ -1,3 +1,4 @@
+import type { Command, OptionValues } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 
@@ -8,4 +9,23 @@ export function parseNowOption(value: string | undefined, deps: Deps): Date {
   if (Number.isNaN(ms))
     throw new UserError(`--now ${value}: give a date-time with an offset, e.g. 2026-11-29T10:00:00Z`);
   return new Date(ms);
+}
+
+/** `--state DIR`: every command that reads or writes a run's journal takes it. */
+export function withStateOption<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  command: Command<A, O, G>,
+) {
+  return command.option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)");
+}
+
+/** The options of the commands that start or continue a run (run, tick, schedule): `--state`, `--accept-risk`, `--force`. */
+export function withRunOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  command: Command<A, O, G>,
+) {
+  return withStateOption(command)
+    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
+    .option(
+      "--force",
+      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
+    );
 }

@@ -1,3 +1,4 @@
+import { withStateOption } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
 import { writeFile } from "node:fs/promises";
@@ -7,11 +8,12 @@ import { renderMoveReport } from "../output/report.js";
 import { openSession } from "../timeline/session.js";
 
 export function makeReportCommand(deps: Deps) {
-  return new Command("report")
-    .description("Write one self-contained HTML page of the whole move: timeline, DNS changes, propagation, relay")
-    .argument("[file]", "the plan file", "cutover.yaml")
-    .option("--out <file>", "where to write the page", "cutover-report.html")
-    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+  return withStateOption(
+    new Command("report")
+      .description("Write one self-contained HTML page of the whole move: timeline, DNS changes, propagation, relay")
+      .argument("[file]", "the plan file", "cutover.yaml")
+      .option("--out <file>", "where to write the page", "cutover-report.html"),
+  )
     .option("--json", "print where the report was written as JSON")
     .addHelpText(
       "after",

@@ -1,3 +1,4 @@
+import { withStateOption } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { applyChangeSet } from "@cutover/dns";
 import type { Deps } from "../context.js";
@@ -15,12 +16,13 @@ export interface RollbackHooks {
 
 export function makeRollbackCommand(deps: Deps) {
   const hooks: RollbackHooks = deps.hooks ?? {};
-  return new Command("rollback")
-    .description(
-      "Undo the move: put the original records back (contents and TTLs), stop the relay, start the old services",
-    )
-    .argument("[file]", "the plan file", "cutover.yaml")
-    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+  return withStateOption(
+    new Command("rollback")
+      .description(
+        "Undo the move: put the original records back (contents and TTLs), stop the relay, start the old services",
+      )
+      .argument("[file]", "the plan file", "cutover.yaml"),
+  )
     .option("--dry-run", "show what would be changed and change nothing")
     .option("--force", "roll back even after the relay has drained")
     .option("--json", "print the result as JSON")

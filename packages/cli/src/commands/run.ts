@@ -1,3 +1,4 @@
+import { withRunOptions } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { formatDuration } from "../plan/duration.js";
@@ -18,15 +19,11 @@ export interface RunHooks {
 
 export function makeRunCommand(deps: Deps) {
   const hooks: RunHooks = deps.hooks ?? {};
-  return new Command("run")
-    .description("Run the timeline in the foreground: sleep until each step's time, do it, show progress; resumable")
-    .argument("[file]", "the plan file", "cutover.yaml")
-    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
-    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
-    .option(
-      "--force",
-      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
-    )
+  return withRunOptions(
+    new Command("run")
+      .description("Run the timeline in the foreground: sleep until each step's time, do it, show progress; resumable")
+      .argument("[file]", "the plan file", "cutover.yaml"),
+  )
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print one JSON object per event instead of the live view")
     .addHelpText(

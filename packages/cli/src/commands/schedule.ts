@@ -1,3 +1,4 @@
+import { withRunOptions } from "./_options.js";
 import { Command, Option } from "@commander-js/extra-typings";
 import { execFile, spawn } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -56,33 +57,29 @@ export async function writeRecord(session: Session, record: ScheduleRecord | und
 }
 
 export function makeScheduleCommand(deps: Deps) {
-  return new Command("schedule")
-    .description(
-      "Arm the timeline on a machine you own: systemd timers or at jobs that call `cutover tick` at each step time",
-    )
-    .argument("[file]", "the plan file", "cutover.yaml")
-    .addOption(
-      new Option("--with <runner>", "where the steps run")
-        .choices(["systemd", "at", "edge"] as const)
-        .makeOptionMandatory(),
-    )
-    .option("--print", "print the units or jobs and install nothing")
-    .option("--remove", "take the units or jobs away")
-    .option(
-      "--unit-dir <dir>",
-      "systemd: where to write units (default /etc/systemd/system, or ~/.config/systemd/user when not root)",
-    )
-    .option("--no-start", "systemd: write the units but do not enable them")
-    .option(
-      "--account-id <id>",
-      "edge: the Cloudflare account for the Worker (default CLOUDFLARE_ACCOUNT_ID or dns.accountId)",
-    )
-    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
-    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
-    .option(
-      "--force",
-      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
-    )
+  return withRunOptions(
+    new Command("schedule")
+      .description(
+        "Arm the timeline on a machine you own: systemd timers or at jobs that call `cutover tick` at each step time",
+      )
+      .argument("[file]", "the plan file", "cutover.yaml")
+      .addOption(
+        new Option("--with <runner>", "where the steps run")
+          .choices(["systemd", "at", "edge"] as const)
+          .makeOptionMandatory(),
+      )
+      .option("--print", "print the units or jobs and install nothing")
+      .option("--remove", "take the units or jobs away")
+      .option(
+        "--unit-dir <dir>",
+        "systemd: where to write units (default /etc/systemd/system, or ~/.config/systemd/user when not root)",
+      )
+      .option("--no-start", "systemd: write the units but do not enable them")
+      .option(
+        "--account-id <id>",
+        "edge: the Cloudflare account for the Worker (default CLOUDFLARE_ACCOUNT_ID or dns.accountId)",
+      ),
+  )
     .option("--dry-run", "same as --print")
     .option("--json", "print the result as JSON")
     .addHelpText(

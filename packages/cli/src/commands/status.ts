@@ -1,3 +1,4 @@
+import { withStateOption } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { canonicalIp, type DnsRecord } from "@cutover/dns";
 import type { Deps } from "../context.js";
@@ -33,10 +34,11 @@ export function recordState(
 }
 
 export function makeStatusCommand(deps: Deps) {
-  return new Command("status")
-    .description("Show where a move stands: the timeline with what is done and next, each record, propagation, relay")
-    .argument("[file]", "the plan file", "cutover.yaml")
-    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
+  return withStateOption(
+    new Command("status")
+      .description("Show where a move stands: the timeline with what is done and next, each record, propagation, relay")
+      .argument("[file]", "the plan file", "cutover.yaml"),
+  )
     .option("--offline", "only the journal; do not read the DNS provider")
     .option("--json", "print the status as JSON")
     .addHelpText(

@@ -1,3 +1,4 @@
+import { withRunOptions } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { ExitCode } from "../errors.js";
@@ -30,15 +31,11 @@ async function rearmAt(session: Session, next: Date, out: Reporter): Promise<voi
 
 export function makeTickCommand(deps: Deps) {
   const hooks: { executors?: StepExecutors } = deps.hooks ?? {};
-  return new Command("tick")
-    .description("Do what is due now and exit (for cron, systemd timers or at); never does a step twice")
-    .argument("[file]", "the plan file", "cutover.yaml")
-    .option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)")
-    .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
-    .option(
-      "--force",
-      "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
-    )
+  return withRunOptions(
+    new Command("tick")
+      .description("Do what is due now and exit (for cron, systemd timers or at); never does a step twice")
+      .argument("[file]", "the plan file", "cutover.yaml"),
+  )
     .option("--retry", "try failed steps again (after fixing their cause); without it a failed step waits for you")
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
     .option("--dry-run", "show what is due now and what it would change; change nothing")

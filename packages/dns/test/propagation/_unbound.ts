@@ -3,6 +3,7 @@ import { createSocket } from "node:dgram";
 import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { UNBOUND, unboundConfig } from "@cutover/testkit";
 import { queryDns } from "../../src/propagation/query.js";
 import { parseServerSpec } from "../../src/propagation/servers.js";
 
@@ -40,44 +41,14 @@ export async function startUnbound(
 ): Promise<Unbound> {
   const port = await freePort();
   const conf = join(dir, "unbound.conf");
-  const stubText = Object.entries(stubs)
-    .map(
-      ([zone, addrs]) =>
-        `stub-zone:\n  name: "${zone}"\n${addrs.map((a) => `  stub-addr: ${a.replace(":", "@")}`).join("\n")}\n`,
-    )
-    .join("");
+  const stubAddrs = Object.fromEntries(
+    Object.entries(stubs).map(([zone, addrs]) => [zone, addrs.map((a) => a.replace(":", "@"))]),
+  );
   await writeFile(
     conf,
-    `server:
-  interface: 127.0.0.1@${port}
-  port: ${port}
-  do-ip6: no
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  directory: "${dir}"
-  pidfile: "${join(dir, "unbound.pid")}"
-  use-syslog: no
-  logfile: ""
-  verbosity: 0
-  num-threads: ${options.threads ?? 1}
-  do-not-query-localhost: no
-  module-config: "iterator"
-  cache-min-ttl: 0
-  prefetch: no
-  serve-expired: no
-  qname-minimisation: no
-  access-control: 127.0.0.0/8 allow
-  ratelimit: 0
-  ip-ratelimit: 0
-${Object.keys(stubs)
-  .map((z) => `  local-zone: "${z.split(".").pop()}." nodefault\n  domain-insecure: "${z}"`)
-  .join("\n")}
-remote-control:
-  control-enable: no
-${stubText}`,
+    unboundConfig({ dir, interfaces: [`127.0.0.1@${port}`], port, stubs: stubAddrs, threads: options.threads ?? 1 }),
   );
-  const child: ChildProcess = spawn("/usr/sbin/unbound", ["-d", "-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  const child: ChildProcess = spawn(UNBOUND, ["-d", "-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const address = `127.0.0.1:${port}`;

@@ -1,3 +1,4 @@
+import type { Command, OptionValues } from "@commander-js/extra-typings";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
@@ -17,13 +18,29 @@ export interface RemoteCliOptions {
   remoteDir?: string | undefined;
 }
 
-export const REMOTE_HELP = {
+const REMOTE_HELP = {
   plan: "the plan file (default cutover.yaml): old.ssh says where, old.hostKey pins the host key",
   identity: "private key to log in with (default: the agent, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
   knownHosts: "known_hosts to check the old host's key (default ~/.ssh/known_hosts) when old.hostKey is not pinned",
   acceptNew: "the old host is not in known_hosts yet: show its key's fingerprint and add it",
   remoteDir: "directory on the old host (default /var/lib/cutover/PLAN-NAME)",
 } as const;
+
+/**
+ * Adds the options that say how to reach the old host (`--plan`, `--identity`, `--known-hosts`,
+ * `--accept-new`, `--remote-dir`) to a command; `prefix` heads each help line (e.g. "with --remote: ").
+ */
+export function withRemoteOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  command: Command<A, O, G>,
+  prefix = "",
+) {
+  return command
+    .option("--plan <file>", `${prefix}${REMOTE_HELP.plan}`)
+    .option("--identity <file>", `${prefix}${REMOTE_HELP.identity}`)
+    .option("--known-hosts <file>", `${prefix}${REMOTE_HELP.knownHosts}`)
+    .option("--accept-new", `${prefix}${REMOTE_HELP.acceptNew}`)
+    .option("--remote-dir <dir>", `${prefix}${REMOTE_HELP.remoteDir}`);
+}
 
 /** The move's plan, for commands that run at any time (the swap may be past). */
 export function loadRemotePlan(deps: Deps, file: string | undefined): Promise<LoadedPlan> {

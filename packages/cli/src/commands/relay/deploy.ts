@@ -6,7 +6,7 @@ import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { planRelayConfig } from "./_config.js";
 import { formatStatus } from "./_format.js";
-import { loadRemotePlan, openOldHost, REMOTE_HELP } from "./_remote.js";
+import { loadRemotePlan, openOldHost, withRemoteOptions } from "./_remote.js";
 
 /** `--at`: `now`, or a date-time with an offset. */
 export function parseAt(value: string | undefined): Date | "now" | undefined {
@@ -32,17 +32,13 @@ export async function tunnelKnownHosts(config: RelayConfig, knownHostsPath: stri
 }
 
 export function makeRelayDeployCommand(deps: Deps) {
-  return new Command("deploy")
-    .description(
+  return withRemoteOptions(
+    new Command("deploy").description(
       "Install the relay on the old host over SSH and arm the handover there (it fires by that host's clock)",
-    )
-    .option("--plan <file>", REMOTE_HELP.plan)
+    ),
+  )
     .option("--at <time>", "handover time: an ISO date-time or now (default: the plan's swap time)")
     .option("--socat", "deploy the socat script instead (for hosts without Node 18+)")
-    .option("--identity <file>", REMOTE_HELP.identity)
-    .option("--known-hosts <file>", REMOTE_HELP.knownHosts)
-    .option("--accept-new", REMOTE_HELP.acceptNew)
-    .option("--remote-dir <dir>", REMOTE_HELP.remoteDir)
     .option(
       "--new-ssh-key <file>",
       "key the old host uses to reach the new host for sockets via ssh (copied there, mode 0600)",

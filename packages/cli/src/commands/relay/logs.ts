@@ -3,17 +3,15 @@ import { remoteRelayLogs } from "@cutover/relay";
 import type { Deps } from "../../context.js";
 import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
-import { loadRemotePlan, openOldHost, REMOTE_HELP } from "./_remote.js";
+import { loadRemotePlan, openOldHost, withRemoteOptions } from "./_remote.js";
 
 export function makeRelayLogsCommand(deps: Deps) {
-  return new Command("logs")
-    .description("Show the log of the relay deployed on the old host (binds, handover steps, failures)")
-    .option("--plan <file>", REMOTE_HELP.plan)
+  return withRemoteOptions(
+    new Command("logs").description(
+      "Show the log of the relay deployed on the old host (binds, handover steps, failures)",
+    ),
+  )
     .option("-n, --lines <n>", "how many of the last lines", "100")
-    .option("--identity <file>", REMOTE_HELP.identity)
-    .option("--known-hosts <file>", REMOTE_HELP.knownHosts)
-    .option("--accept-new", REMOTE_HELP.acceptNew)
-    .option("--remote-dir <dir>", REMOTE_HELP.remoteDir)
     .option("--json", "print the lines as a JSON list")
     .addHelpText(
       "after",

@@ -5,20 +5,19 @@ import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { defaultAdminPath } from "./_config.js";
 import { formatStatus } from "./_format.js";
-import { REMOTE_HELP, showRemoteStatus } from "./_remote.js";
+import { withRemoteOptions, showRemoteStatus } from "./_remote.js";
 
 export function makeRelayStatusCommand(deps: Deps) {
-  return new Command("status")
-    .description("Show a running relay: listeners, connections, bytes, and the clients still arriving")
+  return withRemoteOptions(
+    new Command("status").description(
+      "Show a running relay: listeners, connections, bytes, and the clients still arriving",
+    ),
+    "with --remote: ",
+  )
     .option("--admin <path>", "the relay's admin socket")
     .option("--limit <n>", "clients to list", "20")
     .option("--json", "print the whole status as JSON")
     .option("--remote", "ask the relay deployed on the plan's old host, over SSH (exit 3 if it is not running)")
-    .option("--plan <file>", `with --remote: ${REMOTE_HELP.plan}`)
-    .option("--identity <file>", `with --remote: ${REMOTE_HELP.identity}`)
-    .option("--known-hosts <file>", `with --remote: ${REMOTE_HELP.knownHosts}`)
-    .option("--accept-new", `with --remote: ${REMOTE_HELP.acceptNew}`)
-    .option("--remote-dir <dir>", `with --remote: ${REMOTE_HELP.remoteDir}`)
     .addHelpText(
       "after",
       `

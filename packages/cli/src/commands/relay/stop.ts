@@ -5,22 +5,21 @@ import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { formatDuration, parseDuration } from "../../plan/duration.js";
 import { defaultAdminPath } from "./_config.js";
-import { REMOTE_HELP, stopRemote } from "./_remote.js";
+import { withRemoteOptions, stopRemote } from "./_remote.js";
 
 export function makeRelayStopCommand(deps: Deps) {
-  return new Command("stop")
-    .description("Stop a running relay: at once, or drain (stop accepting, let open connections finish)")
+  return withRemoteOptions(
+    new Command("stop").description(
+      "Stop a running relay: at once, or drain (stop accepting, let open connections finish)",
+    ),
+    "with --remote: ",
+  )
     .option("--drain <duration>", "let open connections finish for up to this long, e.g. 30s, 10m, 2h")
     .option("--admin <path>", "the relay's admin socket")
     .option("--wait", "return only once the relay has stopped")
     .option("--dry-run", "say what would be stopped, change nothing")
     .option("--json", "print the result as JSON")
     .option("--remote", "stop the relay deployed on the plan's old host, over SSH (waits until it is gone)")
-    .option("--plan <file>", `with --remote: ${REMOTE_HELP.plan}`)
-    .option("--identity <file>", `with --remote: ${REMOTE_HELP.identity}`)
-    .option("--known-hosts <file>", `with --remote: ${REMOTE_HELP.knownHosts}`)
-    .option("--accept-new", `with --remote: ${REMOTE_HELP.acceptNew}`)
-    .option("--remote-dir <dir>", `with --remote: ${REMOTE_HELP.remoteDir}`)
     .addHelpText(
       "after",
       `
