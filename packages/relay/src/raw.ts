@@ -188,9 +188,10 @@ function onRead(this: RawHandle, buffer: ArrayBuffer | undefined): void {
   if (nread !== UV_EOF) return link.destroy(uvError(nread, "read"));
   side.eof = true;
   const peer = side.peer;
-  if (peer.eof && side.shut && peer.handle.writeQueueSize === 0) {
-    // The other direction is finished (its FIN passed on) and nothing is left to write to the peer:
-    // closing both sends the peer our FIN.
+  if (peer.eof && peer.handle.writeQueueSize === 0 && this.writeQueueSize === 0) {
+    // Both sides have sent their FIN, everything read has been handed to the kernel, and neither side has
+    // unread data: closing both sends each its FIN (a shutdown still pending is simply overtaken), two
+    // shutdown calls fewer per connection than passing the second FIN on and waiting for it.
     link.destroy();
     return;
   }
