@@ -443,6 +443,12 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       log(
         `${l.stats.name}: listening on ${l.stats.listen} → ${l.stats.upstream}${l.config.proxyProtocol ? ` (PROXY ${l.config.proxyProtocol})` : ""}`,
       );
+  if (streams.length > 0)
+    log(
+      rawPath === undefined
+        ? `data path: net.Socket streams (${process.env.CUTOVER_RELAY_DATA_PATH === "streams" ? "CUTOVER_RELAY_DATA_PATH=streams" : `Node ${process.version}'s handle classes are not the ones expected`})`
+        : "data path: libuv handles (SSH and host-name upstreams: streams)",
+    );
 
   async function doHandover(): Promise<HandoverStatus | null> {
     if (handoverStatus === null) return null;
