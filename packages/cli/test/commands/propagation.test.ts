@@ -187,14 +187,29 @@ describe("cutover dns serve (the built binary)", () => {
       const r1 = await queryDns(server, "www.example.test", "A", { rd: false });
       expect(r1.response).toMatchObject({ aa: true, answers: [{ data: OLD }] });
       await writeFile(file, zone(8, NEW));
-      const reloaded = JSON.parse((await lines.next()).value as string);
-      expect(reloaded.log).toContain("reloaded example.test serial 8");
+      // The next log lines, until the reload (a poll that caught the file half-written logs a failed
+      // reload first); bounded so a missed reload fails here with what was logged.
+      const seen: string[] = [];
+      const until = Date.now() + 10_000;
+      while (!seen.some((l) => l.includes("reloaded example.test serial 8")) && Date.now() < until) {
+        const next = await Promise.race([
+          lines.next(),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), until - Date.now())),
+        ]);
+        if (next === undefined || next.done) break;
+        seen.push(String((JSON.parse(next.value as string) as { log?: string }).log));
+      }
+      expect(seen.join("\n")).toContain("reloaded example.test serial 8");
       const r2 = await queryDns(server, "www.example.test", "A", { rd: false });
       expect(r2.response?.answers[0]?.data).toBe(NEW);
     } finally {
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(child.pid!, "SIGTERM");
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        const hard = setTimeout(() => child.kill("SIGKILL"), 3000);
+        await exited;
+        clearTimeout(hard);
+      }
     }
   });
 

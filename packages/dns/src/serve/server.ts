@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from "node:dgram";
 import { createServer, isIP, type Server } from "node:net";
-import { unwatchFile, watchFile } from "node:fs";
+import { stat } from "node:fs/promises";
 import * as dnsPacket from "dns-packet";
 import { DnsError } from "../errors.js";
 import { parseServerSpec } from "../propagation/servers.js";
@@ -46,7 +46,15 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
   if (sources.length === 0) throw new DnsError("no zone file given", { code: "E_NO_ZONE" });
   const log = options.onLog ?? (() => {});
   let zones: ServedZone[] = [];
+  // What each file looked like when it was last loaded (stat taken before reading it): a change is any
+  // difference from that, so a write made just after the load is seen at the next poll.
+  const loadedStat = new Map<string, string>();
+  const statKey = async (file: string) => {
+    const st = await stat(file);
+    return `${st.mtimeMs}:${st.size}:${st.ino}`;
+  };
   for (const s of sources) {
+    loadedStat.set(s.file, await statKey(s.file));
     const z = await loadZone(s.file, s.origin);
     for (const skipped of z.skipped) log(`${s.file}: not served (type not supported): ${skipped}`);
     zones.push(z);
@@ -147,25 +155,41 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
 
   const reload = async () => {
     const next: ServedZone[] = [];
-    for (const s of sources) next.push(await loadZone(s.file, s.origin));
+    for (const s of sources) {
+      loadedStat.set(s.file, await statKey(s.file));
+      next.push(await loadZone(s.file, s.origin));
+    }
     zones = next;
   };
-  const watched: string[] = [];
-  if (options.watch !== false) {
-    for (const s of sources) {
-      watchFile(s.file, { interval: options.pollMs ?? 250, persistent: false }, (cur, prev) => {
-        if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size && cur.ino === prev.ino) return;
-        loadZone(s.file, s.origin).then(
-          (z) => {
-            zones = zones.map((old) => (old.file === s.file ? z : old));
-            log(`${s.file}: reloaded ${z.origin} serial ${z.serial}`);
-          },
-          (e: unknown) => log(`${s.file}: reload failed, keeping the previous data: ${(e as Error).message}`),
-        );
-      });
-      watched.push(s.file);
+  // Polled rather than fs.watchFile: its first stat is taken asynchronously after it starts, so a write
+  // made before that stat was never reported (seen as a reload missed under load).
+  let polling = false;
+  const poll = async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      for (const s of sources) {
+        let key: string;
+        try {
+          key = await statKey(s.file);
+        } catch {
+          continue; // being replaced; the next poll sees the new file
+        }
+        if (key === loadedStat.get(s.file)) continue;
+        loadedStat.set(s.file, key);
+        try {
+          const z = await loadZone(s.file, s.origin);
+          zones = zones.map((old) => (old.file === s.file ? z : old));
+          log(`${s.file}: reloaded ${z.origin} serial ${z.serial}`);
+        } catch (e) {
+          log(`${s.file}: reload failed, keeping the previous data: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      polling = false;
     }
-  }
+  };
+  const poller = options.watch === false ? undefined : setInterval(() => void poll(), options.pollMs ?? 250).unref();
   const address = family === "udp6" ? `[${spec.host}]:${port}` : `${spec.host}:${port}`;
   for (const z of zones) log(`serving ${z.origin} (serial ${z.serial}) from ${z.file} on ${address} udp+tcp`);
   return {
@@ -176,7 +200,7 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
     reload,
     queries: () => count,
     async close() {
-      for (const f of watched) unwatchFile(f);
+      clearInterval(poller);
       await new Promise<void>((r) => udp!.close(() => r()));
       for (const sock of open) sock.destroy();
       await new Promise<void>((r) => tcp!.close(() => r()));

@@ -133,3 +133,18 @@ describe("startAuthoritativeServer", () => {
     expect(logs.some((l) => l.includes("reloaded example.test serial 2026010102"))).toBe(true);
   });
 });
+
+it("reloads a change written at once after the start (before any poll)", async () => {
+  const d = await mkdtemp(join(tmpdir(), "cutover-serve-early-"));
+  const f = join(d, "example.test.zone");
+  await writeFile(f, zoneText(2026010101, "198.51.100.10"));
+  const s = await startAuthoritativeServer({ zoneFiles: [f], listen: "127.0.0.1:0", pollMs: 50 });
+  try {
+    await writeFile(f, zoneText(2026010109, "203.0.113.20"));
+    for (let i = 0; i < 60 && s.zones()[0]?.serial !== 2026010109; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(s.zones()[0]?.serial).toBe(2026010109);
+  } finally {
+    await s.close();
+    await rm(d, { recursive: true, force: true });
+  }
+});
