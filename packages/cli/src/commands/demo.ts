@@ -82,6 +82,9 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
           executors,
           signal: deps.hooks?.signal ?? abort.signal,
           extraLines: () => [tallyLine()],
+          stoppedLine: opts.keep
+            ? `stopped; the plan and journal stay in ${demo.dir}`
+            : "stopped; the demo's services are stopped and its directory removed",
         });
       } catch (error) {
         if (error instanceof ExitCode) stopped = true;

@@ -63,7 +63,13 @@ export async function runForeground(
   session: Session,
   deps: Deps,
   out: Reporter,
-  options: { executors?: StepExecutors; signal: AbortSignal; extraLines?: () => string[] },
+  options: {
+    executors?: StepExecutors;
+    signal: AbortSignal;
+    extraLines?: () => string[];
+    /** What to say when stopped (default: how to resume). */
+    stoppedLine?: string;
+  },
 ): Promise<void> {
   const executors = options.executors ?? defaultExecutors(deps.env);
   const log: string[] = [];
@@ -137,7 +143,7 @@ export async function runForeground(
       break;
     }
     if (options.signal.aborted) {
-      say("stopped; run `cutover run` again to resume");
+      say(options.stoppedLine ?? "stopped; run `cutover run` again to resume");
       draw();
       throw new ExitCode(130);
     }
