@@ -18,7 +18,7 @@ const FUDGE = 300;
 
 /** Parses a BIND-style key file: `key "name" { algorithm hmac-sha256; secret "base64"; };` (first key). */
 export function parseKeyFile(text: string): TsigKey {
-  const body = text.replace(/(#|\/\/).*$/gm, "").replace(/\/\*[\s\S]*?\*\//g, "");
+  const body = stripComments(text);
   const m = /key\s+"?([A-Za-z0-9._-]+)"?\s*\{([^}]*)\}/.exec(body);
   if (!m) throw new Error('no key block found; expected key "name" { algorithm hmac-sha256; secret "..."; };');
   const algorithm = /algorithm\s+"?([A-Za-z0-9-]+)"?\s*;/.exec(m[2]!)?.[1]?.toLowerCase();
@@ -28,6 +28,32 @@ export function parseKeyFile(text: string): TsigKey {
   }
   if (!secret) throw new Error(`key "${m[1]}" has no secret "..."`);
   return { name: m[1]!.toLowerCase().replace(/\.$/, ""), algorithm, secret: Buffer.from(secret, "base64") };
+}
+
+/**
+ * Removes BIND's comments (`#`, `//`, `/* *\/`) outside quoted strings: a base64 secret may contain `//`
+ * (about one random 256-bit key in a hundred does), which must not be taken for a comment.
+ */
+function stripComments(text: string): string {
+  let out = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      out += c;
+      if (c === '"') quoted = false;
+    } else if (c === '"') {
+      quoted = true;
+      out += c;
+    } else if (c === "#" || (c === "/" && text[i + 1] === "/")) {
+      while (i + 1 < text.length && text[i + 1] !== "\n") i++;
+    } else if (c === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2);
+      i = end === -1 ? text.length : end + 1;
+      out += " ";
+    } else out += c;
+  }
+  return out;
 }
 
 /** A domain name in uncompressed, lowercase wire form. */

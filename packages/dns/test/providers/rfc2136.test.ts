@@ -97,6 +97,15 @@ describe("rfc2136 provider", () => {
     expect(await p.listRecords(CONTRACT_ZONE)).toEqual(before);
   });
 
+  it("reads a key file whose secret contains // (not a comment inside quotes), and skips real comments", () => {
+    const secret = "ab//cd+ef//gh/ijk=";
+    const key = parseKeyFile(
+      `# a comment\n// another\nkey "k1" { /* inline */ algorithm hmac-sha256; # trailing\n  secret "${secret}"; // done\n};\n`,
+    );
+    expect(key).toMatchObject({ name: "k1", algorithm: "hmac-sha256" });
+    expect(key.secret.equals(Buffer.from(secret, "base64"))).toBe(true);
+  });
+
   it("fails clearly with a wrong key", async () => {
     const { writeFile } = await import("node:fs/promises");
     const bad = `${knot.dir}/bad.key`;
