@@ -37,7 +37,7 @@ export interface TcpListenerConfig {
   proxyProtocol?: ProxyVersion;
   /**
    * For the redirect handover: the relay listens on this spare port, and nftables/iptables sends new
-   * connections for `port` to it. Default: `port` + 20000 (when handover mode is redirect).
+   * connections for `port` to it. Default: `defaultSparePort(port)` (when handover mode is redirect).
    */
   sparePort?: number;
 }
@@ -300,4 +300,15 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function isPort(v: unknown): boolean {
   return typeof v === "number" && Number.isInteger(v) && v >= 1 && v <= 65535;
+}
+
+const DEFAULT_SPARE_OFFSET = 20_000;
+
+/**
+ * Where the relay listens for a port it takes over by redirect, unless the config says (`sparePort`):
+ * 20000 above the service port, or 20000 below it when that would pass 65535 (a service on 46309 gets
+ * 26309), so the port is predictable for a firewall rule.
+ */
+export function defaultSparePort(port: number): number {
+  return port + DEFAULT_SPARE_OFFSET <= 65_535 ? port + DEFAULT_SPARE_OFFSET : port - DEFAULT_SPARE_OFFSET;
 }

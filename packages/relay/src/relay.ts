@@ -2,6 +2,7 @@ import { createServer, isIP, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { startAdminServer, type AdminRequest } from "./admin.js";
 import {
+  defaultSparePort,
   describeUpstream,
   listenerName,
   parseRelayConfig,
@@ -79,8 +80,6 @@ interface StreamListener {
   /** For redirect: the service port whose connections arrive on the spare port. */
   servicePort: number | undefined;
 }
-
-const DEFAULT_SPARE_OFFSET = 20_000;
 
 /** Starts a relay from a plain-data config; resolves once every listener that binds at start is bound. */
 export async function startRelay(input: RelayConfig, options: RelayOptions = {}): Promise<RelayHandle> {
@@ -313,7 +312,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     const initialListen =
       c.kind === "unix"
         ? c.path
-        : `${formatHost(c.host ?? "::")}:${redirected ? (c.sparePort ?? c.port + DEFAULT_SPARE_OFFSET) : c.port}${redirected ? ` (redirected from ${c.port})` : ""}`;
+        : `${formatHost(c.host ?? "::")}:${redirected ? (c.sparePort ?? defaultSparePort(c.port)) : c.port}${redirected ? ` (redirected from ${c.port})` : ""}`;
     const l: StreamListener = {
       config: c,
       server,
@@ -428,7 +427,20 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       }
       const l = makeStreamListener(c);
       if (c.kind === "tcp" && mode === "none") await bindTcp(l, c.port);
-      if (c.kind === "tcp" && mode === "redirect") await bindTcp(l, c.sparePort ?? c.port + DEFAULT_SPARE_OFFSET);
+      if (c.kind === "tcp" && mode === "redirect") {
+        if (c.sparePort !== undefined) await bindTcp(l, c.sparePort);
+        else {
+          // The default spare port may be taken by another program: then any free port will do (the
+          // redirect rule is written with the port actually bound).
+          try {
+            await bindTcp(l, defaultSparePort(c.port));
+          } catch (error) {
+            if ((error as RelayError).code !== "E_BIND_IN_USE") throw error;
+            log(`${l.stats.name}: spare port ${defaultSparePort(c.port)} is in use; listening on a free port instead`);
+            await bindTcp(l, 0);
+          }
+        }
+      }
       if (c.kind === "unix" && mode === "none") await bindUnix(l, 0);
       if (l.bound) l.stats.listen = listenText(l);
     }

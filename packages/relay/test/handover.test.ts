@@ -98,6 +98,29 @@ describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs roo
       ip("-n", n, "link", "set", "lo", "up");
     }
   });
+  test("a service port above 45535 gets a spare port below it (port + 20000 would pass 65535)", async () => {
+    const config = {
+      listeners: [{ kind: "tcp", port: 50_000, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } }],
+      admin: { path: join(t.dir, "high-admin.sock") },
+      handover: { mode: "redirect", at: new Date(Date.now() + 3_600_000).toISOString(), services: [] },
+    };
+    await writeFile(join(t.dir, "high.json"), JSON.stringify(config));
+    const relay = startProcess("ip", [
+      "netns",
+      "exec",
+      OLD,
+      process.execPath,
+      join(pkg, "dist/main.js"),
+      join(t.dir, "high.json"),
+    ]);
+    try {
+      for (let i = 0; i < 200 && !existsSync(join(t.dir, "high-admin.sock")); i++) await sleep(25);
+      expect(relay.output()).toContain("listening on [::]:30000 (redirected from 50000)");
+    } finally {
+      await relay.stop();
+    }
+  });
+
   afterAll(async () => {
     for (const p of procs.reverse()) await p.stop();
     for (const n of [OLD, CLI]) {

@@ -1,4 +1,4 @@
-import type { RelayConfig, UpstreamConfig } from "../config.js";
+import { defaultSparePort, type RelayConfig, type UpstreamConfig } from "../config.js";
 import { RelayError } from "../errors.js";
 import { planRedirect } from "../handover.js";
 import { checkServiceNames, shellJoin, shellQuote } from "./_shell.js";
@@ -139,7 +139,7 @@ export function planSocatScript(config: RelayConfig, options: SocatScriptOptions
       );
       continue;
     }
-    const spare = mode === "redirect" ? (l.sparePort ?? l.port + 20_000) : l.port;
+    const spare = mode === "redirect" ? (l.sparePort ?? defaultSparePort(l.port)) : l.port;
     const bind = l.host === undefined ? "" : `,bind=${l.host.includes(":") ? `[${l.host}]` : l.host}`;
     const family = l.host === undefined ? "$TCPL" : l.host.includes(":") ? "TCP6-LISTEN" : "TCP4-LISTEN";
     const listen = `${family}:${spare}${bind},reuseaddr,fork,backlog=${backlog}${family === "TCP4-LISTEN" ? "" : ",ipv6only=0"}`;

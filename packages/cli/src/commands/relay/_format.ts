@@ -27,7 +27,7 @@ export function table(rows: readonly (readonly string[])[]): string[] {
 /** The human view of a relay's status: listeners, then the clients still arriving, most recent first. */
 export function formatStatus(s: RelayStatus, limit: number): string[] {
   const lines: string[] = [];
-  lines.push(`relay pid ${s.pid}, ${s.state} since ${s.startedAt}; ${s.active} open, ${s.total} in total`);
+  lines.push(`relay pid ${s.pid}, ${s.state} (started ${s.startedAt}); ${s.active} open, ${s.total} in total`);
   if (s.drainDeadline !== null) lines.push(`draining: open connections are closed at ${s.drainDeadline}`);
   const h = s.handover;
   if (h !== null) {

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import {
+  defaultSparePort,
   describeUpstream,
   listenerName,
   parseRelayConfig,
@@ -105,7 +106,7 @@ function printDryRun(out: Reporter, config: RelayConfig): void {
     h?.mode === "redirect"
       ? planRedirect(
           config.listeners.flatMap((l) =>
-            l.kind === "tcp" ? [{ port: l.port, sparePort: l.sparePort ?? l.port + 20_000 }] : [],
+            l.kind === "tcp" ? [{ port: l.port, sparePort: l.sparePort ?? defaultSparePort(l.port) }] : [],
           ),
           h.firewall === "iptables" ? "iptables" : "nft",
           h.table ?? "cutover",
