@@ -2,9 +2,17 @@ import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { ResolvedLimits } from "./config.js";
 
-/** An open client–upstream pair; `destroy()` ends both at once. */
+/** An open client–upstream pair (either data path); `destroy()` ends both at once. */
 export interface Link {
-  destroy(): void;
+  /** Ends both sides: with an error by reset where possible, else by a normal close. */
+  destroy(error?: Error): void;
+  /** Bytes moved so far, both ways: the relay's idle sweep closes a link whose count stays the same. */
+  bytes(): number;
+  /** For the idle sweep: the count it saw last, and when that count last changed. */
+  lastBytes: number;
+  lastChange: number;
+  /** Both sides are closed (or closing). */
+  readonly closed: boolean;
   /**
    * Turns TCP keepalive on for both sockets (once; later calls do nothing). The relay does it from a
    * periodic sweep rather than at accept: it costs four setsockopt calls per socket, which short
@@ -29,18 +37,28 @@ interface Joined extends Duplex {
 class Joint implements Link {
   client: Socket;
   upstream: Duplex;
-  closed = 0;
+  /** Sockets closed so far (0, 1 or 2). */
+  closedSides = 0;
   done = false;
   firstError: Error | undefined = undefined;
-  idleTimeoutMs: number;
   keptAlive = false;
   onClose: (error: Error | undefined) => void;
+  lastBytes = 0;
+  lastChange: number;
 
-  constructor(client: Socket, upstream: Duplex, idleTimeoutMs: number, onClose: (error: Error | undefined) => void) {
+  constructor(client: Socket, upstream: Duplex, onClose: (error: Error | undefined) => void, now: number) {
     this.client = client;
     this.upstream = upstream;
-    this.idleTimeoutMs = idleTimeoutMs;
     this.onClose = onClose;
+    this.lastChange = now;
+  }
+
+  get closed(): boolean {
+    return this.done;
+  }
+
+  bytes(): number {
+    return this.client.bytesRead + this.client.bytesWritten;
   }
 
   keepAlive(delayMs: number): void {
@@ -91,18 +109,14 @@ function onError(this: Joined, error: Error): void {
 }
 function onClose(this: Joined): void {
   const j = this[kLink];
-  j.closed++;
+  j.closedSides++;
   // One side gone before both directions ended: the other cannot finish either.
-  if (j.closed === 1) {
+  if (j.closedSides === 1) {
     if (!(j.client.readableEnded && j.upstream.readableEnded)) j.destroy();
   } else if (!j.done) {
     j.done = true;
     j.onClose(j.firstError);
   }
-}
-function onTimeout(this: Joined): void {
-  const j = this[kLink];
-  j.destroy(new Error(`idle for ${j.idleTimeoutMs} ms`));
 }
 
 function attach(from: Joined, to: Joined, joint: Joint): void {
@@ -117,23 +131,19 @@ function attach(from: Joined, to: Joined, joint: Joint): void {
 
 /**
  * Joins an accepted client socket to an upstream stream in both directions: half-close is passed on
- * (a FIN from one side ends only that direction), a slow reader pauses the fast writer, an error or
- * reset on either side ends both, and an idle connection is closed. Nothing is allocated per chunk,
- * and per connection only the joint: the handlers are shared.
+ * (a FIN from one side ends only that direction), a slow reader pauses the fast writer, and an error or
+ * reset on either side ends both. Nothing is allocated per chunk, and per connection only the joint:
+ * the handlers are shared. Idle links are closed by the relay's sweep (Link.bytes).
  */
 export function joinStreams(
   client: Socket,
   upstream: Duplex,
-  options: { idleTimeoutMs: number; onClose: (error: Error | undefined) => void },
+  onClose: (error: Error | undefined) => void,
+  now: number,
 ): Link {
-  const joint = new Joint(client, upstream, options.idleTimeoutMs, options.onClose);
+  const joint = new Joint(client, upstream, onClose, now);
   attach(client as unknown as Joined, upstream as Joined, joint);
   attach(upstream as Joined, client as unknown as Joined, joint);
-  if (options.idleTimeoutMs > 0) {
-    // A socket's timer is reset by reads and writes, so the client side sees traffic both ways.
-    client.setTimeout(options.idleTimeoutMs);
-    client.on("timeout", onTimeout);
-  }
   return joint;
 }
 

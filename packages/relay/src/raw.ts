@@ -210,7 +210,7 @@ function onShutdown(this: ShutdownReq, status: number): void {
   if (link.closed) return;
   if (status < 0) return link.destroy(uvError(status, "shutdown"));
   side.shut = true;
-  if (side.shut && side.peer.shut) link.destroy();
+  if (side.peer.shut) link.destroy();
 }
 
 function newWriteReq(internals: Internals): WriteReq {
@@ -266,7 +266,6 @@ export class RawLink implements Link {
     upstream.onread = onRead;
   }
 
-  /** Bytes moved so far, both ways (for the idle sweep). */
   bytes(): number {
     const h = this.client.handle;
     return h.bytesRead + h.bytesWritten;

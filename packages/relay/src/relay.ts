@@ -24,9 +24,15 @@ import {
   type RedirectRule,
 } from "./handover.js";
 import { encodeProxyHeader } from "./proxy-protocol.js";
-import { RawLink, rawPath, type RawHandle } from "./raw.js";
+import { rawPath, type RawHandle } from "./raw.js";
 import { createSshUpstream, type SshUpstream } from "./ssh.js";
-import { createStatsStore, type HandoverStatus, type ListenerStats, type RelayStatus } from "./stats.js";
+import {
+  createStatsStore,
+  type HandoverStatus,
+  type ListenerStats,
+  type LiveConnection,
+  type RelayStatus,
+} from "./stats.js";
 import { createUdpListener, type UdpListener } from "./udp.js";
 import {
   isRelayLinked,
@@ -139,122 +145,121 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       );
   };
 
+  /** Whether a new connection may be taken now; a refusal is counted (and logged now and then). */
+  const admit = (l: StreamListener): boolean => {
+    if (state === "running" && stats.active < limits.maxConnections) return true;
+    l.stats.refused++;
+    if (refusedLogged++ % 1000 === 0)
+      log(
+        `${l.stats.name}: refused a connection: ${state !== "running" ? "draining" : `${limits.maxConnections} connections open (limits.maxConnections)`}`,
+      );
+    return false;
+  };
+  /** The PROXY protocol header for a connection, when the listener sends one. */
+  const proxyHeader = (
+    l: StreamListener,
+    source: { address?: string | undefined; port?: number | undefined } | undefined,
+    dest: () => { address?: string | undefined; port?: number | undefined } | undefined,
+  ): Buffer | undefined => {
+    if (l.config.proxyProtocol === undefined) return undefined;
+    const d = dest();
+    return encodeProxyHeader(l.config.proxyProtocol, {
+      sourceAddress: source?.address,
+      sourcePort: source?.port,
+      destAddress: d?.address,
+      destPort: l.servicePort ?? d?.port,
+    });
+  };
+  const connectionClosed = (conn: LiveConnection) => {
+    stats.close(conn);
+    afterClose();
+  };
+  const upstreamFailed = (l: StreamListener, conn: LiveConnection, error: Error | undefined) => {
+    l.stats.failed++;
+    log(
+      `${l.stats.name}: ${describeUpstream(l.config.upstream)} unreachable for ${conn.client.address}: ${error?.message}`,
+    );
+    connectionClosed(conn);
+  };
+  /** Tracks a joined link until it closes (a link can close while being joined: then it is not kept). */
+  const track = (conn: LiveConnection, join: (onClose: () => void) => Link) => {
+    const link = join(() => {
+      live.delete(link);
+      connectionClosed(conn);
+    });
+    if (!link.closed) live.add(link);
+  };
+
   const onConnection = (l: StreamListener, client: Socket) => {
     client.on("error", ignore);
-    if (state !== "running" || stats.active >= limits.maxConnections) {
-      l.stats.refused++;
-      if (refusedLogged++ % 1000 === 0)
-        log(
-          `${l.stats.name}: refused a connection: ${state !== "running" ? "draining" : `${limits.maxConnections} connections open (limits.maxConnections)`}`,
-        );
+    if (!admit(l)) {
       client.resetAndDestroy();
       return;
     }
-    if (l.config.kind === "tcp") {
-      client.setNoDelay(true);
-    }
+    if (l.config.kind === "tcp") client.setNoDelay(true);
     const conn = stats.open(l.stats, client.remoteAddress ?? "", client);
-    const header =
-      l.config.proxyProtocol === undefined
-        ? undefined
-        : encodeProxyHeader(l.config.proxyProtocol, {
-            sourceAddress: client.remoteAddress,
-            sourcePort: client.remotePort,
-            destAddress: client.localAddress,
-            destPort: l.servicePort ?? client.localPort,
-          });
-    const onClose = () => {
-      live.delete(link);
-      stats.close(conn);
-      afterClose();
-    };
-    let link: Link;
+    const header = proxyHeader(l, { address: client.remoteAddress, port: client.remotePort }, () => ({
+      address: client.localAddress,
+      port: client.localPort,
+    }));
     connectUpstream(l.config.upstream, client, (error, up) => {
       if (up === undefined) {
-        l.stats.failed++;
-        log(
-          `${l.stats.name}: ${describeUpstream(l.config.upstream)} unreachable for ${conn.client.address}: ${error?.message}`,
-        );
         client.resetAndDestroy();
-        stats.close(conn);
-        afterClose();
+        upstreamFailed(l, conn, error);
         return;
       }
-      if (client.destroyed) {
+      if (client.destroyed || state === "stopped") {
+        client.destroy();
         up.destroy();
-        stats.close(conn);
-        afterClose();
+        connectionClosed(conn);
         return;
       }
       if (header !== undefined) up.write(header);
-      link = joinStreams(client, up, { idleTimeoutMs: limits.idleTimeoutMs, onClose });
+      track(conn, (onClose) => joinStreams(client, up, onClose, Date.now()));
       client.removeListener("error", ignore);
-      live.add(link);
       client.resume();
     });
   };
 
-  /** The fast path (raw.ts) for a connection accepted as a bare handle: same rules as onConnection. */
+  /** The fast path (raw.ts) for a connection accepted as a bare handle: the same rules as onConnection. */
   const onRawConnection = (l: StreamListener, client: RawHandle) => {
     const raw = rawPath!;
-    if (state !== "running" || stats.active >= limits.maxConnections) {
-      l.stats.refused++;
-      if (refusedLogged++ % 1000 === 0)
-        log(
-          `${l.stats.name}: refused a connection: ${state !== "running" ? "draining" : `${limits.maxConnections} connections open (limits.maxConnections)`}`,
-        );
+    if (!admit(l)) {
       raw.refuse(client);
       return;
     }
     const remote = raw.remoteAddress(client);
     const conn = stats.open(l.stats, remote?.address ?? "", client);
-    let header: Buffer | undefined;
-    if (l.config.proxyProtocol !== undefined) {
-      const local = raw.localAddress(client);
-      header = encodeProxyHeader(l.config.proxyProtocol, {
-        sourceAddress: remote?.address,
-        sourcePort: remote?.port,
-        destAddress: local?.address,
-        destPort: l.servicePort ?? local?.port,
-      });
-    }
-    const u = l.config.upstream as { host: string; port: number } | { path: string };
-    raw.connect(u, limits.connectTimeoutMs, (error, up) => {
-      if (up === undefined) {
-        l.stats.failed++;
-        log(
-          `${l.stats.name}: ${describeUpstream(l.config.upstream)} unreachable for ${conn.client.address}: ${error?.message}`,
-        );
-        stats.close(conn);
-        raw.refuse(client);
-        afterClose();
-        return;
-      }
-      if (state === "stopped") {
-        stats.close(conn);
-        raw.refuse(client);
-        up.close();
-        afterClose();
-        return;
-      }
-      const link = raw.join(client, up, header, () => {
-        live.delete(link);
-        stats.close(conn);
-        afterClose();
-      });
-      if (!link.closed) live.add(link);
-    });
+    // The local address costs a system call: only asked for a PROXY header.
+    const header = proxyHeader(l, remote, () => raw.localAddress(client));
+    raw.connect(
+      l.config.upstream as { host: string; port: number } | { path: string },
+      limits.connectTimeoutMs,
+      (error, up) => {
+        if (up === undefined) {
+          raw.refuse(client);
+          upstreamFailed(l, conn, error);
+          return;
+        }
+        if (state === "stopped") {
+          raw.refuse(client);
+          up.close();
+          connectionClosed(conn);
+          return;
+        }
+        track(conn, (onClose) => raw.join(client, up, header, onClose));
+      },
+    );
   };
 
-  // Idle connections on the fast path: a sweep compares each connection's byte count with the last one
-  // seen (no timer per connection, nothing done per chunk); closed between 1 and 1.25 × idleTimeoutMs.
+  // Idle connections: a sweep compares each link's byte count with the last one seen (no timer per
+  // connection, nothing done per chunk); a link is closed between 1 and 1.25 × idleTimeoutMs idle.
   const idleSweep =
-    rawPath !== undefined && limits.idleTimeoutMs > 0
+    limits.idleTimeoutMs > 0
       ? setInterval(
           () => {
             const t = Date.now();
             for (const link of live) {
-              if (!(link instanceof RawLink)) continue;
               const bytes = link.bytes();
               if (bytes !== link.lastBytes) {
                 link.lastBytes = bytes;

@@ -78,6 +78,23 @@ describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs roo
   const procs: Proc[] = [];
   const ns = (name: string, ...args: string[]) =>
     execFileSync("ip", ["netns", "exec", name, ...args], { encoding: "utf8" });
+  /** Starts the built relay program in the old host's namespace with `config` (its admin socket at
+   * `NAME.sock`), and waits for that socket: the relay is then listening. */
+  const startRelayInOld = async (name: string, config: Record<string, unknown>): Promise<Proc> => {
+    const admin = join(t.dir, `${name}.sock`);
+    await writeFile(join(t.dir, `${name}.json`), JSON.stringify({ ...config, admin: { path: admin } }));
+    const relay = startProcess("ip", [
+      "netns",
+      "exec",
+      OLD,
+      process.execPath,
+      join(pkg, "dist/main.js"),
+      join(t.dir, `${name}.json`),
+    ]);
+    procs.push(relay);
+    for (let i = 0; i < 200 && !existsSync(admin); i++) await sleep(25);
+    return relay;
+  };
 
   beforeAll(async () => {
     if (!existsSync(join(pkg, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: pkg });
@@ -99,26 +116,12 @@ describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs roo
     }
   });
   test("a service port above 45535 gets a spare port below it (port + 20000 would pass 65535)", async () => {
-    const config = {
+    const relay = await startRelayInOld("high", {
       listeners: [{ kind: "tcp", port: 50_000, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } }],
-      admin: { path: join(t.dir, "high-admin.sock") },
       handover: { mode: "redirect", at: new Date(Date.now() + 3_600_000).toISOString(), services: [] },
-    };
-    await writeFile(join(t.dir, "high.json"), JSON.stringify(config));
-    const relay = startProcess("ip", [
-      "netns",
-      "exec",
-      OLD,
-      process.execPath,
-      join(pkg, "dist/main.js"),
-      join(t.dir, "high.json"),
-    ]);
-    try {
-      for (let i = 0; i < 200 && !existsSync(join(t.dir, "high-admin.sock")); i++) await sleep(25);
-      expect(relay.output()).toContain("listening on [::]:30000 (redirected from 50000)");
-    } finally {
-      await relay.stop();
-    }
+    });
+    expect(relay.output()).toContain("listening on [::]:30000 (redirected from 50000)");
+    await relay.stop();
   });
 
   afterAll(async () => {
@@ -202,11 +205,10 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     ns(OLD, "nft", "add rule inet cutover prerouting tcp dport 81 redirect to :9");
 
     const at = new Date(Date.now() + 2500).toISOString();
-    const config = {
+    const relay = await startRelayInOld("relay", {
       listeners: [
         { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
       ],
-      admin: { path: join(t.dir, "admin.sock") },
       handover: {
         mode: "redirect",
         at,
@@ -214,18 +216,7 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
         stopCommand: ["sh", "-c", "kill -QUIT $(cat {service})"],
       },
       drain: { deadlineMs: 30_000 },
-    };
-    await writeFile(join(t.dir, "relay.json"), JSON.stringify(config));
-    const relay = startProcess("ip", [
-      "netns",
-      "exec",
-      OLD,
-      process.execPath,
-      join(pkg, "dist/main.js"),
-      join(t.dir, "relay.json"),
-    ]);
-    procs.push(relay);
-    for (let i = 0; i < 200 && !existsSync(join(t.dir, "admin.sock")); i++) await sleep(25);
+    });
     expect(relay.output()).toContain("removed redirect rules a previous relay left behind");
 
     // Load from t=0.5 s to t=5 s; the handover happens at t=2.5 s, with two 16 MiB downloads
@@ -251,7 +242,7 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     const draining = runLoad(200, 1, 2);
     // both downloads are in flight through the relay before it is told to drain
     await waitFor(
-      async () => ((await queryAdmin(join(t.dir, "admin.sock"), { cmd: "status" })) as RelayStatus).active >= 2,
+      async () => ((await queryAdmin(join(t.dir, "relay.sock"), { cmd: "status" })) as RelayStatus).active >= 2,
       10_000,
     );
     await sleep(300);

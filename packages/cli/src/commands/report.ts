@@ -1,4 +1,3 @@
-import { withStateOption } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
 import { writeFile } from "node:fs/promises";
@@ -6,6 +5,7 @@ import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
 import { renderMoveReport } from "../output/report.js";
 import { openSession } from "../timeline/session.js";
+import { withStateOption } from "./_options.js";
 
 export function makeReportCommand(deps: Deps) {
   return withStateOption(

@@ -1,4 +1,3 @@
-import { withStateOption } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { applyChangeSet } from "@cutover/dns";
 import type { Deps } from "../context.js";
@@ -8,6 +7,7 @@ import { changeSetToJson, formatUtc } from "../output/timeline.js";
 import { undoHandover } from "../timeline/relay.js";
 import { cancelEdgeForSession, scheduleEdge } from "./schedule-edge.js";
 import { openSession } from "../timeline/session.js";
+import { withStateOption } from "./_options.js";
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
 export interface RollbackHooks {

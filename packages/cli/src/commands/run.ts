@@ -1,4 +1,3 @@
-import { withRunOptions } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { formatDuration } from "../plan/duration.js";
@@ -10,6 +9,7 @@ import { formatUtc } from "../output/timeline.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
+import { withRunOptions } from "./_options.js";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
 export interface RunHooks {

@@ -1,4 +1,3 @@
-import { withRunOptions } from "./_options.js";
 import { Command, Option } from "@commander-js/extra-typings";
 import { execFile, spawn } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -13,6 +12,7 @@ import { formatUtc } from "../output/timeline.js";
 import { planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { scheduleEdge } from "./schedule-edge.js";
+import { withRunOptions } from "./_options.js";
 
 const run = promisify(execFile);
 

@@ -1,4 +1,3 @@
-import { withStateOption } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { canonicalIp, type DnsRecord } from "@cutover/dns";
 import type { Deps } from "../context.js";
@@ -8,6 +7,7 @@ import { formatUtc } from "../output/timeline.js";
 import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "./schedule-edge.js";
+import { withStateOption } from "./_options.js";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 

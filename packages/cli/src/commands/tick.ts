@@ -1,4 +1,3 @@
-import { withRunOptions } from "./_options.js";
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { ExitCode } from "../errors.js";
@@ -11,6 +10,7 @@ import { atJobFor } from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
 import type { Reporter } from "../output/reporter.js";
+import { withRunOptions } from "./_options.js";
 
 /** Queues one at job for the next due time, unless one is queued for that time already. */
 async function rearmAt(session: Session, next: Date, out: Reporter): Promise<void> {

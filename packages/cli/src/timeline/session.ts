@@ -81,18 +81,24 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     await store.ensureDir();
     lock = await acquireLock(store.lockPath, o.lockFor, o.now);
   }
-  // A command that needs a run under way says so before asking for credentials.
-  if (!o.create && !(await store.read())) {
+  // Read once, under the lock; a command that needs a run under way says so before asking for credentials.
+  let state = await store.read();
+  if (!o.create && !state) {
     await lock?.release();
     throw noRun(loaded, store);
   }
-  const provider = createProviderForPlan(loaded, o.env);
+  let provider: DnsProvider;
+  try {
+    provider = createProviderForPlan(loaded, o.env);
+  } catch (error) {
+    await lock?.release(); // a missing token must not leave the run locked
+    throw error;
+  }
   const close = async () => {
     await provider.close?.();
     await lock?.release();
   };
   try {
-    let state = await store.read();
     let created = false;
     if (state) {
       const hash = hashPlanText(loaded.text);
@@ -109,7 +115,6 @@ export async function openSession(o: OpenOptions): Promise<Session> {
         );
       }
     } else {
-      if (!o.create) throw noRun(loaded, store);
       state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true, o.force === true);
       created = true;
     }
