@@ -94,7 +94,7 @@ export interface LimitsConfig {
   maxConnections?: number;
   /** Default 10 s. */
   connectTimeoutMs?: number;
-  /** A connection with no byte either way for this long is closed. Default 1 h; 0 turns it off. */
+  /** A connection with no byte either way for this long (to a quarter more: a sweep checks) is closed. Default 1 h; 0 turns it off. */
   idleTimeoutMs?: number;
   /**
    * TCP keepalive probes start after this long idle. Default 60 s; 0 turns them off. Keepalive is turned on
