@@ -105,6 +105,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const ssh = new Map<string, SshUpstream>();
   let admin: Server | undefined;
   let firewall: "nft" | "iptables" | undefined;
+  let wakeHandover: (() => void) | undefined;
   let rulesInstalled = false;
   const takeovers: UnixTakeover[] = [];
   let refusedLogged = 0;
@@ -471,7 +472,17 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     if (handoverStatus === null) return null;
     const h = handoverStatus;
     const at = config.handover?.at === undefined ? now() : Date.parse(config.handover.at);
-    while (now() < at && stopping === undefined) await new Promise((r) => setTimeout(r, Math.min(at - now(), 60_000)));
+    // Wait by the old host's clock, waking at least each minute (a clock stepped by NTP is noticed); stop()
+    // wakes it at once, or the timer would keep a stopped relay's process alive until it fired.
+    while (now() < at && stopping === undefined)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(at - now(), 60_000));
+        wakeHandover = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    wakeHandover = undefined;
     if (stopping !== undefined) return h;
     const services = config.handover?.services ?? [];
     const stopCommand = config.handover?.stopCommand ?? ["systemctl", "stop", "{service}"];
@@ -644,6 +655,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       state = "stopped";
       clearTimeout(quietTimer);
       clearTimeout(stopByTimer);
+      wakeHandover?.();
       clearInterval(keepAliveSweep);
       clearInterval(idleSweep);
       await closeListeners();

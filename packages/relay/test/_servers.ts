@@ -33,6 +33,9 @@ export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 
 export interface Proc {
   child: ChildProcess;
   output: () => string;
+  /** Waits (bounded) until the output contains `text`; fails with the output so far. The output reaches us
+   * through a pipe, so a line can arrive after the effect a test already saw (an admin socket, a port). */
+  waitForOutput: (text: string, timeoutMs?: number) => Promise<void>;
   /** Stops the process by its PID and waits for it to exit. */
   stop: () => Promise<void>;
 }
@@ -46,6 +49,13 @@ export function startProcess(cmd: string, args: string[]): Proc {
   return {
     child,
     output: () => out,
+    waitForOutput: async (text, timeoutMs = 10_000) => {
+      const until = Date.now() + timeoutMs;
+      while (!out.includes(text)) {
+        if (Date.now() > until) throw new Error(`${cmd} did not print ${JSON.stringify(text)}; it printed:\n${out}`);
+        await sleep(25);
+      }
+    },
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
         process.kill(child.pid, "SIGTERM");

@@ -116,7 +116,7 @@ describe("the socat fallback script, run for real", () => {
     expect(st.gid).toBe(65534); // nogroup
 
     // SIGTERM: children stopped, sockets removed, port free.
-    const exited = new Promise((r) => run.child.once("exit", r));
+    const exited = new Promise((r) => run.child.once("close", r));
     process.kill(run.child.pid!, "SIGTERM");
     await exited;
     expect(run.output()).toMatch(/stopped/);
