@@ -7,7 +7,7 @@
  *
  *   npm run build && sudo npx tsx bench/zero-downtime/compare.ts [--runs 1]      (root: namespaces)
  *
- * About 2 minutes per run (the TTL drop must land a 60 s TTL before the swap).
+ * About 2 minutes per run (the TTL drop must land a 30 s TTL before the swap).
  */
 import { runScenario, type Procedure, type ScenarioResult } from "../../test/scenario/_world.js";
 

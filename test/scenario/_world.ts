@@ -180,7 +180,7 @@ export async function runScenario(options: {
       address: ADDR.authority,
       zone: ZONE,
       zoneText: `$ORIGIN ${ZONE}.
-$TTL 60
+$TTL 30
 @    IN SOA ns1 hostmaster 2026010100 60 60 600 2
 @    IN NS  ns1
 ns1  IN A   ${ADDR.authority}
@@ -221,7 +221,7 @@ www  IN A   ${ADDR.old}
     );
     say("services up: nginx, MariaDB and sshd on both hosts; Knot and Unbound on the DNS host");
 
-    // The plan: TTL 60 s lowered to 2 s, the swap about 75 s from now, drain when quiet 3 s, restore at T+30 s.
+    // The plan: TTL 30 s lowered to 2 s, the swap about 75 s from now (the drop is due 33 s before it: 42 s for plan and deploy, which take 10–15 s on a busy machine), drain when quiet 3 s, restore at T+30 s.
     const swapAt = Math.ceil((Date.now() + 75_000) / 1000) * 1000;
     const laptop = join(dir, "laptop");
     const planPath = join(laptop, "cutover.yaml");

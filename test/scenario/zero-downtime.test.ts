@@ -54,9 +54,9 @@ describe.skipIf(!isRoot)("zero downtime: a whole move under continuous load, in 
     expect(r.afterDrain.nftTable).toBeNull();
     expect(r.afterDrain.relayProcesses).toEqual([]);
 
-    // After the restore: the TTL is back to 60 s, on the new address.
+    // After the restore: the TTL is back to 30 s, on the new address.
     expect(r.afterRestore.authoritative).toMatch(
-      new RegExp(`^www\\.example\\.test\\.\\s+60\\s+IN\\s+A\\s+${ADDR.new.replaceAll(".", "\\.")}$`),
+      new RegExp(`^www\\.example\\.test\\.\\s+30\\s+IN\\s+A\\s+${ADDR.new.replaceAll(".", "\\.")}$`),
     );
     expect(r.afterRestore.resolver).toContain(ADDR.new);
   }, 360_000);
