@@ -20,9 +20,10 @@ const optText = (name, def) => {
   return i >= 0 ? String(args[i + 1]) : def;
 };
 if (args.includes("--help") || args.includes("-h")) {
-  console.log(`usage: bench/relay/run.sh [--reps 3] [--seconds 4] [--only direct,socat,haproxy,cutover] [--relay FILE] [--baseline FILE]
-  --only      the targets to measure (default all four; ratios need haproxy)
-  --relay     the relay script to run as "cutover" (default packages/relay/dist/main.js)
+  console.log(`usage: bench/relay/run.sh [--reps 3] [--seconds 4] [--only direct,socat,haproxy,cutover,cutover-1w] [--relay FILE] [--baseline FILE]
+  --only      the targets to measure (default all; ratios need haproxy). cutover runs two workers (plain
+              forwarding), cutover-1w one: what a relay with a handover and an admin socket runs
+  --relay     the relay script to run as "cutover" and "cutover-1w" (default packages/relay/dist/main.js)
   --baseline  another relay script (e.g. an older bundle, cutover-relay.cjs) measured in the same run as "baseline"
 example: bench/relay/run.sh --reps 3 --seconds 3 --only haproxy,cutover`);
   process.exit(0);
@@ -31,7 +32,7 @@ const REPS = opt("--reps", 3);
 const SECONDS = opt("--seconds", 4);
 const IDLE = 1000;
 const root = resolve(import.meta.dirname, "../..");
-const ONLY = optText("--only", "direct,socat,haproxy,cutover").split(",");
+const ONLY = optText("--only", "direct,socat,haproxy,cutover,cutover-1w").split(",");
 const BASELINE = args.includes("--baseline") ? resolve(optText("--baseline", "")) : undefined;
 if (BASELINE !== undefined) ONLY.push("baseline");
 const RELAY = resolve(optText("--relay", join(root, "packages/relay/dist/main.js")));
@@ -147,14 +148,15 @@ listen iperf
     await waitPort(i);
     return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
   },
-  cutover: () => relayTarget(RELAY),
-  baseline: () => relayTarget(BASELINE),
+  cutover: () => relayTarget(RELAY, 2),
+  "cutover-1w": () => relayTarget(RELAY, 1),
+  baseline: () => relayTarget(BASELINE, 2),
 };
 
-async function relayTarget(script) {
+async function relayTarget(script, workers) {
   const [h, i] = [await freePort(), await freePort()];
   const config = {
-    workers: 2,
+    workers,
     listeners: [
       { kind: "tcp", host: "127.0.0.1", port: h, upstream: { kind: "tcp", host: "127.0.0.1", port: nginxPort } },
       { kind: "tcp", host: "127.0.0.1", port: i, upstream: { kind: "tcp", host: "127.0.0.1", port: iperfPort } },

@@ -14,11 +14,6 @@ function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} relay[${process.pid}] ${line}\n`);
 }
 
-// libuv accepts one connection per wake-up instead of draining the whole queue: with several workers on
-// one socket the load spreads, and a burst of new connections does not stall the ones in flight
-// (bench/relay: more new connections/s, lower p99). An admin's own setting wins.
-process.env.UV_TCP_SINGLE_ACCEPT ??= "1";
-
 async function run(argv: readonly string[]): Promise<number> {
   const file = argv[0];
   if (file === undefined || file === "--help" || file === "-h") {
