@@ -19,6 +19,8 @@ export interface Link {
    * connections (most of them) would pay for nothing, as probes only start after `delayMs` idle anyway.
    */
   keepAlive(delayMs: number): void;
+  /** Gives back memory held for reading by a link that has been idle (the fast path's own read buffers). */
+  releaseIdleBuffers?(): void;
 }
 
 /** Set on both streams of a link: the link itself, and the stream on the other side. */

@@ -285,6 +285,14 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         ).unref()
       : undefined;
 
+  // Read buffers of the fast path (raw.ts): a link idle since the last sweep gives its own back.
+  const bufferSweep =
+    rawPath === undefined
+      ? undefined
+      : setInterval(() => {
+          for (const link of live) link.releaseIdleBuffers?.();
+        }, 5_000).unref();
+
   // Quiet: stop by itself once nothing was open and nothing arrived for drain.quietMs.
   const quietMs = config.drain?.quietMs;
   const quietAfter = config.drain?.quietAfter === undefined ? 0 : Date.parse(config.drain.quietAfter);
@@ -658,6 +666,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       wakeHandover?.();
       clearInterval(keepAliveSweep);
       clearInterval(idleSweep);
+      clearInterval(bufferSweep);
       await closeListeners();
       for (const t of takeovers) await releaseUnix(t);
       for (const link of Array.from(live)) link.destroy(); // a copy: closing removes entries

@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { expect, test } from "vitest";
 import { RawLink, rawPath, type RawHandle } from "../src/raw.js";
-import { startServer, waitFor } from "./_helpers.js";
+import { pattern, startServer, waitFor } from "./_helpers.js";
 
 const fds = () => readdirSync("/proc/self/fd").length;
 
@@ -34,5 +34,38 @@ test.skipIf(rawPath === undefined)(
     expect(closedWith?.message).toBe("reset by peer");
     await up.close(); // its side of the two connections too
     await waitFor(() => fds() <= before);
+  },
+);
+
+test.skipIf(rawPath === undefined)(
+  "a bulk side reads into a buffer of its own; idle, it gives it back and still forwards every byte",
+  async () => {
+    // Server A sends a burst when told; server B takes everything. A burst whose last read is small ends
+    // on the shared buffer already, so bursts are sent until one ends on a buffer of the side's own.
+    let burst: ((b: Buffer) => void) | undefined;
+    const a = await startServer((s) => (burst = (b) => s.write(b)));
+    const got: Buffer[] = [];
+    const b = await startServer((s) => s.on("data", (d: Buffer) => got.push(d)));
+    const size = () => got.reduce((n, d) => n + d.length, 0);
+    const link = rawPath!.join(await connectRaw(a.port), await connectRaw(b.port), undefined, () => undefined);
+    await waitFor(() => burst !== undefined);
+    const sent: Buffer[] = [];
+    const send = async (bytes: Buffer) => {
+      sent.push(bytes);
+      const want = size() + bytes.length;
+      burst!(bytes);
+      await waitFor(() => size() === want);
+    };
+    for (let i = 0; i < 20 && link.ownBuffers() === 0; i++) await send(pattern(512 * 1024, i + 1));
+    expect(link.ownBuffers()).toBeGreaterThan(0); // large reads: read in place, not into the shared buffer
+    link.releaseIdleBuffers(); // notes what each side has read
+    expect(link.ownBuffers()).toBeGreaterThan(0); // it read since the last call (there was none): kept
+    link.releaseIdleBuffers(); // nothing read since: given back
+    expect(link.ownBuffers()).toBe(0);
+    await send(pattern(256 * 1024, 99));
+    expect(Buffer.concat(got).equals(Buffer.concat(sent))).toBe(true);
+    link.destroy();
+    await a.close();
+    await b.close();
   },
 );
