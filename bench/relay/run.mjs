@@ -21,8 +21,8 @@ const optText = (name, def) => {
 };
 if (args.includes("--help") || args.includes("-h")) {
   console.log(`usage: bench/relay/run.sh [--reps 3] [--seconds 4] [--only direct,socat,haproxy,cutover,cutover-1w] [--relay FILE] [--baseline FILE]
-  --only      the targets to measure (default all; ratios need haproxy). cutover runs two workers (plain
-              forwarding), cutover-1w one: what a relay with a handover and an admin socket runs
+  --only      the targets to measure (default all; ratios need haproxy). cutover runs with workers: 2,
+              cutover-1w as one process (the default)
   --relay     the relay script to run as "cutover" and "cutover-1w" (default packages/relay/dist/main.js)
   --baseline  another relay script (e.g. an older bundle, cutover-relay.cjs) measured in the same run as "baseline"
 example: bench/relay/run.sh --reps 3 --seconds 3 --only haproxy,cutover`);

@@ -15,7 +15,8 @@ export async function startAdminServer(
   path: string,
   handle: (request: AdminRequest) => Promise<unknown>,
 ): Promise<Server> {
-  const server = createServer((socket) => {
+  // Half-open allowed: a client may send its request and its FIN at once and still get the answer.
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
     let buf = "";
     socket.setEncoding("utf8");
     socket.setTimeout(10_000, () => socket.destroy());

@@ -18,8 +18,10 @@ export interface RelayConfig {
   /** How many client addresses the statistics keep (the least recently seen are dropped). Default 10000. */
   maxClients?: number;
   /**
-   * Processes sharing the listeners (node:cluster), to use more than one core for many new connections per
-   * second. Above 1, only plain forwarding: no admin socket, no handover (main.ts refuses them). Default 1.
+   * Processes serving connections, to use more than one core (workers.ts): the relay program runs the
+   * relay as usual and forks `workers - 1` helpers that accept on the same listening sockets (TCP and unix
+   * listeners whose upstream is an address or a path; UDP and SSH upstreams stay in the main process).
+   * Status, drain and the quiet stop cover all of them. Default 1.
    */
   workers?: number;
 }
@@ -258,11 +260,6 @@ export function parseRelayConfig(value: unknown): RelayConfig {
     !(Number.isInteger(value.workers) && Number(value.workers) >= 1 && Number(value.workers) <= 64)
   )
     bad("workers", "expected a whole number from 1 to 64");
-  if (
-    Number(value.workers ?? 1) > 1 &&
-    (value.admin !== undefined || (isObject(value.handover) && value.handover.mode !== "none"))
-  )
-    bad("workers", "more than one worker forwards only: leave out admin and handover (or use workers: 1)");
   const h = value.handover;
   if (h !== undefined) {
     if (!isObject(h) || !["none", "rebind", "redirect"].includes(String(h.mode)))

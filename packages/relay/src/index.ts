@@ -1,6 +1,7 @@
 export const RELAY_VERSION = "0.1.0";
 export { startRelay } from "./relay.js";
-export type { RelayHandle, RelayOptions, DrainResult, BoundListener } from "./relay.js";
+export type { RelayHandle, RelayOptions, RelayHelpers, DrainResult, BoundListener } from "./relay.js";
+export { forkHelpers, hasSharedListeners } from "./workers.js";
 export { defaultSparePort, parseRelayConfig, resolveLimits, listenerName, describeUpstream } from "./config.js";
 export type {
   RelayConfig,

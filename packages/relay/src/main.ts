@@ -3,10 +3,10 @@
  * dependency-free script for the old host. SIGTERM or SIGINT drains (stop accepting, let open
  * connections finish up to drain.deadlineMs); a second signal stops at once.
  */
-import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
 import { parseRelayConfig } from "./config.js";
 import { startRelay } from "./relay.js";
+import { forkHelpers, hasSharedListeners, HELPER_FLAG, runHelper } from "./workers.js";
 
 const SEMI_SPACE = "--max-semi-space-size=1";
 
@@ -36,9 +36,17 @@ async function run(argv: readonly string[]): Promise<number> {
     log(error instanceof SyntaxError ? `${file} is not JSON: ${error.message}` : (error as Error).message);
     return 2;
   }
+  if (argv.includes(HELPER_FLAG)) return runHelper(config, log);
   const workers = config.workers ?? 1;
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers);
-  const relay = await startRelay(config, { log });
+  if (workers > 1 && !hasSharedListeners(config))
+    log(`workers: ${workers} has nothing to spread (UDP listeners and SSH upstreams stay in one process)`);
+  // A small young generation for helpers: each idle connection's share of the heap (and of RSS) stays
+  // small; the benchmark shows no throughput cost. A flag the admin gave node explicitly wins (it comes later).
+  const helpers =
+    workers > 1 && hasSharedListeners(config)
+      ? forkHelpers(workers - 1, process.argv[1]!, file, [SEMI_SPACE, ...process.execArgv], log)
+      : undefined;
+  const relay = await startRelay(config, { log, helpers });
   let signals = 0;
   const onSignal = (sig: string) => {
     signals++;
@@ -56,27 +64,7 @@ async function run(argv: readonly string[]): Promise<number> {
     if (h?.state === "failed") log(`handover failed: ${h.error}`);
   });
   await relay.stopped;
-  cluster.worker?.disconnect(); // a worker's IPC channel would keep it alive
   return 0;
-}
-
-/** With `workers` > 1: fork that many relays sharing the listening sockets; signals go to each. */
-async function runPrimary(workers: number): Promise<number> {
-  cluster.schedulingPolicy = cluster.SCHED_NONE; // each worker accepts on the shared socket itself
-  // A small young generation: each idle connection's share of the heap (and of RSS) stays small; the
-  // benchmark shows no throughput cost. A flag the admin gave node explicitly wins (it comes later).
-  cluster.setupPrimary({ execArgv: [SEMI_SPACE, ...process.execArgv] });
-  const children = Array.from({ length: workers }, () => cluster.fork());
-  const forward = (sig: NodeJS.Signals) => {
-    log(`${sig}: passing it to ${workers} workers`);
-    for (const c of children) if (!c.isDead()) c.process.kill(sig);
-  };
-  process.on("SIGTERM", () => forward("SIGTERM"));
-  process.on("SIGINT", () => forward("SIGINT"));
-  const codes = await Promise.all(
-    children.map((c) => new Promise<number>((r) => c.once("exit", (code) => r(code ?? 1)))),
-  );
-  return Math.max(0, ...codes);
 }
 
 run(process.argv.slice(2)).then(

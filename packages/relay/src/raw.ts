@@ -464,11 +464,14 @@ function makeRawPath(internals: Internals): RawPath {
         onHandle(client);
       };
       // Every listen (the first, a rebind, a unix-socket takeover) makes a new handle: adopt each one.
-      // 'listening' comes before the event loop can deliver a connection on it.
-      server.on("listening", () => {
+      // 'listening' comes before the event loop can deliver a connection on it. A server already listening
+      // (a helper process's copy of the main process's socket) is adopted at once.
+      const take = () => {
         const handle = (server as unknown as { _handle?: RawHandle })._handle;
         if (handle) handle.onconnection = onConnection;
-      });
+      };
+      server.on("listening", take);
+      if (server.listening) take();
     },
     connect(target, timeoutMs, callback) {
       const isPath = "path" in target;

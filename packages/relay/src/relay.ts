@@ -28,6 +28,7 @@ import { rawPath, type RawHandle } from "./raw.js";
 import { createSshUpstream, type SshUpstream } from "./ssh.js";
 import {
   createStatsStore,
+  mergeStatuses,
   type HandoverStatus,
   type ListenerStats,
   type LiveConnection,
@@ -48,6 +49,32 @@ export interface RelayOptions {
   /** One line per event worth telling an admin (binds, handover steps, failures). Default: silent. */
   log?: (line: string) => void;
   now?: () => number;
+  /** With `workers` > 1, in the main process: the helper processes that serve connections too. */
+  helpers?: RelayHelpers;
+  /**
+   * In a helper process: stream listeners are not bound here; the main process passes their listening
+   * sockets, which `adopt` takes. No handover, no admin socket.
+   */
+  adopting?: boolean;
+}
+
+/** The main process's side of its helpers (main.ts runs them; see `workers` in RelayConfig). */
+export interface RelayHelpers {
+  /** A listener that helpers serve (its index in `listeners`) is listening: pass its socket on. */
+  share(index: number, server: Server): void;
+  /** The helpers' last reported status, and when each last saw a connection open or close. */
+  statuses(): { status: RelayStatus; lastActivity: number }[];
+  /** Asks every helper for a report now (they report every second anyway); resolves when in, or after 1 s. */
+  refresh(): Promise<void>;
+  /** Tells every helper to drain with this deadline and resolves when all have exited. */
+  drain(deadlineMs: number): Promise<void>;
+  /** Stops every helper at once and resolves when all have exited. */
+  stop(): Promise<void>;
+}
+
+/** Whether helper processes serve a listener: TCP and unix listeners with an address or path upstream. */
+export function sharedListener(c: RelayConfig["listeners"][number]): boolean {
+  return c.kind !== "udp" && c.upstream.kind !== "ssh";
 }
 
 export interface DrainResult {
@@ -76,11 +103,17 @@ export interface RelayHandle {
   stop(): Promise<void>;
   /** Resolves once the relay has stopped (by stop, drain, the admin socket or quiet). */
   readonly stopped: Promise<void>;
+  /** In a helper process (`adopting`): serve listener `index` on a socket the main process listens on. */
+  adopt(index: number, server: Server): void;
+  /** Connections open now, and when one last opened or closed (for the main process's quiet stop). */
+  activity(): { active: number; lastActivity: number };
 }
 
 interface StreamListener {
   config: TcpListenerConfig | UnixListenerConfig;
   server: Server;
+  /** In a helper: the main process's listening sockets it serves. */
+  adopted: Server[];
   stats: ListenerStats;
   bound: boolean;
   /** For redirect: the service port whose connections arrive on the spare port. */
@@ -92,7 +125,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const config = parseRelayConfig(input);
   const log = options.log ?? (() => undefined);
   const now = options.now ?? Date.now;
-  const limits = resolveLimits(config.limits);
+  const resolved = resolveLimits(config.limits);
+  // With several processes (workers), the connection limit is the relay's: each takes its share.
+  const limits = { ...resolved, maxConnections: Math.ceil(resolved.maxConnections / (config.workers ?? 1)) };
   const stats = createStatsStore({ maxClients: config.maxClients ?? 10_000, now });
   const startedAt = new Date(now()).toISOString();
   const mode = config.handover?.mode ?? "none";
@@ -301,10 +336,15 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const armQuiet = () => {
     if (quietMs === undefined || stopping !== undefined) return;
     clearTimeout(quietTimer);
-    const at = Math.max(stats.lastActivity + quietMs, quietAfter);
+    const a = activityAll();
+    // While connections are open, look again within a second (not at once: lastActivity may be long past).
+    const at = Math.max(a.last + quietMs, quietAfter, a.active > 0 ? now() + Math.min(quietMs, 1000) : 0);
     quietTimer = setTimeout(
-      () => {
-        if (stats.active === 0 && now() >= stats.lastActivity + quietMs && now() >= quietAfter) {
+      async () => {
+        await options.helpers?.refresh(); // a helper's connection may be newer than its last report
+        if (stopping !== undefined || state !== "running") return;
+        const b = activityAll();
+        if (b.active === 0 && now() >= b.last + quietMs && now() >= quietAfter) {
           log(`quiet for ${quietMs} ms: stopping`);
           void drain(0);
         } else armQuiet();
@@ -330,6 +370,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     const l: StreamListener = {
       config: c,
       server,
+      adopted: [],
       bound: false,
       servicePort: redirected ? c.port : undefined,
       stats: stats.listener({
@@ -352,9 +393,36 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       );
     else server.on("connection", (s: Socket) => onConnection(l, s));
     server.on("error", (error) => log(`${l.stats.name}: ${error.message}`));
+    // Every listen (the first, a rebind, a unix-socket takeover) is passed on to the helpers, if any.
+    const helpers = options.helpers;
+    if (helpers !== undefined && sharedListener(c))
+      server.on("listening", () => helpers.share(config.listeners.indexOf(c), server));
     streams.push(l);
     return l;
   };
+
+  /** In a helper: serve listener `index` on a listening socket passed by the main process. */
+  const adopt = (index: number, server: Server) => {
+    const l = byIndex[index];
+    if (l === undefined || state !== "running") {
+      server.close();
+      return;
+    }
+    l.adopted.push(server);
+    l.bound = true;
+    const u = l.config.upstream;
+    const raw = u.kind === "unix" || (u.kind === "tcp" && isIP(u.host) !== 0) ? rawPath : undefined;
+    if (raw !== undefined)
+      raw.acceptRaw(
+        server,
+        (h) => onRawConnection(l, h),
+        (error) => log(`${l.stats.name}: ${error.message}`),
+      );
+    // Connections accepted before the fast path took the socket over come as net.Socket.
+    server.on("connection", (s: Socket) => onConnection(l, s));
+    server.on("error", (error) => log(`${l.stats.name}: ${error.message}`));
+  };
+  const byIndex: StreamListener[] = [];
 
   const bindTcp = async (l: StreamListener, port: number) => {
     const c = l.config as TcpListenerConfig;
@@ -421,7 +489,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       const leftovers = await removeRedirect(firewall, table);
       if (leftovers > 0) log(`removed redirect rules a previous relay left behind (${firewall}, ${table})`);
     }
-    for (const c of config.listeners) {
+    for (const [index, c] of config.listeners.entries()) {
       if (c.kind === "udp") {
         const st = stats.listener({
           name: listenerName(c),
@@ -440,6 +508,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         continue;
       }
       const l = makeStreamListener(c);
+      byIndex[index] = l;
+      if (options.adopting === true) continue; // the main process listens; adopt() serves its sockets
       if (c.kind === "tcp" && mode === "none") await bindTcp(l, c.port);
       if (c.kind === "tcp" && mode === "redirect") {
         if (c.sparePort !== undefined) await bindTcp(l, c.sparePort);
@@ -590,7 +660,10 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   }
 
   async function onAdmin(r: AdminRequest): Promise<unknown> {
-    if (r.cmd === "status") return status();
+    if (r.cmd === "status") {
+      await options.helpers?.refresh();
+      return status();
+    }
     if (r.cmd === "drain") {
       const deadline = typeof r.deadlineMs === "number" ? r.deadlineMs : (config.drain?.deadlineMs ?? 60_000);
       setImmediate(() => void drain(deadline));
@@ -612,7 +685,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       const l = snap.listeners.find((x) => x.name === u.stats.name);
       if (l) l.active = u.listener.flows;
     }
-    return {
+    const own: RelayStatus = {
       pid: process.pid,
       startedAt,
       now: new Date(now()).toISOString(),
@@ -624,11 +697,33 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       clients: snap.clients,
       handover: handoverStatus === null ? null : { ...handoverStatus },
     };
+    const helpers = options.helpers?.statuses() ?? [];
+    return helpers.length === 0
+      ? own
+      : mergeStatuses(
+          own,
+          helpers.map((h) => h.status),
+          config.maxClients ?? 10_000,
+        );
+  }
+
+  /** Open connections and the last open or close, of this process and its helpers. */
+  function activityAll(): { active: number; last: number } {
+    let active = stats.active;
+    let last = stats.lastActivity;
+    for (const h of options.helpers?.statuses() ?? []) {
+      active += h.status.active;
+      last = Math.max(last, h.lastActivity);
+    }
+    return { active, last };
   }
 
   async function closeListeners(): Promise<void> {
     // Stops accepting at once; close()'s callback would wait for every open connection, so it is not awaited.
-    for (const l of streams) if (l.server.listening) l.server.close();
+    for (const l of streams) {
+      if (l.server.listening) l.server.close();
+      for (const a of l.adopted) if (a.listening) a.close();
+    }
     for (const u of udps) u.listener.close();
   }
 
@@ -640,8 +735,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     }
     state = "draining";
     drainDeadline = new Date(t0 + deadlineMs).toISOString();
-    log(`draining: ${stats.active} connection(s) open, deadline ${drainDeadline}`);
+    log(`draining: ${activityAll().active} connection(s) open, deadline ${drainDeadline}`);
     await closeListeners();
+    const helpersDrained = options.helpers?.drain(deadlineMs);
     let forced = 0;
     if (stats.active > 0) {
       await new Promise<void>((resolve) => {
@@ -654,6 +750,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       forced = live.size;
       if (forced > 0) log(`drain deadline: closing ${forced} connection(s) still open`);
     }
+    await helpersDrained; // each helper keeps the same deadline and exits when done
     await stop();
     return { forced, durationMs: now() - t0 };
   }
@@ -661,6 +758,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   function stop(): Promise<void> {
     stopping ??= (async () => {
       state = "stopped";
+      const helpersStopped = options.helpers?.stop();
       clearTimeout(quietTimer);
       clearTimeout(stopByTimer);
       wakeHandover?.();
@@ -680,6 +778,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       }
       for (const s of ssh.values()) s.close();
       admin?.close();
+      await helpersStopped;
       log("stopped");
       resolveStopped();
     })();
@@ -709,6 +808,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     drain: (deadlineMs?: number) => drain(deadlineMs),
     stop,
     stopped,
+    adopt,
+    activity: () => ({ active: stats.active, lastActivity: stats.lastActivity }),
   };
 }
 

@@ -45,6 +45,8 @@ export interface RelayStatus {
   /** Most recently seen first. */
   clients: ClientStats[];
   handover: HandoverStatus | null;
+  /** With `workers` > 1: each process's share (the first is the main one). */
+  workers?: WorkerStats[];
 }
 
 export interface HandoverStatus {
@@ -210,5 +212,62 @@ export function createStatsStore(options: { maxClients: number; now: () => numbe
       }
       return { listeners: ls, clients: [...cs.values()].reverse(), active, total };
     },
+  };
+}
+
+/** One process's share of a relay that runs several (`workers`), as its status lists them. */
+export interface WorkerStats {
+  pid: number;
+  active: number;
+  total: number;
+}
+
+/**
+ * The status of a relay served by several processes: the main one's, with the helpers' counts added per
+ * listener (by name) and per client (by address), first and last seen the earliest and the latest.
+ */
+export function mergeStatuses(main: RelayStatus, helpers: RelayStatus[], maxClients: number): RelayStatus {
+  if (helpers.length === 0) return main;
+  const listeners = main.listeners.map((l) => ({ ...l }));
+  const byName = new Map(listeners.map((l) => [l.name, l]));
+  const clients = new Map(main.clients.map((c) => [c.address, { ...c, listeners: [...c.listeners] }]));
+  let active = main.active;
+  let total = main.total;
+  for (const h of helpers) {
+    active += h.active;
+    total += h.total;
+    for (const l of h.listeners) {
+      const m = byName.get(l.name);
+      if (m === undefined) continue;
+      m.active += l.active;
+      m.total += l.total;
+      m.refused += l.refused;
+      m.failed += l.failed;
+      m.bytesIn += l.bytesIn;
+      m.bytesOut += l.bytesOut;
+    }
+    for (const c of h.clients) {
+      const m = clients.get(c.address);
+      if (m === undefined) {
+        clients.set(c.address, { ...c, listeners: [...c.listeners] });
+        continue;
+      }
+      m.active += c.active;
+      m.total += c.total;
+      m.bytesIn += c.bytesIn;
+      m.bytesOut += c.bytesOut;
+      if (c.firstSeen < m.firstSeen) m.firstSeen = c.firstSeen;
+      if (c.lastSeen > m.lastSeen) m.lastSeen = c.lastSeen;
+      for (const name of c.listeners) if (!m.listeners.includes(name)) m.listeners.push(name);
+    }
+  }
+  const sorted = [...clients.values()].sort((a, b) => (a.lastSeen < b.lastSeen ? 1 : a.lastSeen > b.lastSeen ? -1 : 0));
+  return {
+    ...main,
+    active,
+    total,
+    listeners,
+    clients: sorted.slice(0, maxClients),
+    workers: [main, ...helpers].map((s) => ({ pid: s.pid, active: s.active, total: s.total })),
   };
 }

@@ -179,6 +179,13 @@ const relay = z.strictObject({
   listen: z.string().optional(),
   proxyProtocol: z.record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' })).default({}),
   sockets: z.array(socket).default([]),
+  /** Processes serving the relay's connections on the old host (its cores); default 1. */
+  workers: z
+    .number()
+    .int({ error: "a whole number of processes, e.g. 2 (the old host's cores)" })
+    .min(1, { error: "at least 1 process" })
+    .max(64, { error: "at most 64 processes" })
+    .optional(),
 });
 
 const resolverList = z.union([z.literal("default"), z.array(z.string()).min(1)]);

@@ -51,7 +51,8 @@ export interface RelayDriver {
   stop(): Promise<void>;
 }
 
-function relayMainPath(): string {
+/** The relay program (packages/relay's main.js), as the local runner and `relay start`'s helpers run it. */
+export function relayMainPath(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve("@cutover/relay")), "main.js");
 }

@@ -115,6 +115,7 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
     },
   };
   if (ssh !== undefined) config.ssh = ssh;
+  if (plan.relay.workers !== undefined) config.workers = plan.relay.workers;
   return config;
 }
 

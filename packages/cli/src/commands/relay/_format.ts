@@ -28,6 +28,8 @@ export function table(rows: readonly (readonly string[])[]): string[] {
 export function formatStatus(s: RelayStatus, limit: number): string[] {
   const lines: string[] = [];
   lines.push(`relay pid ${s.pid}, ${s.state} (started ${s.startedAt}); ${s.active} open, ${s.total} in total`);
+  if (s.workers !== undefined)
+    lines.push(`processes: ${s.workers.map((w) => `pid ${w.pid} ${w.active} open, ${w.total} in total`).join("; ")}`);
   if (s.drainDeadline !== null) lines.push(`draining: open connections are closed at ${s.drainDeadline}`);
   const h = s.handover;
   if (h !== null) {

@@ -1,20 +1,24 @@
-import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { resolve } from "node:path";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { Command } from "@commander-js/extra-typings";
 import {
   defaultSparePort,
   describeUpstream,
+  forkHelpers,
+  hasSharedListeners,
   listenerName,
   parseRelayConfig,
   planRedirect,
   startRelay,
   type RelayConfig,
+  type RelayHelpers,
 } from "@cutover/relay";
 import type { Deps } from "../../context.js";
 import { UserError } from "../../errors.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan } from "../../plan/load.js";
+import { relayMainPath } from "../../timeline/relay.js";
 import { defaultAdminPath, parseForwardSpec, planRelayConfig } from "./_config.js";
 import { formatStatus } from "./_format.js";
 
@@ -34,6 +38,10 @@ export function makeRelayStartCommand(deps: Deps) {
     )
     .option("--config <file>", "a relay config as JSON (what --dry-run --json prints)")
     .option("--admin <path>", "the admin socket (mode 0600) that status and stop talk to")
+    .option(
+      "--workers <n>",
+      "processes serving connections (the old host's cores; default the plan's relay.workers, else 1)",
+    )
     .option("--ssh-key <file>", "private key for the SSH connection to the new host (sockets via ssh)")
     .option("--known-hosts <file>", "known_hosts to check the new host's key when the plan pins none")
     .option("--dry-run", "print the relay config (and firewall rules) without starting")
@@ -46,6 +54,7 @@ Examples:
   $ cutover relay start --forward 25:203.0.113.20:25/v2          # PROXY protocol v2 to Postfix
   $ cutover relay start --plan cutover.yaml --dry-run             # the config and nftables rules
   $ cutover relay start --plan cutover.yaml --ssh-key /root/.ssh/id_ed25519
+  $ cutover relay start --plan cutover.yaml --workers 4           # four processes share the ports
 SIGTERM or Ctrl-C drains (stop accepting, finish open connections); a second one stops at once.`,
     )
     .action(async (opts) => {
@@ -89,6 +98,12 @@ SIGTERM or Ctrl-C drains (stop accepting, finish open connections); a second one
                 "address is in Postfix's mynetworks there, it becomes an open relay. Add /v2 and set postscreen_upstream_proxy_protocol = haproxy.",
             );
         config = { listeners, admin: { path: adminPath } };
+      }
+      if (opts.workers !== undefined) {
+        const n = Number(opts.workers);
+        if (!Number.isInteger(n) || n < 1 || n > 64)
+          throw new UserError(`--workers ${opts.workers}: expected a whole number from 1 to 64`);
+        config.workers = n;
       }
       parseRelayConfig(config);
 
@@ -135,7 +150,23 @@ function printDryRun(out: Reporter, config: RelayConfig): void {
 
 async function runForeground(deps: Deps, out: Reporter, config: RelayConfig): Promise<void> {
   const log = (line: string) => out.line(`${deps.now().toISOString()} ${line}`);
-  const relay = await startRelay(config, { log, now: () => deps.now().getTime() });
+  // workers > 1: helper processes run the relay program on a copy of this config (0600, removed at the end).
+  let helperDir: string | undefined;
+  let helpers: RelayHelpers | undefined;
+  if ((config.workers ?? 1) > 1 && hasSharedListeners(config)) {
+    helperDir = await mkdtemp(join(tmpdir(), "cutover-relay-"));
+    const file = join(helperDir, "relay.json");
+    await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+    helpers = forkHelpers(config.workers! - 1, relayMainPath(), file, [], log);
+  }
+  let relay;
+  try {
+    relay = await startRelay(config, { log, now: () => deps.now().getTime(), helpers });
+  } catch (error) {
+    await helpers?.stop();
+    if (helperDir !== undefined) await rm(helperDir, { recursive: true, force: true });
+    throw error;
+  }
   out.line(`relay running (pid ${process.pid}); admin socket ${config.admin?.path ?? "(none)"}; Ctrl-C drains`);
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -155,6 +186,7 @@ async function runForeground(deps: Deps, out: Reporter, config: RelayConfig): Pr
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
+    if (helperDir !== undefined) await rm(helperDir, { recursive: true, force: true });
   }
   const status = relay.status();
   out.data({ stopped: true, status });

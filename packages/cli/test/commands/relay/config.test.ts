@@ -39,6 +39,12 @@ test("planRelayConfig maps the plan's relay, new, handover and schedule.drain se
     stopBy: "2026-12-04T14:00:00.000Z",
   });
   expect(config.admin).toEqual({ path: "/run/x.sock" });
+  expect(config.workers).toBeUndefined(); // one process unless the plan says
+  const four = planRelayConfig(
+    { ...plan, relay: { ...plan.relay, workers: 4 } },
+    { adminPath: "/run/x.sock", knownHostsPath: "/k" },
+  );
+  expect(four.workers).toBe(4);
 });
 
 test("--forward specs", () => {

@@ -94,6 +94,44 @@ test("start --forward, status shows the clients still arriving, stop --drain wai
   expect(gone.stderr).not.toMatch(/\n\s+at /);
 });
 
+test("start --workers 2: a helper process serves the same port; status lists both; stop ends both", async () => {
+  const admin = join(dir, "workers.sock");
+  const started = runCli([
+    "relay",
+    "start",
+    "--workers",
+    "2",
+    "--forward",
+    `127.0.0.1:0:127.0.0.1:${echoPort}`,
+    "--admin",
+    admin,
+  ]);
+  await waitForSocket(admin);
+  const status = async () => JSON.parse((await runCli(["relay", "status", "--json", "--admin", admin])).stdout);
+  // The helper reports once it runs; status asks it for a fresh report.
+  for (let i = 0; i < 100 && (await status()).workers?.length !== 2; i++) await new Promise((r) => setTimeout(r, 50));
+  const s1 = await status();
+  expect(s1.workers).toHaveLength(2);
+  const port = Number(/:(\d+)$/.exec(s1.listeners[0].listen)![1]);
+  for (let i = 0; i < 10; i++) {
+    const c = connect({ host: "127.0.0.1", port });
+    const got: Buffer[] = [];
+    c.on("data", (d: Buffer) => got.push(d));
+    c.end(`hi ${i}`);
+    await new Promise((r) => c.once("close", r));
+    expect(Buffer.concat(got).toString()).toBe(`hi ${i}`);
+  }
+  const s2 = await status();
+  expect(s2.total).toBe(10);
+  expect(s2.workers.reduce((n: number, w: { total: number }) => n + w.total, 0)).toBe(10);
+  const human = await runCli(["relay", "status", "--admin", admin]);
+  expect(human.stdout).toMatch(/processes: pid \d+ 0 open, \d+ in total; pid \d+ 0 open, \d+ in total/);
+  const helperPid: number = s2.workers[1].pid;
+  expect((await runCli(["relay", "stop", "--admin", admin])).code).toBe(0);
+  expect((await started).code).toBe(0);
+  expect(() => process.kill(helperPid, 0)).toThrow(); // the helper is gone too
+});
+
 test("start --plan --dry-run --json prints the config and the nftables rules, changes nothing", async () => {
   const r = await runCli(["relay", "start", "--plan", example, "--dry-run", "--json", "--admin", join(dir, "x.sock")]);
   expect(r.code).toBe(0);
