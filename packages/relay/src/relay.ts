@@ -381,18 +381,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         proxyProtocol: c.proxyProtocol ?? null,
       }),
     };
-    // Listeners whose upstream is an address or a unix path take the fast path when Node allows it;
-    // SSH upstreams and host names go through net.Socket streams.
-    const u = c.upstream;
-    const raw = u.kind === "unix" || (u.kind === "tcp" && isIP(u.host) !== 0) ? rawPath : undefined;
-    if (raw !== undefined)
-      raw.acceptRaw(
-        server,
-        (h) => onRawConnection(l, h),
-        (error) => log(`${l.stats.name}: ${error.message}`),
-      );
-    else server.on("connection", (s: Socket) => onConnection(l, s));
-    server.on("error", (error) => log(`${l.stats.name}: ${error.message}`));
+    serve(l, server);
     // Every listen (the first, a rebind, a unix-socket takeover) is passed on to the helpers, if any.
     const helpers = options.helpers;
     if (helpers !== undefined && sharedListener(c))
@@ -410,6 +399,15 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     }
     l.adopted.push(server);
     l.bound = true;
+    serve(l, server);
+  };
+
+  /**
+   * Handles the connections `server` accepts for `l`. Listeners whose upstream is an address or a unix
+   * path take the fast path when Node allows it; SSH upstreams and host names go through net.Socket
+   * streams, and so does a connection accepted before the fast path took the socket over (an adopted one).
+   */
+  function serve(l: StreamListener, server: Server): void {
     const u = l.config.upstream;
     const raw = u.kind === "unix" || (u.kind === "tcp" && isIP(u.host) !== 0) ? rawPath : undefined;
     if (raw !== undefined)
@@ -418,10 +416,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         (h) => onRawConnection(l, h),
         (error) => log(`${l.stats.name}: ${error.message}`),
       );
-    // Connections accepted before the fast path took the socket over come as net.Socket.
     server.on("connection", (s: Socket) => onConnection(l, s));
     server.on("error", (error) => log(`${l.stats.name}: ${error.message}`));
-  };
+  }
   const byIndex: StreamListener[] = [];
 
   const bindTcp = async (l: StreamListener, port: number) => {
