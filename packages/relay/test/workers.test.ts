@@ -88,7 +88,9 @@ test("workers: 2 with an admin socket: the helper serves while the main process 
   expect(s.workers?.length).toBe(2);
   expect(s.workers?.[0]?.pid).toBe(main);
   const helper = s.workers![1]!;
-  expect(helper.total).toBe(21);
+  // The 20 echoes were answered while the main process was frozen: the helper's. The slow one is too,
+  // unless the helper had not accepted it within 200 ms (a busy machine); then the main process has it.
+  expect(helper.total).toBeGreaterThanOrEqual(20);
   expect(s.active).toBe(1);
   expect(s.listeners[0]?.total).toBe(21);
   expect(s.clients[0]).toMatchObject({ address: "127.0.0.1", total: 21 });
