@@ -1,17 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { sleep } from "./_helpers.js";
 
-/** A free TCP port on loopback (bound and released; the test binds it again right away). */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, host, r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from "@cutover/testkit";
 
 export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;

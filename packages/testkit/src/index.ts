@@ -3,3 +3,4 @@ export { installTestService, type TestService } from "./service.js";
 export { fingerprintOf, keygen, startSshd, type TestSshd } from "./sshd.js";
 export { UNBOUND, unboundConfig, type UnboundOptions } from "./unbound.js";
 export { runBounded, type BoundedRun } from "./process.js";
+export { freePort } from "./ports.js";

@@ -1,28 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
-import { UNBOUND, unboundConfig } from "@cutover/testkit";
+import { freePort as testkitFreePort, UNBOUND, unboundConfig } from "@cutover/testkit";
 import { queryDns } from "../../src/propagation/query.js";
 import { parseServerSpec } from "../../src/propagation/servers.js";
 
 /** A port free for both UDP and TCP on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const tcp = createServer();
-    await new Promise<void>((r) => tcp.listen(0, "127.0.0.1", () => r()));
-    const port = (tcp.address() as { port: number }).port;
-    const udp = createSocket("udp4");
-    const ok = await new Promise<boolean>((r) => {
-      udp.once("error", () => r(false));
-      udp.bind(port, "127.0.0.1", () => r(true));
-    });
-    await new Promise<void>((r) => tcp.close(() => r()));
-    if (ok) await new Promise<void>((r) => udp.close(() => r()));
-    if (ok) return port;
-  }
-}
+export const freePort = (): Promise<number> => testkitFreePort("127.0.0.1", { udp: true });
 
 export interface Unbound {
   address: string;

@@ -1,23 +1,16 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
+import { freePort as testkitFreePort } from "@cutover/testkit";
+
 const run = promisify(execFile);
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port free for both UDP and TCP on 127.0.0.1 (Knot answers on both). */
+export const freePort = (): Promise<number> => testkitFreePort("127.0.0.1", { udp: true });
 
 export interface KnotServer {
   port: number;
