@@ -304,9 +304,9 @@ export class RawLink implements Link {
   constructor(client: RawHandle, upstream: RawHandle, onClose: (error: Error | undefined) => void, now: number) {
     this.onClose = onClose;
     this.lastChange = now;
-    const c: Side = {
-      handle: client,
-      peer: undefined as unknown as Side,
+    const side = (handle: RawHandle): Side => ({
+      handle,
+      peer: undefined as unknown as Side, // set just below
       link: this,
       eof: false,
       shut: false,
@@ -314,19 +314,11 @@ export class RawLink implements Link {
       stopped: false,
       buf: SHARED,
       readAtRelease: 0,
-    };
-    const u: Side = {
-      handle: upstream,
-      peer: c,
-      link: this,
-      eof: false,
-      shut: false,
-      shutting: false,
-      stopped: false,
-      buf: SHARED,
-      readAtRelease: 0,
-    };
+    });
+    const c = side(client);
+    const u = side(upstream);
     c.peer = u;
+    u.peer = c;
     this.client = c;
     this.upstream = u;
     client[kSide] = c;

@@ -71,15 +71,13 @@ export function forkHelpers(
       h.last = { status: m.status, lastActivity: m.lastActivity };
       for (const w of h.waiting.splice(0)) w();
     });
-    child.once("exit", () => {
+    child.once("exit", (code, signal) => {
+      if (code !== 0) log(`helper ${child.pid} exited (${code ?? signal})`);
       // Its connections ended with it: what it served stays counted, nothing of it is open any more.
       if (h.last !== undefined) h.last = { status: closedStatus(h.last.status), lastActivity: Date.now() };
       for (const w of h.waiting.splice(0)) w();
     });
     child.on("error", (error) => log(`helper ${child.pid}: ${error.message}`));
-    child.once("exit", (code, signal) => {
-      if (code !== 0) log(`helper ${child.pid} exited (${code ?? signal})`);
-    });
     return h;
   });
   /** The listening socket of each shared listener (its index in the config), as last shared. */

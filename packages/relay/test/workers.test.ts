@@ -21,6 +21,40 @@ afterAll(async () => {
   await t?.remove();
 });
 
+/**
+ * Starts the relay program with `workers: 2` on a free port in front of `upstreamPort` (with `extra` in its
+ * config) and waits until both processes run: the helper says which data path it uses once it runs.
+ */
+async function startTwoProcessRelay(name: string, upstreamPort: number, extra: Record<string, unknown>) {
+  const port = await freePort();
+  const file = join(t.dir, `${name}.json`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      workers: 2,
+      ...extra,
+      listeners: [
+        { kind: "tcp", host: "127.0.0.1", port, upstream: { kind: "tcp", host: "127.0.0.1", port: upstreamPort } },
+      ],
+    }),
+  );
+  const relay = startProcess(process.execPath, [join(pkg, "dist/main.js"), file]);
+  cleanups.push(relay.stop);
+  await relay.waitForOutput("listening on 127.0.0.1");
+  await waitFor(() => (relay.output().match(/data path:/g) ?? []).length === 2, 10_000);
+  return { relay, port, main: relay.child.pid! };
+}
+
+/** Runs `fn` with the main process stopped (SIGSTOP): it accepts nothing, so new connections are the helper's. */
+async function whileFrozen<T>(main: number, fn: () => Promise<T>): Promise<T> {
+  process.kill(main, "SIGSTOP");
+  try {
+    return await fn();
+  } finally {
+    process.kill(main, "SIGCONT");
+  }
+}
+
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -38,26 +72,11 @@ test("workers: 2 with an admin socket: the helper serves while the main process 
     s.on("end", () => setTimeout(() => s.end(Buffer.concat(chunks)), chunks.join("") === "slow" ? 1000 : 0));
   });
   cleanups.push(up.close);
-  const port = await freePort();
   const admin = join(t.dir, "admin.sock");
-  const file = join(t.dir, "relay.json");
-  await writeFile(
-    file,
-    JSON.stringify({
-      workers: 2,
-      admin: { path: admin },
-      drain: { deadlineMs: 20_000 },
-      listeners: [
-        { kind: "tcp", host: "127.0.0.1", port, upstream: { kind: "tcp", host: "127.0.0.1", port: up.port } },
-      ],
-    }),
-  );
-  const relay = startProcess(process.execPath, [join(pkg, "dist/main.js"), file]);
-  cleanups.push(relay.stop);
-  const main = relay.child.pid!;
-  await relay.waitForOutput("listening on 127.0.0.1");
-  // The helper says which data path it uses once it runs (after it got the socket, or before: it queues it).
-  await waitFor(() => (relay.output().match(/data path:/g) ?? []).length === 2, 10_000);
+  const { relay, port, main } = await startTwoProcessRelay("relay", up.port, {
+    admin: { path: admin },
+    drain: { deadlineMs: 20_000 },
+  });
   const status = async () => (await queryAdmin(admin, { cmd: "status" })) as RelayStatus;
   const echo = async (text: string) => {
     const c = await dial({ port });
@@ -66,20 +85,14 @@ test("workers: 2 with an admin socket: the helper serves while the main process 
     return (await reply).data.toString();
   };
 
-  // Frozen, the main process accepts nothing: every connection is the helper's.
-  process.kill(main, "SIGSTOP");
-  let replies: string[];
-  let slow: Promise<string>;
-  try {
-    replies = await Promise.all(Array.from({ length: 20 }, (_, i) => echo(`hello ${i}`)));
+  const { replies, slow } = await whileFrozen(main, async () => {
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => echo(`hello ${i}`)));
     const c = await dial({ port });
     const reply = readAll(c);
     c.end("slow");
-    slow = reply.then((r) => r.data.toString());
     await sleep(200); // the helper has it
-  } finally {
-    process.kill(main, "SIGCONT");
-  }
+    return { replies, slow: reply.then((r) => r.data.toString()) };
+  });
   expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `hello ${i}`));
 
   // The main process merges the helper's report (sent every second).
@@ -108,32 +121,13 @@ test("workers: 2 with an admin socket: the helper serves while the main process 
 test("workers: 2 and drain.quietMs: a connection open in the helper keeps the relay up; quiet after it, all stop", async () => {
   const up = await startServer((s) => s.pipe(s));
   cleanups.push(up.close);
-  const port = await freePort();
-  const file = join(t.dir, "quiet.json");
-  await writeFile(
-    file,
-    JSON.stringify({
-      workers: 2,
-      drain: { quietMs: 800 },
-      listeners: [
-        { kind: "tcp", host: "127.0.0.1", port, upstream: { kind: "tcp", host: "127.0.0.1", port: up.port } },
-      ],
-    }),
-  );
-  const relay = startProcess(process.execPath, [join(pkg, "dist/main.js"), file]);
-  cleanups.push(relay.stop);
-  const main = relay.child.pid!;
-  await relay.waitForOutput("listening on 127.0.0.1");
-  await waitFor(() => (relay.output().match(/data path:/g) ?? []).length === 2, 10_000);
-  process.kill(main, "SIGSTOP");
-  let c: Awaited<ReturnType<typeof dial>>;
-  try {
-    c = await dial({ port }); // the helper's
+  const { relay, port, main } = await startTwoProcessRelay("quiet", up.port, { drain: { quietMs: 800 } });
+  const c = await whileFrozen(main, async () => {
+    const c = await dial({ port }); // the helper's
     c.write("ping");
     await sleep(200);
-  } finally {
-    process.kill(main, "SIGCONT");
-  }
+    return c;
+  });
   await sleep(2_000); // far past quietMs: only the helper's open connection keeps the relay up
   expect(relay.child.exitCode).toBe(null);
   const reply = readAll(c);

@@ -1,12 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { freePort as testkitFreePort, UNBOUND, unboundConfig } from "@cutover/testkit";
+import { freePort, UNBOUND, unboundConfig } from "@cutover/testkit";
 import { queryDns } from "../../src/propagation/query.js";
 import { parseServerSpec } from "../../src/propagation/servers.js";
-
-/** A port free for both UDP and TCP on 127.0.0.1. */
-export const freePort = (): Promise<number> => testkitFreePort("127.0.0.1", { udp: true });
 
 export interface Unbound {
   address: string;
@@ -23,7 +20,7 @@ export async function startUnbound(
   stubs: Record<string, string[]>,
   options: { threads?: number } = {},
 ): Promise<Unbound> {
-  const port = await freePort();
+  const port = await freePort("127.0.0.1", { udp: true }); // the server answers on UDP and TCP
   const conf = join(dir, "unbound.conf");
   const stubAddrs = Object.fromEntries(
     Object.entries(stubs).map(([zone, addrs]) => [zone, addrs.map((a) => a.replace(":", "@"))]),

@@ -5,12 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { freePort as testkitFreePort } from "@cutover/testkit";
+import { freePort } from "@cutover/testkit";
 
 const run = promisify(execFile);
-
-/** A port free for both UDP and TCP on 127.0.0.1 (Knot answers on both). */
-export const freePort = (): Promise<number> => testkitFreePort("127.0.0.1", { udp: true });
 
 export interface KnotServer {
   port: number;
@@ -32,7 +29,7 @@ export async function startKnot(
   allow: Array<"update" | "transfer"> = ["update", "transfer"],
 ): Promise<KnotServer> {
   const dir = await mkdtemp(join(tmpdir(), "cutover-knot-"));
-  const port = await freePort();
+  const port = await freePort("127.0.0.1", { udp: true }); // the server answers on UDP and TCP
   const keyName = "cutover-test";
   const secret = randomBytes(32).toString("base64");
   const keyFile = join(dir, "cutover.key");
