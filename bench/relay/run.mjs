@@ -3,6 +3,7 @@
 // --reps runs; the table gives each relay's ratio to HAProxy measured in the same run.
 // Traffic goes to 127.0.0.1 only; every process started here is stopped by its PID at the end.
 import { execFile, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -75,14 +76,14 @@ async function stop(p) {
   await exited;
   clearTimeout(t);
 }
-/** RSS in KiB of a process and all its descendants. */
-async function rssTree(pid) {
+/** The processes of a tree: [pid, rss KiB] of each. */
+async function tree(roots) {
   const { stdout } = await run("ps", ["-e", "-o", "pid=,ppid=,rss="]);
   const rows = stdout
     .trim()
     .split("\n")
     .map((l) => l.trim().split(/\s+/).map(Number));
-  const pids = new Set([pid]);
+  const pids = new Set(roots);
   for (let changed = true; changed;) {
     changed = false;
     for (const [p, pp] of rows)
@@ -91,7 +92,36 @@ async function rssTree(pid) {
         changed = true;
       }
   }
-  return rows.filter(([p]) => pids.has(p)).reduce((s, [, , rss]) => s + rss, 0);
+  return rows.filter(([p]) => pids.has(p)).map(([p, , rss]) => [p, rss]);
+}
+/** RSS in KiB of a process and all its descendants. */
+async function rssTree(pid) {
+  return (await tree([pid])).reduce((s, [, rss]) => s + rss, 0);
+}
+const TICK_US = 1e6 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
+/**
+ * CPU time in µs used so far by the processes of a tree (user + system, with that of children it has
+ * reaped: socat's forks). The processes are listed once, at the start of a measurement.
+ */
+function cpuUs(pids) {
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // it exited: its time is in its parent's children's time once reaped
+    }
+  }
+  return ticks * TICK_US;
+}
+/** Runs `measure` and returns its result with the CPU the target spent meanwhile (`cpuUs`), or null. */
+async function withCpu(t, measure) {
+  if (t.pids.length === 0) return { value: await measure(), cpu: null };
+  const pids = (await tree(t.pids)).map(([p]) => p);
+  const before = cpuUs(pids);
+  const value = await measure();
+  return { value, cpu: cpuUs(pids) - before };
 }
 const median = (xs) => {
   const ok = xs.filter((x) => !Number.isNaN(x));
@@ -117,14 +147,20 @@ await waitPort(iperfPort);
 
 // --- the targets: each returns { http, iperf, pid, stop }
 const targets = {
-  direct: async () => ({ http: nginxPort, iperf: iperfPort, pid: null, stop: async () => {} }),
+  direct: async () => ({ http: nginxPort, iperf: iperfPort, pid: null, pids: [], stop: async () => {} }),
   socat: async () => {
     const [h, i] = [await freePort(), await freePort()];
     const a = start("socat", [`TCP-LISTEN:${h},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${nginxPort}`]);
     const b = start("socat", [`TCP-LISTEN:${i},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${iperfPort}`]);
     await waitPort(h);
     await waitPort(i);
-    return { http: h, iperf: i, pid: a.child.pid, stop: async () => (await stop(a), await stop(b)) };
+    return {
+      http: h,
+      iperf: i,
+      pid: a.child.pid,
+      pids: [a.child.pid, b.child.pid],
+      stop: async () => (await stop(a), await stop(b)),
+    };
   },
   haproxy: async () => {
     const [h, i] = [await freePort(), await freePort()];
@@ -146,7 +182,7 @@ listen iperf
     const p = start("/usr/sbin/haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
     await waitPort(h);
     await waitPort(i);
-    return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
+    return { http: h, iperf: i, pid: p.child.pid, pids: [p.child.pid], stop: () => stop(p) };
   },
   cutover: () => relayTarget(RELAY, 2),
   "cutover-1w": () => relayTarget(RELAY, 1),
@@ -166,7 +202,7 @@ async function relayTarget(script, workers) {
   const p = start(process.execPath, [script, join(dir, "relay.json")]);
   await waitPort(h);
   await waitPort(i);
-  return { http: h, iperf: i, pid: p.child.pid, stop: () => stop(p) };
+  return { http: h, iperf: i, pid: p.child.pid, pids: [p.child.pid], stop: () => stop(p) };
 }
 
 async function iperf(port, streams) {
@@ -176,14 +212,14 @@ async function iperf(port, streams) {
     const { stdout } = await run("iperf3", argv, { maxBuffer: 64 << 20 }).catch((error) => ({
       stdout: error.stdout ?? "",
     }));
-    let bps;
+    let sum;
     try {
-      bps = JSON.parse(stdout).end?.sum_received?.bits_per_second;
+      sum = JSON.parse(stdout).end?.sum_received;
     } catch {
-      bps = undefined;
+      sum = undefined;
     }
-    if (bps !== undefined) return bps / 1e9;
-    if (attempt === 5) return NaN;
+    if (sum?.bits_per_second !== undefined) return { gbps: sum.bits_per_second / 1e9, bytes: sum.bytes };
+    if (attempt === 5) return { gbps: NaN, bytes: NaN };
     await sleep(1000);
   }
 }
@@ -197,10 +233,11 @@ async function wrk(port, close) {
   if (close) argv.unshift("-H", "Connection: close");
   const { stdout } = await run("wrk", argv);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)[1]);
+  const n = Number(/(\d+) requests in/.exec(stdout)[1]);
   const p50 = ms(/\s50%\s+(\S+)/.exec(stdout)[1]);
   const p99 = ms(/\s99%\s+(\S+)/.exec(stdout)[1]);
   const errors = /Non-2xx|Socket errors: (.*)/.exec(stdout)?.[0] ?? "";
-  return { rps, p50, p99, errors };
+  return { rps, n, p50, p99, errors };
 }
 async function idleCost(t) {
   if (t.pid === null) return null;
@@ -240,12 +277,24 @@ try {
       try {
         // idle first, on a fresh process: after the load runs a heap has room to spare and hides the cost
         const idle = await idleCost(t);
+        // Each measurement with the CPU the target spent on it: per GB forwarded (ms), per request (µs).
+        const cost = async (measure, units) => {
+          const { value, cpu } = await withCpu(t, measure);
+          return { ...value, cpu: cpu === null ? null : cpu / units(value) };
+        };
+        const perGB = (v) => (v.bytes / 1e9) * 1000;
         const one = {
           idle,
-          bulk1: await iperf(t.iperf, 1),
-          bulk4: await iperf(t.iperf, 4),
-          close: await wrk(t.http, true),
-          keep: await wrk(t.http, false),
+          bulk1: await cost(() => iperf(t.iperf, 1), perGB),
+          bulk4: await cost(() => iperf(t.iperf, 4), perGB),
+          close: await cost(
+            () => wrk(t.http, true),
+            (v) => v.n,
+          ),
+          keep: await cost(
+            () => wrk(t.http, false),
+            (v) => v.n,
+          ),
         };
         runs[name].push(one);
         process.stderr.write(`${name} run ${r + 1}/${REPS}: ${JSON.stringify(one)}\n`);
@@ -257,8 +306,12 @@ try {
   for (const name of names) {
     const pick = (f) => median(runs[name].map(f));
     results[name] = {
-      bulk1: pick((x) => x.bulk1),
-      bulk4: pick((x) => x.bulk4),
+      bulk1: pick((x) => x.bulk1.gbps),
+      bulk4: pick((x) => x.bulk4.gbps),
+      bulk1Cpu: pick((x) => x.bulk1.cpu ?? NaN),
+      bulk4Cpu: pick((x) => x.bulk4.cpu ?? NaN),
+      closeCpu: pick((x) => x.close.cpu ?? NaN),
+      keepCpu: pick((x) => x.keep.cpu ?? NaN),
       closeRps: pick((x) => x.close.rps),
       closeP50: pick((x) => x.close.p50),
       closeP99: pick((x) => x.close.p99),
@@ -283,6 +336,10 @@ const cols = [
   ["keep-alive p50 ms", "keepP50", 2, true],
   ["keep-alive p99 ms", "keepP99", 2, true],
   ["KiB per idle conn", "idle", 1, true],
+  ["CPU ms per GB, 1 stream", "bulk1Cpu", 0, true],
+  ["CPU ms per GB, 4 streams", "bulk4Cpu", 0, true],
+  ["CPU µs per new conn", "closeCpu", 1, true],
+  ["CPU µs per keep-alive req", "keepCpu", 1, true],
 ];
 const rows = [["", ...Object.keys(results)]];
 for (const [label, key, digits, lowerBetter] of cols) {
@@ -301,7 +358,7 @@ for (const [label, key, digits, lowerBetter] of cols) {
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(
-  `relay benchmark, loopback, ${REPS} runs each (median), ${SECONDS} s per measurement; (Nx) = ratio to HAProxy, higher is better`,
+  `relay benchmark, loopback, ${REPS} runs each (median), ${SECONDS} s per measurement; (Nx) = ratio to HAProxy, higher is better;\nCPU rows: the target's own processes (user + system), so a proxy that leaves more of the two cores to the load generator and the servers shows it`,
 );
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));
 console.log(JSON.stringify({ results }));

@@ -191,7 +191,13 @@ function onWriteDone(this: WriteReq, status: number): void {
 function onRead(this: RawHandle): Uint8Array | undefined {
   const internals = I!;
   const nread = internals.state[internals.kReadBytesOrError]!;
-  const side = this[kSide]!;
+  const side = this[kSide];
+  if (side === undefined) {
+    // An upstream that reads before it was joined: rawPath.connect's callback broke its contract (join or
+    // close before returning). Closing it makes the loss visible to the peer instead of dropping bytes.
+    this.close();
+    return undefined;
+  }
   const link = side.link;
   if (link.closed) return undefined;
   if (nread > 0) return forward(side, nread, internals);
@@ -324,9 +330,12 @@ export class RawLink implements Link {
     client[kSide] = c;
     upstream[kSide] = u;
     client.onread = onRead;
-    upstream.onread = onRead;
     client.useUserBuffer(SHARED);
-    upstream.useUserBuffer(SHARED);
+    // An upstream from rawPath.connect reads already (see there); setting a user buffer again would stack.
+    if (upstream.onread !== onRead) {
+      upstream.onread = onRead;
+      upstream.useUserBuffer(SHARED);
+    }
   }
 
   bytes(): number {
@@ -390,7 +399,10 @@ function closeHandle(handle: RawHandle, reset: boolean): void {
 export interface RawPath {
   /** Hands each connection accepted by `server` (at every listen) to `onHandle` as a raw handle. */
   acceptRaw(server: Server, onHandle: (handle: RawHandle) => void, onError: (error: Error) => void): void;
-  /** Opens a TCP (IP address, not a name) or unix-socket connection. */
+  /**
+   * Opens a TCP (IP address, not a name) or unix-socket connection. The handle reads from the start, so
+   * `callback` must join it (or close it) before it returns.
+   */
   connect(
     target: { host: string; port: number } | { path: string },
     timeoutMs: number,
@@ -445,6 +457,8 @@ function onConnectTimeout(p: PendingConnect): void {
   p.callback(new Error(`connect timed out after ${p.timeoutMs} ms`), undefined);
 }
 
+const peerScratch = { address: "", family: "", port: 0 };
+
 function makeRawPath(internals: Internals): RawPath {
   return {
     acceptRaw(server, onHandle, onError) {
@@ -490,6 +504,13 @@ function makeRawPath(internals: Internals): RawPath {
         return;
       }
       p.timer = setTimeout(onConnectTimeout, timeoutMs, p);
+      // Read from the start: libuv then registers the socket for writing (the connect) and reading in one
+      // epoll call, where reading armed after the connect costs an epoll ADD that fails and a MOD. Nothing
+      // is read before the connect completes (libuv finishes the connect first), and onConnectDone's
+      // callback joins the handle (or closes it) before the loop polls again.
+      handle.onread = onRead;
+      handle.useUserBuffer(SHARED);
+      handle.readStart();
     },
     join(client, upstream, header, onClose) {
       const link = new RawLink(client, upstream, onClose, Date.now());
@@ -509,12 +530,12 @@ function makeRawPath(internals: Internals): RawPath {
       }
       client.setNoDelay?.(true);
       client.readStart();
-      upstream.readStart();
       return link;
     },
     remoteAddress(handle) {
-      const out: Record<string, unknown> = {};
-      return handle.getpeername?.(out) === 0 ? (out as unknown as SocketAddress) : undefined;
+      // Node sets address, family and port on the object it is given: one reused object keeps its shape.
+      const out = peerScratch;
+      return handle.getpeername?.(out) === 0 ? { address: out.address, port: out.port } : undefined;
     },
     localAddress(handle) {
       const out: Record<string, unknown> = {};
