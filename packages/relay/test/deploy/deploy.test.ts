@@ -114,24 +114,35 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
       expect(Date.parse(fired![1]!)).toBeGreaterThanOrEqual(at.getTime());
       expect(Date.parse(fired![1]!)).toBeLessThan(at.getTime() + 10_000); // includes the service stop itself
 
-      // Deploying again replaces it: new process, same port, the old one gone.
-      const again = await deployRelay(h2, { name: "t-move", config, dir, at: "now", bundle });
+      // Deploying again replaces it: new process, same port, the old one gone. This one runs two processes
+      // (workers): the bundle forks its helper from itself and hands it the port it rebinds.
+      const again = await deployRelay(h2, {
+        name: "t-move",
+        config: { ...config, workers: 2 },
+        dir,
+        at: "now",
+        bundle,
+      });
       expect(again.replaced?.pid).toBe(deployed.deployment.pid);
       expect(again.deployment.pid).not.toBe(deployed.deployment.pid);
       expect(() => process.kill(deployed.deployment.pid!, 0)).toThrow();
-      for (let i = 0; i < 50; i++) {
+      let processes: number[] = [];
+      for (let i = 0; i < 100; i++) {
         const s = await remoteRelayStatus(h2, { dir });
-        if (s.status?.handover?.state === "done") break;
+        processes = (s.status?.workers ?? []).map((w) => w.pid);
+        if (s.status?.handover?.state === "done" && processes.length === 2) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(await ask(svc.port)).toBe("new host\n");
+      expect(processes).toHaveLength(2);
+      expect(processes).toContain(again.deployment.pid);
+      for (let i = 0; i < 20; i++) expect(await ask(svc.port)).toBe("new host\n"); // whichever process accepts
 
       const stopped = await stopRemoteRelay(h2, { dir, drainMs: 2000 });
       expect(stopped).toMatchObject({ action: "drain", stopped: true });
       expect(stopped.status?.total).toBeGreaterThanOrEqual(1);
       const after = await remoteRelayStatus(h2, { dir });
       expect(after.running).toBe(false);
-      expect(() => process.kill(again.deployment.pid!, 0)).toThrow();
+      for (const pid of processes) expect(() => process.kill(pid, 0)).toThrow(); // the helper too
     } finally {
       h2.close();
     }
