@@ -2,15 +2,11 @@
 // and nginx on loopback, CPU per request of the proxy (user and system), of nginx, of wrk and of the
 // whole machine; with --perf, the proxy's time per request by system call and in user space (perf record).
 // Traffic goes to 127.0.0.1 only; every process started here is stopped by its PID at the end.
-import { execFile, spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { cpuOf, freePort, machineBusy, Procs, run, sleep, startHaproxy, startNginx, tree, waitPort } from "./lib.mjs";
 
-const run = promisify(execFile);
 const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(name) ? args[args.indexOf(name) + 1] : def);
 if (args.includes("--help") || args.includes("-h")) {
@@ -27,76 +23,8 @@ const REPS = Number(opt("--reps", "3"));
 const PERF = args.includes("--perf");
 const root = resolve(import.meta.dirname, "../..");
 const RELAY = resolve(opt("--relay", join(root, "packages/relay/dist/main.js")));
-const TICK_US = 1e6 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
 const dir = await mkdtemp(join(tmpdir(), "cutover-cost-"));
-const procs = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  const p = s.address().port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
-async function waitPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const ok = await new Promise((r) => {
-      const s = connect({ port, host: "127.0.0.1" });
-      s.once("connect", () => (s.destroy(), r(true)));
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await sleep(25);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-function start(cmd, argv) {
-  const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "ignore"] });
-  procs.push(child);
-  return child;
-}
-/** The pids of a process and its descendants. */
-function tree(pid) {
-  const rows = [];
-  for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      rows.push([Number(p), Number(readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ")[1])]);
-    } catch {
-      // gone
-    }
-  }
-  const pids = new Set([pid]);
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [p, pp] of rows)
-      if (pids.has(pp) && !pids.has(p)) {
-        pids.add(p);
-        changed = true;
-      }
-  }
-  return [...pids];
-}
-/** User and system CPU (µs) of processes so far. */
-function cpu(pids) {
-  let user = 0;
-  let system = 0;
-  for (const p of pids) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
-      user += Number(f[11]);
-      system += Number(f[12]);
-    } catch {
-      // gone
-    }
-  }
-  return { user: user * TICK_US, system: system * TICK_US };
-}
-/** Busy CPU (µs) of the whole machine so far. */
-function machine() {
-  const f = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6]) * TICK_US;
-}
+const procs = new Procs();
 
 /** Samples by system call (and user space) of a `perf script` dump, as shares of all samples. */
 function bySyscall(text) {
@@ -117,29 +45,14 @@ function bySyscall(text) {
 const nginxPort = await freePort();
 const port = await freePort();
 try {
-  await writeFile(join(dir, "www.txt"), "x".repeat(612));
-  await writeFile(
-    join(dir, "nginx.conf"),
-    `daemon off; user root; worker_processes 2; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err warn;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
-  fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
-  server { listen 127.0.0.1:${nginxPort} backlog=4096; location / { root ${dir}; try_files /www.txt =404; } } }`,
-  );
-  const nginx = start("/usr/sbin/nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
-  await waitPort(nginxPort);
+  const nginx = await startNginx(procs, dir, nginxPort);
   let proxy;
-  if (TARGET === "haproxy") {
-    await writeFile(
-      join(dir, "haproxy.cfg"),
-      `global\n  maxconn 8000\n  nbthread 1\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nlisten http\n  bind 127.0.0.1:${port}\n  server s 127.0.0.1:${nginxPort}\n`,
-    );
-    proxy = start("/usr/sbin/haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
-  } else {
+  if (TARGET === "haproxy") proxy = await startHaproxy(procs, dir, [[port, nginxPort]], 1);
+  else {
     const listener = { kind: "tcp", host: "127.0.0.1", port };
     const config = { listeners: [{ ...listener, upstream: { kind: "tcp", host: "127.0.0.1", port: nginxPort } }] };
     await writeFile(join(dir, "relay.json"), JSON.stringify(config));
-    proxy = start(process.execPath, [RELAY, join(dir, "relay.json")]);
+    proxy = procs.start(process.execPath, [RELAY, join(dir, "relay.json")]);
   }
   await waitPort(port);
   await sleep(300);
@@ -147,11 +60,11 @@ http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/
   if (MODE === "close") wrkArgs.unshift("-H", "Connection: close");
   const rows = [];
   for (let r = 0; r < REPS; r++) {
-    const proxyPids = tree(proxy.pid);
-    const nginxPids = tree(nginx.pid);
-    const [p0, n0, m0] = [cpu(proxyPids), cpu(nginxPids), machine()];
+    const proxyPids = (await tree([proxy.child.pid])).map(([p]) => p);
+    const nginxPids = (await tree([nginx.child.pid])).map(([p]) => p);
+    const [p0, n0, m0] = [cpuOf(proxyPids), cpuOf(nginxPids), machineBusy()];
     const { stdout, stderr } = await run("/usr/bin/time", ["-f", "TIME %U %S", "wrk", ...wrkArgs]);
-    const [p1, n1, m1] = [cpu(proxyPids), cpu(nginxPids), machine()];
+    const [p1, n1, m1] = [cpuOf(proxyPids), cpuOf(nginxPids), machineBusy()];
     const n = Number(/(\d+) requests in/.exec(stdout)[1]);
     const w = /TIME ([\d.]+) ([\d.]+)/.exec(stderr);
     rows.push({
@@ -179,7 +92,7 @@ http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/
     const data = join(dir, "perf.data");
     const load = run("wrk", wrkArgs);
     await sleep(500);
-    const pids = tree(proxy.pid);
+    const pids = (await tree([proxy.child.pid])).map(([p]) => p);
     await run("perf", [
       "record",
       "-g",
@@ -203,13 +116,6 @@ http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/
   }
   console.log(JSON.stringify({ target: TARGET, mode: MODE, ...m }));
 } finally {
-  for (const p of procs.reverse())
-    if (p.exitCode === null && p.signalCode === null) {
-      const exited = new Promise((r) => p.once("exit", r));
-      process.kill(p.pid, "SIGTERM");
-      const t = setTimeout(() => p.exitCode === null && process.kill(p.pid, "SIGKILL"), 5000);
-      await exited;
-      clearTimeout(t);
-    }
+  await procs.stopAll();
   await rm(dir, { recursive: true, force: true });
 }

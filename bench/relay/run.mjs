@@ -2,15 +2,12 @@
 // it starts (wrk, idle connections), one to an iperf3 server it starts. Each figure is the median of
 // --reps runs; the table gives each relay's ratio to HAProxy measured in the same run.
 // Traffic goes to 127.0.0.1 only; every process started here is stopped by its PID at the end.
-import { execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { cpuOf, freePort, Procs, run, sleep, startHaproxy, startNginx, tree, waitPort } from "./lib.mjs";
 
-const run = promisify(execFile);
 const args = process.argv.slice(2);
 const opt = (name, def) => {
   const i = args.indexOf(name);
@@ -38,90 +35,29 @@ const BASELINE = args.includes("--baseline") ? resolve(optText("--baseline", "")
 if (BASELINE !== undefined) ONLY.push("baseline");
 const RELAY = resolve(optText("--relay", join(root, "packages/relay/dist/main.js")));
 const dir = await mkdtemp(join(tmpdir(), "cutover-bench-"));
-const procs = [];
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const procs = new Procs();
 
-async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  const p = s.address().port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
-async function waitPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const ok = await new Promise((r) => {
-      const s = connect({ port, host: "127.0.0.1" });
-      s.once("connect", () => (s.destroy(), r(true)));
-      s.once("error", () => r(false));
-    });
-    if (ok) return;
-    await sleep(25);
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-function start(cmd, argv) {
-  const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  child.stderr.on("data", (d) => (err += d));
-  const p = { child, err: () => err };
-  procs.push(p);
-  return p;
-}
-async function stop(p) {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once("exit", r));
-  process.kill(p.child.pid, "SIGTERM");
-  const t = setTimeout(() => p.child.exitCode === null && process.kill(p.child.pid, "SIGKILL"), 5000);
-  await exited;
-  clearTimeout(t);
-}
-/** The processes of a tree: [pid, rss KiB] of each. */
-async function tree(roots) {
-  const { stdout } = await run("ps", ["-e", "-o", "pid=,ppid=,rss="]);
-  const rows = stdout
-    .trim()
-    .split("\n")
-    .map((l) => l.trim().split(/\s+/).map(Number));
-  const pids = new Set(roots);
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const [p, pp] of rows)
-      if (pids.has(pp) && !pids.has(p)) {
-        pids.add(p);
-        changed = true;
-      }
-  }
-  return rows.filter(([p]) => pids.has(p)).map(([p, , rss]) => [p, rss]);
-}
 /** RSS in KiB of a process and all its descendants. */
 async function rssTree(pid) {
   return (await tree([pid])).reduce((s, [, rss]) => s + rss, 0);
 }
-const TICK_US = 1e6 / Number((await run("getconf", ["CLK_TCK"])).stdout.trim() || 100);
+/** The CPU (µs, user + system) of processes. */
+const cpuUs = (pids) => {
+  const c = cpuOf(pids);
+  return c.user + c.system;
+};
 /**
- * CPU time in µs used so far by the processes of a tree (user + system, with that of children it has
- * reaped: socat's forks). The processes are listed once, at the start of a measurement.
+ * Runs `measure` and returns its result with the CPU the target spent meanwhile, or null: the processes
+ * there at the start, their children reaped meanwhile, and the processes born meanwhile that are still
+ * there at the end (socat's forks for keep-alive connections).
  */
-function cpuUs(pids) {
-  let ticks = 0;
-  for (const p of pids) {
-    try {
-      const f = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    } catch {
-      // it exited: its time is in its parent's children's time once reaped
-    }
-  }
-  return ticks * TICK_US;
-}
-/** Runs `measure` and returns its result with the CPU the target spent meanwhile (`cpuUs`), or null. */
 async function withCpu(t, measure) {
   if (t.pids.length === 0) return { value: await measure(), cpu: null };
   const pids = (await tree(t.pids)).map(([p]) => p);
   const before = cpuUs(pids);
   const value = await measure();
-  return { value, cpu: cpuUs(pids) - before };
+  const born = (await tree(t.pids)).map(([p]) => p).filter((p) => !pids.includes(p));
+  return { value, cpu: cpuUs(pids) - before + cpuUs(born) };
 }
 const median = (xs) => {
   const ok = xs.filter((x) => !Number.isNaN(x));
@@ -131,18 +67,8 @@ const median = (xs) => {
 // --- the services behind every relay
 const nginxPort = await freePort();
 const iperfPort = await freePort();
-await writeFile(join(dir, "www.txt"), "x".repeat(612));
-await writeFile(
-  join(dir, "nginx.conf"),
-  `daemon off; user root; worker_processes 2; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err warn;
-events { worker_connections 8192; }
-http { access_log off; keepalive_requests 1000000; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p;
-  fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
-  server { listen 127.0.0.1:${nginxPort} backlog=4096; location / { root ${dir}; try_files /www.txt =404; } } }`,
-);
-start("/usr/sbin/nginx", ["-c", join(dir, "nginx.conf"), "-p", dir]);
-start("iperf3", ["-s", "-B", "127.0.0.1", "-p", String(iperfPort)]);
-await waitPort(nginxPort);
+await startNginx(procs, dir, nginxPort);
+procs.start("iperf3", ["-s", "-B", "127.0.0.1", "-p", String(iperfPort)]);
 await waitPort(iperfPort);
 
 // --- the targets: each returns { http, iperf, pid, stop }
@@ -150,8 +76,8 @@ const targets = {
   direct: async () => ({ http: nginxPort, iperf: iperfPort, pid: null, pids: [], stop: async () => {} }),
   socat: async () => {
     const [h, i] = [await freePort(), await freePort()];
-    const a = start("socat", [`TCP-LISTEN:${h},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${nginxPort}`]);
-    const b = start("socat", [`TCP-LISTEN:${i},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${iperfPort}`]);
+    const a = procs.start("socat", [`TCP-LISTEN:${h},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${nginxPort}`]);
+    const b = procs.start("socat", [`TCP-LISTEN:${i},bind=127.0.0.1,fork,reuseaddr`, `TCP:127.0.0.1:${iperfPort}`]);
     await waitPort(h);
     await waitPort(i);
     return {
@@ -159,30 +85,16 @@ const targets = {
       iperf: i,
       pid: a.child.pid,
       pids: [a.child.pid, b.child.pid],
-      stop: async () => (await stop(a), await stop(b)),
+      stop: async () => (await procs.stop(a), await procs.stop(b)),
     };
   },
   haproxy: async () => {
     const [h, i] = [await freePort(), await freePort()];
-    const cfg = `global
-  maxconn 8000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-listen http
-  bind 127.0.0.1:${h}
-  server s 127.0.0.1:${nginxPort}
-listen iperf
-  bind 127.0.0.1:${i}
-  server s 127.0.0.1:${iperfPort}
-`;
-    await writeFile(join(dir, "haproxy.cfg"), cfg);
-    const p = start("/usr/sbin/haproxy", ["-f", join(dir, "haproxy.cfg"), "-db"]);
-    await waitPort(h);
-    await waitPort(i);
-    return { http: h, iperf: i, pid: p.child.pid, pids: [p.child.pid], stop: () => stop(p) };
+    const p = await startHaproxy(procs, dir, [
+      [h, nginxPort],
+      [i, iperfPort],
+    ]);
+    return { http: h, iperf: i, pid: p.child.pid, pids: [p.child.pid], stop: () => procs.stop(p) };
   },
   cutover: () => relayTarget(RELAY, 2),
   "cutover-1w": () => relayTarget(RELAY, 1),
@@ -199,10 +111,10 @@ async function relayTarget(script, workers) {
     ],
   };
   await writeFile(join(dir, "relay.json"), JSON.stringify(config));
-  const p = start(process.execPath, [script, join(dir, "relay.json")]);
+  const p = procs.start(process.execPath, [script, join(dir, "relay.json")]);
   await waitPort(h);
   await waitPort(i);
-  return { http: h, iperf: i, pid: p.child.pid, pids: [p.child.pid], stop: () => stop(p) };
+  return { http: h, iperf: i, pid: p.child.pid, pids: [p.child.pid], stop: () => procs.stop(p) };
 }
 
 async function iperf(port, streams) {
@@ -261,7 +173,7 @@ async function idleCost(t) {
 
 process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 async function cleanup() {
-  for (const p of procs.reverse()) await stop(p);
+  await procs.stopAll();
   await rm(dir, { recursive: true, force: true });
 }
 
