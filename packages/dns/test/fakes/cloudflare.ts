@@ -261,6 +261,8 @@ export class CloudflareFake extends FakeBase {
     const posts = arr("posts");
     const total = deletes.length + patches.length + puts.length + posts.length;
     if (total > this.maxBatch) {
+      // The code is ours: no public source gives the one Cloudflare answers an oversized batch with. The
+      // provider splits at batchSize and reports any error as it comes, so nothing depends on the number.
       throw new CfFailure(400, [
         { code: 81049, message: `Batch of ${total} operations exceeds the zone's limit of ${this.maxBatch}.` },
       ]);
@@ -383,6 +385,8 @@ export class CloudflareFake extends FakeBase {
     const failure = (status: number, errors: CfError[], headers?: Record<string, string>) =>
       answer(status, { success: false, errors, messages: [], result: null }, headers);
     const wait = this.overLimit();
+    // 971 "Please wait and consider throttling your request speed" is what Cloudflare's API answers when
+    // throttling (as reported in cloudflare/workers-sdk#10025 and by API clients hitting 1200 / 5 min).
     if (wait !== undefined) {
       return failure(429, [{ code: 971, message: "Please wait and consider throttling your request speed" }], {
         "Retry-After": String(wait),
