@@ -3,20 +3,16 @@
 import { execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
 export const run = promisify(execFile);
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function freePort() {
-  const s = createServer();
-  await new Promise((r) => s.listen(0, "127.0.0.1", r));
-  const p = s.address().port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
+// The tests' free port: below the kernel's ephemeral range, so no outgoing connection of a busy run takes it
+// between the check and the server's bind.
+export { freePort } from "@cutover/testkit";
 
 export async function waitPort(port) {
   for (let i = 0; i < 400; i++) {

@@ -237,7 +237,7 @@ function forward(side: Side, nread: number, internals: Internals): Uint8Array | 
     req.buffer = data;
     req[kSide] = side;
     spareWrite = undefined;
-    if (data === undefined ? false : data.buffer === buf.buffer) next = Buffer.allocUnsafeSlow(READ_SIZE);
+    if (data?.buffer === buf.buffer) next = Buffer.allocUnsafeSlow(READ_SIZE);
     if (out.writeQueueSize >= HIGH_WATER) {
       side.stopped = true;
       side.handle.readStop();

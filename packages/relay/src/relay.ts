@@ -126,8 +126,10 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const log = options.log ?? (() => undefined);
   const now = options.now ?? Date.now;
   const resolved = resolveLimits(config.limits);
-  // With several processes (workers), the connection limit is the relay's: each takes its share.
-  const limits = { ...resolved, maxConnections: Math.ceil(resolved.maxConnections / (config.workers ?? 1)) };
+  // With several processes (workers), the connection limit is the relay's: each takes its share. A relay
+  // that runs without helpers (nothing to share: UDP listeners, SSH upstreams) keeps all of it.
+  const processes = options.helpers !== undefined || options.adopting === true ? (config.workers ?? 1) : 1;
+  const limits = { ...resolved, maxConnections: Math.ceil(resolved.maxConnections / processes) };
   const stats = createStatsStore({ maxClients: config.maxClients ?? 10_000, now });
   const startedAt = new Date(now()).toISOString();
   const mode = config.handover?.mode ?? "none";
@@ -694,14 +696,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       clients: snap.clients,
       handover: handoverStatus === null ? null : { ...handoverStatus },
     };
-    const helpers = options.helpers?.statuses() ?? [];
-    return helpers.length === 0
-      ? own
-      : mergeStatuses(
-          own,
-          helpers.map((h) => h.status),
-          config.maxClients ?? 10_000,
-        );
+    const helpers = (options.helpers?.statuses() ?? []).map((h) => h.status);
+    return mergeStatuses(own, helpers, config.maxClients ?? 10_000);
   }
 
   /** Open connections and the last open or close, of this process and its helpers. */

@@ -265,6 +265,19 @@ describe("TCP forwarding", () => {
     b.destroy();
   });
 
+  test("max connections with workers but no helper processes: this process keeps the whole limit", async () => {
+    // main.ts forks no helpers when nothing can be shared (UDP, SSH upstreams): the limit is not split then.
+    const up = await startServer((s) => s.pipe(s));
+    cleanups.push(up.close);
+    const { relay, port } = await relayTo(up.port, { top: { workers: 2, limits: { maxConnections: 2 } } });
+    const a = await dial({ port });
+    const b = await dial({ port });
+    await waitFor(() => relay.status().active === 2);
+    expect(relay.status().listeners[0]!.refused).toBe(0);
+    a.destroy();
+    b.destroy();
+  });
+
   test("idle timeout closes a silent connection", async () => {
     const up = await startServer(() => undefined);
     cleanups.push(up.close);
