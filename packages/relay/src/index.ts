@@ -26,7 +26,7 @@ export {
   expandV6,
   PROXY_V2_SIGNATURE,
 } from "./proxy-protocol.js";
-export type { ProxyVersion, ProxyEndpoints } from "./proxy-protocol.js";
+export type { ProxyVersion, ProxyEndpoints, DecodedProxyHeader } from "./proxy-protocol.js";
 export type { RelayStatus, ListenerStats, ClientStats, HandoverStatus } from "./stats.js";
 export { queryAdmin } from "./admin.js";
 export type { AdminRequest } from "./admin.js";

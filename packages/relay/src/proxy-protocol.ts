@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
+import { RelayError } from "./errors.js";
 
 /**
  * PROXY protocol headers as HAProxy's doc/proxy-protocol.txt defines them (version 1: a text line,
@@ -137,62 +138,107 @@ export function compressV6(address: string): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
-/** Reads a v1 or v2 header at the start of `buf` (for tests and receivers); undefined if incomplete. */
-export function decodeProxyHeader(
-  buf: Buffer,
-): { version: ProxyVersion; length: number; command: "PROXY" | "LOCAL"; endpoints: ProxyEndpoints } | undefined {
-  if (buf.length >= 16 && buf.subarray(0, 12).equals(PROXY_V2_SIGNATURE)) {
-    const len = buf.readUInt16BE(14);
-    if (buf.length < 16 + len) return undefined;
-    const command = (buf[12]! & 0x0f) === 1 ? "PROXY" : "LOCAL";
-    const fam = buf[13]! >> 4;
-    const transport = (buf[13]! & 0x0f) === 2 ? "udp" : "tcp";
-    if (fam === 1) {
-      const ip = (o: number) => `${buf[o]}.${buf[o + 1]}.${buf[o + 2]}.${buf[o + 3]}`;
-      return {
-        version: "v2",
-        length: 16 + len,
-        command,
-        endpoints: {
-          sourceAddress: ip(16),
-          destAddress: ip(20),
-          sourcePort: buf.readUInt16BE(24),
-          destPort: buf.readUInt16BE(26),
-          transport,
-        },
-      };
-    }
-    if (fam === 2) {
-      const ip = (o: number) =>
-        compressV6(Array.from({ length: 8 }, (_, i) => buf.readUInt16BE(o + i * 2).toString(16)).join(":"));
-      return {
-        version: "v2",
-        length: 16 + len,
-        command,
-        endpoints: {
-          sourceAddress: ip(16),
-          destAddress: ip(32),
-          sourcePort: buf.readUInt16BE(48),
-          destPort: buf.readUInt16BE(50),
-          transport,
-        },
-      };
-    }
-    return { version: "v2", length: 16 + len, command, endpoints: {} };
+/** The longest v1 line the spec allows, CRLF included (doc/proxy-protocol.txt 2.1). */
+export const PROXY_V1_MAX = 107;
+const V1_PREFIX = Buffer.from("PROXY ", "latin1");
+/** Address block sizes of v2's families (INET, INET6, UNIX); a shorter block is malformed. */
+const V2_ADDRESS_LEN: Record<number, number> = { 0: 0, 1: 12, 2: 36, 3: 216 };
+const PORT_RE = /^(0|[1-9]\d{0,4})$/;
+
+export type DecodedProxyHeader = {
+  version: ProxyVersion;
+  length: number;
+  command: "PROXY" | "LOCAL";
+  endpoints: ProxyEndpoints;
+};
+
+function malformed(why: string): RelayError {
+  return new RelayError(`not a valid PROXY protocol header: ${why}`, { code: "E_PROXY_HEADER" });
+}
+
+/**
+ * Reads a v1 or v2 header at the start of `buf` (for tests and receivers). Returns undefined while the bytes
+ * seen so far may still become a header (never beyond the longest header the spec allows), the header once
+ * complete, and throws a RelayError (code E_PROXY_HEADER) for bytes that cannot be one. Nothing else is thrown,
+ * whatever the input (fuzzed in test/proxy-protocol-fuzz.test.ts).
+ */
+export function decodeProxyHeader(buf: Buffer): DecodedProxyHeader | undefined {
+  const sig = Math.min(buf.length, PROXY_V2_SIGNATURE.length);
+  if (sig > 0 && buf[0] === PROXY_V2_SIGNATURE[0]) {
+    if (!buf.subarray(0, sig).equals(PROXY_V2_SIGNATURE.subarray(0, sig))) throw malformed("bad v2 signature");
+    if (buf.length < 16) return undefined;
+    return decodeV2(buf);
   }
-  const end = buf.indexOf("\r\n");
-  if (end < 0 || !buf.subarray(0, 6).equals(Buffer.from("PROXY "))) return undefined;
-  const parts = buf.subarray(0, end).toString("latin1").split(" ");
+  const pre = Math.min(buf.length, V1_PREFIX.length);
+  if (!buf.subarray(0, pre).equals(V1_PREFIX.subarray(0, pre)))
+    throw malformed('neither "PROXY " nor the v2 signature');
+  const end = buf.subarray(0, PROXY_V1_MAX).indexOf("\r\n");
+  if (end < 0) {
+    if (buf.length >= PROXY_V1_MAX) throw malformed(`no CRLF within ${PROXY_V1_MAX} bytes`);
+    return undefined;
+  }
+  const line = buf.subarray(0, end).toString("latin1");
+  const parts = line.split(" ");
   if (parts[1] === "UNKNOWN") return { version: "v1", length: end + 2, command: "PROXY", endpoints: {} };
+  if (parts.length !== 6) throw malformed("a v1 line has 6 fields");
+  const [, proto, src = "", dst = "", sport = "", dport = ""] = parts;
+  const family = proto === "TCP4" ? isIPv4 : proto === "TCP6" ? isIPv6 : undefined;
+  if (family === undefined) throw malformed("the v1 protocol is TCP4, TCP6 or UNKNOWN");
+  if (!family(src) || !family(dst)) throw malformed(`addresses do not match ${proto}`);
+  if (!PORT_RE.test(sport) || !PORT_RE.test(dport) || Number(sport) > 65535 || Number(dport) > 65535)
+    throw malformed("a port is a number from 0 to 65535");
   return {
     version: "v1",
     length: end + 2,
     command: "PROXY",
-    endpoints: {
-      sourceAddress: parts[2],
-      destAddress: parts[3],
-      sourcePort: Number(parts[4]),
-      destPort: Number(parts[5]),
-    },
+    endpoints: { sourceAddress: src, destAddress: dst, sourcePort: Number(sport), destPort: Number(dport) },
   };
+}
+
+function decodeV2(buf: Buffer): DecodedProxyHeader | undefined {
+  if (buf[12]! >> 4 !== 2) throw malformed("v2 header with a version other than 2");
+  const cmd = buf[12]! & 0x0f;
+  if (cmd > 1) throw malformed("v2 command is LOCAL or PROXY");
+  const fam = buf[13]! >> 4;
+  const proto = buf[13]! & 0x0f;
+  const need = V2_ADDRESS_LEN[fam];
+  if (need === undefined || proto > 2) throw malformed("unknown v2 address family or transport");
+  const len = buf.readUInt16BE(14);
+  if (len < need) throw malformed(`v2 address block of ${len} bytes, ${need} needed`);
+  if (buf.length < 16 + len) return undefined;
+  const command = cmd === 1 ? "PROXY" : "LOCAL";
+  const transport = proto === 2 ? "udp" : "tcp";
+  const length = 16 + len;
+  if (fam === 1) {
+    const ip = (o: number) => `${buf[o]}.${buf[o + 1]}.${buf[o + 2]}.${buf[o + 3]}`;
+    return {
+      version: "v2",
+      length,
+      command,
+      endpoints: {
+        sourceAddress: ip(16),
+        destAddress: ip(20),
+        sourcePort: buf.readUInt16BE(24),
+        destPort: buf.readUInt16BE(26),
+        transport,
+      },
+    };
+  }
+  if (fam === 2) {
+    const ip = (o: number) =>
+      compressV6(Array.from({ length: 8 }, (_, i) => buf.readUInt16BE(o + i * 2).toString(16)).join(":"));
+    return {
+      version: "v2",
+      length,
+      command,
+      endpoints: {
+        sourceAddress: ip(16),
+        destAddress: ip(32),
+        sourcePort: buf.readUInt16BE(48),
+        destPort: buf.readUInt16BE(50),
+        transport,
+      },
+    };
+  }
+  return { version: "v2", length, command, endpoints: {} };
 }

@@ -53,6 +53,9 @@ function acquireInterceptor(): void {
     }
     await client.budget.take(client.signal);
     config.headers.set("Authorization", `Bearer ${client.token}`);
+    // Through fetch (undici), not Node's http module: with NODE_DEBUG=http in the environment, Node prints
+    // every http request's headers, the bearer token included, to stderr; fetch prints none.
+    config.adapter = "fetch";
     if (config.url?.startsWith(LINODE_API_URL)) config.url = client.baseUrl + config.url.slice(LINODE_API_URL.length);
     if (client.signal) config.signal = client.signal;
     config.timeout = client.timeoutMs;
