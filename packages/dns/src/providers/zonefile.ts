@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { promisify } from "node:util";
+import { readZoneText } from "../zonefile/read.js";
 import { DnsError } from "../errors.js";
 import { writeFileAtomic } from "../fs-atomic.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
@@ -36,16 +36,7 @@ export function createZonefileProvider(config: ProviderConfig): DnsProvider {
   };
   const read = async (zone: string): Promise<{ path: string; parsed: ZoneFile }> => {
     const path = pathOf(zone);
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (error) {
-      throw new DnsError(`cannot read the zone file for ${zone} at ${path}: ${(error as Error).message}`, {
-        code: "E_ZONE_READ",
-        provider: "zonefile",
-        cause: error,
-      });
-    }
+    const text = await readZoneText(path, { label: `for ${zone} at ${path}`, provider: "zonefile" });
     return { path, parsed: parseZoneFile(text, { origin: zone, file: path }) };
   };
 

@@ -167,3 +167,46 @@ export function answerQuery(
   }
   return reply(0, true, { answers });
 }
+
+/** What one message from the network gives: the answer to send (if any) and the question, for logs. */
+export interface MessageAnswer {
+  answer: Buffer | undefined;
+  question?: { name: string; type: string };
+}
+
+/**
+ * Reads one DNS message as it came off the network (UDP datagram, or a TCP message without its length) and
+ * answers it. Total: any bytes give an answer or nothing, never an exception (fuzzed in
+ * test/serve/fuzz.test.ts). Too short for a header: nothing. Unparseable: FORMERR with the id echoed. A
+ * response (QR set): nothing, so two servers cannot echo each other. A query the answering code cannot
+ * handle: SERVFAIL. `udpLimit` is this server's largest UDP answer; undefined for TCP, whose answers are
+ * limited to what its 2-byte length can say (65535; a larger one is sent truncated, TC set).
+ */
+export function answerMessage(zones: readonly ServedZone[], msg: Buffer, udpLimit: number | undefined): MessageAnswer {
+  if (msg.length < 12) return { answer: undefined };
+  const bare = (rcode: number) => {
+    const out = Buffer.alloc(12);
+    msg.copy(out, 0, 0, 2);
+    out.writeUInt16BE(0x8000 | ((msg[2]! & 0x78) << 8) | rcode, 2);
+    return out;
+  };
+  if ((msg[2]! & 0x80) !== 0) return { answer: undefined };
+  let query: dnsPacket.DecodedPacket;
+  try {
+    query = dnsPacket.decode(msg);
+  } catch {
+    return { answer: bare(1) }; // FORMERR, as servers do for a message they cannot parse
+  }
+  const opt = (query.additionals ?? []).find((a) => a.type === "OPT") as dnsPacket.OptAnswer | undefined;
+  const payload = Number(opt?.udpPayloadSize);
+  const limit =
+    udpLimit === undefined ? 65535 : opt && Number.isFinite(payload) ? Math.max(512, Math.min(payload, udpLimit)) : 512;
+  const q = query.questions?.[0];
+  const question = q ? { name: String(q.name).slice(0, 255), type: String(q.type) } : undefined;
+  try {
+    const answer = answerQuery(zones, query, { udpLimit: limit });
+    return question ? { answer, question } : { answer };
+  } catch {
+    return question ? { answer: bare(2), question } : { answer: bare(2) }; // SERVFAIL
+  }
+}

@@ -1,11 +1,13 @@
 import { createSocket, type Socket } from "node:dgram";
 import { createServer, isIP, type Server } from "node:net";
 import { stat } from "node:fs/promises";
-import * as dnsPacket from "dns-packet";
 import { DnsError } from "../errors.js";
 import { parseServerSpec } from "../propagation/servers.js";
-import { answerQuery } from "./answer.js";
+import { answerMessage } from "./answer.js";
 import { loadZone, type ServedZone } from "./zone.js";
+
+/** Answers a TCP client may leave unread before it is closed. */
+const MAX_UNREAD = 1024 * 1024;
 
 export interface AuthoritativeServerOptions {
   /** Zone files; the origin comes from `$ORIGIN`, an absolute SOA owner, or the file name unless given. */
@@ -16,6 +18,11 @@ export interface AuthoritativeServerOptions {
   watch?: boolean;
   /** Poll interval for file changes, ms. Default 250. */
   pollMs?: number;
+  /**
+   * A TCP client must send each complete message within this long of connecting or of its previous
+   * message, else it is closed (RFC 7766 leaves the figure to the server). Default 10000 ms.
+   */
+  tcpTimeoutMs?: number;
   /** Log lines (loads, reloads, errors of a reload; queries when `logQueries`). */
   onLog?: (line: string) => void;
   logQueries?: boolean;
@@ -45,6 +52,7 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
   const sources = options.zoneFiles.map((z) => (typeof z === "string" ? { file: z } : z));
   if (sources.length === 0) throw new DnsError("no zone file given", { code: "E_NO_ZONE" });
   const log = options.onLog ?? (() => {});
+  const tcpTimeoutMs = options.tcpTimeoutMs ?? 10_000;
   let zones: ServedZone[] = [];
   // What each file looked like when it was last loaded (stat taken before reading it): a change is any
   // difference from that, so a write made just after the load is seen at the next poll.
@@ -62,25 +70,10 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
   let count = 0;
 
   const handle = (msg: Buffer, udpLimit: number | undefined): Buffer | undefined => {
-    let query: dnsPacket.DecodedPacket;
-    try {
-      query = dnsPacket.decode(msg);
-    } catch {
-      if (msg.length < 12) return undefined;
-      // FORMERR with the id echoed, as servers do for a message they cannot parse.
-      const out = Buffer.alloc(12);
-      msg.copy(out, 0, 0, 2);
-      out.writeUInt16BE(0x8001, 2);
-      return out;
-    }
-    if (query.flag_qr) return undefined;
-    count++;
-    const opt = (query.additionals ?? []).find((a) => a.type === "OPT") as dnsPacket.OptAnswer | undefined;
-    const limit =
-      udpLimit === undefined ? undefined : opt ? Math.max(512, Math.min(opt.udpPayloadSize, udpLimit)) : 512;
-    const q = query.questions?.[0];
-    if (options.logQueries && q) log(`query ${q.name} ${q.type}`);
-    return answerQuery(zones, query, limit === undefined ? {} : { udpLimit: limit });
+    const { answer, question } = answerMessage(zones, msg, udpLimit);
+    if (answer !== undefined) count++;
+    if (options.logQueries && question) log(`query ${question.name} ${question.type}`);
+    return answer;
   };
 
   const family = isIP(spec.host) === 6 ? "udp6" : "udp4";
@@ -99,10 +92,16 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
     const actual = u.address().port;
     const t = createServer((sock) => {
       open.add(sock);
-      sock.on("close", () => open.delete(sock));
       let buf = Buffer.alloc(0);
+      // A deadline per message, not an idle timer: a client must complete a message (length and body)
+      // within tcpTimeoutMs of connecting or of its previous message. An idle timer is reset by every byte,
+      // so a client sending one byte now and then (or nothing, on a busy server) could hold a socket for ever.
+      let deadline = setTimeout(() => sock.destroy(), tcpTimeoutMs);
+      sock.on("close", () => {
+        clearTimeout(deadline);
+        open.delete(sock);
+      });
       sock.on("error", () => sock.destroy());
-      sock.setTimeout(10_000, () => sock.destroy());
       sock.on("data", (d) => {
         buf = Buffer.concat([buf, d]);
         while (buf.length >= 2) {
@@ -110,11 +109,15 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
           if (buf.length < 2 + n) break;
           const out = handle(buf.subarray(2, 2 + n), undefined);
           buf = buf.subarray(2 + n);
+          clearTimeout(deadline);
+          deadline = setTimeout(() => sock.destroy(), tcpTimeoutMs);
           if (out) {
             const len = Buffer.alloc(2);
             len.writeUInt16BE(out.length);
             sock.write(Buffer.concat([len, out]));
           }
+          // A client that sends queries and never reads the answers is cut off, not buffered for.
+          if (sock.writableLength > MAX_UNREAD) return void sock.destroy();
         }
       });
     });

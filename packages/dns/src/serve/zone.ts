@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readZoneText } from "../zonefile/read.js";
 import type * as dnsPacket from "dns-packet";
 import { normalizeName } from "../records.js";
 import { parseTtlText, parseZoneFile, ZoneFileError, type ZoneEntry } from "../zonefile/parse.js";
@@ -124,6 +124,6 @@ export function buildZone(text: string, file: string, origin = originOf(text, fi
 }
 
 export async function loadZone(file: string, origin?: string): Promise<ServedZone> {
-  const text = await readFile(file, "utf8");
+  const text = await readZoneText(file);
   return origin === undefined ? buildZone(text, file) : buildZone(text, file, normalizeName(origin));
 }
