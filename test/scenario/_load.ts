@@ -19,6 +19,8 @@ export interface LoadConfig {
   resolver?: string;
   address?: string;
   deadline: number;
+  /** Instead of `deadline`: run this long from the moment the client has started (tsx takes seconds to load). */
+  durationMs?: number;
   fresh?: number;
   keepAlive?: number;
   downloads?: number;
@@ -57,6 +59,8 @@ export interface LoadResult {
   byServer: Record<string, number>;
   failures: Failure[];
   retried: number;
+  /** The slowest fresh-connection request (ms) and when it started: a held SYN shows here (1 s, then 3 s). */
+  slowest?: { ms: number; at: number };
   downloads: Download[];
   writes: Write[];
 }
@@ -137,8 +141,10 @@ async function web(c: LoadConfig, r: LoadResult, stale: boolean): Promise<void> 
     loops.push(
       (async () => {
         while (Date.now() < c.deadline) {
+          const t0 = Date.now();
           try {
             count("fresh", (await get({ host, path: "/", agent: false, ...(lookup ? { lookup } : {}) })).body);
+            if (Date.now() - t0 > (r.slowest?.ms ?? -1)) r.slowest = { ms: Date.now() - t0, at: t0 };
           } catch (error) {
             fail(stale ? "stale" : "fresh", error);
           }
@@ -250,6 +256,8 @@ async function mysql(c: LoadConfig, r: LoadResult): Promise<void> {
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
   const c = JSON.parse(json!) as LoadConfig;
+  if (c.durationMs !== undefined) c.deadline = Date.now() + c.durationMs;
+  process.stderr.write("load: started\n");
   const r: LoadResult = { mode: mode!, ok: {}, byServer: {}, failures: [], retried: 0, downloads: [], writes: [] };
   if (mode === "web" || mode === "stale") await web(c, r, mode === "stale");
   else if (mode === "mysql") await mysql(c, r);

@@ -69,7 +69,16 @@ export async function createLab(hosts: Record<string, string | string[]>): Promi
       const inNs = (...args: string[]) => run("ip", ["netns", "exec", ns, "ip", ...args]);
       await inNs("link", "set", "lo", "up");
       await inNs("link", "set", inner, "name", "eth0");
-      for (const a of addresses) await inNs("addr", "add", `${a}/32`, "dev", "eth0");
+      // IPv6 without duplicate address detection: usable at once (one segment, addresses of our own choice)
+      for (const a of addresses)
+        await inNs(
+          "addr",
+          "add",
+          `${a}/${a.includes(":") ? 64 : 32}`,
+          "dev",
+          "eth0",
+          ...(a.includes(":") ? ["nodad"] : []),
+        );
       await inNs("link", "set", "eth0", "up");
       await inNs("route", "add", "default", "dev", "eth0");
       lab[name] = { name, ns, address: addresses[0]!, addresses };

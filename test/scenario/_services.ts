@@ -31,8 +31,11 @@ export async function startNginx(
   lab: Lab,
   host: string,
   dir: string,
-  options: { address: string; page: string; big: Buffer; rate: string },
+  options: { address: string | string[]; page: string; big: Buffer; rate: string },
 ): Promise<{ conf: string; pidFile: string; child: ChildProcess }> {
+  const listen = (Array.isArray(options.address) ? options.address : [options.address])
+    .map((a) => `listen ${a.includes(":") ? `[${a}]` : a}:80 backlog=4096;`)
+    .join(" ");
   await mkdir(join(dir, "www"), { recursive: true });
   await writeFile(join(dir, "www/index.html"), options.page);
   await writeFile(join(dir, "www/big"), options.big);
@@ -48,7 +51,7 @@ http {
   keepalive_timeout 30s;
   keepalive_requests 100000;
   server {
-    listen ${options.address}:80 backlog=4096;
+    ${listen}
     root ${dir}/www;
     location = /big { limit_rate ${options.rate}; }
   }

@@ -80,7 +80,14 @@ function cutoverIn(lab: Lab, host: string, args: string[], cwd: string, env: Nod
   });
 }
 
-function startLoad(lab: Lab, host: string, mode: string, config: LoadConfig): Promise<LoadResult> {
+/** Runs a load client in `host`'s namespace; `onStarted` is called once it has loaded and begun. */
+export function startLoad(
+  lab: Lab,
+  host: string,
+  mode: string,
+  config: LoadConfig,
+  onStarted?: () => void,
+): Promise<LoadResult> {
   const child = spawn(
     "ip",
     [
@@ -99,7 +106,13 @@ function startLoad(lab: Lab, host: string, mode: string, config: LoadConfig): Pr
   let out = "";
   let err = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stderr.on("data", (d: Buffer) => {
+    err += d.toString();
+    if (onStarted !== undefined && err.includes("load: started")) {
+      onStarted();
+      onStarted = undefined;
+    }
+  });
   return new Promise((resolve, reject) =>
     child.on("close", () => {
       try {

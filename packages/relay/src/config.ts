@@ -137,6 +137,11 @@ export interface HandoverConfig {
   rebindTimeoutMs?: number;
   /** redirect: `nft`, `iptables`, or `auto` (nft if present). */
   firewall?: "auto" | "nft" | "iptables";
+  /**
+   * The dead man's switch: the rules stop matching this many seconds after the relay last renewed them
+   * (it renews every second), so a killed relay leaves no redirect behind for longer. Default 4.
+   */
+  aliveSeconds?: number;
   /** The nftables table / iptables comment tag. Default `cutover`. */
   table?: string;
   /**
@@ -273,6 +278,11 @@ export function parseRelayConfig(value: unknown): RelayConfig {
         bad("handover.addresses", "expected a list of IP addresses");
       if (h.table !== undefined && !/^[a-z][a-z0-9_]{0,30}$/.test(String(h.table)))
         bad("handover.table", "expected a short name of lowercase letters, digits and _");
+      if (
+        h.aliveSeconds !== undefined &&
+        !(Number.isInteger(h.aliveSeconds) && Number(h.aliveSeconds) >= 2 && Number(h.aliveSeconds) <= 3600)
+      )
+        bad("handover.aliveSeconds", "expected a whole number of seconds from 2 to 3600");
       if (h.firewall !== undefined && !["auto", "nft", "iptables"].includes(String(h.firewall)))
         bad("handover.firewall", 'expected "auto", "nft" or "iptables"');
     }

@@ -15,12 +15,18 @@ import {
 import { RelayError } from "./errors.js";
 import { connectSocket, joinStreams, type Link } from "./forward.js";
 import {
-  applyRedirect,
+  ALIVE_SECONDS,
   bindWhenFree,
   chooseFirewall,
+  createFirewallGuard,
+  findFirewall,
+  planFirewall,
   planRedirect,
+  REBIND_WITHOUT_FIREWALL,
+  redirectAlive,
   removeRedirect,
   stopServices,
+  type FirewallGuard,
   type RedirectRule,
 } from "./handover.js";
 import { encodeProxyHeader } from "./proxy-protocol.js";
@@ -134,6 +140,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const startedAt = new Date(now()).toISOString();
   const mode = config.handover?.mode ?? "none";
   const table = config.handover?.table ?? "cutover";
+  const aliveSeconds = config.handover?.aliveSeconds ?? ALIVE_SECONDS;
   let state: RelayStatus["state"] = "running";
   let drainDeadline: string | null = null;
   const live = new Set<Link>();
@@ -143,7 +150,10 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   let admin: Server | undefined;
   let firewall: "nft" | "iptables" | undefined;
   let wakeHandover: (() => void) | undefined;
-  let rulesInstalled = false;
+  /** The firewall rules of the handover (redirect, or the held SYNs of a rebind): removed on every exit path. */
+  let guard: FirewallGuard | undefined;
+  /** A previous relay's redirect still in force at start (a restart): taken over without a settle. */
+  let adopted = false;
   const takeovers: UnixTakeover[] = [];
   let refusedLogged = 0;
   const handoverStatus: HandoverStatus | null =
@@ -485,8 +495,26 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     for (const s of ssh.values()) await s.ready();
     if (mode === "redirect") {
       firewall = await chooseFirewall(config.handover?.firewall);
-      const leftovers = await removeRedirect(firewall, table);
-      if (leftovers > 0) log(`removed redirect rules a previous relay left behind (${firewall}, ${table})`);
+      const due = config.handover?.at === undefined || Date.parse(config.handover.at) <= now();
+      if (due && options.adopting !== true && (await redirectAlive(firewall, table))) {
+        // A relay restarted after its handover: the rules stay (a restart holds new connections on the spare
+        // ports until this relay listens) and are replaced in one transaction at the handover.
+        adopted = true;
+        log(`found the redirect of a previous relay still in force (${firewall}, ${table}): taking it over`);
+      } else {
+        const leftovers = await removeRedirect(firewall, table);
+        if (leftovers > 0) log(`removed redirect rules a previous relay left behind (${firewall}, ${table})`);
+      }
+      guard = createFirewallGuard(firewall, table, log);
+    }
+    if (mode === "rebind" && options.adopting !== true) {
+      firewall = await findFirewall(config.handover?.firewall);
+      if (firewall === undefined) log(REBIND_WITHOUT_FIREWALL);
+      else {
+        const leftovers = await removeRedirect(firewall, table);
+        if (leftovers > 0) log(`removed rules a previous relay left behind (${firewall}, ${table})`);
+        guard = createFirewallGuard(firewall, table, log);
+      }
     }
     for (const [index, c] of config.listeners.entries()) {
       if (c.kind === "udp") {
@@ -560,7 +588,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         };
       });
     wakeHandover = undefined;
-    if (stopping !== undefined) return h;
+    // A relay that stops or drains before (or during) its handover does not start (or finish) it.
+    const cancelled = () => state !== "running";
+    if (cancelled()) return h;
     const services = config.handover?.services ?? [];
     const stopCommand = config.handover?.stopCommand ?? ["systemctl", "stop", "{service}"];
     const timeout = config.handover?.rebindTimeoutMs ?? 30_000;
@@ -572,9 +602,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             port: (l.config as TcpListenerConfig).port,
             sparePort: (l.server.address() as { port: number }).port,
           }));
-        const plan = planRedirect(rules, firewall!, table, config.handover?.addresses ?? []);
-        await applyRedirect(plan);
-        rulesInstalled = true;
+        const plan = planRedirect(rules, firewall!, table, config.handover?.addresses ?? [], aliveSeconds);
+        if (!(await guard!.install(plan))) return h;
         h.firewall = firewall!;
         h.rules = plan.commands;
         log(
@@ -596,23 +625,38 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
           l.stats.listen = c.path;
           log(`handover: ${c.path} now leads to the relay`);
         }
-        await new Promise((r) => setTimeout(r, config.handover?.settleMs ?? 1000));
+        if (!adopted) await new Promise((r) => setTimeout(r, config.handover?.settleMs ?? 1000));
+        if (cancelled()) return h;
         // A service that shuts down unlinks its socket path by name: put the relay's back at once.
         let stoppingServices = true;
-        const guard = (async () => {
+        const relinker = (async () => {
           while (stoppingServices) {
             for (const t of takeovers) if (!(await isRelayLinked(t))) await relinkUnix(t).catch(() => undefined);
             await new Promise((r) => setTimeout(r, 2));
           }
         })();
         const result = await stopServices(services, stopCommand, log).finally(() => (stoppingServices = false));
-        await guard;
+        await relinker;
         for (const t of takeovers) if (!(await isRelayLinked(t))) await relinkUnix(t);
         h.stopped = result.stopped;
         for (const u of udps) await u.listener.bind();
         if (result.failed.length > 0) h.error = `could not stop: ${result.failed.join("; ")}`;
       } else {
-        // rebind: stop the services while trying to bind their ports every few ms.
+        // rebind: stop the services while trying to bind their ports every few ms. Meanwhile the firewall
+        // holds new connections to a port nobody listens on (drops their SYN: the client sends it again).
+        const ports = streams.flatMap((l) => (l.config.kind === "tcp" ? [l.config.port] : []));
+        if (guard !== undefined && ports.length > 0) {
+          const plan = planFirewall({ redirects: [], hold: ports, aliveSeconds }, firewall!, table);
+          try {
+            if (!(await guard.install(plan))) return h;
+            h.firewall = firewall!;
+            h.rules = plan.commands;
+            log(`handover: ${firewall} holds new connections on ${ports.join(", ")} while nothing listens there`);
+          } catch (error) {
+            log(`handover: ${(error as Error).message}; ${REBIND_WITHOUT_FIREWALL}`);
+          }
+        }
+        if (cancelled()) return h;
         const stopping = stopServices(services, stopCommand, log);
         const gaps = await Promise.all(
           streams.map(async (l) => {
@@ -629,6 +673,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             return { name: l.stats.name, gap: r.gapMs, waited: 0 };
           }),
         );
+        // The relay listens: held SYNs pass at their next try; the rules are not needed any more.
+        if (guard !== undefined && (await guard.close()) > 0) log("handover: released the held connections");
         for (const u of udps) await u.listener.bind();
         const result = await stopping;
         h.stopped = result.stopped;
@@ -641,6 +687,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       h.state = "failed";
       h.error = (error as Error).message;
       log(`handover failed: ${h.error}`);
+      // Nothing was stopped: the services keep their ports, and no rule sends their clients elsewhere.
+      if (guard !== undefined && h.stopped.length === 0 && (await guard.close()) > 0)
+        log(`removed the rules (${firewall} ${table})`);
     }
     return h;
   }
@@ -730,6 +779,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     drainDeadline = new Date(t0 + deadlineMs).toISOString();
     log(`draining: ${activityAll().active} connection(s) open, deadline ${drainDeadline}`);
     await closeListeners();
+    // Nothing accepts on the spare ports any more: new connections are refused, not held, from now on. (The
+    // redirect itself stays until the end: removing it would end the translation of the open connections.)
+    await guard?.releaseHold().catch((error: Error) => log(`could not remove the hold rules: ${error.message}`));
     const helpersDrained = options.helpers?.drain(deadlineMs);
     let forced = 0;
     if (stats.active > 0) {
@@ -748,6 +800,18 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     return { forced, durationMs: now() - t0 };
   }
 
+  /** Removes the handover's rules (queued after any install under way, so none goes in later). */
+  async function removeRules(): Promise<void> {
+    if (guard === undefined) return;
+    try {
+      const first = !guard.closed;
+      const n = await guard.close();
+      if (n > 0 && first) log(`removed the redirect rules (${firewall} ${table})`);
+    } catch (error) {
+      log(`could not remove the redirect rules: ${(error as Error).message}`);
+    }
+  }
+
   function stop(): Promise<void> {
     stopping ??= (async () => {
       state = "stopped";
@@ -761,14 +825,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       await closeListeners();
       for (const t of takeovers) await releaseUnix(t);
       for (const link of Array.from(live)) link.destroy(); // a copy: closing removes entries
-      if (rulesInstalled || firewall !== undefined) {
-        try {
-          const n = await removeRedirect(firewall!, table);
-          if (n > 0) log(`removed the redirect rules (${firewall} ${table})`);
-        } catch (error) {
-          log(`could not remove the redirect rules: ${(error as Error).message}`);
-        }
-      }
+      await removeRules();
       for (const s of ssh.values()) s.close();
       admin?.close();
       await helpersStopped;

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { planRedirect } from "../src/handover.js";
+import { planFirewall, planRedirect } from "../src/handover.js";
 
 test("redirect rules catch only the moving addresses when they are given (nft and iptables)", () => {
   const nft = planRedirect([{ port: 80, sparePort: 20080 }], "nft", "cutover", ["198.51.100.10", "2001:db8:10::10"]);
@@ -11,10 +11,33 @@ test("redirect rules catch only the moving addresses when they are given (nft an
   expect(script).toContain("fib daddr type local ip daddr { 198.51.100.10 } tcp dport 80");
   expect(script).not.toMatch(/^\s+tcp dport/m);
   const ipt = planRedirect([{ port: 25, sparePort: 20025 }], "iptables", "cutover", ["198.51.100.10"]);
+  const live = "-m recent --name cutover4 --rcheck --seconds 4 --mask 0.0.0.0";
   expect(ipt.commands).toEqual([
-    "-t nat -A PREROUTING -p tcp --syn -d 198.51.100.10 --dport 25 -m comment --comment cutover -j REDIRECT --to-ports 20025",
-    "-t nat -A OUTPUT -p tcp -d 198.51.100.10 --dport 25 -m addrtype --dst-type LOCAL -m comment --comment cutover -j REDIRECT --to-ports 20025",
+    `-t nat -A PREROUTING -p tcp --syn -d 198.51.100.10 --dport 25 ${live} -m comment --comment cutover -j REDIRECT --to-ports 20025`,
+    `-t nat -A OUTPUT -p tcp --syn -d 198.51.100.10 --dport 25 ${live} -m addrtype --dst-type LOCAL -m comment --comment cutover -j REDIRECT --to-ports 20025`,
+    // a restarting relay's spare port: SYNs held (dropped, so the client retries) while nothing listens
+    "-N CUTOVER_HOLD",
+    "-A CUTOVER_HOLD -m socket --nowildcard -j RETURN",
+    "-A CUTOVER_HOLD -j DROP",
+    `-I INPUT 1 -p tcp --syn --dport 20025 ${live} -m comment --comment cutover -j CUTOVER_HOLD`,
   ]);
   // Without addresses: every local address, as before.
-  expect(planRedirect([{ port: 80, sparePort: 20080 }], "nft", "cutover").commands[0]).toMatch(/^\s+tcp dport 80 /m);
+  expect(planRedirect([{ port: 80, sparePort: 20080 }], "nft", "cutover").commands[0]).toMatch(
+    /^\s+meta l4proto @alive tcp dport 80 /m,
+  );
+});
+
+test("the dead man's switch: every rule matches only while the relay renews its mark; a rebind holds SYNs only", () => {
+  const script = planRedirect([{ port: 80, sparePort: 20080 }], "nft", "cutover").commands[0]!;
+  expect(script).toContain("set alive {");
+  expect(script).toContain("meta l4proto @alive tcp dport 80 tcp flags & (syn | ack) == syn redirect to :20080");
+  expect(script).toContain(
+    "meta l4proto @alive tcp dport { 20080 } tcp flags & (syn | ack) == syn socket transparent 0 accept",
+  );
+  expect(script).toContain("add element inet cutover alive { tcp timeout 4s }");
+  // without a switch (the socat script has no process to renew it): plain rules
+  expect(planRedirect([{ port: 80, sparePort: 20080 }], "nft", "cutover", [], null).commands[0]).not.toContain("alive");
+  const rebind = planFirewall({ redirects: [], hold: [443, 80], aliveSeconds: 3 }, "nft", "t").commands[0]!;
+  expect(rebind).not.toContain("redirect");
+  expect(rebind).toContain("meta l4proto @alive tcp dport { 80, 443 } tcp flags & (syn | ack) == syn drop");
 });

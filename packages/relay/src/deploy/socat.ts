@@ -150,7 +150,8 @@ export function planSocatScript(config: RelayConfig, options: SocatScriptOptions
       rules.push({ port: l.port, sparePort: spare });
     } else (mode === "none" ? early : late).push(line);
   }
-  const nft = mode === "redirect" && rules.length > 0 ? planRedirect(rules, "nft", table).commands[0]! : undefined;
+  const nft =
+    mode === "redirect" && rules.length > 0 ? planRedirect(rules, "nft", table, [], null).commands[0]! : undefined;
 
   const q = shellQuote;
   const lines = [
