@@ -299,7 +299,7 @@ async function callWorker(h: EdgeHandle, method: string, path: string): Promise<
     // Right after an upload the old version may still answer, and it knows only the old token.
     const inRollout = h.uploadedAt !== undefined && started - h.uploadedAt < ROLLOUT_WINDOW_MS;
     if (!inRollout || now() - started >= UNAUTHORIZED_RETRY_MS) break;
-    await res.body?.cancel();
+    await res.arrayBuffer().catch(() => undefined);
     await sleep(2000);
   }
   if (res.status === 401) {

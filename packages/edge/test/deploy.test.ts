@@ -75,7 +75,7 @@ const api = { accountId: workers.accountId, apiToken: DEPLOY_TOKEN, baseUrl: wor
 
 describe("deployEdge against a fake of the Workers API", () => {
   it("uploads one module with its metadata, bindings and secrets, enables workers.dev, arms, and the steps run", async () => {
-    const d = await deployment(6000);
+    const d = await deployment(12_000);
     const code = await readFile(workerBundlePath(), "utf8");
     const result = await deployEdge({ ...api, deployment: d, secrets: { CLOUDFLARE_API_TOKEN: CF_TOKEN }, code });
     expect(result.migration).toBe("created");

@@ -297,6 +297,13 @@ export class CutoverSchedule {
     }
     const current = await this.ctx.storage.getAlarm();
     if (force || current !== at) {
+      // workerd (miniflare) does not start the timer of an alarm it finds in storage after a restart, and
+      // setting the same time again is a no-op for it: a forced re-arm clears the alarm, commits, sets it.
+      // Cloudflare keeps alarms across versions; there this only costs a write.
+      if (force && current === at) {
+        await this.ctx.storage.deleteAlarm();
+        await this.ctx.storage.sync();
+      }
       await this.ctx.storage.setAlarm(at);
       this.setMeta("alarm_at", String(at));
     }
