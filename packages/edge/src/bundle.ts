@@ -87,6 +87,10 @@ export async function bundleWorker(options: { entry?: string; minify?: boolean }
       {
         name: "workerd-node",
         setup(build) {
+          // The plan is a module of its own, uploaded beside worker.js (`planModuleText`).
+          build.onResolve({ filter: /^\.\/plan\.js$/ }, (args) =>
+            /[\\/]worker$/.test(args.resolveDir) ? { path: "./plan.js", external: true } : undefined,
+          );
           build.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
             const bare = args.path.replace(/^node:/, "");
             if (STUBS[bare] !== undefined) return { path: bare, namespace: "cutover-stub" };

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { redact } from "@cutover/dns";
-import { EDGE_MIGRATION_TAG, type EdgeDeployment, type WorkerMetadata } from "./edge-plan.js";
+import { EDGE_MIGRATION_TAG, type EdgeDeployment, type WorkerMetadata, type WorkerModule } from "./edge-plan.js";
 import { EdgeError } from "./errors.js";
+import { checkEdgeUpload, type EdgeUploadSizes } from "./limits.js";
 import type { EdgeStatusBody } from "./worker/schedule.js";
 
 export const CLOUDFLARE_API_URL = "https://api.cloudflare.com/client/v4";
@@ -15,12 +16,24 @@ export interface EdgeApiOptions {
   fetch?: typeof fetch;
 }
 
+/**
+ * After an upload Cloudflare rolls the new version out gradually and may keep the Durable Object on the
+ * old code for minutes; the old version does not know a new control token. For this long after an
+ * upload a 401 is taken for that and the call is tried again (every 2 s, for at most `UNAUTHORIZED_RETRY_MS`).
+ */
+export const ROLLOUT_WINDOW_MS = 10 * 60_000;
+export const UNAUTHORIZED_RETRY_MS = 60_000;
+
 /** How to reach a deployed Worker: its URL and its control token. */
 export interface EdgeHandle {
   scriptName: string;
   url: string;
   controlToken: string;
   fetch?: typeof fetch;
+  /** When the Worker was last uploaded (ms): within `ROLLOUT_WINDOW_MS` of it, a 401 is retried. */
+  uploadedAt?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface DeployEdgeOptions extends EdgeApiOptions {
@@ -34,6 +47,12 @@ export interface DeployEdgeOptions extends EdgeApiOptions {
   /** A new workers.dev route may take a moment to answer: tries to arm (default 30, 2 s apart). */
   armAttempts?: number;
   sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  /**
+   * Called once the upload is accepted and before the Worker is called: the place to save the handle
+   * (its control token) so that a failure from here on cannot lock the admin out.
+   */
+  onUploaded?: (handle: EdgeHandle) => Promise<void>;
 }
 
 export interface DeployEdgeResult {
@@ -41,6 +60,10 @@ export interface DeployEdgeResult {
   /** Whether this upload created the Durable Object class (first deploy) or kept it. */
   migration: "created" | "kept";
   status: EdgeStatusBody;
+  /** What counted against Cloudflare's limits. */
+  sizes: EdgeUploadSizes;
+  /** The Worker's startup time as Cloudflare measured it on upload (`startup_time_ms`), when it says. */
+  startupTimeMs: number | undefined;
 }
 
 /** The metadata as uploaded, with secret values replaced, for --dry-run and logs. */
@@ -97,12 +120,17 @@ async function api<T>(
   }
   if (!res.ok || !parsed?.success) {
     const reasons = (parsed?.errors ?? []).map((e) => `${e.message ?? ""}${e.code ? ` (${e.code})` : ""}`).join("; ");
+    const codes = new Set((parsed?.errors ?? []).map((e) => e.code));
     const hint =
       res.status === 401 || res.status === 403
         ? "the deploy token needs Account › Workers Scripts › Edit on this account (see docs/edge.md)"
         : res.status === 404
           ? "check the account id (CLOUDFLARE_ACCOUNT_ID or --account-id)"
-          : undefined;
+          : codes.has(10027)
+            ? "the Worker is over Cloudflare's size limit; `cutover schedule --with edge --dry-run` shows the sizes"
+            : codes.has(10021)
+              ? "Cloudflare could not start the Worker (a startup error or over its 1 s startup time); nothing was deployed"
+              : undefined;
     throw new EdgeError(
       `[cloudflare] ${res.status} ${redact(reasons || res.statusText, [o.apiToken, ...secrets])} while ${what}`,
       {
@@ -126,10 +154,16 @@ export function createControlToken(): string {
 }
 
 /** The multipart form of a module Worker upload: `metadata` (JSON) and one part per module. */
-export function buildUploadForm(metadata: WorkerMetadata, mainModule: string, code: string): FormData {
+export function buildUploadForm(
+  metadata: WorkerMetadata,
+  mainModule: string,
+  code: string,
+  modules: readonly WorkerModule[] = [],
+): FormData {
   const form = new FormData();
   form.set("metadata", new Blob([JSON.stringify(metadata)], { type: "application/json" }), "metadata.json");
   form.set(mainModule, new Blob([code], { type: "application/javascript+module" }), mainModule);
+  for (const m of modules) form.set(m.name, new Blob([m.text], { type: m.type }), m.name);
   return form;
 }
 
@@ -153,6 +187,14 @@ export async function deployEdge(o: DeployEdgeOptions): Promise<DeployEdgeResult
       hint: "create a separate token with Workers Scripts › Edit for deploying; the deploy token never leaves this machine",
     });
   }
+  // What Cloudflare would refuse is refused here, before anything is uploaded.
+  const { sizes, problems } = checkEdgeUpload(deployment, o.code);
+  if (problems.length > 0) {
+    throw new EdgeError(`Cloudflare would refuse this Worker: ${problems.join("; ")}`, {
+      code: "E_EDGE_LIMITS",
+      hint: "nothing was uploaded; `cutover schedule --with edge --dry-run` shows the sizes",
+    });
+  }
   // The class exists once the first migration ran; sending it again would fail.
   const scripts = await api<Array<{ id: string; migration_tag?: string }>>(
     o,
@@ -173,14 +215,16 @@ export async function deployEdge(o: DeployEdgeOptions): Promise<DeployEdgeResult
   if (migration === "kept") delete metadata.migrations;
   else if (existing?.migration_tag && metadata.migrations)
     metadata.migrations = { ...metadata.migrations, old_tag: existing.migration_tag };
-  await api(
+  const uploaded = await api<{ startup_time_ms?: number }>(
     o,
     "PUT",
     `/workers/scripts/${name}`,
-    buildUploadForm(metadata, deployment.mainModule, o.code),
+    buildUploadForm(metadata, deployment.mainModule, o.code, deployment.modules),
     `uploading Worker ${name}`,
     secretValues,
   );
+  const now = o.now ?? Date.now;
+  const uploadedAt = now();
   const { subdomain } = await api<{ subdomain: string }>(
     o,
     "GET",
@@ -197,18 +241,24 @@ export async function deployEdge(o: DeployEdgeOptions): Promise<DeployEdgeResult
     `enabling ${name}.${subdomain}.workers.dev`,
     secretValues,
   );
+  const sleep = o.sleep ?? defaultSleep;
   const handle: EdgeHandle = {
     scriptName: name,
     url: o.workerUrl ?? `https://${name}.${subdomain}.workers.dev`,
     controlToken,
+    uploadedAt,
+    now,
+    sleep,
     ...(o.fetch ? { fetch: o.fetch } : {}),
   };
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  await o.onUploaded?.(handle);
+  const startupTimeMs = typeof uploaded?.startup_time_ms === "number" ? uploaded.startup_time_ms : undefined;
   const attempts = o.armAttempts ?? 30;
   for (let i = 1; ; i++) {
     try {
+      // callWorker retries a 401 from the old version itself, bounded.
       const status = await callWorker(handle, "POST", "/arm");
-      return { handle, migration, status };
+      return { handle, migration, status, sizes, startupTimeMs };
     } catch (error) {
       // A fresh workers.dev route answers 404 or not at all for a few seconds.
       const e = error as EdgeError;
@@ -217,6 +267,8 @@ export async function deployEdge(o: DeployEdgeOptions): Promise<DeployEdgeResult
     }
   }
 }
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Deletes the Worker (and with it its Durable Object, its alarm and its log). */
 export async function removeEdge(o: EdgeApiOptions & { scriptName: string }): Promise<{ removed: boolean }> {
@@ -231,13 +283,24 @@ export async function removeEdge(o: EdgeApiOptions & { scriptName: string }): Pr
 
 async function callWorker(h: EdgeHandle, method: string, path: string): Promise<EdgeStatusBody> {
   const f = h.fetch ?? globalThis.fetch;
+  const now = h.now ?? Date.now;
+  const sleep = h.sleep ?? defaultSleep;
+  const started = now();
   let res: Response;
-  try {
-    res = await f(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${h.controlToken}` } });
-  } catch (cause) {
-    throw new EdgeError(`cannot reach ${h.url}: ${redact((cause as Error).message, [h.controlToken])}`, {
-      code: "E_EDGE_NETWORK",
-    });
+  for (;;) {
+    try {
+      res = await f(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${h.controlToken}` } });
+    } catch (cause) {
+      throw new EdgeError(`cannot reach ${h.url}: ${redact((cause as Error).message, [h.controlToken])}`, {
+        code: "E_EDGE_NETWORK",
+      });
+    }
+    if (res.status !== 401) break;
+    // Right after an upload the old version may still answer, and it knows only the old token.
+    const inRollout = h.uploadedAt !== undefined && started - h.uploadedAt < ROLLOUT_WINDOW_MS;
+    if (!inRollout || now() - started >= UNAUTHORIZED_RETRY_MS) break;
+    await res.arrayBuffer().catch(() => undefined);
+    await sleep(2000);
   }
   if (res.status === 401) {
     throw new EdgeError(`${h.url} refused the control token`, {

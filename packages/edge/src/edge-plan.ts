@@ -35,7 +35,10 @@ export interface EdgeStepSpec {
   check?: EdgeCheckSpec;
 }
 
-/** Everything the Worker knows about a plan; uploaded as the `PLAN` json binding (no secrets in it). */
+/**
+ * Everything the Worker knows about a plan (no secrets in it). It travels as a module of its own,
+ * `plan.js`, beside `worker.js`: a variable binding holds at most 5 KB, which three records outgrow.
+ */
 export interface EdgePlanData {
   version: 1;
   name: string;
@@ -77,10 +80,30 @@ export interface WorkerMetadata {
   migrations?: { old_tag?: string; new_tag: string; new_sqlite_classes: string[] };
 }
 
+/** A module part of the upload besides the Worker's code. */
+export interface WorkerModule {
+  name: string;
+  type: "application/javascript+module";
+  text: string;
+}
+
+/** The module the Worker imports its plan from (`import plan from "./plan.js"`). */
+export const PLAN_MODULE = "plan.js";
+
+/**
+ * The plan as an ES module. `JSON.parse` of one string starts faster than the same object as a literal
+ * (V8 parses JSON in one pass), which counts against the Worker's startup time.
+ */
+export function planModuleText(data: EdgePlanData): string {
+  return `// The plan ${data.name}, written by cutover at ${data.plannedAt}: its steps, records and originals.\nexport default JSON.parse(${JSON.stringify(JSON.stringify(data))});\n`;
+}
+
 /** What `planEdgeDeployment` returns: the script to upload, minus the secret values. */
 export interface EdgeDeployment {
   scriptName: string;
   mainModule: string;
+  /** The modules uploaded beside the Worker's code: `plan.js`. */
+  modules: WorkerModule[];
   /** The metadata with every secret_text binding's `text` empty; `deployEdge` fills them in. */
   metadata: WorkerMetadata;
   /** Names of the secret bindings (values never appear here). */
@@ -205,10 +228,12 @@ export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
     compatibility_flags: [...EDGE_COMPATIBILITY_FLAGS],
     bindings: [
       { type: "durable_object_namespace", name: "SCHEDULE", class_name: EDGE_CLASS_NAME },
-      { type: "json", name: "PLAN", json: data },
       ...secretNames.map((name) => ({ type: "secret_text" as const, name, text: "" })),
     ],
     migrations: { new_tag: EDGE_MIGRATION_TAG, new_sqlite_classes: [EDGE_CLASS_NAME] },
   };
-  return { scriptName, mainModule: "worker.js", metadata, secretNames, data };
+  const modules: WorkerModule[] = [
+    { name: PLAN_MODULE, type: "application/javascript+module", text: planModuleText(data) },
+  ];
+  return { scriptName, mainModule: "worker.js", modules, metadata, secretNames, data };
 }

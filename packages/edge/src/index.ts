@@ -7,6 +7,8 @@ export {
   EDGE_MIGRATION_TAG,
   edgeScriptName,
   planEdgeDeployment,
+  planModuleText,
+  PLAN_MODULE,
   secretNamesFor,
   type EdgeCheckSpec,
   type EdgeDeployment,
@@ -16,7 +18,15 @@ export {
   type EdgeStepSpec,
   type WorkerBinding,
   type WorkerMetadata,
+  type WorkerModule,
 } from "./edge-plan.js";
+export {
+  checkEdgeUpload,
+  describeUploadSizes,
+  WORKER_LIMITS,
+  type EdgeUploadCheck,
+  type EdgeUploadSizes,
+} from "./limits.js";
 export { EdgeError } from "./errors.js";
 export type { EdgeRunState, EdgeStatusBody } from "./worker/schedule.js";
 export {
@@ -28,7 +38,9 @@ export {
   describeMetadata,
   edgeStatus,
   removeEdge,
+  ROLLOUT_WINDOW_MS,
   tickEdge,
+  UNAUTHORIZED_RETRY_MS,
   type DeployEdgeOptions,
   type DeployEdgeResult,
   type EdgeApiOptions,

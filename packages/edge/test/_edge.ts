@@ -6,6 +6,8 @@ import {
   EDGE_CLASS_NAME,
   EDGE_COMPATIBILITY_DATE,
   EDGE_COMPATIBILITY_FLAGS,
+  PLAN_MODULE,
+  planModuleText,
   workerBundlePath,
   type EdgePlanData,
 } from "../src/index.js";
@@ -68,20 +70,32 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-/** The built Worker (dist/worker.js) in miniflare 3 with the bindings the deploy would give it. */
+/**
+ * The built Worker (dist/worker.js) in miniflare 3 with its plan module and the bindings the deploy would
+ * give it. With `persistDir` the Durable Object's storage outlives this instance (a redeploy keeps it).
+ */
 export async function startWorker(options: {
-  data: EdgePlanData;
+  data?: EdgePlanData;
+  /** The modules as uploaded (plan.js), instead of `data`. */
+  modules?: Array<{ name: string; text: string }>;
+  bindings?: Record<string, unknown>;
   secrets: Record<string, string>;
   outbound: Outbound;
   code?: string;
+  persistDir?: string;
 }): Promise<RunningWorker> {
   const code = options.code ?? (await readFile(workerBundlePath(), "utf8"));
+  const modules = options.modules ?? (options.data ? [{ name: PLAN_MODULE, text: planModuleText(options.data) }] : []);
   const mf = new Miniflare({
-    modules: [{ type: "ESModule", path: "worker.js", contents: code }],
+    modules: [
+      { type: "ESModule", path: "worker.js", contents: code },
+      ...modules.map((m) => ({ type: "ESModule" as const, path: m.name, contents: m.text })),
+    ],
     compatibilityDate: EDGE_COMPATIBILITY_DATE,
     compatibilityFlags: [...EDGE_COMPATIBILITY_FLAGS],
-    bindings: { PLAN: options.data as never, ...options.secrets },
+    bindings: { ...(options.bindings as Record<string, never>), ...options.secrets },
     durableObjects: { SCHEDULE: { className: EDGE_CLASS_NAME, useSQLite: true } },
+    ...(options.persistDir ? { durableObjectsPersist: options.persistDir } : {}),
     outboundService: outboundFrom(options.outbound) as never,
   });
   await mf.ready;

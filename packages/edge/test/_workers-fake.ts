@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { http, HttpResponse, type RequestHandler } from "msw";
 import type { WorkerMetadata } from "../src/index.js";
 import { startWorker, type Outbound, type RunningWorker } from "./_edge.js";
@@ -8,8 +12,26 @@ export interface UploadedScript {
   parts: Record<string, { type: string; filename: string | undefined; text: string }>;
   migrationTag: string | undefined;
   subdomain: boolean;
+  /** Where its Durable Object's SQLite storage lives: kept across uploads, as Cloudflare keeps it. */
+  persistDir: string;
   worker?: RunningWorker;
+  /** The previous version, still answering the next `staleLeft` requests (a gradual rollout). */
+  stale?: { worker: RunningWorker; left: number };
 }
+
+/**
+ * The limits the fake enforces, as https://developers.cloudflare.com/workers/platform/limits/ gives them
+ * (Workers Free where the plans differ): 5 KB per environment variable (plain_text/json binding), 64
+ * variables per Worker (counted over all bindings here), 3 MB gzipped per Worker (error 10027
+ * `script_too_large`, "Your Worker exceeded the size limit of 3 MiB"), 64 MiB uncompressed. Error 10021 is
+ * what the API answers when the Worker fails to start; the codes for the variable limits are ours.
+ */
+export const FAKE_LIMITS = {
+  variableBytes: 5 * 1024,
+  bindings: 64,
+  gzipBytes: 3 * 1024 * 1024,
+  uncompressedBytes: 64 * 1024 * 1024,
+};
 
 /**
  * A stateful fake of the Workers API for one account: script upload (multipart, checked the way the API
@@ -26,6 +48,11 @@ export class WorkersApiFake {
   readonly log: Array<{ method: string; path: string; authorization: string | null }> = [];
   readonly token: string;
   readonly outbound: Outbound;
+  /**
+   * How many workers.dev requests after an upload the previous version still answers (Cloudflare rolls a
+   * new version out gradually and may keep a Durable Object on the old code for minutes). Default 0.
+   */
+  staleRequests = 0;
 
   constructor(token: string, outbound: Outbound) {
     this.token = token;
@@ -33,7 +60,59 @@ export class WorkersApiFake {
   }
 
   async close(): Promise<void> {
-    for (const s of this.scripts.values()) await s.worker?.close();
+    for (const s of this.scripts.values()) await this.dispose(s);
+  }
+
+  private async dispose(s: UploadedScript): Promise<void> {
+    await s.stale?.worker.close();
+    await s.worker?.close();
+    rmSync(s.persistDir, { recursive: true, force: true });
+  }
+
+  private start(s: { metadata: WorkerMetadata; parts: UploadedScript["parts"] }, persistDir?: string) {
+    return startWorker({
+      code: s.parts[s.metadata.main_module]!.text,
+      modules: Object.entries(s.parts)
+        .filter(([n, p]) => n !== s.metadata.main_module && p.type === "application/javascript+module")
+        .map(([name, p]) => ({ name, text: p.text })),
+      bindings: Object.fromEntries(
+        s.metadata.bindings.flatMap((b) =>
+          b.type === "json" ? [[b.name, b.json]] : b.type === "plain_text" ? [[b.name, b.text]] : [],
+        ),
+      ),
+      secrets: Object.fromEntries(
+        s.metadata.bindings.flatMap((b) => (b.type === "secret_text" ? [[b.name, b.text]] : [])),
+      ),
+      outbound: this.outbound,
+      ...(persistDir ? { persistDir } : {}),
+    });
+  }
+
+  /** What Cloudflare refuses before running anything: the documented limits. */
+  private overLimits(metadata: WorkerMetadata, parts: UploadedScript["parts"]) {
+    for (const b of metadata.bindings) {
+      const bytes =
+        b.type === "json"
+          ? Buffer.byteLength(JSON.stringify(b.json))
+          : b.type === "plain_text"
+            ? Buffer.byteLength(b.text)
+            : 0;
+      if (bytes > FAKE_LIMITS.variableBytes) {
+        return this.fail(400, 10054, `binding ${b.name} is over the 5 KB limit of an environment variable`);
+      }
+    }
+    if (metadata.bindings.length > FAKE_LIMITS.bindings) {
+      return this.fail(400, 10055, `too many bindings (${metadata.bindings.length}); the limit is 64`);
+    }
+    const all = Buffer.from(
+      Object.values(parts)
+        .map((p) => p.text)
+        .join(""),
+    );
+    if (all.byteLength > FAKE_LIMITS.uncompressedBytes || gzipSync(all).byteLength > FAKE_LIMITS.gzipBytes) {
+      return this.fail(400, 10027, "Your Worker exceeded the size limit of 3 MiB.");
+    }
+    return undefined;
   }
 
   private fail(status: number, code: number, message: string) {
@@ -85,6 +164,8 @@ export class WorkersApiFake {
         if (!main || main.type !== "application/javascript+module") {
           return this.fail(400, 10021, `main_module ${metadata.main_module} is not an uploaded module part`);
         }
+        const refused = this.overLimits(metadata, parts);
+        if (refused) return refused;
         const name = String(params.name);
         const previous = this.scripts.get(name);
         const m = metadata.migrations;
@@ -100,9 +181,31 @@ export class WorkersApiFake {
             return this.fail(400, 10061, `Durable Object class ${b.class_name} has no migration`);
           }
         }
-        await previous?.worker?.close();
-        this.scripts.set(name, { metadata, parts, migrationTag, subdomain: previous?.subdomain ?? false });
-        return this.ok({ id: name, etag: "e1", has_modules: true });
+        // Cloudflare starts the Worker on upload: one that throws at startup is refused, and the answer says
+        // how long the startup took. Here: a throwaway instance of the upload, timed.
+        const started = Date.now();
+        let startupMs: number;
+        try {
+          const probe = await this.start({ metadata, parts });
+          startupMs = Date.now() - started;
+          await probe.close();
+        } catch (error) {
+          return this.fail(400, 10021, `Uncaught ${String((error as Error).message).split("\n")[0]}`);
+        }
+        const persistDir = previous?.persistDir ?? mkdtempSync(join(tmpdir(), `cutover-workers-fake-${process.pid}-`));
+        const next: UploadedScript = {
+          metadata,
+          parts,
+          migrationTag,
+          subdomain: previous?.subdomain ?? false,
+          persistDir,
+        };
+        await previous?.stale?.worker.close();
+        if (previous?.worker && this.staleRequests > 0)
+          next.stale = { worker: previous.worker, left: this.staleRequests };
+        else await previous?.worker?.close();
+        this.scripts.set(name, next);
+        return this.ok({ id: name, etag: "e1", has_modules: true, startup_time_ms: startupMs });
       }),
       http.get(`${base}/workers/subdomain`, ({ request, params }) => {
         return guard(request, String(params.account)) ?? this.ok({ subdomain: this.subdomain });
@@ -124,7 +227,7 @@ export class WorkersApiFake {
         if (new URL(request.url).searchParams.get("force") !== "true") {
           return this.fail(400, 10064, "this script has Durable Objects; pass force=true");
         }
-        await s.worker?.close();
+        await this.dispose(s);
         this.scripts.delete(String(params.name));
         return this.ok(null);
       }),
@@ -132,18 +235,22 @@ export class WorkersApiFake {
       http.all(`https://:host.${this.subdomain}.workers.dev/*`, async ({ request, params }) => {
         const s = this.scripts.get(String(params.host));
         if (!s || !s.subdomain) return new HttpResponse("There is nothing here yet", { status: 404 });
-        s.worker ??= await startWorker({
-          code: s.parts[s.metadata.main_module]!.text,
-          data: (s.metadata.bindings.find((b) => b.type === "json" && b.name === "PLAN") as unknown as { json: never })
-            .json,
-          secrets: Object.fromEntries(
-            s.metadata.bindings.flatMap((b) => (b.type === "secret_text" ? [[b.name, b.text]] : [])),
-          ),
-          outbound: this.outbound,
-        });
+        let worker: RunningWorker;
+        if (s.stale && s.stale.left > 0) {
+          s.stale.left -= 1;
+          worker = s.stale.worker;
+        } else {
+          if (s.stale) {
+            // The rollout is over: the old version stops, the new one opens the same storage.
+            await s.stale.worker.close();
+            delete s.stale;
+          }
+          s.worker ??= await this.start(s, s.persistDir);
+          worker = s.worker;
+        }
         const path = new URL(request.url).pathname;
         const auth = request.headers.get("authorization");
-        const res = await s.worker.mf.dispatchFetch(`https://worker.test${path}`, {
+        const res = await worker.mf.dispatchFetch(`https://worker.test${path}`, {
           method: request.method,
           headers: auth ? { authorization: auth } : {},
         });

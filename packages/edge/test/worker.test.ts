@@ -10,6 +10,7 @@ import {
   type DnsProvider,
   type DnsRecord,
 } from "@cutover/dns";
+import { http, HttpResponse } from "msw";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { CloudflareFake, LinodeFake, startFakeServer } from "../../dns/test/fakes/index.js";
 import { planEdgeDeployment, type EdgePlanInput } from "../src/index.js";
@@ -165,6 +166,53 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
     expect(text).not.toContain(CF_TOKEN);
     expect(text).not.toContain(CONTROL);
     expect(outbound.unhandled).toEqual([]);
+    await provider.close?.();
+  });
+
+  it("a check that no DoH resolver answered is done with a warning, logged at warning level and in the status", async () => {
+    const { fake, provider } = setup();
+    const outbound: Outbound = {
+      handlers: [...fake.handlers, http.post(DOH_URL, () => new HttpResponse("overloaded", { status: 503 }))],
+      unhandled: [],
+      seen: [],
+    };
+    const now = Date.now();
+    const plan = stepsOf(await readAll(provider), provider, 300, {
+      lower: now - 3_700_000,
+      swap: now + 86_400_000,
+      restore: now + 90_000_000,
+    });
+    await applyChangeSet(provider, plan.steps[0]!.changes);
+    const d = planEdgeDeployment({
+      name: "silent-resolvers",
+      provider: "cloudflare",
+      apiUrl: fake.baseUrl,
+      zones: ["example.com"],
+      swapAt: new Date(now + 1500),
+      steps: [plan.steps[1]!].map((s) => ({ ...s, at: new Date(now + 1500) })),
+      done: ["lower"],
+      lowerDoneAt: new Date(now - 3_700_000),
+      rollback: plan.rollback,
+      originals: plan.targets,
+      resolvers: [DOH_URL],
+      checkOffsetsMs: [1500],
+      now: new Date(now),
+    });
+    expect(d.data.steps.map((s) => s.id)).toEqual(["swap", "check-1"]);
+    worker = await startWorker({
+      data: d.data,
+      secrets: { CONTROL_TOKEN: CONTROL, CLOUDFLARE_API_TOKEN: CF_TOKEN },
+      outbound,
+    });
+    await worker.call("POST", "/arm");
+    const s = await waitFor(worker, (x) => x.state === "done");
+    const check = s.steps[1]!;
+    expect(check.status).toBe("done");
+    expect(s.steps[0]!.warning).toBeNull();
+    expect(check.warning).toMatch(/^no DoH resolver answered \(1 asked: .*503.*\); propagation was not seen$/);
+    const entry = s.log.find((l) => l.step === "check-1" && l.message.startsWith("check-1 done"))!;
+    expect(entry.level).toBe("warn");
+    expect(entry.message).toContain("warning: no DoH resolver answered");
     await provider.close?.();
   });
 

@@ -14,6 +14,8 @@ export interface DurableObjectStorage {
   getAlarm(): Promise<number | null>;
   setAlarm(scheduledTime: number): Promise<void>;
   deleteAlarm(): Promise<void>;
+  /** Resolves once the writes so far are committed. */
+  sync(): Promise<void>;
   transactionSync<T>(fn: () => T): T;
 }
 

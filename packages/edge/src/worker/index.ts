@@ -1,6 +1,7 @@
 // Must come first: it wraps fetch before any SDK module captures it.
 import "./_trace.js";
 import type { DurableObjectNamespace } from "./_runtime.js";
+import plan from "./plan.js";
 import { CutoverSchedule, json } from "./schedule.js";
 import type { EdgeEnv } from "./steps.js";
 
@@ -39,7 +40,7 @@ export default {
     const url = new URL(request.url);
     const route = `${request.method} ${url.pathname}`;
     if (!ROUTES.has(route)) return json({ error: `no route ${route}` }, 404);
-    const stub = env.SCHEDULE.get(env.SCHEDULE.idFromName(env.PLAN.name));
+    const stub = env.SCHEDULE.get(env.SCHEDULE.idFromName(plan.name));
     return stub.fetch(new Request(`https://schedule${url.pathname}`, { method: request.method }));
   },
 };

@@ -1,7 +1,8 @@
 import { redact } from "@cutover/dns";
-import type { EdgeStepSpec } from "../edge-plan.js";
+import type { EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
 import type { AlarmInvocationInfo, DurableObjectState } from "./_runtime.js";
 import { traced } from "./_trace.js";
+import plan from "./plan.js";
 import { runEdgeStep, type EdgeEnv } from "./steps.js";
 
 interface StepRow {
@@ -43,6 +44,8 @@ export interface EdgeStatusBody {
     doneAt: string | null;
     retryAt: string | null;
     error: string | null;
+    /** A step that finished but saw a problem (a check no resolver answered). */
+    warning: string | null;
     result: unknown;
   }>;
   log: Array<{ seq: number; at: string; step: string | null; level: string; message: string; data: unknown }>;
@@ -60,6 +63,8 @@ const iso = (ms: number | null | undefined) => (ms === null || ms === undefined 
 export class CutoverSchedule {
   private readonly ctx: DurableObjectState;
   private readonly env: EdgeEnv;
+  /** The plan of the version running now; a redeploy brings a new one and keeps the rows and the alarm. */
+  private readonly plan: EdgePlanData = plan;
   private running: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: EdgeEnv) {
@@ -112,7 +117,7 @@ export class CutoverSchedule {
   }
 
   private get steps(): EdgeStepSpec[] {
-    return this.env.PLAN.steps;
+    return this.plan.steps;
   }
 
   private meta(key: string): string | undefined {
@@ -179,7 +184,8 @@ export class CutoverSchedule {
         `armed ${this.steps.length} steps: ${this.steps.map((s) => `${s.id} at ${iso(s.at)}`).join(", ")}`,
       );
     }
-    await this.scheduleNext();
+    // Set again even when storage holds the same time: a new version must not depend on the old one's timer.
+    await this.scheduleNext(true);
   }
 
   private async cancel(): Promise<void> {
@@ -193,7 +199,7 @@ export class CutoverSchedule {
 
   /** When the swap may run: not before the TTL drop is done plus the highest old TTL. */
   private swapGate(): number | "lower pending" {
-    const plan = this.env.PLAN;
+    const plan = this.plan;
     if (plan.lowerDoneAt !== undefined) return plan.lowerDoneAt + plan.swapAfterLowerMs;
     if (!this.steps.some((s) => s.kind === "lower")) return 0;
     const lower = this.row("lower");
@@ -228,7 +234,7 @@ export class CutoverSchedule {
       r.started_at = Date.now();
       this.saveRow(r);
       this.log(spec.id, "info", `${spec.id}: attempt ${r.attempts} (${trigger}, due ${iso(spec.at)})`);
-      const { value: result, calls } = await traced(() => runEdgeStep(this.env, spec));
+      const { value: result, calls } = await traced(() => runEdgeStep(this.env, this.plan, spec));
       const failedCalls = calls.filter((c) => c.status === "network error" || c.status >= 400).length;
       const data = {
         result: result.detail,
@@ -239,17 +245,21 @@ export class CutoverSchedule {
         r.done_at = Date.now();
         r.retry_at = null;
         r.error = null;
-        r.result = JSON.stringify({ summary: result.summary, detail: result.detail });
+        r.result = JSON.stringify({
+          summary: result.summary,
+          detail: result.detail,
+          ...(result.warning ? { warning: result.warning } : {}),
+        });
         this.saveRow(r);
         this.log(
           spec.id,
-          "info",
-          `${spec.id} done: ${result.summary}${failedCalls ? ` (${failedCalls} API call(s) failed and were retried)` : ""}`,
+          result.warning ? "warn" : "info",
+          `${spec.id} done: ${result.summary}${failedCalls ? ` (${failedCalls} API call(s) failed and were retried)` : ""}${result.warning ? `; warning: ${result.warning}` : ""}`,
           data,
         );
         continue;
       }
-      const retry = this.env.PLAN.retry;
+      const retry = this.plan.retry;
       const wait = Math.min(retry.maxMs, retry.firstMs * 2 ** Math.max(0, r.attempts - 1));
       r.status = "failed";
       r.retry_at = Date.now() + wait;
@@ -266,7 +276,7 @@ export class CutoverSchedule {
     await this.scheduleNext();
   }
 
-  private async scheduleNext(): Promise<void> {
+  private async scheduleNext(force = false): Promise<void> {
     if (this.meta("cancelled_at")) return;
     const next = this.steps.find((s) => this.row(s.id).status !== "done");
     if (!next) {
@@ -286,7 +296,14 @@ export class CutoverSchedule {
       at = lower ? (this.readyAt(lower, this.row(lower.id)) ?? Date.now()) : Date.now();
     }
     const current = await this.ctx.storage.getAlarm();
-    if (current !== at) {
+    if (force || current !== at) {
+      // workerd (miniflare) does not start the timer of an alarm it finds in storage after a restart, and
+      // setting the same time again is a no-op for it: a forced re-arm clears the alarm, commits, sets it.
+      // Cloudflare keeps alarms across versions; there this only costs a write.
+      if (force && current === at) {
+        await this.ctx.storage.deleteAlarm();
+        await this.ctx.storage.sync();
+      }
       await this.ctx.storage.setAlarm(at);
       this.setMeta("alarm_at", String(at));
     }
@@ -300,12 +317,13 @@ export class CutoverSchedule {
     const alarm = await this.ctx.storage.getAlarm();
     const log = this.ctx.storage.sql.exec<LogRow>("SELECT * FROM log ORDER BY seq DESC LIMIT 200").toArray().reverse();
     return {
-      name: this.env.PLAN.name,
+      name: this.plan.name,
       state,
       now: new Date().toISOString(),
       nextAlarm: iso(alarm),
       steps: this.steps.map((s) => {
         const r = this.row(s.id);
+        const result = r.result === null ? null : (JSON.parse(r.result) as { warning?: string });
         return {
           id: s.id,
           kind: s.kind,
@@ -317,7 +335,8 @@ export class CutoverSchedule {
           doneAt: iso(r.done_at),
           retryAt: iso(r.retry_at),
           error: r.error,
-          result: r.result === null ? null : (JSON.parse(r.result) as unknown),
+          warning: result?.warning ?? null,
+          result,
         };
       }),
       log: log.map((l) => ({

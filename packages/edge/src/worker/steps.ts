@@ -8,9 +8,8 @@ import {
 } from "@cutover/dns";
 import type { EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
 
-/** The Worker's bindings. */
+/** The Worker's secret bindings (the plan comes from the `plan.js` module). */
 export interface EdgeEnv {
-  PLAN: EdgePlanData;
   CONTROL_TOKEN?: string;
   CLOUDFLARE_API_TOKEN?: string;
   LINODE_TOKEN?: string;
@@ -22,13 +21,15 @@ export interface StepRunResult {
   summary: string;
   detail: unknown;
   error?: string;
+  /** Done, but something the admin should see (logged at warning level, shown by `cutover status`). */
+  warning?: string;
 }
 
-export function createEdgeProvider(env: EdgeEnv): DnsProvider {
-  const p = env.PLAN.provider;
+export function createEdgeProvider(env: EdgeEnv, plan: EdgePlanData): DnsProvider {
+  const p = plan.provider;
   const config = {
     provider: p.name,
-    zones: env.PLAN.zones,
+    zones: plan.zones,
     ...(p.apiUrl ? { apiUrl: p.apiUrl } : {}),
     ...(p.batchSize ? { batchSize: p.batchSize } : {}),
     options: p.options,
@@ -39,8 +40,8 @@ export function createEdgeProvider(env: EdgeEnv): DnsProvider {
 }
 
 /** lower, swap, restore: read first, write only what is missing, read back (`applyChangeSet`). */
-async function runChanges(env: EdgeEnv, step: EdgeStepSpec): Promise<StepRunResult> {
-  const provider = createEdgeProvider(env);
+async function runChanges(env: EdgeEnv, plan: EdgePlanData, step: EdgeStepSpec): Promise<StepRunResult> {
+  const provider = createEdgeProvider(env, plan);
   try {
     const report = await applyChangeSet(provider, step.changes!);
     const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
@@ -73,7 +74,10 @@ async function runChanges(env: EdgeEnv, step: EdgeStepSpec): Promise<StepRunResu
   }
 }
 
-/** Asks every DoH resolver for every moved name; says how many answer the new address. Never fails. */
+/**
+ * Asks every DoH resolver for every moved name; says how many answer the new address. Never fails (a check
+ * only reports), but when no resolver answered at all it says so as a warning: the check saw nothing.
+ */
 async function runCheck(check: EdgeCheckSpec): Promise<StepRunResult> {
   const rows = await Promise.all(
     check.resolvers.flatMap((url) =>
@@ -93,14 +97,19 @@ async function runCheck(check: EdgeCheckSpec): Promise<StepRunResult> {
     ),
   );
   const n = (s: string) => rows.filter((r) => r.state === s).length;
+  const silent = rows.length > 0 && n("error") === rows.length;
+  const reasons = [...new Set(rows.map((r) => r.answer))].slice(0, 3).join("; ");
   return {
     complete: true,
     summary: `${n("new")}/${rows.length} answers new, ${n("old")} old, ${n("error")} errors`,
     detail: rows,
+    ...(silent
+      ? { warning: `no DoH resolver answered (${check.resolvers.length} asked: ${reasons}); propagation was not seen` }
+      : {}),
   };
 }
 
-export function runEdgeStep(env: EdgeEnv, step: EdgeStepSpec): Promise<StepRunResult> {
+export function runEdgeStep(env: EdgeEnv, plan: EdgePlanData, step: EdgeStepSpec): Promise<StepRunResult> {
   if (step.kind === "check") return runCheck(step.check!);
-  return runChanges(env, step);
+  return runChanges(env, plan, step);
 }

@@ -1,0 +1,178 @@
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import {
+  createCloudflareProvider,
+  discoverTargets,
+  planRestore,
+  planRollback,
+  planSwap,
+  type DnsRecord,
+} from "@cutover/dns";
+import { afterAll, describe, expect, it } from "vitest";
+import { CloudflareFake, startFakeServer } from "../../dns/test/fakes/index.js";
+import {
+  buildUploadForm,
+  checkEdgeUpload,
+  deployEdge,
+  edgeStatus,
+  EdgeError,
+  planEdgeDeployment,
+  workerBundlePath,
+  type EdgeDeployment,
+} from "../src/index.js";
+import { dohHandler, DOH_URL, type Outbound } from "./_edge.js";
+import { WorkersApiFake } from "./_workers-fake.js";
+
+const CF_TOKEN = "cf-test-token-0123456789";
+const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";
+const MOVE = {
+  old: { ipv4: "198.51.100.10", ipv6: "2001:db8::10" },
+  new: { ipv4: "203.0.113.20", ipv6: "2001:db8:1::20" },
+};
+const ZONES = Array.from({ length: 10 }, (_, i) => `zone${i + 1}.example`);
+
+const server = startFakeServer();
+const dns = new CloudflareFake({ baseUrl: "https://dns.cloudflare.test/client/v4" });
+// 500 records on 10 zones: per zone an apex A and AAAA, www, mail, an SPF naming the old address, 45 hosts.
+for (const zone of ZONES) {
+  dns.addZone(zone);
+  dns.addRecord(zone, { name: "@", type: "A", content: MOVE.old.ipv4, ttl: 300 });
+  dns.addRecord(zone, { name: "@", type: "AAAA", content: MOVE.old.ipv6, ttl: 300 });
+  dns.addRecord(zone, { name: "www", type: "A", content: MOVE.old.ipv4, ttl: 300 });
+  dns.addRecord(zone, { name: "mail", type: "A", content: MOVE.old.ipv4, ttl: 300 });
+  dns.addRecord(zone, { name: "@", type: "TXT", content: `v=spf1 ip4:${MOVE.old.ipv4} mx -all`, ttl: 300 });
+  for (let i = 1; i <= 45; i++) dns.addRecord(zone, { name: `host${i}`, type: "A", content: MOVE.old.ipv4, ttl: 300 });
+}
+const outbound: Outbound = { handlers: [...dns.handlers, dohHandler(() => [])], unhandled: [], seen: [] };
+const workers = new WorkersApiFake(DEPLOY_TOKEN, outbound);
+server.use(...dns.handlers, ...workers.handlers);
+afterAll(async () => {
+  await workers.close();
+  server.close();
+});
+
+const api = { accountId: workers.accountId, apiToken: DEPLOY_TOKEN, baseUrl: workers.baseUrl };
+
+async function bigMove(swapInMs: number, extraOriginals: DnsRecord[] = []): Promise<EdgeDeployment> {
+  const provider = createCloudflareProvider({
+    provider: "cloudflare",
+    zones: ZONES,
+    apiUrl: dns.baseUrl,
+    options: {},
+    baseDir: "/",
+    env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
+  });
+  const records: DnsRecord[] = [];
+  for (const z of ZONES) records.push(...(await provider.listRecords(z)));
+  expect(records).toHaveLength(500);
+  const { targets, spf } = discoverTargets(records, MOVE);
+  const caps = provider.capabilities;
+  await provider.close?.();
+  const now = Date.now();
+  return planEdgeDeployment({
+    name: "big-move",
+    provider: "cloudflare",
+    apiUrl: dns.baseUrl,
+    zones: ZONES,
+    swapAt: new Date(now + swapInMs),
+    steps: [
+      { kind: "swap", at: new Date(now + swapInMs), summary: "swap", changes: planSwap(targets, MOVE, 300, caps) },
+      {
+        kind: "restore",
+        at: new Date(now + swapInMs + 1000),
+        summary: "restore",
+        changes: planRestore(targets, MOVE, 300, caps),
+      },
+    ],
+    lowerDoneAt: new Date(now - 3_600_000),
+    done: ["lower"],
+    rollback: planRollback(targets, MOVE, 300, caps),
+    originals: [...targets, ...spf, ...extraOriginals],
+    resolvers: [DOH_URL],
+    checkOffsetsMs: [],
+    now: new Date(now),
+  });
+}
+
+/** The upload as the code before this change sent it: the whole plan as a `PLAN` json binding. */
+async function uploadRaw(d: EdgeDeployment, withPlanVariable: boolean): Promise<Response> {
+  const code = await readFile(workerBundlePath(), "utf8");
+  const metadata = {
+    ...d.metadata,
+    bindings: [
+      ...d.metadata.bindings.map((b) => (b.type === "secret_text" ? { ...b, text: "x" } : b)),
+      ...(withPlanVariable ? [{ type: "json" as const, name: "PLAN", json: d.data }] : []),
+    ],
+  };
+  return fetch(`${workers.baseUrl}/accounts/${workers.accountId}/workers/scripts/raw-upload`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${DEPLOY_TOKEN}` },
+    body: buildUploadForm(metadata, d.mainModule, code, withPlanVariable ? [] : d.modules),
+  });
+}
+
+describe("Cloudflare's limits", () => {
+  it("a 500-record, 10-zone move deploys within every limit and its swap and restore run in the Worker", async () => {
+    const d = await bigMove(10_000);
+    expect(d.data.originals).toHaveLength(500);
+    const code = await readFile(workerBundlePath(), "utf8");
+    const { sizes, problems } = checkEdgeUpload(d, code);
+    expect(problems).toEqual([]);
+    expect(sizes.variables).toEqual([]);
+    expect(sizes.modules.map((m) => m.name)).toEqual(["worker.js", "plan.js"]);
+
+    // What the old upload sent is refused by the Workers API, as Cloudflare refuses a variable over 5 KB.
+    const refused = await uploadRaw(d, true);
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(await refused.json())).toContain("binding PLAN is over the 5 KB limit");
+
+    const result = await deployEdge({ ...api, deployment: d, secrets: { CLOUDFLARE_API_TOKEN: CF_TOKEN }, code });
+    expect(result.sizes.gzipBytes).toBe(sizes.gzipBytes);
+    let status = result.status;
+    for (let i = 0; i < 150 && status.state !== "done"; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      status = await edgeStatus(result.handle);
+    }
+    expect(status.steps.map((s) => `${s.id} ${s.status}`)).toEqual(["swap done", "restore done"]);
+    expect((status.steps[0]!.result as { summary: string }).summary).toMatch(/^(\d+) applied, 0 already/);
+    for (const zone of ZONES) {
+      const moved = dns.list(zone).filter((r) => r.type === "A" || r.type === "AAAA");
+      expect(moved).toHaveLength(49);
+      expect(moved.every((r) => r.content === MOVE.new.ipv4 || r.content === MOVE.new.ipv6)).toBe(true);
+    }
+    expect(outbound.unhandled).toEqual([]);
+  });
+
+  it("refuses before uploading what Cloudflare would refuse, and the fake refuses it too", async () => {
+    // 3.2 MB of incompressible data in the originals: over the 3 MB gzipped limit of a Worker.
+    const filler: DnsRecord = {
+      id: "filler",
+      zone: ZONES[0]!,
+      name: `filler.${ZONES[0]}`,
+      type: "TXT",
+      content: "x",
+      ttl: 300,
+      meta: { blob: randomBytes(3_200_000).toString("base64") },
+    };
+    const d = await bigMove(3_600_000, [filler]);
+    const code = await readFile(workerBundlePath(), "utf8");
+    const check = checkEdgeUpload(d, code);
+    expect(check.problems).toHaveLength(1);
+    expect(check.problems[0]).toMatch(/^the upload is [\d.]+ KiB gzipped; Cloudflare takes at most 3072.0 KiB/);
+    const puts = () => workers.log.filter((l) => l.method === "PUT").length;
+    const before = puts();
+    const e = await deployEdge({
+      ...api,
+      deployment: d,
+      secrets: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
+      code,
+    }).catch((x: unknown) => x as EdgeError);
+    expect(e).toBeInstanceOf(EdgeError);
+    expect((e as EdgeError).code).toBe("E_EDGE_LIMITS");
+    expect((e as EdgeError).message).toContain("Cloudflare would refuse this Worker: the upload is");
+    expect(puts()).toBe(before);
+    const raw = await uploadRaw(d, false);
+    expect(raw.status).toBe(400);
+    expect(await raw.json()).toMatchObject({ success: false, errors: [{ code: 10027 }] });
+  });
+});
