@@ -37,6 +37,7 @@ export {
   LINODE_TTL_STEPS,
   linodeInterceptorCount,
 } from "./providers/linode.js";
+export { createPowerDnsProvider } from "./providers/powerdns.js";
 export { createRfc2136Provider, parseServer } from "./providers/rfc2136.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";

@@ -1,5 +1,6 @@
 import { createCloudflareProvider } from "./cloudflare.js";
 import { createLinodeProvider } from "./linode.js";
+import { createPowerDnsProvider } from "./powerdns.js";
 import { createRfc2136Provider } from "./rfc2136.js";
 import type { ProviderFactory } from "./types.js";
 import { createZonefileProvider } from "./zonefile.js";
@@ -8,6 +9,7 @@ import { createZonefileProvider } from "./zonefile.js";
 export const providers: Record<string, ProviderFactory> = {
   cloudflare: createCloudflareProvider,
   linode: createLinodeProvider,
+  powerdns: createPowerDnsProvider,
   rfc2136: createRfc2136Provider,
   zonefile: createZonefileProvider,
 };

@@ -16,3 +16,4 @@ export {
   type LinodeIp,
   type LinodeRecord,
 } from "./linode.js";
+export { PowerDnsFake, type PdnsFakeRrset, type PdnsFakeZone, type PowerDnsFakeOptions } from "./powerdns.js";
