@@ -1,4 +1,5 @@
 import { createCloudflareProvider } from "./cloudflare.js";
+import { createDigitalOceanProvider } from "./digitalocean.js";
 import { createLinodeProvider } from "./linode.js";
 import { createPowerDnsProvider } from "./powerdns.js";
 import { createRfc2136Provider } from "./rfc2136.js";
@@ -8,6 +9,7 @@ import { createZonefileProvider } from "./zonefile.js";
 /** Every provider by the name a plan uses in `dns.provider`. */
 export const providers: Record<string, ProviderFactory> = {
   cloudflare: createCloudflareProvider,
+  digitalocean: createDigitalOceanProvider,
   linode: createLinodeProvider,
   powerdns: createPowerDnsProvider,
   rfc2136: createRfc2136Provider,

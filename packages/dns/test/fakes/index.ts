@@ -17,3 +17,4 @@ export {
   type LinodeRecord,
 } from "./linode.js";
 export { PowerDnsFake, type PdnsFakeRrset, type PdnsFakeZone, type PowerDnsFakeOptions } from "./powerdns.js";
+export { DIGITALOCEAN_URL, DigitalOceanFake, type DigitalOceanFakeOptions, type DoFakeRecord } from "./digitalocean.js";
