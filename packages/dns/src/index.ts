@@ -38,6 +38,7 @@ export {
   linodeInterceptorCount,
 } from "./providers/linode.js";
 export { createPowerDnsProvider } from "./providers/powerdns.js";
+export { createHetznerProvider, HETZNER_API_URL } from "./providers/hetzner.js";
 export { createDigitalOceanProvider, DIGITALOCEAN_API_URL } from "./providers/digitalocean.js";
 export { createRfc2136Provider, parseServer } from "./providers/rfc2136.js";
 export { createZonefileProvider } from "./providers/zonefile.js";

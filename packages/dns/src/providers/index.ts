@@ -1,5 +1,6 @@
 import { createCloudflareProvider } from "./cloudflare.js";
 import { createDigitalOceanProvider } from "./digitalocean.js";
+import { createHetznerProvider } from "./hetzner.js";
 import { createLinodeProvider } from "./linode.js";
 import { createPowerDnsProvider } from "./powerdns.js";
 import { createRfc2136Provider } from "./rfc2136.js";
@@ -10,6 +11,7 @@ import { createZonefileProvider } from "./zonefile.js";
 export const providers: Record<string, ProviderFactory> = {
   cloudflare: createCloudflareProvider,
   digitalocean: createDigitalOceanProvider,
+  hetzner: createHetznerProvider,
   linode: createLinodeProvider,
   powerdns: createPowerDnsProvider,
   rfc2136: createRfc2136Provider,

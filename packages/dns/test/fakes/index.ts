@@ -18,3 +18,10 @@ export {
 } from "./linode.js";
 export { PowerDnsFake, type PdnsFakeRrset, type PdnsFakeZone, type PowerDnsFakeOptions } from "./powerdns.js";
 export { DIGITALOCEAN_URL, DigitalOceanFake, type DigitalOceanFakeOptions, type DoFakeRecord } from "./digitalocean.js";
+export {
+  HETZNER_URL,
+  HetznerFake,
+  type HetznerFakeOptions,
+  type HetznerFakeRrset,
+  type HetznerFakeZone,
+} from "./hetzner.js";
