@@ -4,6 +4,7 @@ import { createHetznerProvider } from "./hetzner.js";
 import { createLinodeProvider } from "./linode.js";
 import { createPowerDnsProvider } from "./powerdns.js";
 import { createRfc2136Provider } from "./rfc2136.js";
+import { createRoute53Provider } from "./route53.js";
 import type { ProviderFactory } from "./types.js";
 import { createZonefileProvider } from "./zonefile.js";
 
@@ -15,5 +16,6 @@ export const providers: Record<string, ProviderFactory> = {
   linode: createLinodeProvider,
   powerdns: createPowerDnsProvider,
   rfc2136: createRfc2136Provider,
+  route53: createRoute53Provider,
   zonefile: createZonefileProvider,
 };

@@ -25,3 +25,4 @@ export {
   type HetznerFakeRrset,
   type HetznerFakeZone,
 } from "./hetzner.js";
+export { ROUTE53_URL, Route53Fake, type R53Set, type R53Zone, type Route53FakeOptions } from "./route53.js";
