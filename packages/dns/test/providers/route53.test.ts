@@ -168,3 +168,29 @@ describe("route53 provider", () => {
     await bad.close?.();
   });
 });
+
+describe("route53 loading", () => {
+  it("imports the AWS SDK only when a Route 53 provider first calls the API (the CLI's start time)", async () => {
+    const dist = new URL("../../dist/index.js", import.meta.url).href;
+    const script = `
+      import { createRequire } from "node:module";
+      const dns = await import(${JSON.stringify(dist)});
+      const cache = createRequire(import.meta.url).cache;
+      const loaded = () => Object.keys(cache).some((k) => k.includes("@aws-sdk/client-route-53"));
+      const atImport = loaded();
+      const p = dns.createRoute53Provider({ provider: "route53", zones: [], options: { retries: 0 }, baseDir: "/",
+        env: { AWS_ACCESS_KEY_ID: "AKIAFAKE0123456789AB", AWS_SECRET_ACCESS_KEY: "x".repeat(40),
+               AWS_ENDPOINT_URL_ROUTE_53: "http://127.0.0.1:9" } });
+      const atCreate = loaded();
+      await p.listZones().catch(() => {});
+      console.log(JSON.stringify({ atImport, atCreate, atCall: loaded() }));
+      await p.close();`;
+    const { execFile } = await import("node:child_process");
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ["--input-type=module", "-e", script], { timeout: 30_000 }, (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    expect(JSON.parse(out.trim().split("\n").pop()!)).toEqual({ atImport: false, atCreate: false, atCall: true });
+  }, 40_000);
+});
