@@ -37,6 +37,14 @@ export {
   LINODE_TTL_STEPS,
   linodeInterceptorCount,
 } from "./providers/linode.js";
+export { createPowerDnsProvider } from "./providers/powerdns.js";
+export {
+  createRoute53Provider,
+  ROUTE53_MAX_RECORDS_PER_REQUEST,
+  ROUTE53_MAX_VALUE_CHARS_PER_REQUEST,
+} from "./providers/route53.js";
+export { createHetznerProvider, HETZNER_API_URL } from "./providers/hetzner.js";
+export { createDigitalOceanProvider, DIGITALOCEAN_API_URL } from "./providers/digitalocean.js";
 export { createRfc2136Provider, parseServer } from "./providers/rfc2136.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";

@@ -145,6 +145,17 @@ export function edgeScriptName(planName: string): string {
   return name;
 }
 
+/** Why a provider cannot run in the Worker, one line each (the Worker bundles the cloudflare and linode clients). */
+const EDGE_REFUSALS: Record<string, string> = {
+  zonefile: "a Worker cannot write zone files on your server",
+  rfc2136: "a Worker has no DNS UPDATE (TSIG over TCP) client",
+  powerdns: "its API lives on your own server (private address, api-allow-from), which a Worker cannot reach",
+  route53: "the Worker does not carry a Route 53 client yet (SigV4 signing with fetch would work; not built)",
+  digitalocean: "the Worker does not carry a DigitalOcean client yet (its API is plain HTTPS; not built)",
+  hetzner: "the Worker does not carry a Hetzner client yet (its API is plain HTTPS; not built)",
+  other: "the Worker carries only the cloudflare and linode clients",
+};
+
 /** The names of the secret bindings a provider needs besides the control token. */
 export function secretNamesFor(provider: string): string[] {
   return [provider === "linode" ? "LINODE_TOKEN" : "CLOUDFLARE_API_TOKEN", "CONTROL_TOKEN"];
@@ -157,8 +168,11 @@ export function secretNamesFor(provider: string): string[] {
 export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
   if (input.provider !== "cloudflare" && input.provider !== "linode") {
     throw new EdgeError(
-      `dns.provider ${input.provider} cannot run at the edge: a Worker reaches only HTTP APIs (cloudflare, linode)`,
-      { code: "E_EDGE_PROVIDER", hint: "use `cutover schedule --with systemd` or `--with at` on a machine you own" },
+      `dns.provider ${input.provider} cannot run at the edge: ${EDGE_REFUSALS[input.provider] ?? EDGE_REFUSALS.other}`,
+      {
+        code: "E_EDGE_PROVIDER",
+        hint: "use `cutover schedule --with systemd` or `--with at` on a machine you own",
+      },
     );
   }
   const scriptName = edgeScriptName(input.name);

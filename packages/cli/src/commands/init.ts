@@ -11,6 +11,14 @@ const PROVIDER_LINES: Record<string, string> = {
   reload: knotc zone-reload {zone}  # run after each write; {zone} and {file} are replaced`,
   cloudflare: `  provider: cloudflare            # token from CLOUDFLARE_API_TOKEN (Zone.DNS edit)`,
   linode: `  provider: linode                # token from LINODE_TOKEN (Domains read/write)`,
+  powerdns: `  provider: powerdns              # key from PDNS_API_KEY (pdns.conf api-key; api=yes, webserver=yes)
+  apiUrl: http://192.0.2.53:8081    # the PowerDNS webserver (or PDNS_API_URL); allow this host in api-allow-from`,
+  route53: `  provider: route53               # AWS credentials from the SDK's chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, role)
+  # least privilege: route53:ListHostedZonesByName, ListResourceRecordSets, ChangeResourceRecordSets
+  # on arn:aws:route53:::hostedzone/ZONEID, and GetChange on arn:aws:route53:::change/*`,
+  digitalocean: `  provider: digitalocean          # token from DIGITALOCEAN_ACCESS_TOKEN (custom scopes domain:read, domain:update)`,
+  hetzner: `  provider: hetzner               # token from HCLOUD_TOKEN: a Read & Write token of the project holding the zone
+  # (Hetzner DNS through the Cloud API; tokens of the old DNS Console do not work there)`,
   rfc2136: `  provider: rfc2136               # dynamic UPDATE with TSIG to BIND, Knot or PowerDNS
   server: 192.0.2.53:53
   keyFile: /etc/cutover/tsig.key    # key "name" { algorithm hmac-sha256; secret "..."; };`,
@@ -62,7 +70,16 @@ export function makeInitCommand(deps: Deps) {
     .argument("[file]", "where to write it", "cutover.yaml")
     .addOption(
       new Option("--provider <name>", "the DNS provider")
-        .choices(["zonefile", "cloudflare", "linode", "rfc2136"] as const)
+        .choices([
+          "zonefile",
+          "cloudflare",
+          "linode",
+          "rfc2136",
+          "powerdns",
+          "route53",
+          "digitalocean",
+          "hetzner",
+        ] as const)
         .default("cloudflare" as const),
     )
     .option("--force", "overwrite an existing file")
@@ -73,7 +90,8 @@ export function makeInitCommand(deps: Deps) {
       `
 Examples:
   $ cutover init
-  $ cutover init move.yaml --provider linode`,
+  $ cutover init move.yaml --provider linode
+  $ cutover init move.yaml --provider route53`,
     )
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });

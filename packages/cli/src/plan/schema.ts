@@ -113,6 +113,22 @@ const dns = z.discriminatedUnion(
     }),
     z.strictObject({ provider: z.literal("linode"), ...dnsCommon }),
     z.strictObject({
+      provider: z.literal("powerdns"),
+      ...dnsCommon,
+      /** The server id in the API's paths (`/api/v1/servers/{serverId}`); "localhost" on every PowerDNS. */
+      serverId: z.string().optional(),
+    }),
+    z.strictObject({ provider: z.literal("digitalocean"), ...dnsCommon }),
+    z.strictObject({ provider: z.literal("hetzner"), ...dnsCommon }),
+    z.strictObject({
+      provider: z.literal("route53"),
+      ...dnsCommon,
+      /** Zone name → hosted zone id, when an account has several zones of one name (public and private). */
+      hostedZoneIds: z
+        .record(hostname, z.string().regex(/^[A-Z0-9]+$/, { error: "a hosted zone id such as Z0123456789ABC" }))
+        .optional(),
+    }),
+    z.strictObject({
       provider: z.literal("rfc2136"),
       ...dnsCommon,
       /** The primary server to send UPDATEs to, `host` or `host:port`. */
@@ -121,7 +137,10 @@ const dns = z.discriminatedUnion(
       keyFile: z.string(),
     }),
   ],
-  { error: 'dns.provider must be one of "zonefile", "cloudflare", "linode" or "rfc2136"' },
+  {
+    error:
+      'dns.provider must be one of "zonefile", "cloudflare", "linode", "rfc2136", "powerdns", "route53", "digitalocean" or "hetzner"',
+  },
 );
 
 const schedule = z.strictObject({

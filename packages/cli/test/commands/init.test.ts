@@ -8,7 +8,16 @@ import { runCli } from "../_run.js";
 const NOW = new Date("2026-11-29T10:17:00Z");
 
 test("init writes a plan that validates, for every provider, and never overwrites by accident", async () => {
-  for (const provider of ["zonefile", "cloudflare", "linode", "rfc2136"]) {
+  for (const provider of [
+    "zonefile",
+    "cloudflare",
+    "linode",
+    "rfc2136",
+    "powerdns",
+    "route53",
+    "digitalocean",
+    "hetzner",
+  ]) {
     const dir = mkdtempSync(join(tmpdir(), "cutover-init-"));
     const r = await runCli(["init", "--provider", provider], { cwd: dir, now: NOW });
     expect(r.code).toBe(0);
@@ -19,5 +28,23 @@ test("init writes a plan that validates, for every provider, and never overwrite
     const again = await runCli(["init"], { cwd: dir, now: NOW });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("cutover.yaml exists already");
+  }
+});
+
+test("init explains each new provider's credential and its least permissions", async () => {
+  const expected: Record<string, RegExp[]> = {
+    powerdns: [/PDNS_API_KEY/, /api-allow-from/],
+    route53: [
+      /AWS_PROFILE/,
+      /route53:ListHostedZonesByName, ListResourceRecordSets, ChangeResourceRecordSets/,
+      /GetChange/,
+    ],
+    digitalocean: [/DIGITALOCEAN_ACCESS_TOKEN/, /domain:read, domain:update/],
+    hetzner: [/HCLOUD_TOKEN/, /Read & Write/],
+  };
+  for (const [provider, lines] of Object.entries(expected)) {
+    const r = await runCli(["init", "--provider", provider, "--dry-run"], { now: NOW });
+    expect(r.code).toBe(0);
+    for (const line of lines) expect(r.stdout).toMatch(line);
   }
 });

@@ -16,3 +16,13 @@ export {
   type LinodeIp,
   type LinodeRecord,
 } from "./linode.js";
+export { PowerDnsFake, type PdnsFakeRrset, type PdnsFakeZone, type PowerDnsFakeOptions } from "./powerdns.js";
+export { DIGITALOCEAN_URL, DigitalOceanFake, type DigitalOceanFakeOptions, type DoFakeRecord } from "./digitalocean.js";
+export {
+  HETZNER_URL,
+  HetznerFake,
+  type HetznerFakeOptions,
+  type HetznerFakeRrset,
+  type HetznerFakeZone,
+} from "./hetzner.js";
+export { ROUTE53_URL, Route53Fake, type R53Set, type R53Zone, type Route53FakeOptions } from "./route53.js";
