@@ -1,11 +1,13 @@
 /**
  * The relay as a program: `node main.js CONFIG.json`. This is the file bundled (esbuild) into one
  * dependency-free script for the old host. SIGTERM or SIGINT drains (stop accepting, let open
- * connections finish up to drain.deadlineMs); a second signal stops at once.
+ * connections finish up to drain.deadlineMs); a second signal stops at once. `--supervise` runs it under
+ * the respawn wrapper (supervise.ts).
  */
 import { readFile } from "node:fs/promises";
 import { parseRelayConfig } from "./config.js";
 import { startRelay } from "./relay.js";
+import { restartsFromEnv, supervise, SUPERVISE_FLAG } from "./supervise.js";
 import { forkHelpers, hasSharedListeners, HELPER_FLAG, runHelper } from "./workers.js";
 
 const SEMI_SPACE = "--max-semi-space-size=1";
@@ -14,11 +16,13 @@ function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} relay[${process.pid}] ${line}\n`);
 }
 
-async function run(argv: readonly string[]): Promise<number> {
+async function run(args: readonly string[]): Promise<number> {
+  const supervised = args[0] === SUPERVISE_FLAG;
+  const argv = supervised ? args.slice(1) : args;
   const file = argv[0];
   if (file === undefined || file === "--help" || file === "-h") {
     process.stderr.write(
-      "usage: cutover-relay CONFIG.json\n  runs the relay described by the JSON file (RelayConfig)\n",
+      "usage: cutover-relay [--supervise] CONFIG.json\n  runs the relay described by the JSON file (RelayConfig);\n  --supervise: restart it at once whenever it dies (for hosts without systemd)\n",
     );
     return file === undefined ? 2 : 0;
   }
@@ -37,6 +41,7 @@ async function run(argv: readonly string[]): Promise<number> {
     return 2;
   }
   if (argv.includes(HELPER_FLAG)) return runHelper(config, log);
+  if (supervised) return supervise(process.argv[1]!, file, process.execArgv, log);
   const workers = config.workers ?? 1;
   if (workers > 1 && !hasSharedListeners(config))
     log(`workers: ${workers} has nothing to spread (UDP listeners and SSH upstreams stay in one process)`);
@@ -46,7 +51,8 @@ async function run(argv: readonly string[]): Promise<number> {
     workers > 1 && hasSharedListeners(config)
       ? forkHelpers(workers - 1, process.argv[1]!, file, [SEMI_SPACE, ...process.execArgv], log)
       : undefined;
-  const relay = await startRelay(config, { log, helpers });
+  const restarts = restartsFromEnv();
+  const relay = await startRelay(config, { log, helpers, ...(restarts ? { restarts } : {}) });
   let signals = 0;
   const onSignal = (sig: string) => {
     signals++;

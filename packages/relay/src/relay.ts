@@ -40,6 +40,7 @@ import {
   type LiveConnection,
   type RelayStatus,
 } from "./stats.js";
+import type { RestartRecord } from "./supervise.js";
 import { createUdpListener, type UdpListener } from "./udp.js";
 import {
   isRelayLinked,
@@ -62,6 +63,8 @@ export interface RelayOptions {
    * sockets, which `adopt` takes. No handover, no admin socket.
    */
   adopting?: boolean;
+  /** Under the respawn wrapper: the restarts before this process, shown in the status. */
+  restarts?: RestartRecord;
 }
 
 /** The main process's side of its helpers (main.ts runs them; see `workers` in RelayConfig). */
@@ -493,26 +496,23 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
   const isAccepting = () => state === "running";
   try {
     for (const s of ssh.values()) await s.ready();
-    if (mode === "redirect") {
-      firewall = await chooseFirewall(config.handover?.firewall);
-      const due = config.handover?.at === undefined || Date.parse(config.handover.at) <= now();
-      if (due && options.adopting !== true && (await redirectAlive(firewall, table))) {
-        // A relay restarted after its handover: the rules stay (a restart holds new connections on the spare
-        // ports until this relay listens) and are replaced in one transaction at the handover.
-        adopted = true;
-        log(`found the redirect of a previous relay still in force (${firewall}, ${table}): taking it over`);
-      } else {
-        const leftovers = await removeRedirect(firewall, table);
-        if (leftovers > 0) log(`removed redirect rules a previous relay left behind (${firewall}, ${table})`);
-      }
-      guard = createFirewallGuard(firewall, table, log);
-    }
-    if (mode === "rebind" && options.adopting !== true) {
-      firewall = await findFirewall(config.handover?.firewall);
+    if (mode !== "none" && options.adopting !== true) {
+      firewall =
+        mode === "redirect"
+          ? await chooseFirewall(config.handover?.firewall)
+          : await findFirewall(config.handover?.firewall);
       if (firewall === undefined) log(REBIND_WITHOUT_FIREWALL);
       else {
-        const leftovers = await removeRedirect(firewall, table);
-        if (leftovers > 0) log(`removed rules a previous relay left behind (${firewall}, ${table})`);
+        const due = config.handover?.at === undefined || Date.parse(config.handover.at) <= now();
+        if (due && (await redirectAlive(firewall, table))) {
+          // A relay restarted after its handover: the rules stay (they hold new connections until this relay
+          // listens) and are replaced in one transaction at the handover.
+          adopted = true;
+          log(`found the rules of a previous relay still in force (${firewall}, ${table}): taking them over`);
+        } else {
+          const leftovers = await removeRedirect(firewall, table);
+          if (leftovers > 0) log(`removed redirect rules a previous relay left behind (${firewall}, ${table})`);
+        }
         guard = createFirewallGuard(firewall, table, log);
       }
     }
@@ -673,8 +673,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             return { name: l.stats.name, gap: r.gapMs, waited: 0 };
           }),
         );
-        // The relay listens: held SYNs pass at their next try; the rules are not needed any more.
-        if (guard !== undefined && (await guard.close()) > 0) log("handover: released the held connections");
+        // The relay listens: held SYNs pass at their next try. The rules stay, matching nothing while it
+        // listens: if it dies and is restarted, new connections wait for the new one instead of being refused.
         for (const u of udps) await u.listener.bind();
         const result = await stopping;
         h.stopped = result.stopped;
@@ -744,6 +744,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       listeners: snap.listeners,
       clients: snap.clients,
       handover: handoverStatus === null ? null : { ...handoverStatus },
+      ...(options.restarts === undefined ? {} : { restarts: options.restarts }),
     };
     const helpers = (options.helpers?.statuses() ?? []).map((h) => h.status);
     return mergeStatuses(own, helpers, config.maxClients ?? 10_000);

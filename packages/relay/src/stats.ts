@@ -2,6 +2,7 @@
  * Per-listener and per-client counters. Byte counts come from the sockets' own counters when a
  * connection closes (and live for open ones when asked), so the data path does no bookkeeping.
  */
+import type { RestartRecord } from "./supervise.js";
 export interface ListenerStats {
   name: string;
   kind: "tcp" | "unix" | "udp";
@@ -47,6 +48,8 @@ export interface RelayStatus {
   handover: HandoverStatus | null;
   /** With `workers` > 1: each process's share (the first is the main one). */
   workers?: WorkerStats[];
+  /** Under a supervisor: how many times the relay was restarted before this process, and the last restart. */
+  restarts?: RestartRecord;
 }
 
 export interface HandoverStatus {

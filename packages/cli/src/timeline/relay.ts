@@ -103,6 +103,8 @@ export interface RelaySummary {
   total: number;
   /** The clients that still arrived after the swap: the users of stale resolvers. */
   staleClients: Array<{ address: string; total: number; lastSeen: string; bytesIn: number; bytesOut: number }>;
+  /** Times the relay was restarted by its supervisor (each restart is in the journal with this count). */
+  restarts: number;
 }
 
 /**
@@ -111,8 +113,10 @@ export interface RelaySummary {
  */
 export function relaySummary(s: RelayStatus): RelaySummary {
   const after = s.clients;
+  const restarts = s.restarts?.count ?? 0;
   return {
-    summary: `${s.state}, ${s.active} open, ${s.total} forwarded, ${after.length} clients still arriving after the swap`,
+    summary: `${s.state}, ${s.active} open, ${s.total} forwarded, ${after.length} clients still arriving after the swap${restarts > 0 ? `; restarted ${restarts}× (last ${s.restarts?.last?.at}: ${s.restarts?.last?.reason})` : ""}`,
+    restarts,
     active: s.active,
     total: s.total,
     staleClients: after.map((c) => ({
@@ -168,11 +172,18 @@ export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<S
   const swap = rt.timeline.swapAt.getTime();
   const now = rt.now().getTime();
   const s = await driver.status();
-  const previous = (rt.state.steps.drain?.result ?? {}) as { staleClients?: unknown[]; summary?: string };
+  const previous = (rt.state.steps.drain?.result ?? {}) as Partial<RelaySummary>;
   if (!s || s.state === "stopped") {
     return { status: "done", result: { ...previous, summary: `${previous.summary ?? "relay"}; stopped` } };
   }
   const sum = relaySummary(s);
+  // A restarted relay starts its statistics afresh: the clients seen before stay in the report.
+  const seen = new Set(sum.staleClients.map((c) => c.address));
+  sum.staleClients.push(...(previous.staleClients ?? []).filter((c) => !seen.has(c.address)));
+  if (sum.restarts > (previous.restarts ?? 0))
+    rt.say(
+      `relay restarted by its supervisor (${sum.restarts}× so far; last ${s.restarts?.last?.at}, the old process ended by ${s.restarts?.last?.reason})`,
+    );
   const lastArrival = Math.max(swap, ...s.clients.map((c) => Date.parse(c.lastSeen)));
   const quietFor = now - lastArrival;
   if (s.state === "running" && ((quietFor >= quiet && s.active === 0) || now >= swap + deadline)) {

@@ -330,7 +330,11 @@ export async function deployRelay(host: OldHost, options: DeployOptions): Promis
         "systemd-run",
         `--unit=${deployment.unit}`,
         `--description=cutover relay for ${options.name}`,
+        // Restarted 200 ms after it dies (a crash, the OOM killer, kill -9), however often; a clean stop
+        // (exit 0) is not restarted.
         "--property=Restart=on-failure",
+        "--property=RestartSec=200ms",
+        "--property=StartLimitIntervalSec=0",
         `--property=StandardOutput=append:${deployment.logPath}`,
         `--property=StandardError=append:${deployment.logPath}`,
         ...argv,
@@ -344,13 +348,14 @@ export async function deployRelay(host: OldHost, options: DeployOptions): Promis
         "sh",
         "-c",
         `cd ${shellQuote(dir)} && { command -v setsid >/dev/null && s=setsid || s=; } && ` +
-          `nohup $s ${shellJoin(argv)} </dev/null >>${shellQuote(deployment.logPath)} 2>&1 & ` +
+          // Under the respawn wrapper (supervise.ts): the pid file names the wrapper, which restarts the relay.
+          `nohup $s ${shellJoin([argv[0]!, argv[1]!, "--supervise", argv[2]!])} </dev/null >>${shellQuote(deployment.logPath)} 2>&1 & ` +
           `echo $! > ${shellQuote(`${dir}/relay.pid`)}; echo $!`,
       ],
       { sudo: true },
     );
     deployment.pid = Number(out.trim());
-    say(`started detached, pid ${deployment.pid} (pid file ${dir}/relay.pid)`);
+    say(`started detached under its respawn wrapper, pid ${deployment.pid} (pid file ${dir}/relay.pid)`);
   }
   await host.check(["sh", "-c", `umask 077 && cat > ${shellQuote(`${dir}/deploy.json`)}`], {
     sudo: true,
@@ -395,6 +400,14 @@ export async function remoteRelayStatus(host: OldHost, options: { dir: string })
   let status: RelayStatus | null = null;
   if (running && deployment.kind === "node")
     status = (await queryRemoteAdmin(host, deployment, { cmd: "status" })) as RelayStatus;
+  // Under systemd, the unit counts the restarts (the respawn wrapper tells the relay itself).
+  if (status !== null && status.restarts === undefined && deployment.supervisor === "systemd" && deployment.unit) {
+    const r = await host.exec(["systemctl", "show", "-p", "NRestarts", "--value", `${deployment.unit}.service`], {
+      sudo: true,
+    });
+    const count = Number(r.stdout.trim());
+    if (r.code === 0 && Number.isInteger(count)) status.restarts = { count, last: null };
+  }
   return { host: host.label, deployment, running, status };
 }
 

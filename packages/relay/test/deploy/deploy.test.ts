@@ -134,7 +134,9 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(processes).toHaveLength(2);
-      expect(processes).toContain(again.deployment.pid);
+      // the pid file names the respawn wrapper; the relay is its child
+      expect(processes).toContain(again.status!.pid);
+      expect(processes).not.toContain(again.deployment.pid);
       for (let i = 0; i < 20; i++) expect(await ask(svc.port)).toBe("new host\n"); // whichever process accepts
 
       const stopped = await stopRemoteRelay(h2, { dir, drainMs: 2000 });
@@ -143,6 +145,7 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
       const after = await remoteRelayStatus(h2, { dir });
       expect(after.running).toBe(false);
       for (const pid of processes) expect(() => process.kill(pid, 0)).toThrow(); // the helper too
+      expect(() => process.kill(again.deployment.pid!, 0)).toThrow(); // and the wrapper
     } finally {
       h2.close();
     }

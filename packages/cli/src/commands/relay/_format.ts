@@ -30,6 +30,12 @@ export function formatStatus(s: RelayStatus, limit: number): string[] {
   lines.push(`relay pid ${s.pid}, ${s.state} (started ${s.startedAt}); ${s.active} open, ${s.total} in total`);
   if (s.workers !== undefined)
     lines.push(`processes: ${s.workers.map((w) => `pid ${w.pid} ${w.active} open, ${w.total} in total`).join("; ")}`);
+  if (s.restarts !== undefined && s.restarts.count > 0) {
+    const l = s.restarts.last;
+    lines.push(
+      `restarted ${s.restarts.count}× by its supervisor${l ? `; last at ${l.at} (pid ${l.pid} ended by ${l.reason}, started again after ${l.restartMs} ms)` : ""}`,
+    );
+  }
   if (s.drainDeadline !== null) lines.push(`draining: open connections are closed at ${s.drainDeadline}`);
   const h = s.handover;
   if (h !== null) {

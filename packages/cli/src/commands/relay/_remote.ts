@@ -110,13 +110,19 @@ export async function showRemoteStatus(
     out.data(r);
     if (r.deployment === null) {
       out.line(`no relay deployed on ${host.label} in ${dir} (cutover relay deploy)`);
-      return;
+      throw new ExitCode(3);
     }
     const d = r.deployment;
     out.line(
       `${d.kind === "socat" ? "socat relay" : "relay"} on ${host.label}: ${r.running ? "running" : "NOT running"}; deployed ${d.deployedAt}, ${d.supervisor === "systemd" ? `unit ${d.unit}` : `pid ${d.pid}`}, log ${d.logPath}`,
     );
-    if (d.handoverAt !== null && r.status === null) out.line(`handover armed for ${d.handoverAt}`);
+    // Only while it runs: a relay that has drained has no handover ahead of it.
+    if (d.handoverAt !== null && r.status === null && r.running)
+      out.line(
+        Date.parse(d.handoverAt) > deps.now().getTime()
+          ? `handover armed for ${d.handoverAt}`
+          : `handover was due at ${d.handoverAt}`,
+      );
     if (r.status !== null) for (const line of formatStatus(r.status, limit)) out.line(line);
     if (!r.running) throw new ExitCode(3);
   } finally {

@@ -63,6 +63,9 @@ Examples:
           if (gone) break;
           await deps.sleep(100);
         }
+        // The admin socket closes before the process has finished (rules, SSH, helpers): wait for its exit.
+        // (Unless the relay runs in this very process, as `main()` does in tests.)
+        while (status.pid !== process.pid && isAlive(status.pid)) await deps.sleep(50);
       }
       out.data({
         ok: true,
@@ -73,4 +76,14 @@ Examples:
       });
       out.line(`${opts.wait === true ? "done: " : "asked to "}${what}`);
     });
+}
+
+/** Whether a process of this id exists (EPERM: it does, owned by someone else). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

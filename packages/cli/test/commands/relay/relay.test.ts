@@ -1,8 +1,11 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { relayMainPath } from "../../../src/timeline/relay.js";
 import { runCli } from "../../_run.js";
 
 const example = resolve(import.meta.dirname, "../../../../../examples/colo-to-linode.yaml");
@@ -92,6 +95,23 @@ test("start --forward, status shows the clients still arriving, stop --drain wai
   expect(gone.code).toBe(1);
   expect(gone.stderr).toContain(`no relay is running with its admin socket at ${admin}`);
   expect(gone.stderr).not.toMatch(/\n\s+at /);
+});
+
+test("stop --wait returns once the relay's process has exited (its admin socket closes earlier)", async () => {
+  const admin = join(dir, "wait.sock");
+  const config = join(dir, "wait.json");
+  await writeFile(
+    config,
+    JSON.stringify({
+      listeners: [{ kind: "tcp", host: "127.0.0.1", port: 0, upstream: { kind: "tcp", host: "127.0.0.1", port: 9 } }],
+      admin: { path: admin },
+    }),
+  );
+  const relay = spawn(process.execPath, [relayMainPath(), config], { stdio: "ignore" });
+  for (let i = 0; i < 400 && !existsSync(admin); i++) await new Promise((r) => setTimeout(r, 25));
+  const stop = await runCli(["relay", "stop", "--wait", "--admin", admin]);
+  expect(stop.code).toBe(0);
+  expect(() => process.kill(relay.pid!, 0)).toThrow();
 });
 
 test("start --workers 2: a helper process serves the same port; status lists both; stop ends both", async () => {
