@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { edgeStatusForSession } from "../../src/commands/schedule-edge.js";
+import { edgeStatusForSession, edgeStatusLines } from "../../src/commands/schedule-edge.js";
+import { createReporter } from "../../src/output/reporter.js";
 import { openSession } from "../../src/timeline/session.js";
 import { runCli } from "../_run.js";
 
@@ -201,5 +202,35 @@ describe("cutover schedule --with edge", () => {
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no deploy token: set CLOUDFLARE_WORKERS_TOKEN");
+  });
+
+  it("status shows a step's warning on its line", () => {
+    const sink = { write: () => true, isTTY: false };
+    const out = createReporter({ stdout: sink, stderr: sink }, { json: false, env: { NO_COLOR: "1" } });
+    const step = {
+      id: "check-1",
+      kind: "check",
+      at: "2026-12-01T14:01:00.000Z",
+      summary: "check 2 name(s) at 1 DoH resolver(s)",
+      status: "done" as const,
+      attempts: 1,
+      startedAt: null,
+      doneAt: null,
+      retryAt: null,
+      error: null,
+      warning: "no DoH resolver answered (1 asked: 503); propagation was not seen",
+      result: null,
+    };
+    const lines = edgeStatusLines(out, {
+      name: "edge-test",
+      state: "done",
+      now: "2026-12-01T14:02:00.000Z",
+      nextAlarm: null,
+      steps: [step],
+      log: [],
+    });
+    expect(lines[1]).toMatch(
+      /check-1 +done warning: no DoH resolver answered \(1 asked: 503\); propagation was not seen$/,
+    );
   });
 });
