@@ -1,12 +1,11 @@
 /**
  * What a move of N records puts in front of Cloudflare's Workers limits: each text/JSON binding (5 KB each),
  * the number of bindings (64 on Workers Free), the modules and the whole upload (3 MB gzipped on Workers
- * Free). Records: per zone an apex A and AAAA, www, mail, the rest hostN, and one SPF TXT naming the old
+ * Free), as `checkEdgeUpload` measures them. Records: per zone an apex A and AAAA, www, mail, the rest hostN, and one SPF TXT naming the old
  * address, spread over `--zones` zones. No network: the planning is pure.
  *
  *   npm run build && npx tsx bench/edge/sizes.ts [--records 1,10,100,500] [--zones 10]
  */
-import { gzipSync } from "node:zlib";
 import {
   createCloudflareProvider,
   discoverTargets,
@@ -82,18 +81,9 @@ for (const n of COUNTS) {
     originals: [...targets, ...(spf ?? [])],
     now: new Date(now),
   });
-  const vars = d.metadata.bindings.filter((b) => b.type === "json" || b.type === "plain_text");
-  const varSizes = vars.map(
-    (b) => `${b.name} ${Buffer.byteLength(b.type === "json" ? JSON.stringify(b.json) : b.text)} B`,
-  );
-  const modules = (d as { modules?: Array<{ name: string; text: string }> }).modules ?? [];
-  const moduleSizes = modules.map((m) => `${m.name} ${Buffer.byteLength(m.text)} B`);
-  const upload = code + modules.map((m) => m.text).join("") + JSON.stringify(d.metadata);
-  rows.push(
-    `${String(n).padStart(4)} records (${targets.length} moved): bindings ${d.metadata.bindings.length}; ` +
-      `variables: ${varSizes.join(", ") || "none"}; plan modules: ${moduleSizes.join(", ") || "none"}; ` +
-      `upload ${(Buffer.byteLength(upload) / 1024).toFixed(0)} KiB, gzip ${(gzipSync(upload).byteLength / 1024).toFixed(0)} KiB ` +
-      `(limits: 5 KB per variable, 64 bindings, 3 MB gzip)`,
-  );
+  const { sizes, problems } = edge.checkEdgeUpload(d, code);
+  rows.push(`${n} records (${targets.length} A/AAAA moved) on ${Math.min(ZONES, n)} zone(s):`);
+  for (const l of edge.describeUploadSizes(sizes)) rows.push(`  ${l}`);
+  rows.push(`  ${problems.length ? `refused: ${problems.join("; ")}` : "within every limit"}`);
 }
 for (const r of rows) console.log(r);

@@ -190,7 +190,8 @@ export class WorkersApiFake {
           startupMs = Date.now() - started;
           await probe.close();
         } catch (error) {
-          return this.fail(400, 10021, `Uncaught ${String((error as Error).message).split("\n")[0]}`);
+          // Cloudflare names the uncaught error; workerd logs it to stderr and miniflare says only that it failed.
+          return this.fail(400, 10021, `Uncaught error at startup: ${String((error as Error).message).split("\n")[0]}`);
         }
         const persistDir = previous?.persistDir ?? mkdtempSync(join(tmpdir(), `cutover-workers-fake-${process.pid}-`));
         const next: UploadedScript = {

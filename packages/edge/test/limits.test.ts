@@ -175,4 +175,39 @@ describe("Cloudflare's limits", () => {
     expect(raw.status).toBe(400);
     expect(await raw.json()).toMatchObject({ success: false, errors: [{ code: 10027 }] });
   });
+
+  it("counts bindings against the limit of 64, here and in the fake", async () => {
+    const d = await bigMove(3_600_000);
+    const many = {
+      ...d,
+      metadata: {
+        ...d.metadata,
+        bindings: [
+          ...d.metadata.bindings,
+          ...Array.from({ length: 62 }, (_, i) => ({ type: "plain_text" as const, name: `V${i}`, text: "x" })),
+        ],
+      },
+    };
+    const code = await readFile(workerBundlePath(), "utf8");
+    expect(checkEdgeUpload(many, code).problems).toEqual(["65 bindings; Cloudflare takes at most 64 on Workers Free"]);
+    const raw = await uploadRaw(many, false);
+    expect(raw.status).toBe(400);
+    expect(JSON.stringify(await raw.json())).toContain("too many bindings (65)");
+  });
+
+  it("says clearly that Cloudflare refused a Worker that fails to start, and deploys nothing", async () => {
+    const d = await bigMove(3_600_000);
+    const e = await deployEdge({
+      ...api,
+      deployment: { ...d, scriptName: "cutover-broken" },
+      secrets: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
+      code: 'throw new Error("broken at startup");',
+    }).catch((x: unknown) => x as EdgeError);
+    expect(e).toBeInstanceOf(EdgeError);
+    expect((e as EdgeError).message).toMatch(
+      /^\[cloudflare\] 400 Uncaught error at startup: .* \(10021\) while uploading Worker cutover-broken$/,
+    );
+    expect((e as EdgeError).hint).toContain("Cloudflare could not start the Worker");
+    expect(workers.scripts.has("cutover-broken")).toBe(false);
+  });
 });

@@ -3,8 +3,10 @@ import { join } from "node:path";
 import { writeFileAtomic } from "@cutover/dns";
 import {
   cancelEdge,
+  checkEdgeUpload,
   deployEdge,
   describeMetadata,
+  describeUploadSizes,
   edgeScriptName,
   edgeStatus,
   planEdgeDeployment,
@@ -14,6 +16,7 @@ import {
   type EdgeDeployment,
   type EdgeHandle,
   type EdgeStatusBody,
+  WORKER_LIMITS,
 } from "@cutover/edge";
 import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
@@ -21,7 +24,11 @@ import type { Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import type { Session } from "../timeline/session.js";
 
-/** What the admin's machine keeps about a deployed Worker (mode 0600, beside the journal; not in it). */
+/**
+ * What the admin's machine keeps about a deployed Worker (mode 0600, beside the journal; not in it). It is
+ * written as soon as Cloudflare has taken the upload, before the Worker is first called, and a redeploy
+ * uploads the same control token again, so no failure after an upload can lock the admin out.
+ */
 interface EdgeRecord {
   scriptName: string;
   url: string;
@@ -129,7 +136,7 @@ export async function scheduleEdge(
       return;
     }
     if (rec) {
-      await cancelEdge(handleOf(rec)).catch((e: Error) =>
+      await cancelEdge(handleOf(rec, deps)).catch((e: Error) =>
         out.warn(`could not cancel ${name} before deleting it: ${e.message}`),
       );
     }
@@ -149,43 +156,51 @@ export async function scheduleEdge(
     at: new Date(s.at).toISOString(),
     summary: s.summary,
   }));
+  const code = await readWorkerBundle();
+  // What Cloudflare would refuse is refused here, in the dry run as before an upload.
+  const { sizes, problems } = checkEdgeUpload(deployment, code);
+  const refuse = () =>
+    new UserError(`Cloudflare would refuse the Worker ${name}: nothing was uploaded`, {
+      code: "E_EDGE_LIMITS",
+      details: [...problems, ...describeUploadSizes(sizes)],
+    });
   if (opts.dryRun) {
     const api = apiOptions(session, deps, opts.accountId, "plan");
+    if (problems.length > 0) throw refuse();
     out.data({
       dryRun: true,
       script: name,
       upload: `PUT /accounts/${api.accountId}/workers/scripts/${name}`,
       metadata: describeMetadata(deployment.metadata),
+      modules: [deployment.mainModule, ...deployment.modules.map((m) => m.name)],
+      sizes,
+      limits: WORKER_LIMITS,
       secrets: deployment.secretNames,
       steps,
     });
     out.line(
-      `would upload the Worker ${name} to account ${api.accountId} (module worker.js, Durable Object ${deployment.metadata.bindings[0]?.type === "durable_object_namespace" ? deployment.metadata.bindings[0].class_name : ""})`,
+      `would upload the Worker ${name} to account ${api.accountId} (modules ${[deployment.mainModule, ...deployment.modules.map((m) => m.name)].join(", ")}, Durable Object ${deployment.metadata.bindings[0]?.type === "durable_object_namespace" ? deployment.metadata.bindings[0].class_name : ""})`,
     );
+    for (const l of describeUploadSizes(sizes)) out.line(l);
     out.line(`secrets (values not shown): ${deployment.secretNames.join(", ")}`);
     out.line("steps:");
     for (const s of deployment.data.steps) out.line(`  ${formatUtc(new Date(s.at))}  ${s.id.padEnd(8)} ${s.summary}`);
     out.line("metadata:");
-    out.line(
-      JSON.stringify(
-        {
-          ...describeMetadata(deployment.metadata),
-          bindings: describeMetadata(deployment.metadata).bindings.map((b) =>
-            b.type === "json" ? { ...b, json: "(the steps above)" } : b,
-          ),
-        },
-        null,
-        2,
-      ),
-    );
+    out.line(JSON.stringify(describeMetadata(deployment.metadata), null, 2));
     return;
   }
+  if (problems.length > 0) throw refuse();
   const api = apiOptions(session, deps, opts.accountId, "deploy");
   const provider = session.loaded.plan.dns.provider;
   const dnsToken =
     provider === "linode" ? (deps.env.LINODE_TOKEN ?? deps.env.LINODE_CLI_TOKEN) : deps.env.CLOUDFLARE_API_TOKEN;
-  const secrets = provider === "linode" ? { LINODE_TOKEN: dnsToken } : { CLOUDFLARE_API_TOKEN: dnsToken };
-  const code = await readWorkerBundle();
+  // The control token of an earlier deploy from here goes up again: the version still running knows it.
+  const previous = await readRecord(session);
+  const kept = previous?.scriptName === name ? previous.controlToken : undefined;
+  const secrets = {
+    ...(provider === "linode" ? { LINODE_TOKEN: dnsToken } : { CLOUDFLARE_API_TOKEN: dnsToken }),
+    ...(kept ? { CONTROL_TOKEN: kept } : {}),
+  };
   const result = await deployEdge({
     ...api,
     deployment,
@@ -193,15 +208,18 @@ export async function scheduleEdge(
     code,
     ...(deps.env.CUTOVER_EDGE_WORKER_URL ? { workerUrl: deps.env.CUTOVER_EDGE_WORKER_URL } : {}),
     sleep: (ms) => deps.sleep(ms),
+    now: () => deps.now().getTime(),
+    onUploaded: async (handle) => {
+      const rec: EdgeRecord = {
+        scriptName: name,
+        url: handle.url,
+        accountId: api.accountId,
+        controlToken: handle.controlToken,
+        deployedAt: deps.now().toISOString(),
+      };
+      await writeFileAtomic(recordPath(session), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
+    },
   });
-  const rec: EdgeRecord = {
-    scriptName: name,
-    url: result.handle.url,
-    accountId: api.accountId,
-    controlToken: result.handle.controlToken,
-    deployedAt: deps.now().toISOString(),
-  };
-  await writeFileAtomic(recordPath(session), `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
   await session.store.append({
     at: deps.now().toISOString(),
     type: "edge.deployed",
@@ -209,33 +227,57 @@ export async function scheduleEdge(
     url: result.handle.url,
     steps: steps.map((s) => `${s.id} ${s.at}`),
   });
-  out.data({ script: name, url: result.handle.url, migration: result.migration, steps, status: result.status });
+  out.data({
+    script: name,
+    url: result.handle.url,
+    migration: result.migration,
+    controlToken: kept ? "kept" : "new",
+    startupTimeMs: result.startupTimeMs ?? null,
+    sizes: result.sizes,
+    steps,
+    status: result.status,
+  });
   out.line(`deployed ${name} (${result.handle.url}) and armed ${steps.length} steps:`);
   for (const s of deployment.data.steps) out.line(`  ${formatUtc(new Date(s.at))}  ${s.id.padEnd(8)} ${s.summary}`);
+  out.line(
+    `startup time ${result.startupTimeMs === undefined ? "not reported" : `${result.startupTimeMs} ms`} (Cloudflare's limit ${WORKER_LIMITS.startupMs} ms); ${describeUploadSizes(result.sizes)[0]}`,
+  );
   out.line("follow it with `cutover status`; stop it with `cutover schedule --with edge --remove`");
 }
 
-function handleOf(rec: EdgeRecord): EdgeHandle {
-  return { scriptName: rec.scriptName, url: rec.url, controlToken: rec.controlToken };
+/** A handle from the record; right after an upload a 401 from the old version is waited out (bounded). */
+function handleOf(rec: EdgeRecord, deps?: Pick<Deps, "now" | "sleep">): EdgeHandle {
+  const uploadedAt = Date.parse(rec.deployedAt);
+  return {
+    scriptName: rec.scriptName,
+    url: rec.url,
+    controlToken: rec.controlToken,
+    ...(Number.isNaN(uploadedAt) ? {} : { uploadedAt }),
+    ...(deps ? { now: () => deps.now().getTime(), sleep: (ms: number) => deps.sleep(ms) } : {}),
+  };
 }
 
 /** For `cutover status`: the edge run of this plan, or undefined when none is deployed from here. */
 export async function edgeStatusForSession(
   session: Session,
+  deps?: Pick<Deps, "now" | "sleep">,
 ): Promise<{ status?: EdgeStatusBody; error?: string } | undefined> {
   const rec = await readRecord(session);
   if (!rec) return undefined;
   try {
-    return { status: await edgeStatus(handleOf(rec)) };
+    return { status: await edgeStatus(handleOf(rec, deps)) };
   } catch (error) {
     return { error: (error as Error).message };
   }
 }
 
 /** For `cutover rollback`: cancels the pending edge steps first, so no swap can fire after the rollback. */
-export async function cancelEdgeForSession(session: Session): Promise<EdgeStatusBody | undefined> {
+export async function cancelEdgeForSession(
+  session: Session,
+  deps?: Pick<Deps, "now" | "sleep">,
+): Promise<EdgeStatusBody | undefined> {
   const rec = await readRecord(session);
-  return rec ? cancelEdge(handleOf(rec)) : undefined;
+  return rec ? cancelEdge(handleOf(rec, deps)) : undefined;
 }
 
 /** Human lines for an edge status (used by `cutover status`). */
@@ -247,7 +289,7 @@ export function edgeStatusLines(out: Reporter, s: EdgeStatusBody): string[] {
   for (const st of s.steps) {
     const mark = st.status === "done" ? c.green("done") : st.status === "failed" ? c.red("failed") : st.status;
     lines.push(
-      `  ${formatUtc(new Date(st.at))}  ${st.id.padEnd(8)} ${mark}${st.attempts > 1 ? ` (${st.attempts} attempts)` : ""}${st.error ? `: ${st.error}` : ""}`,
+      `  ${formatUtc(new Date(st.at))}  ${st.id.padEnd(8)} ${mark}${st.attempts > 1 ? ` (${st.attempts} attempts)` : ""}${st.error ? `: ${st.error}` : ""}${st.warning ? ` ${c.yellow("warning:")} ${st.warning}` : ""}`,
     );
   }
   return lines;

@@ -98,7 +98,10 @@ The journal starts now: the original records are read and saved before anything 
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const print = opts.print === true || opts.dryRun === true;
-      const session = await openSession(runSessionOptions(deps, file, opts, { create: !opts.remove }));
+      // --print/--dry-run plans a new run in memory: no journal, no state directory.
+      const session = await openSession(
+        runSessionOptions(deps, file, opts, { create: !opts.remove, ...(print ? { dryRun: true } : {}) }),
+      );
       try {
         const target: ScheduleTarget = {
           planPath: session.loaded.path,

@@ -33,6 +33,8 @@ export interface OpenOptions {
   lockFor?: string;
   /** Create the journal when there is none (run, tick, schedule); status and rollback do not. */
   create?: boolean;
+  /** With `create`: plan a new run in memory and write nothing (`--dry-run`, `--print`). */
+  dryRun?: boolean;
 }
 
 /** The options of a command that starts or continues a run (`run`, `tick`, `schedule`) from its flags. */
@@ -115,7 +117,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
         );
       }
     } else {
-      state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true, o.force === true);
+      state = await startJournal(loaded, store, provider, o.now, o.acceptRisk === true, o.force === true, !o.dryRun);
       created = true;
     }
     const timeline = timelineOf(loaded, state, provider.capabilities);
@@ -134,6 +136,7 @@ async function startJournal(
   now: Date,
   acceptRisk: boolean,
   force: boolean,
+  write = true,
 ): Promise<RunState> {
   if (loaded.plan.schedule.swapAt.getTime() <= now.getTime()) {
     throw new UserError(
@@ -177,6 +180,7 @@ async function startJournal(
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),
   };
+  if (!write) return state;
   await store.ensureDir();
   // The originals go to the journal before anything changes.
   await store.append({

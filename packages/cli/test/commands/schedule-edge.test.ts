@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { edgeStatusForSession } from "../../src/commands/schedule-edge.js";
+import { edgeStatusForSession, edgeStatusLines } from "../../src/commands/schedule-edge.js";
+import { createReporter } from "../../src/output/reporter.js";
 import { openSession } from "../../src/timeline/session.js";
 import { runCli } from "../_run.js";
 
@@ -26,6 +27,7 @@ interface Fakes {
     accountId: string;
     handlers: unknown[];
     scripts: Map<string, unknown>;
+    staleRequests: number;
     close(): Promise<void>;
   };
   server: { close(): void };
@@ -100,6 +102,13 @@ describe("cutover schedule --with edge", () => {
     expect(f.workers.scripts.size).toBe(0);
     const human = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--dry-run"], { cwd: dir, env });
     expect(human.stdout).toContain("secrets (values not shown): CLOUDFLARE_API_TOKEN, CONTROL_TOKEN");
+    // The sizes that count against Cloudflare's limits, and no variable (the plan is a module).
+    expect(human.stdout).toMatch(
+      /^modules: worker\.js [\d.]+ KiB, plan\.js [\d.]+ KiB; upload [\d.]+ KiB, [\d.]+ KiB gzipped/m,
+    );
+    expect(human.stdout).toContain("bindings: 3 (limit 64); variables: none (limit 5120 B each)");
+    // The dry run wrote nothing: no journal, no state directory.
+    expect(existsSync(join(dir, ".cutover"))).toBe(false);
 
     const deployed = await runCli(["schedule", "cutover.yaml", "--with", "edge"], { cwd: dir, env });
     expect(deployed.stderr).toBe("");
@@ -107,8 +116,30 @@ describe("cutover schedule --with edge", () => {
     expect(deployed.stdout).toContain(
       "deployed cutover-edge-test (https://cutover-edge-test.example-account.workers.dev) and armed 5 steps",
     );
+    expect(deployed.stdout).toMatch(/^startup time \d+ ms \(Cloudflare's limit 1000 ms\); modules: /m);
     const state = join(dir, ".cutover/edge-test");
     expect(statSync(join(state, "edge.json")).mode & 0o777).toBe(0o600);
+    const token = () =>
+      (JSON.parse(readFileSync(join(state, "edge.json"), "utf8")) as { controlToken: string }).controlToken;
+    const first = token();
+
+    // Deploying again keeps the control token: the old version, still answering the first requests, knows it.
+    f.workers.staleRequests = 2;
+    const again = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--json"], { cwd: dir, env });
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ migration: "kept", controlToken: "kept" });
+    expect(token()).toBe(first);
+    // Without edge.json (another machine): a new token, saved before the Worker is called; the old
+    // version's 401 is waited out.
+    rmSync(join(state, "edge.json"));
+    f.workers.staleRequests = 1;
+    const fresh = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--json"], { cwd: dir, env });
+    f.workers.staleRequests = 0;
+    expect(fresh.stderr).toBe("");
+    expect(fresh.code).toBe(0);
+    expect(JSON.parse(fresh.stdout)).toMatchObject({ controlToken: "new" });
+    expect(token()).not.toBe(first);
 
     const session = await openSession({ file: "cutover.yaml", cwd: dir, env, now: new Date() });
     try {
@@ -171,5 +202,35 @@ describe("cutover schedule --with edge", () => {
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("no deploy token: set CLOUDFLARE_WORKERS_TOKEN");
+  });
+
+  it("status shows a step's warning on its line", () => {
+    const sink = { write: () => true, isTTY: false };
+    const out = createReporter({ stdout: sink, stderr: sink }, { json: false, env: { NO_COLOR: "1" } });
+    const step = {
+      id: "check-1",
+      kind: "check",
+      at: "2026-12-01T14:01:00.000Z",
+      summary: "check 2 name(s) at 1 DoH resolver(s)",
+      status: "done" as const,
+      attempts: 1,
+      startedAt: null,
+      doneAt: null,
+      retryAt: null,
+      error: null,
+      warning: "no DoH resolver answered (1 asked: 503); propagation was not seen",
+      result: null,
+    };
+    const lines = edgeStatusLines(out, {
+      name: "edge-test",
+      state: "done",
+      now: "2026-12-01T14:02:00.000Z",
+      nextAlarm: null,
+      steps: [step],
+      log: [],
+    });
+    expect(lines[1]).toMatch(
+      /check-1 +done warning: no DoH resolver answered \(1 asked: 503\); propagation was not seen$/,
+    );
   });
 });
