@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
@@ -7,8 +8,24 @@ import { cutover, transcript } from "../_spawn.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cutover-demo-test-"));
 
-test("cutover demo: a whole move on loopback, zero failed requests", async () => {
-  const r = await cutover(["demo", "--out", join(dir, "report.html")], { cwd: dir, timeoutMs: 150_000 });
+/** A webhook receiver on loopback: the demo's notifications (docs/notifications.md). */
+const events: Array<{ type: string; step?: { kind: string }; clients?: { arriving: number } }> = [];
+const hook = createServer((req, res) => {
+  let body = "";
+  req.on("data", (d: Buffer) => (body += d.toString()));
+  req.on("end", () => {
+    events.push(JSON.parse(body) as (typeof events)[number]);
+    res.writeHead(204).end();
+  });
+});
+
+test("cutover demo: a whole move on loopback, zero failed requests, every step told to a webhook", async () => {
+  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/demo`;
+  const r = await cutover(["demo", "--out", join(dir, "report.html"), "--notify", url], {
+    cwd: dir,
+    timeoutMs: 150_000,
+  }).finally(() => hook.close());
   expect(r.code, transcript(r)).toBe(0);
   expect(r.stderr).toBe("");
   expect(r.stdout).toContain("the timeline is finished");
@@ -25,6 +42,17 @@ test("cutover demo: a whole move on loopback, zero failed requests", async () =>
   expect(relayed).toBeGreaterThan(0); // the stale visitor reached the new host through the relay
   expect(ok).toBe(oldHost! + newHost!);
   expect(r.stdout).toMatch(/handover: done \((redirect|rebind, gap \d+ ms); stopped \d+\)/);
+  // The webhook heard the whole move: each step's start and end in order, the stale visitor, the end.
+  const seen = events.map((e) => `${e.type}${e.step ? `:${e.step.kind}` : ""}`);
+  for (const kind of ["lower", "handover", "swap", "watch", "drain", "restore"]) {
+    expect(seen, kind).toContain(`step.started:${kind}`);
+    expect(seen, kind).toContain(`step.done:${kind}`);
+  }
+  expect(seen.indexOf("step.done:lower")).toBeLessThan(seen.indexOf("step.started:swap"));
+  expect(seen.indexOf("step.done:swap")).toBeLessThan(seen.indexOf("step.started:restore"));
+  expect(seen.at(-1)).toBe("move.finished");
+  expect(events.some((e) => e.type === "relay.clients" && e.clients!.arriving > 0)).toBe(true);
+  expect(seen).not.toContain("step.failed:swap");
 }, 200_000);
 
 test("the demo's report is self-contained and renders in Chromium", async () => {

@@ -1,5 +1,6 @@
 import type { Reporter, Streams } from "./output/reporter.js";
 import type { StepExecutors } from "./timeline/run.js";
+import type { DeliverOptions } from "./notify/deliver.js";
 
 /** What a command needs from the outside world; injected so tests run in-process. */
 export interface Deps extends Streams {
@@ -12,6 +13,8 @@ export interface Deps extends Streams {
   hooks?: {
     executors?: StepExecutors;
     signal?: AbortSignal;
+    /** Notification delivery: shorter backoff in tests. */
+    notify?: DeliverOptions;
     undoHandover?: (ctx: { planFile: string; dryRun: boolean; say: (t: string) => void }) => Promise<void>;
   };
 }

@@ -12,6 +12,8 @@ import { renderMoveReport } from "../output/report.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { openSession } from "../timeline/session.js";
 import { runForeground, STOP_SIGNALS } from "./run.js";
+import { FLUSH_MS, notifierForSession } from "../notify/session.js";
+import { parseNotifyUrl } from "../notify/notifier.js";
 
 async function hasNft(): Promise<boolean> {
   try {
@@ -30,11 +32,13 @@ export function makeDemoCommand(deps: Deps) {
     .option("--out <file>", "where to write the report", "cutover-demo-report.html")
     .option("--keep", "keep the demo's directory (plan, zone file, journal) instead of removing it")
     .option("--json", "print events and the summary as JSON lines")
+    .option("--notify <url>", "POST the move's events (step started, done, failed, clients, finished) to this webhook")
     .addHelpText(
       "after",
       `
 Examples:
   $ cutover demo
+  $ cutover demo --notify http://127.0.0.1:8080/hook
   $ cutover demo --out /tmp/move.html --keep
 
 What happens: a zone example.test is served on 127.0.0.1; www.example.test points at the "old" web
@@ -45,6 +49,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
     )
     .action(async (opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      if (opts.notify !== undefined) parseNotifyUrl(opts.notify); // a bad URL is refused before anything starts
       // redirect (nftables, as root): no connection is refused at the handover; else rebind, whose short gap
       // between the old service's listener closing and the relay's bind is measured and shown.
       const canRedirect = process.getuid?.() === 0 && (await hasNft());
@@ -70,6 +75,19 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         lockFor: "demo",
         create: true,
       });
+      const notifier = await notifierForSession(session, {
+        runner: "demo",
+        env: deps.env,
+        flagUrl: opts.notify,
+        out,
+        ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+      }).catch(async (error: unknown) => {
+        await session.close();
+        await notifier?.flush(FLUSH_MS);
+        await demo.close();
+        await clients.stop();
+        throw error;
+      });
       const abort = new AbortController();
       const onSigint = () => abort.abort();
       for (const sig of STOP_SIGNALS) process.once(sig, onSigint);
@@ -82,6 +100,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
           executors,
           signal: deps.hooks?.signal ?? abort.signal,
           extraLines: () => [tallyLine()],
+          ...(notifier ? { notifier } : {}),
           stoppedLine: opts.keep
             ? `stopped; the plan and journal stay in ${demo.dir}`
             : "stopped; the demo's services are stopped and its directory removed",
@@ -97,6 +116,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         const path = resolve(deps.cwd, opts.out);
         await writeFile(path, html);
         await session.close();
+        await notifier?.flush(FLUSH_MS);
         await demo.close();
         if (!opts.keep) await rm(demo.dir, { recursive: true, force: true });
         out.line();

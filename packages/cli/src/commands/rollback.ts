@@ -8,6 +8,8 @@ import { undoHandover } from "../timeline/relay.js";
 import { cancelEdgeForSession, scheduleEdge } from "./schedule-edge.js";
 import { openSession } from "../timeline/session.js";
 import { withStateOption } from "./_options.js";
+import type { Notifier } from "../notify/notifier.js";
+import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
 export interface RollbackHooks {
@@ -46,6 +48,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
         stateDir: opts.state,
         ...(opts.dryRun ? {} : { lockFor: "rollback" }),
       });
+      let notifier: Notifier | undefined;
       try {
         const { state, timeline, store } = session;
         if (state.steps.drain?.status === "done" && !opts.force) {
@@ -71,6 +74,8 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
           }
           return;
         }
+        // The plan's notify targets hear of a rollback too (rollback.done becomes move.rolled-back).
+        notifier = await notifierForSession(session, { runner: "rollback", env: deps.env, out });
         await store.append({ at: now.toISOString(), type: "rollback.start" });
         // Steps scheduled at the edge are cancelled first, so no swap can fire after the rollback.
         const edge = await cancelEdgeForSession(session);
@@ -123,6 +128,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
         }
       } finally {
         await session.close();
+        await notifier?.flush(FLUSH_MS);
       }
     });
 }

@@ -10,6 +10,8 @@ import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { withRunOptions } from "./_options.js";
+import type { Notifier } from "../notify/notifier.js";
+import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
 export interface RunHooks {
@@ -26,11 +28,16 @@ export function makeRunCommand(deps: Deps) {
   )
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print one JSON object per event instead of the live view")
+    .option(
+      "--notify <url>",
+      "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ cutover run                      run cutover.yaml's timeline here, in the foreground
+  $ cutover run --notify https://hooks.example.com/cutover
   $ cutover run plans/move.yaml      Ctrl-C (or SIGTERM) stops cleanly; run it again to resume
 
 Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where it stands), 130 stopped.`,
@@ -39,6 +46,19 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
       const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));
+      let notifier: Notifier | undefined;
+      try {
+        notifier = await notifierForSession(session, {
+          runner: "run",
+          env: deps.env,
+          flagUrl: opts.notify,
+          out,
+          ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+        });
+      } catch (error) {
+        await session.close();
+        throw error;
+      }
       const abort = new AbortController();
       const onSigint = () => abort.abort();
       // Ctrl-C, or SIGTERM from systemctl stop or kill: both stop cleanly between two actions.
@@ -48,10 +68,12 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
         await runForeground(session, deps, out, {
           ...(hooks.executors ? { executors: hooks.executors } : {}),
           signal: abort.signal,
+          ...(notifier ? { notifier } : {}),
         });
       } finally {
         for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
         await session.close();
+        await notifier?.flush(FLUSH_MS);
       }
     });
 }
@@ -69,6 +91,8 @@ export async function runForeground(
     extraLines?: () => string[];
     /** What to say when stopped (default: how to resume). */
     stoppedLine?: string;
+    /** Told when this process finishes the timeline (step events reach it through the journal). */
+    notifier?: Notifier;
   },
 ): Promise<void> {
   const executors = options.executors ?? defaultExecutors(deps.env);
@@ -105,6 +129,7 @@ export async function runForeground(
     say(`${k}: failed before; trying again`);
   for (const w of session.timeline.warnings) out.warn(w);
   let drawn = 0;
+  let ranAny = false;
   const draw = () => {
     if (!live) return;
     const now = deps.now();
@@ -127,6 +152,7 @@ export async function runForeground(
       break;
     }
     const tick = await runDueSteps(rt, session.store, executors);
+    if (tick.ran.length > 0) ranAny = true;
     if (!live && !out.json) {
       for (const r of tick.ran) if (r.status !== "pending") say(`${r.kind}: ${r.status}`);
       if (tick.ran.length > 0 && options.extraLines) for (const l of options.extraLines()) say(l);
@@ -138,6 +164,7 @@ export async function runForeground(
         );
     draw();
     if (tick.finished) {
+      if (ranAny) options.notifier?.finished(deps.now());
       say("the timeline is finished");
       draw();
       break;

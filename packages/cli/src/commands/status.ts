@@ -8,6 +8,8 @@ import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "./schedule-edge.js";
 import { withStateOption } from "./_options.js";
+import { readNotifyRecord } from "../notify/notifier.js";
+import { notificationLines } from "../notify/status.js";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 
@@ -85,6 +87,7 @@ Examples:
         const failed = Object.entries(state.steps)
           .filter(([, s]) => s?.status === "failed")
           .map(([k, s]) => ({ step: k, error: s?.error }));
+        const notify = await readNotifyRecord(session.store.dir);
         out.data({
           name: state.name,
           stateDir: session.store.dir,
@@ -106,6 +109,7 @@ Examples:
             ? { reason: timeline.risk.reason, safeUntil: timeline.risk.safeUntil.toISOString() }
             : null,
           edge: edge ?? null,
+          notifications: notify ? notify.deliveries.slice(-10) : null,
         });
         const { c } = out;
         out.line(`${c.bold(state.name)}  ${formatUtc(now)}  (journal: ${session.store.dir})`);
@@ -124,6 +128,7 @@ Examples:
         if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
         const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
         if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
+        if (notify) for (const l of notificationLines(out, notify)) out.line(l);
         if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
         else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));
         if (finished) out.line(c.green("\nthe timeline is finished"));

@@ -11,6 +11,7 @@ import { openSession, runSessionOptions, type Session } from "../timeline/sessio
 import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
 import type { Reporter } from "../output/reporter.js";
 import { withRunOptions } from "./_options.js";
+import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 
 /** Queues one at job for the next due time, unless one is queued for that time already. */
 async function rearmAt(session: Session, next: Date, out: Reporter): Promise<void> {
@@ -40,6 +41,10 @@ export function makeTickCommand(deps: Deps) {
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print what ran as JSON")
+    .option(
+      "--notify <url>",
+      "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
+    )
     .addHelpText(
       "after",
       `
@@ -53,7 +58,15 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
       const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "tick", create: true }));
+      let notifier;
       try {
+        notifier = await notifierForSession(session, {
+          runner: "tick",
+          env: deps.env,
+          flagUrl: opts.notify,
+          out,
+          ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+        });
         if (session.state.rolledBack) {
           out.line("this run was rolled back; nothing to do");
           out.data({ ran: [], finished: true, rolledBack: true });
@@ -76,6 +89,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           session.store,
           hooks.executors ?? defaultExecutors(deps.env),
         );
+        if (result.finished && result.ran.length > 0) notifier?.finished(deps.now());
         const stuck = Object.entries(session.state.steps).filter(([, st]) => st?.status === "failed");
         out.data({
           ran: result.ran,
@@ -95,6 +109,8 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
         else if (result.nextAt) out.line(`next: ${formatUtc(result.nextAt)}`);
       } finally {
         await session.close();
+        // A tick exits when done: the deliveries under way get a bounded wait (the step is done already).
+        await notifier?.flush(FLUSH_MS);
       }
     });
 }

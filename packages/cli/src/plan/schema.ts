@@ -235,6 +235,42 @@ const propagation = z.strictObject({
     .optional(),
 });
 
+const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
+
+const notify = z.strictObject({
+  /** A JSON POST per event; signed with HMAC-SHA256 when the secret's environment variable is named. */
+  webhook: z
+    .union([
+      httpUrl,
+      z.strictObject({
+        url: httpUrl,
+        secretEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/, {
+            error: "secretEnv is an environment variable's name, e.g. CUTOVER_NOTIFY_SECRET",
+          })
+          .optional(),
+      }),
+    ])
+    .transform((w) => (typeof w === "string" ? { url: w } : w))
+    .optional(),
+  /** A shell command run per event with the event's JSON on stdin. */
+  command: z.string().min(1, { error: "give the command to run, e.g. /usr/local/bin/page-me" }).optional(),
+});
+
+/** An IANA time zone such as Europe/Berlin, checked against the runtime's zone database. */
+export const timeZone = z.string().refine(
+  (tz) => {
+    try {
+      new Intl.DateTimeFormat("en", { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { error: (issue) => `"${String(issue.input)}" is not a time zone; write an IANA name such as Europe/Berlin or UTC` },
+);
+
 export const planSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
     error: "name is lowercase letters, digits and dashes, e.g. colo-to-linode",
@@ -246,6 +282,9 @@ export const planSchema = z.strictObject({
   handover: handover.default({ mode: "redirect", stopServices: [] }),
   relay: relay.default({ ports: [], proxyProtocol: {}, sockets: [] }),
   propagation: propagation.default({ resolvers: "default", authoritative: {} }),
+  notify: notify.optional(),
+  /** The time zone views print times in (the journal stays UTC); default UTC. */
+  timezone: timeZone.optional(),
 });
 
 export type Plan = z.output<typeof planSchema>;

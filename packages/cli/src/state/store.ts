@@ -64,6 +64,7 @@ export class StateStore {
   readonly statePath: string;
   readonly eventsPath: string;
   readonly lockPath: string;
+  private readonly observers: Array<(event: JournalEvent) => void> = [];
 
   constructor(dir: string) {
     this.dir = dir;
@@ -112,6 +113,12 @@ export class StateStore {
     } finally {
       await fh.close();
     }
+    for (const o of this.observers) o(event);
+  }
+
+  /** Calls `fn` with every event after it is journaled (notifications); `fn` must not throw or wait. */
+  observe(fn: (event: JournalEvent) => void): void {
+    this.observers.push(fn);
   }
 
   async events(): Promise<JournalEvent[]> {
