@@ -251,6 +251,18 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
     }
   }
 
+  /** Every RRset of a batch is now exactly as the batch writes it. */
+  async function landed(batch: readonly RrsetWrite[], signal?: AbortSignal): Promise<boolean> {
+    const now = await readSets(batch[0]!.changes[0]!.zone, signal).catch(() => undefined);
+    if (!now) return false;
+    return batch.every((w) => {
+      const s = now.find((x) => unescapeName(x.Name ?? "") === w.name && x.Type === w.type && !x.SetIdentifier);
+      const values = (s?.ResourceRecords ?? []).map((r) => r.Value ?? "");
+      const want = w.contents.map((c) => toPresentation(w.type, c));
+      return s?.TTL === w.ttl && values.length === want.length && want.every((v) => values.includes(v));
+    });
+  }
+
   return {
     name: "route53",
     capabilities: {
@@ -349,6 +361,14 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
             await waitInsync(res.ChangeInfo.Id, `waiting for ${what} to be INSYNC`, options.signal);
           return all.map((change) => ({ status: "applied" as const, change }));
         } catch (error) {
+          // A request that landed but whose answer was lost is refused when retried (its DELETEs no longer
+          // match): if every RRset of the batch is now exactly as written, the batch is applied.
+          if (
+            /\bInvalidChangeBatch\b/.test(String((error as Error).message)) &&
+            (await landed(batch, options.signal))
+          ) {
+            return all.map((change) => ({ status: "applied" as const, change }));
+          }
           stopped = true;
           const message = failureText(fail(error, what));
           return all.map((change) => ({ status: "failed" as const, change, error: message }));
