@@ -149,7 +149,7 @@ export function edgeScriptName(planName: string): string {
 const EDGE_REFUSALS: Record<string, string> = {
   zonefile: "a Worker cannot write zone files on your server",
   rfc2136: "a Worker has no DNS UPDATE (TSIG over TCP) client",
-  powerdns: "its API lives on your own server (private address, api-allow-from), which a Worker cannot reach",
+  powerdns: "its API lives on your own server (private address, webserver-allow-from), which a Worker cannot reach",
   route53: "the Worker does not carry a Route 53 client yet (SigV4 signing with fetch would work; not built)",
   digitalocean: "the Worker does not carry a DigitalOcean client yet (its API is plain HTTPS; not built)",
   hetzner: "the Worker does not carry a Hetzner client yet (its API is plain HTTPS; not built)",

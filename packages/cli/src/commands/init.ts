@@ -12,7 +12,7 @@ const PROVIDER_LINES: Record<string, string> = {
   cloudflare: `  provider: cloudflare            # token from CLOUDFLARE_API_TOKEN (Zone.DNS edit)`,
   linode: `  provider: linode                # token from LINODE_TOKEN (Domains read/write)`,
   powerdns: `  provider: powerdns              # key from PDNS_API_KEY (pdns.conf api-key; api=yes, webserver=yes)
-  apiUrl: http://192.0.2.53:8081    # the PowerDNS webserver (or PDNS_API_URL); allow this host in api-allow-from`,
+  apiUrl: http://192.0.2.53:8081    # the PowerDNS webserver (or PDNS_API_URL); allow this host in webserver-allow-from`,
   route53: `  provider: route53               # AWS credentials from the SDK's chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, role)
   # least privilege: route53:ListHostedZonesByName, ListResourceRecordSets, ChangeResourceRecordSets
   # on arn:aws:route53:::hostedzone/ZONEID, and GetChange on arn:aws:route53:::change/*`,

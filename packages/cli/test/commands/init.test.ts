@@ -33,7 +33,7 @@ test("init writes a plan that validates, for every provider, and never overwrite
 
 test("init explains each new provider's credential and its least permissions", async () => {
   const expected: Record<string, RegExp[]> = {
-    powerdns: [/PDNS_API_KEY/, /api-allow-from/],
+    powerdns: [/PDNS_API_KEY/, /webserver-allow-from/],
     route53: [
       /AWS_PROFILE/,
       /route53:ListHostedZonesByName, ListResourceRecordSets, ChangeResourceRecordSets/,

@@ -37,8 +37,9 @@ interface HPage {
  * Hetzner DNS through the Hetzner Cloud API (`api.hetzner.cloud/v1`, where DNS moved from the old
  * dns.hetzner.com API, which no longer answers for migrated zones): zones and RRsets page by page, one
  * `set_records` action per changed RRset (staying members kept) and one `change_ttl` where the TTL changes,
- * each action followed until it succeeds. There is no bulk endpoint for RRsets (a zone-file import would
- * replace the whole zone), so a swap is one call per RRset, 8 in flight, under 3,600 requests per hour.
+ * all actions started first, then followed together (50 per list call) until they succeed. There is no bulk
+ * endpoint for RRsets (a zone-file import would replace the whole zone), so a swap is one call per RRset,
+ * 8 in flight, under 3,600 requests per hour.
  */
 export function createHetznerProvider(config: ProviderConfig): DnsProvider {
   const token = config.env.HCLOUD_TOKEN || config.env.HETZNER_TOKEN;
@@ -133,16 +134,43 @@ export function createHetznerProvider(config: ProviderConfig): DnsProvider {
     );
   }
 
-  /** Follows an action until it is done; a failed action is an error. */
-  async function follow(action: HAction, what: string, signal?: AbortSignal): Promise<void> {
-    let a = action;
-    for (let i = 0; a.status === "running"; i++) {
-      if (i > 120) throw kit.error(undefined, `action ${a.id} (${a.command}) still running`, what);
+  /**
+   * Follows started actions until each is done, 50 at a time in one list call per round (following each
+   * on its own would spend most of the hourly budget of 3,600 requests on a large swap). Returns the error
+   * of each action that failed or never finished, by action id.
+   */
+  async function followAll(started: readonly HAction[], signal?: AbortSignal): Promise<Map<number, string>> {
+    const errors = new Map<number, string>();
+    let running = started.filter((a) => a.status === "running").map((a) => a.id);
+    for (const a of started)
+      if (a.status === "error") errors.set(a.id, `${a.error?.message ?? "failed"} (${a.error?.code ?? a.command})`);
+    for (let i = 0; running.length > 0; i++) {
+      if (i > 60) {
+        for (const id of running) errors.set(id, `action ${id} still running after ${i} looks`);
+        break;
+      }
       await sleep(Math.min(2000, 100 * 2 ** i), signal);
-      a = (await kit.request<{ action: HAction }>("GET", `/zones/actions/${a.id}`, { what, signal })).body.action;
+      const next: number[] = [];
+      for (let k = 0; k < running.length; k += 50) {
+        const ids = running.slice(k, k + 50);
+        const res = await kit.request<{ actions: HAction[] }>(
+          "GET",
+          `/zones/actions?${ids.map((id) => `id=${id}`).join("&")}`,
+          {
+            what: `following ${ids.length} action(s)`,
+            query: { per_page: 50 },
+            signal,
+          },
+        );
+        for (const a of res.body.actions ?? []) {
+          if (a.status === "running") next.push(a.id);
+          else if (a.status === "error")
+            errors.set(a.id, `${a.error?.message ?? "failed"} (${a.error?.code ?? a.command})`);
+        }
+      }
+      running = next;
     }
-    if (a.status === "error")
-      throw kit.error(422, `${a.error?.message ?? "failed"} (${a.error?.code ?? a.command})`, what);
+    return errors;
   }
 
   async function act(
@@ -155,8 +183,7 @@ export function createHetznerProvider(config: ProviderConfig): DnsProvider {
     signal?: AbortSignal,
   ) {
     const path = `/zones/${zoneId}/rrsets/${encodeURIComponent(rel)}/${type}/actions/${verb}`;
-    const res = await kit.request<{ action: HAction }>("POST", path, { what, body, signal });
-    await follow(res.body.action, what, signal);
+    return (await kit.request<{ action: HAction }>("POST", path, { what, body, signal })).body.action;
   }
 
   return {
@@ -189,10 +216,13 @@ export function createHetznerProvider(config: ProviderConfig): DnsProvider {
       const current = toRecords(name, read.z, read.sets);
       const { writes, failed } = planRrsetWrites("hetzner", current, changes);
       const outcomes: ChangeOutcome[] = [...failed];
-      const results = await mapLimit(writes, concurrency, async (w): Promise<ChangeOutcome[]> => {
+      // Every action is started first (8 at a time), then all are followed together: the records change
+      // within the time the POSTs take, not one action's round trip after another.
+      const started = await mapLimit(writes, concurrency, async (w) => {
         const rel = relName(w.name, name);
         const set = read.sets.find((s) => s.name === rel && s.type === w.type);
         const label = `${w.name} ${w.type} in ${name}`;
+        const actions: HAction[] = [];
         try {
           const same =
             w.contents.length === w.before.length &&
@@ -205,14 +235,16 @@ export function createHetznerProvider(config: ProviderConfig): DnsProvider {
               const note = comment(c);
               return { value: toPresentation(w.type, c), ...(note ? { comment: note } : {}) };
             });
-            await act(
-              read.z.id,
-              rel,
-              w.type,
-              "set_records",
-              { records },
-              `setting the records of ${label}`,
-              options.signal,
+            actions.push(
+              await act(
+                read.z.id,
+                rel,
+                w.type,
+                "set_records",
+                { records },
+                `setting the records of ${label}`,
+                options.signal,
+              ),
             );
           }
           // The zone's default comes back as null when a change restores the TTL it started from.
@@ -221,13 +253,32 @@ export function createHetznerProvider(config: ProviderConfig): DnsProvider {
           );
           const ttl = restoresDefault ? null : w.ttl;
           if (ttl !== set?.ttl) {
-            await act(read.z.id, rel, w.type, "change_ttl", { ttl }, `changing the TTL of ${label}`, options.signal);
+            actions.push(
+              await act(read.z.id, rel, w.type, "change_ttl", { ttl }, `changing the TTL of ${label}`, options.signal),
+            );
           }
-          return w.changes.map((change) => ({ status: "applied" as const, change }));
+          return { w, actions, error: undefined };
         } catch (error) {
-          const message = failureText(error);
-          return w.changes.map((change) => ({ status: "failed" as const, change, error: message }));
+          return { w, actions, error: failureText(error) };
         }
+      });
+      const failedActions = await followAll(
+        started.flatMap((s) => s.actions),
+        options.signal,
+      ).catch((error: unknown) => {
+        const message = failureText(error);
+        return new Map(started.flatMap((s) => s.actions.map((a) => [a.id, message] as const)));
+      });
+      const results = started.map(({ w, actions, error }): ChangeOutcome[] => {
+        const why =
+          error ??
+          actions
+            .map((a) => failedActions.get(a.id))
+            .filter(Boolean)
+            .map((m) => `[hetzner] action failed while changing ${w.name} ${w.type}: ${m}`)[0];
+        return w.changes.map((change) =>
+          why ? { status: "failed" as const, change, error: why } : { status: "applied" as const, change },
+        );
       });
       outcomes.push(...results.flat());
       return outcomes;

@@ -51,7 +51,7 @@ export function createPowerDnsProvider(config: ProviderConfig): DnsProvider {
     headers: { "X-API-Key": key },
     secrets: [key],
     hints: {
-      auth: "check PDNS_API_KEY: it must be the server's api-key (pdns.conf), and api-allow-from must allow this host",
+      auth: "check PDNS_API_KEY: it must be the server's api-key (pdns.conf), and webserver-allow-from must allow this host",
       rateLimit: "the PowerDNS API (or a proxy in front of it) is limiting requests; wait and run again",
     },
     errorText: (b) =>

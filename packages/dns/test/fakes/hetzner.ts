@@ -60,6 +60,8 @@ export class HetznerFake extends FakeBase {
   readonly tokens: string[];
   readonly zones = new Map<number, HetznerFakeZone>();
   readonly actions = new Map<number, Action>();
+  /** The next action started ends in this error, applying nothing. */
+  failNextAction: { code: string; message: string } | undefined;
   private nextZone = 100;
   private nextAction = 7000;
 
@@ -135,19 +137,34 @@ export class HetznerFake extends FakeBase {
       started: new Date(this.now()).toISOString(),
       finished: null,
       resources: [{ id: z.id, type: "zone" }],
-      error: null,
+      error: this.failNextAction ?? null,
       apply,
     };
+    this.failNextAction = undefined;
     this.actions.set(a.id, a);
+    return a;
+  }
+
+  /** An action is found running at its first look and done (applied) at the next. */
+  private look(a: Action): Action {
+    if (a.status === "running" && a.progress > 0 && a.error) {
+      a.status = "error";
+      a.finished = new Date(this.now()).toISOString();
+    } else if (a.status === "running" && a.progress > 0) {
+      a.apply?.();
+      a.status = "success";
+      a.progress = 100;
+      a.finished = new Date(this.now()).toISOString();
+    } else if (a.status === "running") a.progress = 50;
     return a;
   }
 
   private view(a: Action) {
     const { apply: _a, ...rest } = a;
-    return rest;
+    return a.status === "running" ? { ...rest, error: null } : rest;
   }
 
-  private route(entry: LoggedRequest): [number, unknown] {
+  private route(entry: LoggedRequest, ids: number[]): [number, unknown] {
     const m0 = /^Bearer (.+)$/.exec(entry.authorization ?? "");
     if (!m0 || !this.tokens.includes(m0[1]!)) throw new HFailure(401, "unauthorized", "unable to authenticate");
     const path = entry.path.slice(new URL(this.baseUrl).pathname.length);
@@ -162,14 +179,15 @@ export class HetznerFake extends FakeBase {
     if ((m = /^\/zones\/actions\/(\d+)$/.exec(path)) && entry.method === "GET") {
       const a = this.actions.get(Number(m[1]));
       if (!a) throw new HFailure(404, "not_found", "action not found");
-      // Looked at once while running; done at the next look.
-      if (a.status === "running" && a.progress > 0) {
-        a.apply?.();
-        a.status = "success";
-        a.progress = 100;
-        a.finished = new Date(this.now()).toISOString();
-      } else if (a.status === "running") a.progress = 50;
-      return [200, { action: this.view(a) }];
+      return [200, { action: this.view(this.look(a)) }];
+    }
+    if (path === "/zones/actions" && entry.method === "GET") {
+      const list =
+        ids.length > 0
+          ? ids.map((id) => this.actions.get(id)).filter((a) => a !== undefined)
+          : [...this.actions.values()];
+      const page = this.page("actions", list, entry.query);
+      return [200, { ...page, actions: (page.actions as Action[]).map((a) => this.view(this.look(a))) }];
     }
     if ((m = /^\/zones\/([^/]+)\/rrsets$/.exec(path)) && entry.method === "GET") {
       const z = this.zone(decodeURIComponent(m[1]!));
@@ -236,7 +254,7 @@ export class HetznerFake extends FakeBase {
     }
     let result: [number, unknown];
     try {
-      result = this.route(entry);
+      result = this.route(entry, new URL(request.url).searchParams.getAll("id").map(Number));
     } catch (error) {
       if (!(error instanceof HFailure)) throw error;
       return answer(error.status, { error: { code: error.code, message: error.message, details: {} } });

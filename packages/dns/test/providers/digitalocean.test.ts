@@ -90,6 +90,22 @@ describe("digitalocean provider", () => {
     expect(waits).toEqual([7000, 1000, 2000]);
   });
 
+  it("gives up on a request that hangs (10 minutes here) and retries it; a lost answer is written again", async () => {
+    const fake = fakeWith();
+    fake.addRecord(CONTRACT_ZONE, { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });
+    fake.addRecord(CONTRACT_ZONE, { name: "mail", type: "A", content: "198.51.100.10", ttl: 3600 });
+    const p = providerFor(fake, { options: { timeoutMs: 200 } });
+    const targets = discoverTargets(await p.listRecords(CONTRACT_ZONE), CONTRACT_MOVE).targets;
+    fake.failNext(
+      { kind: "timeout", ms: 600_000 },
+      (r) => r.method === "PATCH" && r.path.endsWith(String(targets[0]!.id)),
+    );
+    fake.failNext({ kind: "lost" }, (r) => r.method === "PATCH" && r.path.endsWith(String(targets[1]!.id)));
+    const report = await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 300, p.capabilities));
+    expect(report.outcomes.map((o) => o.status)).toEqual(["applied", "applied"]);
+    expect(fake.writes()).toHaveLength(4);
+  });
+
   it("reads DIGITALOCEAN_TOKEN too, names provider and status on errors, never the token", async () => {
     const fake = fakeWith();
     fake.addRecord(CONTRACT_ZONE, { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });

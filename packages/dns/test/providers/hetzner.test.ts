@@ -74,6 +74,24 @@ describe("hetzner provider", () => {
     expect(fake.rrset(CONTRACT_ZONE, "@", "A")).toMatchObject({ ttl: null, records: [{ value: "203.0.113.20" }] });
   });
 
+  it("reports an action that ends in an error as failed for its records, the others applied", async () => {
+    const fake = fakeWith();
+    fake.addRecord(CONTRACT_ZONE, { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });
+    fake.addRecord(CONTRACT_ZONE, { name: "mail", type: "A", content: "198.51.100.10", ttl: 3600 });
+    const p = providerFor(fake);
+    const targets = discoverTargets(await p.listRecords(CONTRACT_ZONE), CONTRACT_MOVE).targets;
+    fake.failNextAction = { code: "action_failed", message: "the zone could not be updated" };
+    const report = await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 3600, p.capabilities));
+    const byName = new Map(report.outcomes.map((o) => [o.change.name, o]));
+    const failed = [...byName.values()].filter((o) => o.status === "failed");
+    expect(failed).toHaveLength(1);
+    expect((failed[0] as { error: string }).error).toMatch(
+      /\[hetzner\] action failed while changing (www|mail)\.example\.com A: the zone could not be updated \(action_failed\)/,
+    );
+    expect([...byName.values()].filter((o) => o.status === "applied")).toHaveLength(1);
+    expect(report.complete).toBe(false);
+  });
+
   it("refuses a secondary zone and a change-protected RRset with what to do", async () => {
     const fake = fakeWith("secondary");
     fake.addRecord(CONTRACT_ZONE, { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });

@@ -119,6 +119,21 @@ describe("route53 provider", () => {
     await p.close?.();
   });
 
+  it("a request that landed but whose answer was lost counts as applied when its retry is refused", async () => {
+    const fake = fakeWith();
+    const zone = fake.addZone(CONTRACT_ZONE);
+    fake.addRecord(zone, { name: "www", type: "A", content: "198.51.100.10", ttl: 300 });
+    const p = providerFor(fake);
+    const targets = discoverTargets(await p.listRecords(CONTRACT_ZONE), CONTRACT_MOVE).targets;
+    fake.failNext({ kind: "lost" }, (r) => r.method === "POST");
+    const report = await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 300, p.capabilities));
+    expect(report.outcomes.map((o) => o.status)).toEqual(["applied"]);
+    const posts = fake.log.filter((r) => r.method === "POST");
+    expect(posts.map((r) => r.status)).toEqual([0, 400]);
+    expect(fake.set(zone, "www", "A")!.Values).toEqual(["203.0.113.20"]);
+    await p.close?.();
+  });
+
   it("refuses alias and weighted records with what to do, and lists them", async () => {
     const fake = fakeWith();
     const zone = fake.addZone(CONTRACT_ZONE);

@@ -70,7 +70,7 @@ ${dns
   .map((l) => `  ${l}`)
   .join("\n")}
 schedule:
-  swapAt: 2026-12-01T14:00:00Z
+  swapAt: 2036-12-01T14:00:00Z
 `,
   );
   return dir;
