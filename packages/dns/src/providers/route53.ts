@@ -34,7 +34,7 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
   const endpoint = config.apiUrl ?? env.AWS_ENDPOINT_URL_ROUTE_53 ?? env.AWS_ENDPOINT_URL;
   const sleep: Sleep = config.sleep ?? realSleep;
   // 5 requests per second per account, counted by Route 53 when a request arrives: a window of 1.2 s keeps a
-  // margin for requests that take longer on the way (seen: a request throttled with a 1.0 s window).
+  // margin for requests that take longer on the way.
   const budget = new RateBudget(
     Number(config.options.rateLimit ?? 5),
     Number(config.options.rateWindowMs ?? 1200),
@@ -69,6 +69,16 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
         // One retry loop (below) that honours the 5 requests/s limit and reports each attempt.
         maxAttempts: 1,
       });
+      // Take from the budget when the request is signed and about to go, not before the SDK builds it: a
+      // 1,000-change body takes a while to serialize, and Route 53 counts requests when they arrive (taken
+      // earlier, a request throttled now and then in bench/dns).
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          await budget.take();
+          return next(args);
+        },
+        { step: "finalizeRequest", priority: "low", name: "cutoverRateBudget" },
+      );
       return { sdk: m, client };
     }));
 
@@ -98,7 +108,6 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
   async function call<T>(what: string, fn: (c: Route53Client, m: Sdk) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const { client, sdk: m } = await load();
     for (let i = 0; ; i++) {
-      await budget.take(signal);
       try {
         return await fn(client, m);
       } catch (error) {
