@@ -163,6 +163,23 @@ describe("powerdns on the fake", () => {
     expect(fake.log.every((r) => r.authorization === null)).toBe(true);
   });
 
+  it("asks a Master zone's server to NOTIFY its secondaries after a write, a Native zone's not", async () => {
+    const fake = fakeWith();
+    const master = fake.addZone(
+      "master.test",
+      [{ name: "www", type: "A", content: "198.51.100.10", ttl: 300 }],
+      "Master",
+    );
+    const native = fake.addZone("native.test", [{ name: "www", type: "A", content: "198.51.100.10", ttl: 300 }]);
+    const p = providerOn(fake.baseUrl, FAKE_KEY);
+    for (const zone of ["master.test", "native.test"]) {
+      const targets = discoverTargets(await p.listRecords(zone), CONTRACT_MOVE).targets;
+      expect((await applyChangeSet(p, planSwap(targets, CONTRACT_MOVE, 300, p.capabilities))).complete).toBe(true);
+    }
+    expect([master.notified, native.notified]).toEqual([1, 0]);
+    expect(master.serial).toBe(2026010102);
+  });
+
   it("names the missing key and server, and an unknown zone", async () => {
     expect(() =>
       createPowerDnsProvider({ provider: "powerdns", zones: [], options: {}, baseDir: "/", env: {} }),
