@@ -87,7 +87,12 @@ export async function startPdns(): Promise<PdnsServer> {
     } catch {
       // not listening yet
     }
-    if (i > 200 || child.exitCode !== null) throw new Error(`pdns_server did not start: ${stderr}`);
+    if (i > 200 || child.exitCode !== null) {
+      // Never leave a server behind when the start fails.
+      if (child.exitCode === null && child.pid) process.kill(child.pid, "SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`pdns_server did not start: ${stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
