@@ -30,7 +30,7 @@ export type { ProxyVersion, ProxyEndpoints, DecodedProxyHeader } from "./proxy-p
 export type { RelayStatus, ListenerStats, ClientStats, HandoverStatus } from "./stats.js";
 export { queryAdmin } from "./admin.js";
 export type { AdminRequest } from "./admin.js";
-export { planRedirect, removeRedirect } from "./handover.js";
+export { planRedirect, removeRedirect, REBIND_WITHOUT_FIREWALL } from "./handover.js";
 export type { RedirectRule, FirewallPlan } from "./handover.js";
 export { sshFingerprint, knownHostKeys } from "./ssh.js";
 export { connectOldHost, parseSshTarget, knownHostsName } from "./deploy/connect.js";

@@ -49,6 +49,8 @@ describe("rebind handover (loopback, an nginx of the test's own as the service)"
         ],
         handover: {
           mode: "rebind",
+          // its own table: as root, the SYNs of the gap are held by nft rules in this (shared) namespace
+          table: `cot_rb${process.pid}`,
           services: [String(oldNginx.child.pid)],
           stopCommand: ["kill", "-QUIT", "{service}"],
         },

@@ -55,6 +55,10 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
       const canRedirect = process.getuid?.() === 0 && (await hasNft());
       const mode = canRedirect ? "redirect" : "rebind";
       const demo = await setupDemo(deps.now(), mode);
+      if (mode === "rebind")
+        out.line(
+          "handover rebind (redirect needs root and nftables): new connections that arrive in the few ms between the old service closing its port and the relay binding it are refused, unless nftables/iptables can hold them",
+        );
       out.line(out.c.bold("cutover demo: moving www.example.test from 127.0.0.2 (old) to 127.0.0.3 (new) on loopback"));
       out.line(out.c.dim(`plan and journal in ${demo.dir}; the swap is at ${demo.swapAt.toISOString()}`));
       const clients = startClients({

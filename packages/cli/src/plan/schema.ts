@@ -192,20 +192,51 @@ const socket = z.strictObject({
   to: upstream,
 });
 
-const relay = z.strictObject({
-  ports: z.array(port).default([]),
-  /** Bind address on the old host; default: every address. */
-  listen: z.string().optional(),
-  proxyProtocol: z.record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' })).default({}),
-  sockets: z.array(socket).default([]),
-  /** Processes serving the relay's connections on the old host (its cores); default 1. */
-  workers: z
-    .number()
-    .int({ error: "a whole number of processes, e.g. 2 (the old host's cores)" })
-    .min(1, { error: "at least 1 process" })
-    .max(64, { error: "at most 64 processes" })
-    .optional(),
-});
+/**
+ * A relayed port: `80` (the same port on the new host), `80: 8081` (YAML's `[80: 8081]`), or
+ * `{ listen: 80, to: 8081 }`: 80 on the old host goes to 8081 on the new one (e.g. a second listener
+ * with `proxy_protocol` that only the relay uses).
+ */
+const relayPort = z.union([
+  port,
+  z.strictObject({ listen: port, to: port }),
+  z
+    .record(z.string().regex(/^\d+$/, { error: "write 80: 8081 (old port: new port)" }), port)
+    .refine((r) => Object.keys(r).length === 1, { error: "one port each: [80: 8081, 443]" }),
+]);
+
+const relay = z
+  .strictObject({
+    ports: z.array(relayPort).default([]),
+    /** Bind address on the old host; default: every address. */
+    listen: z.string().optional(),
+    proxyProtocol: z.record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' })).default({}),
+    sockets: z.array(socket).default([]),
+    /** Processes serving the relay's connections on the old host (its cores); default 1. */
+    workers: z
+      .number()
+      .int({ error: "a whole number of processes, e.g. 2 (the old host's cores)" })
+      .min(1, { error: "at least 1 process" })
+      .max(64, { error: "at most 64 processes" })
+      .optional(),
+  })
+  // `ports` as the old host's ports; `targets` the port each goes to on the new host where it differs.
+  .transform(({ ports, ...rest }) => {
+    const targets: Record<string, number> = {};
+    const listen = ports.map((p) => {
+      const [from, to] = portPair(p);
+      if (from !== to) targets[String(from)] = to;
+      return from;
+    });
+    return { ...rest, ports: listen, targets };
+  });
+
+function portPair(p: number | Record<string, number>): [number, number] {
+  if (typeof p === "number") return [p, p];
+  if (typeof p.listen === "number" && typeof p.to === "number") return [p.listen, p.to];
+  const [k, v] = Object.entries(p)[0]!;
+  return [Number(k), v];
+}
 
 const resolverList = z.union([z.literal("default"), z.array(z.string()).min(1)]);
 
@@ -280,7 +311,7 @@ export const planSchema = z.strictObject({
   dns,
   schedule,
   handover: handover.default({ mode: "redirect", stopServices: [] }),
-  relay: relay.default({ ports: [], proxyProtocol: {}, sockets: [] }),
+  relay: relay.default({ ports: [], proxyProtocol: {}, sockets: [], targets: {} }),
   propagation: propagation.default({ resolvers: "default", authoritative: {} }),
   notify: notify.optional(),
   /** The time zone views print times in (the journal stays UTC); default UTC. */

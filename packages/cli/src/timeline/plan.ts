@@ -178,7 +178,8 @@ export function planTimeline(
   const relayPorts = plan.relay.ports;
   const hasRelay = relayPorts.length > 0 || plan.relay.sockets.length > 0;
   if (hasRelay) {
-    const checks = relayPorts.length > 0 ? `new host answers on ${relayPorts.join(",")}` : "new host reachable";
+    const newPorts = relayPorts.map((p) => plan.relay.targets[String(p)] ?? p);
+    const checks = relayPorts.length > 0 ? `new host answers on ${newPorts.join(",")}` : "new host reachable";
     const tlsPorts = relayPorts.filter((p) => [443, 465, 993, 995].includes(p));
     steps.push({
       kind: "preflight",
@@ -188,7 +189,9 @@ export function planTimeline(
       notes: [],
     });
     const what = [
-      relayPorts.length ? `relay takes ports ${relayPorts.join(",")}` : "",
+      relayPorts.length
+        ? `relay takes ports ${relayPorts.map((p) => (plan.relay.targets[String(p)] === undefined ? p : `${p}→${plan.relay.targets[String(p)]}`)).join(",")}`
+        : "",
       plan.relay.sockets.length ? `sockets ${plan.relay.sockets.map((s) => s.listen).join(", ")}` : "",
     ].filter(Boolean);
     const services = plan.handover.stopServices;
@@ -197,7 +200,13 @@ export function planTimeline(
       at: swapAt,
       label: "",
       summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}`,
-      notes: [],
+      // What rebind costs, in one line: nothing with a firewall on the old host, a few ms of refusals without.
+      notes:
+        plan.handover.mode === "rebind"
+          ? [
+              "rebind: nftables/iptables on the old host hold new connections while the port changes hands (a client waits ~1 s); without either they are refused for a few ms (redirect refuses none)",
+            ]
+          : [],
     });
   }
 

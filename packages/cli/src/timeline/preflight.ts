@@ -131,7 +131,8 @@ export async function preflightStep(rt: StepRuntime): Promise<StepOutcome> {
   const { plan } = rt.loaded;
   const target = plan.new.ipv4 ?? plan.new.ipv6!;
   const names = [...new Set(rt.timeline.targets.map((r) => r.name))];
-  const ports = plan.relay.ports;
+  // the ports the relay forwards to on the new host
+  const ports = plan.relay.ports.map((p) => plan.relay.targets[String(p)] ?? p);
   const checks = await runPreflightChecks(target, ports, names, { now: rt.now() });
   const failed = checks.filter((c) => !c.ok);
   for (const c of checks) rt.say(`preflight ${c.ok ? "ok  " : "FAIL"} ${c.check}: ${c.detail}`);

@@ -103,7 +103,7 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
     const dry = await runCli(["relay", "deploy", "--plan", plan, ...ssh(), "--accept-new", "--at", "now", "--dry-run"]);
     expect(dry.code).toBe(0);
     expect(dry.stderr).toContain(`added its key ${sshd.hostFingerprint}`);
-    expect(dry.stdout).toMatch(/would run node .*cutover-relay.cjs under a detached process/);
+    expect(dry.stdout).toMatch(/would run node .*cutover-relay.cjs under its respawn wrapper/);
     await expect(stat(remoteDir)).rejects.toThrow();
 
     const at = new Date(Date.now() + 5000);

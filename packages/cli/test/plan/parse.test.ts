@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { PlanError, parsePlan } from "../../src/plan/parse.js";
+import { planRelayConfig } from "../../src/commands/relay/_config.js";
 import { parseDuration } from "../../src/plan/duration.js";
 
 const NOW = new Date("2026-11-29T10:00:00Z");
@@ -128,6 +129,27 @@ describe("parsePlan", () => {
   test("YAML syntax errors carry their line", () => {
     const out = problems("name: x\nold: [1, 2\n");
     expect(out[0]).toMatch(/^cutover\.yaml:\d+:\d+ \(yaml\): /);
+  });
+
+  test("a relayed port can go to another port on the new host: 80: 8081 or { listen, to }", () => {
+    const text = GOOD.replace(
+      "ports: [80, 443]",
+      "ports: [80: 8081, 443, { listen: 25, to: 2525 }]\n  proxyProtocol: { 80: v1 }",
+    );
+    const { plan } = parsePlan(text, { file: "c.yaml", now: NOW });
+    expect(plan.relay.ports).toEqual([80, 443, 25]);
+    expect(plan.relay.targets).toEqual({ "80": 8081, "25": 2525 });
+    const config = planRelayConfig(plan, { adminPath: "/run/x.sock", knownHostsPath: "/k" });
+    expect(config.listeners.map((l) => (l.kind === "tcp" ? [l.port, l.upstream] : null))).toEqual([
+      [80, { kind: "tcp", host: "203.0.113.20", port: 8081 }],
+      [443, { kind: "tcp", host: "203.0.113.20", port: 443 }],
+      [25, { kind: "tcp", host: "203.0.113.20", port: 2525 }],
+    ]);
+    expect(problems(GOOD.replace("ports: [80, 443]", "ports: [{ 80: 8081, 81: 8082 }]"))[0]).toMatch(/one port each/);
+    expect(problems(GOOD.replace("ports: [80, 443]", "ports: [80: 70000]"))[0]).toMatch(
+      /relay\.ports\[0\]\.80: a port is from 1 to 65535/,
+    );
+    expect(problems(GOOD.replace("ports: [80, 443]", "ports: [80: 8081, 80]"))[0]).toMatch(/port 80 is listed twice/);
   });
 
   test("port 25 without PROXY protocol warns about the open relay", () => {

@@ -55,6 +55,8 @@ export interface DeployResult {
   status: RelayStatus | null;
   nodeVersion: string;
   manager: ServiceManager;
+  /** The firewall the handover can use on the host (nft first), or null when it has neither. */
+  firewall: "nft" | "iptables" | null;
 }
 
 export function defaultRemoteDir(name: string): string {
@@ -185,7 +187,19 @@ export async function planRemoteConfig(
   if (out.handover !== undefined) {
     checkServiceNames(out.handover.services ?? []);
     out.handover.stopCommand ??= serviceCommand(options.manager, "stop");
-    if (options.at !== undefined) out.handover.at = (options.at === "now" ? options.now : options.at).toISOString();
+    if (options.at !== undefined) {
+      const armed = (options.at === "now" ? options.now : options.at).getTime();
+      // The drain keeps its place relative to the handover (the one rule: quiet counted from the swap).
+      const shift = out.handover.at === undefined ? 0 : armed - Date.parse(out.handover.at);
+      const moved = (t: string | undefined) =>
+        t === undefined ? undefined : new Date(Date.parse(t) + shift).toISOString();
+      if (out.drain !== undefined && shift !== 0) {
+        const quietAfter = moved(out.drain.quietAfter);
+        const stopBy = moved(out.drain.stopBy);
+        out.drain = { ...out.drain, ...(quietAfter ? { quietAfter } : {}), ...(stopBy ? { stopBy } : {}) };
+      }
+      out.handover.at = new Date(armed).toISOString();
+    }
   }
   for (const [name, s] of Object.entries(out.ssh ?? {})) {
     if (s.privateKeyPath !== undefined) {
@@ -250,6 +264,12 @@ export async function deployRelay(host: OldHost, options: DeployOptions): Promis
     );
   say(`node ${node.version} at ${node.path}`);
   const manager = await detectServiceManager(host);
+  const fw = await host.sh(
+    "if command -v nft >/dev/null 2>&1; then echo nft; elif command -v iptables >/dev/null 2>&1; then echo iptables; fi",
+    { sudo: true },
+  );
+  const firewall =
+    fw.stdout.trim() === "nft" || fw.stdout.trim() === "iptables" ? (fw.stdout.trim() as "nft" | "iptables") : null;
   const hasSystemdRun = manager === "systemd" && (await host.sh("command -v systemd-run >/dev/null")).code === 0;
   const now = new Date();
   const { config, files } = await planRemoteConfig(options.config, { dir, manager, at: options.at, now });
@@ -278,6 +298,7 @@ export async function deployRelay(host: OldHost, options: DeployOptions): Promis
     status: null,
     nodeVersion: node.version,
     manager,
+    firewall,
   };
   if (options.dryRun === true) return result;
 

@@ -72,7 +72,7 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
           upstream: { kind: "tcp", host: "127.0.0.1", port: upstream.port },
         },
       ],
-      handover: { mode: "rebind", services: [svc.name] },
+      handover: { mode: "rebind", services: [svc.name], table: `cot_dp${process.pid}` },
     };
     const at = new Date(Date.now() + 4000);
     const lines: string[] = [];

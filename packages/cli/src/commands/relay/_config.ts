@@ -5,9 +5,6 @@ import type { ListenerConfig, RelayConfig, SshConfig, UpstreamConfig } from "@cu
 import { UserError } from "../../errors.js";
 import type { Plan } from "../../plan/schema.js";
 
-/** The relay starts watching for quiet this long after the swap (the timeline's "T+1h when quiet"). */
-export const QUIET_WATCH_AFTER_SWAP_MS = 3_600_000;
-
 export interface RelayConfigOptions {
   adminPath: string;
   /** Private key for the SSH connection to the new host (sockets `via: ssh`). */
@@ -42,10 +39,12 @@ export function parseSshTarget(target: string): { host: string; port: number; us
 }
 
 /**
- * The relay's config for a plan: every `relay.ports` entry forwards to the same port on the new host
+ * The relay's config for a plan: every `relay.ports` entry forwards to the same port on the new host (or
+ * the one it names: `80: 8081`)
  * (IPv4 if it has one), with the plan's PROXY protocol choice; every `relay.sockets` entry is a unix
  * listener (owner, group, mode) to a host:port on the new host, through SSH when `via: ssh`. The handover
- * happens at the swap, the quiet watch starts an hour later, and the relay drains at swap + deadline.
+ * happens at the swap; the drain follows the one rule `plan` and `run` show: once no client has arrived
+ * for `drain.quiet` since the swap (so at swap + quiet at the earliest), and at swap + deadline at the latest.
  */
 export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayConfig {
   const target = plan.new.ipv4 ?? plan.new.ipv6;
@@ -57,7 +56,7 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
       kind: "tcp",
       ...(plan.relay.listen === undefined ? {} : { host: plan.relay.listen }),
       port,
-      upstream: { kind: "tcp", host: target, port },
+      upstream: { kind: "tcp", host: target, port: plan.relay.targets[String(port)] ?? port },
       ...(pp === undefined ? {} : { proxyProtocol: pp }),
     };
   });
@@ -102,7 +101,7 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
     admin: { path: options.adminPath },
     drain: {
       quietMs: plan.schedule.drain.quiet,
-      quietAfter: new Date(swap + QUIET_WATCH_AFTER_SWAP_MS).toISOString(),
+      quietAfter: new Date(swap + plan.schedule.drain.quiet).toISOString(),
       stopBy: new Date(swap + plan.schedule.drain.deadline).toISOString(),
     },
     handover: {

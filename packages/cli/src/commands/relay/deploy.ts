@@ -1,6 +1,13 @@
 import { readFile } from "node:fs/promises";
 import { Command } from "@commander-js/extra-typings";
-import { deployRelay, deploySocatRelay, knownHostKeys, knownHostsName, type RelayConfig } from "@cutover/relay";
+import {
+  deployRelay,
+  deploySocatRelay,
+  knownHostKeys,
+  knownHostsName,
+  REBIND_WITHOUT_FIREWALL,
+  type RelayConfig,
+} from "@cutover/relay";
 import type { Deps } from "../../context.js";
 import { UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
@@ -117,13 +124,22 @@ The relay runs as root (sudo -n for a non-root login) from /var/lib/cutover/NAME
         });
         out.data(r);
         const h = r.config.handover;
-        const arm =
+        if (h?.mode === "rebind" && r.firewall === null) out.warn(REBIND_WITHOUT_FIREWALL);
+        if (h?.mode === "redirect" && r.firewall === null)
+          out.warn(
+            `${host.label} has neither nftables nor iptables: the redirect handover cannot run there (install nftables, or use handover mode rebind)`,
+          );
+        const d = r.config.drain;
+        const arm = [
           h === undefined || h.mode === "none"
             ? "no handover"
-            : `handover ${h.mode} at ${h.at} (old host's clock), then stop ${(h.services ?? []).join(", ") || "no services"}`;
+            : `handover ${h.mode} at ${h.at} (old host's clock), then stop ${(h.services ?? []).join(", ") || "no services"}`,
+          ...(d?.quietAfter === undefined ? [] : [`drains when quiet, at ${d.quietAfter} at the earliest`]),
+          ...(d?.stopBy === undefined ? [] : [`by ${d.stopBy} at the latest`]),
+        ].join("; ");
         if (r.dryRun) {
           out.line(
-            `would run node ${r.nodeVersion} ${dir}/cutover-relay.cjs under ${r.deployment.supervisor === "systemd" ? `systemd-run (unit ${r.deployment.unit})` : "a detached process with a pid file"}`,
+            `would run node ${r.nodeVersion} ${dir}/cutover-relay.cjs under ${r.deployment.supervisor === "systemd" ? `systemd-run (unit ${r.deployment.unit})` : "its respawn wrapper (a detached process with a pid file)"}`,
           );
           if (r.replaced !== null) out.line(`would replace the relay deployed ${r.replaced.deployedAt}`);
           out.line(arm);

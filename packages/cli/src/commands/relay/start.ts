@@ -143,7 +143,7 @@ function printDryRun(out: Reporter, config: RelayConfig): void {
   const d = config.drain;
   if (d?.quietMs !== undefined)
     out.line(
-      `stops by itself when quiet for ${Math.round(d.quietMs / 60_000)} min${d.quietAfter ? ` after ${d.quietAfter}` : ""}`,
+      `drains when no client arrived for ${formatQuiet(d.quietMs)}${d.quietAfter ? ` (at ${d.quietAfter} at the earliest)` : ""}`,
     );
   if (d?.stopBy !== undefined) out.line(`drains at ${d.stopBy} at the latest`);
 }
@@ -191,4 +191,8 @@ async function runForeground(deps: Deps, out: Reporter, config: RelayConfig): Pr
   const status = relay.status();
   out.data({ stopped: true, status });
   for (const line of formatStatus(status, 20)) out.line(line);
+}
+
+function formatQuiet(ms: number): string {
+  return ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }

@@ -35,7 +35,7 @@ test("planRelayConfig maps the plan's relay, new, handover and schedule.drain se
   });
   expect(config.drain).toEqual({
     quietMs: 1_800_000,
-    quietAfter: "2026-12-01T15:00:00.000Z",
+    quietAfter: "2026-12-01T14:30:00.000Z", // the one drain rule: quiet 30m counted from the swap, as plan and run say
     stopBy: "2026-12-04T14:00:00.000Z",
   });
   expect(config.admin).toEqual({ path: "/run/x.sock" });
