@@ -287,7 +287,8 @@ async function callWorker(h: EdgeHandle, method: string, path: string): Promise<
   const sleep = h.sleep ?? defaultSleep;
   const started = now();
   let res: Response;
-  for (;;) {
+  // Bounded by the clock and by a count of tries, so a clock that does not move cannot loop forever.
+  for (let tries = 1; ; tries++) {
     try {
       res = await f(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${h.controlToken}` } });
     } catch (cause) {
@@ -298,7 +299,7 @@ async function callWorker(h: EdgeHandle, method: string, path: string): Promise<
     if (res.status !== 401) break;
     // Right after an upload the old version may still answer, and it knows only the old token.
     const inRollout = h.uploadedAt !== undefined && started - h.uploadedAt < ROLLOUT_WINDOW_MS;
-    if (!inRollout || now() - started >= UNAUTHORIZED_RETRY_MS) break;
+    if (!inRollout || now() - started >= UNAUTHORIZED_RETRY_MS || tries > UNAUTHORIZED_RETRY_MS / 2000) break;
     await res.arrayBuffer().catch(() => undefined);
     await sleep(2000);
   }

@@ -163,5 +163,12 @@ describe("deploying again", () => {
     const e = await edgeStatus(handle).catch((x: unknown) => x as { code: string; message: string });
     expect(e).toMatchObject({ code: "E_EDGE_UNAUTHORIZED" });
     expect(clock - now).toBe(60_000);
+    // A clock that does not move (a fixed --now) cannot make it loop: 30 tries at most.
+    let sleeps = 0;
+    const still = await edgeStatus({ ...handle, now: () => now, sleep: async () => void sleeps++ }).catch(
+      (x: unknown) => x as { code: string },
+    );
+    expect(still).toMatchObject({ code: "E_EDGE_UNAUTHORIZED" });
+    expect(sleeps).toBe(30);
   });
 });
