@@ -193,7 +193,7 @@ describe("cutover schedule --with edge", () => {
       expect(text).not.toContain(CF_TOKEN);
       expect(text).not.toContain(DEPLOY_TOKEN);
     }
-  });
+  }, 180_000); // three uploads, each started in workerd by the fake: slow on a loaded machine
 
   it("says which token is missing", async () => {
     const r = await runCli(["schedule", "cutover.yaml", "--with", "edge"], {
