@@ -47,7 +47,7 @@ export interface PlanRecords {
 /** Loads the plan, builds its provider and reads every record of its zones. The caller closes the provider. */
 export async function readPlanZones(planFile: string, deps: Deps): Promise<PlanRecords> {
   const loaded = await loadPlan(planFile, { cwd: deps.cwd, now: deps.now() });
-  const provider = createProviderForPlan(loaded, deps.env, { sleep: deps.sleep });
+  const provider = await createProviderForPlan(loaded, deps.env, { sleep: deps.sleep });
   const records: DnsRecord[] = [];
   const zoneSizes: Record<string, number> = {};
   try {

@@ -18,8 +18,7 @@ import {
   type ResolverSpec,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
-import { UserError, isUserFacing } from "../../errors.js";
-import { ExitCode } from "../../main.js";
+import { ExitCode, UserError, isUserFacing } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { parseDuration } from "../../plan/duration.js";
 import { plainRound, renderRound } from "./_render.js";
