@@ -49,12 +49,18 @@ Examples:
   const make = await wanted?.load();
   for (const entry of commands) {
     const cmd = entry === wanted && make ? make(deps) : new Command(entry.name).description(entry.description);
+    program.addCommand(cmd);
+  }
+  // Every command at every depth (`dns swap`, `relay start`) throws instead of calling process.exit, so
+  // bad usage anywhere reaches main's exit codes and in-process callers keep their process.
+  const override = (cmd: Command<any, any, any>) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void deps.stdout.write(s),
       writeErr: (s) => void deps.stderr.write(s),
     });
-    program.addCommand(cmd);
-  }
+    for (const sub of cmd.commands) override(sub);
+  };
+  for (const cmd of program.commands) override(cmd);
   return program;
 }
 
@@ -68,8 +74,8 @@ export async function main(argv: readonly string[], deps: Deps = defaultDeps()):
     if (error instanceof ExitCode) return error.exitCode;
     if (error instanceof CommanderError) {
       // help and version are "errors" for commander; their output is already written.
+      // (`cutover dns` without a verb shows the help as an error: bad usage, 2.)
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
-      if (error.code === "commander.help") return 0;
       return error.exitCode === 0 ? 0 : 2;
     }
     return handleError(error, deps);

@@ -68,7 +68,9 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
           : status === undefined || status >= 500
             ? "Cloudflare did not answer cleanly; run the same command again (it only does what is missing)"
             : undefined;
-    return new DnsError(`${status ?? "network error"}${status ? "" : ":"} ${reason} while ${what}`, {
+    // Without an answer, say where it was sent: a mistyped CLOUDFLARE_BASE_URL is the usual cause.
+    const where = status === undefined ? ` (${baseURL ?? "https://api.cloudflare.com/client/v4"})` : "";
+    return new DnsError(`${status ?? "network error"}${status ? "" : ":"} ${reason} while ${what}${where}`, {
       code: status === 401 || status === 403 ? "E_AUTH" : status === 404 ? "E_NOT_FOUND" : "E_PROVIDER",
       provider: "cloudflare",
       ...(status === undefined ? {} : { status }),
