@@ -12,16 +12,16 @@
  */
 import {
   applyChangeSet,
-  createCloudflareProvider,
   createDigitalOceanProvider,
   createHetznerProvider,
-  createLinodeProvider,
   createPowerDnsProvider,
   createRoute53Provider,
   discoverTargets,
   planSwap,
   type DnsProvider,
 } from "@cutover/dns";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
+import { createLinodeProvider } from "@cutover/dns/linode";
 import {
   CloudflareFake,
   DigitalOceanFake,

@@ -6,15 +6,8 @@
  *
  *   npm run build && npx tsx bench/edge/sizes.ts [--records 1,10,100,500] [--zones 10]
  */
-import {
-  createCloudflareProvider,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planRollback,
-  planSwap,
-  type DnsRecord,
-} from "@cutover/dns";
+import { discoverTargets, planLower, planRestore, planRollback, planSwap, type DnsRecord } from "@cutover/dns";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import * as edge from "@cutover/edge";
 
 const arg = (name: string, dflt: string) => {

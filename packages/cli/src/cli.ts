@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-import { main } from "./main.js";
+import { handleError, installErrorBoundary } from "./handle-error.js";
+import { defaultDeps, main } from "./main.js";
 
+const deps = defaultDeps();
+installErrorBoundary(deps);
 // `cutover ... | head` closes the pipe early: that is not an error.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
-    throw error;
+    process.exit(handleError(error, deps));
   });
 }
 
-process.exitCode = await main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2), deps);

@@ -25,6 +25,14 @@ export class UserError extends Error {
   }
 }
 
+/** Bad usage: an option or argument the command cannot take as given. Exit code 2, as documented. */
+export class UsageError extends UserError {
+  override name = "UsageError";
+  constructor(message: string, options: { details?: readonly string[]; cause?: unknown } = {}) {
+    super(message, { ...options, code: "E_USAGE", exitCode: 2 });
+  }
+}
+
 /** Errors from our libraries that carry a `code` and a user-facing message are user errors too. */
 export function isUserFacing(error: unknown): error is Error & { code: string } {
   return (

@@ -3,7 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Deps } from "./context.js";
 import { ExitCode } from "./errors.js";
 import { handleError } from "./handle-error.js";
-import { commandMakers } from "./commands/index.js";
+import { commandNamed, commands } from "./commands/index.js";
 
 export { ExitCode };
 export const VERSION = "0.1.0";
@@ -19,7 +19,11 @@ export function defaultDeps(): Deps {
   };
 }
 
-export function makeProgram(deps: Deps): Command {
+/**
+ * The program for one command line: the command it names is loaded whole; the others are listed by name
+ * and description only (their code, and the SDKs it imports, stay unloaded).
+ */
+export async function makeProgram(deps: Deps, argv: readonly string[] = []): Promise<Command> {
   const program = new Command()
     .name("cutover")
     .description(
@@ -41,29 +45,37 @@ Examples:
   $ cutover plan cutover.yaml                      show the timeline and every change
   $ cutover plan examples/colo-to-linode.yaml --now 2026-11-29T10:00:00Z --json`,
   );
-  for (const make of commandMakers) {
-    const cmd = make(deps);
+  const wanted = commandNamed(argv);
+  const make = await wanted?.load();
+  for (const entry of commands) {
+    const cmd = entry === wanted && make ? make(deps) : new Command(entry.name).description(entry.description);
+    program.addCommand(cmd);
+  }
+  // Every command at every depth (`dns swap`, `relay start`) throws instead of calling process.exit, so
+  // bad usage anywhere reaches main's exit codes and in-process callers keep their process.
+  const override = (cmd: Command<any, any, any>) => {
     cmd.exitOverride().configureOutput({
       writeOut: (s) => void deps.stdout.write(s),
       writeErr: (s) => void deps.stderr.write(s),
     });
-    program.addCommand(cmd);
-  }
+    for (const sub of cmd.commands) override(sub);
+  };
+  for (const cmd of program.commands) override(cmd);
   return program;
 }
 
 /** Runs the CLI in-process and returns the exit code. `argv` excludes node and the script. */
 export async function main(argv: readonly string[], deps: Deps = defaultDeps()): Promise<number> {
-  const program = makeProgram(deps);
   try {
+    const program = await makeProgram(deps, argv);
     await program.parseAsync([...argv], { from: "user" });
     return 0;
   } catch (error) {
     if (error instanceof ExitCode) return error.exitCode;
     if (error instanceof CommanderError) {
       // help and version are "errors" for commander; their output is already written.
+      // (`cutover dns` without a verb shows the help as an error: bad usage, 2.)
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
-      if (error.code === "commander.help") return 0;
       return error.exitCode === 0 ? 0 : 2;
     }
     return handleError(error, deps);

@@ -28,15 +28,10 @@ export type {
   ProviderFactory,
   RecordChange,
 } from "./providers/types.js";
-export { providers } from "./providers/index.js";
-export { CLOUDFLARE_AUTO_TTL, createCloudflareProvider } from "./providers/cloudflare.js";
-export {
-  createLinodeProvider,
-  LINODE_API_URL,
-  LINODE_DEFAULT_TTL,
-  LINODE_TTL_STEPS,
-  linodeInterceptorCount,
-} from "./providers/linode.js";
+export { loadProvider, providers } from "./providers/index.js";
+// The Cloudflare and Linode providers import their SDKs: reach them through `providers` (lazily) or the
+// subpath exports `@cutover/dns/cloudflare` and `@cutover/dns/linode`, never from here. (The others load
+// their SDKs, if any, when a provider is created.)
 export { createPowerDnsProvider } from "./providers/powerdns.js";
 export {
   createRoute53Provider,

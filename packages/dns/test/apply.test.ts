@@ -1,14 +1,8 @@
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  createCloudflareProvider,
-  createLinodeProvider,
-  discoverTargets,
-  planSwap,
-  type ApplyReport,
-  type DnsProvider,
-} from "../src/index.js";
+import { applyChangeSet, discoverTargets, planSwap, type ApplyReport, type DnsProvider } from "../src/index.js";
+import { createCloudflareProvider } from "../src/providers/cloudflare.js";
+import { createLinodeProvider } from "../src/providers/linode.js";
 import { CloudflareFake, LinodeFake, startFakeServer, type Fault } from "./fakes/index.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";

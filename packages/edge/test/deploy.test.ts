@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { createCloudflareProvider, discoverTargets, planRestore, planRollback, planSwap } from "@cutover/dns";
+import { discoverTargets, planRestore, planRollback, planSwap } from "@cutover/dns";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { afterAll, describe, expect, it } from "vitest";
 import { CloudflareFake, startFakeServer } from "../../dns/test/fakes/index.js";
 import {

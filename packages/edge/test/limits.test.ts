@@ -1,13 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import {
-  createCloudflareProvider,
-  discoverTargets,
-  planRestore,
-  planRollback,
-  planSwap,
-  type DnsRecord,
-} from "@cutover/dns";
+import { discoverTargets, planRestore, planRollback, planSwap, type DnsRecord } from "@cutover/dns";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { afterAll, describe, expect, it } from "vitest";
 import { CloudflareFake, startFakeServer } from "../../dns/test/fakes/index.js";
 import {

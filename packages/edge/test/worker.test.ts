@@ -1,7 +1,5 @@
 import {
   applyChangeSet,
-  createCloudflareProvider,
-  createLinodeProvider,
   discoverTargets,
   planLower,
   planRestore,
@@ -10,6 +8,8 @@ import {
   type DnsProvider,
   type DnsRecord,
 } from "@cutover/dns";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
+import { createLinodeProvider } from "@cutover/dns/linode";
 import { http, HttpResponse } from "msw";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { CloudflareFake, LinodeFake, startFakeServer } from "../../dns/test/fakes/index.js";

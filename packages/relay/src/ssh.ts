@@ -1,6 +1,6 @@
 import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+import type { Client, ClientChannel, ConnectConfig } from "ssh2";
 import type { SshConfig } from "./config.js";
 import { RelayError } from "./errors.js";
 
@@ -126,8 +126,11 @@ export function createSshUpstream(
     return false;
   };
 
-  const attempt = (): Promise<Client> =>
-    new Promise((resolve, reject) => {
+  const attempt = async (): Promise<Client> => {
+    // Loaded on the first connection: a relay without an SSH upstream, and every CLI command that does
+    // not connect, never pays for ssh2.
+    const { Client } = await import("ssh2");
+    return new Promise((resolve, reject) => {
       const c = new Client();
       hostKeyProblem = undefined;
       const cfg: ConnectConfig = {
@@ -184,6 +187,7 @@ export function createSshUpstream(
       });
       c.connect(cfg);
     });
+  };
 
   const get = (): Promise<Client> => {
     if (closed) return Promise.reject(new RelayError(`[ssh ${name}] closed`, { code: "E_SSH_CLOSED" }));

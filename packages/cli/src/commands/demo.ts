@@ -1,16 +1,16 @@
 import { Command } from "@commander-js/extra-typings";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { rm, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Deps } from "../context.js";
 import { ExitCode } from "../errors.js";
 import { setupDemo } from "../demo/setup.js";
 import { startClients } from "../demo/services.js";
 import { createReporter } from "../output/reporter.js";
-import { renderMoveReport } from "../output/report.js";
 import { defaultExecutors } from "../timeline/executors.js";
-import { openSession } from "../timeline/session.js";
+import { openSession, type Session } from "../timeline/session.js";
+import { checkOutputPath } from "../output/path.js";
+import { tearDownDemo } from "../demo/teardown.js";
 import { runForeground, STOP_SIGNALS } from "./run.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { parseNotifyUrl } from "../notify/notifier.js";
@@ -38,8 +38,8 @@ export function makeDemoCommand(deps: Deps) {
       `
 Examples:
   $ cutover demo
-  $ cutover demo --notify http://127.0.0.1:8080/hook
   $ cutover demo --out /tmp/move.html --keep
+  $ cutover demo --notify http://127.0.0.1:8080/hook
 
 What happens: a zone example.test is served on 127.0.0.1; www.example.test points at the "old" web
 service on 127.0.0.2; a "new" one runs on 127.0.0.3. Visitors resolve the name and fetch the page all
@@ -50,84 +50,84 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
     .action(async (opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.notify !== undefined) parseNotifyUrl(opts.notify); // a bad URL is refused before anything starts
+      const path = resolve(deps.cwd, opts.out);
+      await checkOutputPath("--out", path); // before a minute of work, not after it
       // redirect (nftables, as root): no connection is refused at the handover; else rebind, whose short gap
       // between the old service's listener closing and the relay's bind is measured and shown.
       const canRedirect = process.getuid?.() === 0 && (await hasNft());
       const mode = canRedirect ? "redirect" : "rebind";
-      const demo = await setupDemo(deps.now(), mode);
       if (mode === "rebind")
         out.line(
           "handover rebind (redirect needs root and nftables): new connections that arrive in the few ms between the old service closing its port and the relay binding it are refused, unless nftables/iptables can hold them",
         );
-      out.line(out.c.bold("cutover demo: moving www.example.test from 127.0.0.2 (old) to 127.0.0.3 (new) on loopback"));
-      out.line(out.c.dim(`plan and journal in ${demo.dir}; the swap is at ${demo.swapAt.toISOString()}`));
-      const clients = startClients({
-        dns: demo.dns.address,
-        name: "www.example.test",
-        port: demo.port,
-        oldAddress: "127.0.0.2",
-        visitors: 4,
-        staleUntil: () => demo.swapAt.getTime() + 8000,
-      });
-      // The relay stops the old web service itself at the handover, with the plan's stop command.
-      const executors = defaultExecutors(deps.env);
-      const session = await openSession({
-        file: demo.planPath,
-        cwd: demo.dir,
-        env: deps.env,
-        now: deps.now(),
-        lockFor: "demo",
-        create: true,
-      });
-      const notifier = await notifierForSession(session, {
-        runner: "demo",
-        env: deps.env,
-        flagUrl: opts.notify,
-        out,
-        ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
-      }).catch(async (error: unknown) => {
-        await session.close();
-        await notifier?.flush(FLUSH_MS);
-        await demo.close();
-        await clients.stop();
-        throw error;
-      });
+      const demo = await setupDemo(deps.now(), mode);
       const abort = new AbortController();
       const onSigint = () => abort.abort();
       for (const sig of STOP_SIGNALS) process.once(sig, onSigint);
-      const t = clients.tally;
-      const tallyLine = () =>
-        `visitors: ${t.ok} pages served (old host ${t.byHost.old ?? 0}, new host ${t.byHost.new ?? 0}, through the relay ${t.relayed}), ${t.failed} failed`;
       let stopped = false;
+      let clients: ReturnType<typeof startClients> | undefined;
+      let session: Session | undefined;
+      let notifier: Awaited<ReturnType<typeof notifierForSession>> | undefined;
+      const tallyLine = () => {
+        const t = clients?.tally;
+        return t
+          ? `visitors: ${t.ok} pages served (old host ${t.byHost.old ?? 0}, new host ${t.byHost.new ?? 0}, through the relay ${t.relayed}), ${t.failed} failed`
+          : "visitors: none started";
+      };
       try {
+        out.line(
+          out.c.bold("cutover demo: moving www.example.test from 127.0.0.2 (old) to 127.0.0.3 (new) on loopback"),
+        );
+        out.line(out.c.dim(`plan and journal in ${demo.dir}; the swap is at ${demo.swapAt.toISOString()}`));
+        clients = startClients({
+          dns: demo.dns.address,
+          name: "www.example.test",
+          port: demo.port,
+          oldAddress: "127.0.0.2",
+          visitors: 4,
+          staleUntil: () => demo.swapAt.getTime() + 8000,
+        });
+        session = await openSession({
+          file: demo.planPath,
+          cwd: demo.dir,
+          env: deps.env,
+          now: deps.now(),
+          lockFor: "demo",
+          create: true,
+        });
+        notifier = await notifierForSession(session, {
+          runner: "demo",
+          env: deps.env,
+          flagUrl: opts.notify,
+          out,
+          ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+        });
+        // The relay stops the old web service itself at the handover, with the plan's stop command.
         await runForeground(session, deps, out, {
-          executors,
+          executors: defaultExecutors(deps.env),
           signal: deps.hooks?.signal ?? abort.signal,
           extraLines: () => [tallyLine()],
           ...(notifier ? { notifier } : {}),
-          stoppedLine: opts.keep
-            ? `stopped; the plan and journal stay in ${demo.dir}`
-            : "stopped; the demo's services are stopped and its directory removed",
+          stoppedLine: "stopped; tearing the demo down",
         });
       } catch (error) {
         if (error instanceof ExitCode) stopped = true;
         else throw error;
       } finally {
         for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
-        await clients.stop();
-        const events = await session.store.events();
-        const html = renderMoveReport(session.state, events, session.timeline, deps.now());
-        const path = resolve(deps.cwd, opts.out);
-        await writeFile(path, html);
-        await session.close();
-        await notifier?.flush(FLUSH_MS);
-        await demo.close();
-        if (!opts.keep) await rm(demo.dir, { recursive: true, force: true });
+        const torn = await tearDownDemo(demo, {
+          clients,
+          session,
+          keep: opts.keep === true,
+          report: path,
+          now: deps.now,
+        });
         out.line();
-        out.line(tallyLine());
-        if (t.failed > 0) out.line(out.c.yellow(`  last failure: ${t.lastError}`));
-        out.line(`report: ${path}`);
-        out.data({ report: path, visitors: t, stopped });
+        if (clients) out.line(tallyLine());
+        if (clients && clients.tally.failed > 0) out.line(out.c.yellow(`  last failure: ${clients.tally.lastError}`));
+        for (const l of torn.lines) out.line(l);
+        for (const p of torn.problems) out.warn(p);
+        out.data({ report: torn.report, visitors: clients?.tally, stopped, teardown: torn });
       }
       if (stopped) throw new ExitCode(130);
     });

@@ -2,6 +2,7 @@ import { Command } from "@commander-js/extra-typings";
 import { resolve } from "node:path";
 import { writeFile } from "node:fs/promises";
 import type { Deps } from "../context.js";
+import { checkOutputPath } from "../output/path.js";
 import { createReporter } from "../output/reporter.js";
 import { renderMoveReport } from "../output/report.js";
 import { openSession } from "../timeline/session.js";
@@ -25,11 +26,12 @@ Examples:
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = deps.now();
+      const path = resolve(deps.cwd, opts.out);
+      await checkOutputPath("--out", path);
       const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
       try {
         const events = await session.store.events();
         const html = renderMoveReport(session.state, events, session.timeline, now);
-        const path = resolve(deps.cwd, opts.out);
         await writeFile(path, html);
         out.data({ report: path, bytes: Buffer.byteLength(html) });
         out.line(`report written to ${path}`);

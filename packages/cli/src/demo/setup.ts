@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -38,7 +38,7 @@ async function freePort(): Promise<number> {
       return port;
     }
   }
-  throw new Error("no free port on 127.0.0.2 and 127.0.0.3");
+  throw new Error("no free port on both 127.0.0.2 and 127.0.0.3");
 }
 
 /**
@@ -62,9 +62,21 @@ www  IN A   127.0.0.2
 `,
   );
   const dns = await startAuthoritativeServer({ zoneFiles: [zoneFile], listen: "127.0.0.1:0", pollMs: 100 });
-  const port = await freePort();
-  const oldWeb = await startWebProcess("127.0.0.2", port, "old");
-  const newWeb = await startWebService("127.0.0.3", port, "new");
+  let oldWeb: ChildProcess | undefined;
+  let newWeb: Awaited<ReturnType<typeof startWebService>> | undefined;
+  let port: number;
+  try {
+    port = await freePort();
+    oldWeb = await startWebProcess("127.0.0.2", port, "old");
+    newWeb = await startWebService("127.0.0.3", port, "new");
+  } catch (error) {
+    // Nothing started here outlives a failed setup.
+    if (oldWeb?.exitCode === null) oldWeb.kill("SIGTERM");
+    await dns.close();
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const web = { old: oldWeb, new: newWeb };
   const swapAt = new Date(Math.ceil((now.getTime() + 30_000) / 1000) * 1000);
   const planPath = join(dir, "cutover.yaml");
   await writeFile(
@@ -86,7 +98,7 @@ schedule:
   drain: { quiet: 4s, deadline: 1m }
 handover:
   mode: ${handover}
-  stopServices: ["${oldWeb.pid}"]   # the old web service's pid: kill stands for systemctl stop
+  stopServices: ["${web.old.pid}"]   # the old web service's pid: kill stands for systemctl stop
   stopCommand: [kill, -TERM, "{service}"]
 relay:
   ports: [${port}]${handover === "rebind" ? "\n  listen: 127.0.0.2" : ""}
@@ -105,12 +117,12 @@ propagation:
     port,
     swapAt,
     handover,
-    oldWeb,
-    newWeb,
+    oldWeb: web.old,
+    newWeb: web.new,
     async close() {
-      if (oldWeb.exitCode === null) oldWeb.kill("SIGTERM");
-      newWeb.closeAllConnections?.();
-      await Promise.all([new Promise((r) => newWeb.close(r)), dns.close()]);
+      if (web.old.exitCode === null) web.old.kill("SIGTERM");
+      web.new.closeAllConnections?.();
+      await Promise.all([new Promise((r) => web.new.close(r)), dns.close()]);
     },
   };
 }

@@ -1,16 +1,20 @@
-import { providers, type DnsProvider, type ProviderConfig } from "@cutover/dns";
+import { loadProvider, providers, type DnsProvider, type ProviderConfig } from "@cutover/dns";
 import { UserError } from "../errors.js";
 import type { LoadedPlan } from "./load.js";
 
-/** Builds the DNS provider a plan names, with credentials from the environment. */
-export function createProviderForPlan(
+/** Builds the DNS provider a plan names, with credentials from the environment (its code is loaded now). */
+export async function createProviderForPlan(
   loaded: LoadedPlan,
   env: Record<string, string | undefined>,
   extra: { sleep?: ProviderConfig["sleep"] } = {},
-): DnsProvider {
+): Promise<DnsProvider> {
   const { dns } = loaded.plan;
-  const factory = providers[dns.provider];
-  if (!factory) throw new UserError(`dns.provider "${dns.provider}" is not available in this build`);
+  const factory = await loadProvider(dns.provider);
+  if (!factory) {
+    throw new UserError(
+      `dns.provider "${dns.provider}" is not available in this build (available: ${Object.keys(providers).join(", ")})`,
+    );
+  }
   const { provider, zones, apiUrl, batchSize, records, lowTtl: _lowTtl, maxChanges: _max, ...options } = dns;
   return factory({
     provider,

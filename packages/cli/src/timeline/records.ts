@@ -7,7 +7,7 @@ export async function readPlanRecords(
   loaded: LoadedPlan,
   env: Record<string, string | undefined>,
 ): Promise<{ records: DnsRecord[]; capabilities: ProviderCapabilities; providerName: string }> {
-  const provider = createProviderForPlan(loaded, env);
+  const provider = await createProviderForPlan(loaded, env);
   try {
     const records: DnsRecord[] = [];
     for (const zone of loaded.plan.dns.zones) records.push(...(await provider.listRecords(zone)));

@@ -91,7 +91,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
   }
   let provider: DnsProvider;
   try {
-    provider = createProviderForPlan(loaded, o.env);
+    provider = await createProviderForPlan(loaded, o.env);
   } catch (error) {
     await lock?.release(); // a missing token must not leave the run locked
     throw error;
@@ -204,7 +204,7 @@ export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string;
   if (hash === state.plan.hash) return { diff: "", state };
   const lock = await acquireLock(store.lockPath, "plan --accept-changes", o.now);
   try {
-    const provider = createProviderForPlan(loaded, o.env);
+    const provider = await createProviderForPlan(loaded, o.env);
     const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
       capabilities: provider.capabilities,
       acceptRisk: state.plan.acceptRisk || o.acceptRisk === true,

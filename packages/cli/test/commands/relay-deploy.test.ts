@@ -84,7 +84,7 @@ const ssh = () => ["--identity", sshd.userKey, "--known-hosts", knownHosts, "--r
 
 describe("cutover relay deploy / status --remote / logs / stop --remote / script", () => {
   it("deploys and arms the handover on the old host; it fires on time with no connection; status, logs, stop", async () => {
-    await writeFile(plan, planText("cli-move", "2026-12-01T14:00:00Z"));
+    await writeFile(plan, planText("cli-move", "2036-12-01T14:00:00Z"));
     await runCli(["relay", "stop", "--remote", "--plan", plan, ...ssh(), "--accept-new"]); // records the key
     await rm(knownHosts);
 
@@ -149,7 +149,7 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
   }, 60_000);
 
   it("deploy --socat runs the socat script on the old host; status and stop find it", async () => {
-    await writeFile(plan, planText("cli-move", "2026-12-01T14:00:00Z"));
+    await writeFile(plan, planText("cli-move", "2036-12-01T14:00:00Z"));
     const r = await runCli(["relay", "deploy", "--socat", "--at", "now", "--plan", plan, ...ssh(), "--accept-new"]);
     expect(r.stderr).not.toContain("error");
     expect(r.code).toBe(0);
@@ -166,7 +166,7 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
   }, 60_000);
 
   it("script prints the socat fallback; bad --at and a host without old.ssh are clear errors", async () => {
-    await writeFile(plan, planText("cli-move", "2026-12-01T14:00:00Z"));
+    await writeFile(plan, planText("cli-move", "2036-12-01T14:00:00Z"));
     const s = await runCli(["relay", "script", "--plan", plan]);
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/^#!\/bin\/sh/);
@@ -174,9 +174,9 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
     expect(s.stdout).toContain(`SERVICES=${svc.name}`);
     expect(s.stdout).toContain(`AT=${Date.parse("2026-12-01T14:00:00Z") / 1000}`);
     const bad = await runCli(["relay", "deploy", "--plan", plan, "--at", "tomorrow"]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2); // bad usage
     expect(bad.stderr).toContain("--at tomorrow: give now or a date-time with an offset");
-    await writeFile(plan, planText("cli-move", "2026-12-01T14:00:00Z").replace(`, ssh: "${sshd.target}"`, ""));
+    await writeFile(plan, planText("cli-move", "2036-12-01T14:00:00Z").replace(`, ssh: "${sshd.target}"`, ""));
     const noSsh = await runCli(["relay", "logs", "--plan", plan]);
     expect(noSsh.code).toBe(1);
     expect(noSsh.stderr).toContain("the plan has no old.ssh");

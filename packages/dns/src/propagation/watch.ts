@@ -182,11 +182,15 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
     for (const r of options.resolvers)
       for (const name of names)
         for (const type of types) for (let k = 0; k < perResolver; k++) jobs.push({ r, name, type });
-    const results = await mapLimit(jobs, options.concurrency ?? 64, async (j) => {
-      const res = await send(j.r.server, j.name, j.type, { timeoutMs: 2000, retries: 1, ...options.query, rd: true });
-      return classifyAnswer(res, expectation, now());
-    });
-    const authoritative = await authPromise;
+    // Awaited together: a zone that cannot be found rejects at once (and never unobserved, which
+    // crashed the process with a raw stack while the resolver queries were still out).
+    const [results, authoritative] = await Promise.all([
+      mapLimit(jobs, options.concurrency ?? 64, async (j) => {
+        const res = await send(j.r.server, j.name, j.type, { timeoutMs: 2000, retries: 1, ...options.query, rd: true });
+        return classifyAnswer(res, expectation, now());
+      }),
+      authPromise,
+    ]);
     const targets: TargetRound[] = [];
     for (let i = 0; i < jobs.length; i += perResolver) {
       const j = jobs[i]!;

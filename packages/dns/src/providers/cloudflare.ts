@@ -1,8 +1,8 @@
-import Cloudflare from "cloudflare";
 import type { BatchPatchParam, RecordResponse } from "cloudflare/resources/dns/records";
 import { DnsError, redact } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { mapLimit } from "../_pool.js";
+import { APIError, BaseRecords, BaseZones, createClient } from "./_cloudflare-sdk.js";
 import { RateBudget, realSleep, retryAfterMs, unquoteTxt, type Sleep } from "./_http.js";
 import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
 
@@ -37,7 +37,8 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
     sleep,
   );
   const baseURL = config.apiUrl ?? config.env.CLOUDFLARE_BASE_URL;
-  const client = new Cloudflare({
+  const client = createClient({
+    resources: [BaseZones, BaseRecords],
     apiToken: token,
     ...(baseURL ? { baseURL } : {}),
     // Our own retry loop honours Retry-After with an injectable clock and reports each attempt.
@@ -67,7 +68,9 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
           : status === undefined || status >= 500
             ? "Cloudflare did not answer cleanly; run the same command again (it only does what is missing)"
             : undefined;
-    return new DnsError(`${status ?? "network error"}${status ? "" : ":"} ${reason} while ${what}`, {
+    // Without an answer, say where it was sent: a mistyped CLOUDFLARE_BASE_URL is the usual cause.
+    const where = status === undefined ? ` (${baseURL ?? "https://api.cloudflare.com/client/v4"})` : "";
+    return new DnsError(`${status ?? "network error"}${status ? "" : ":"} ${reason} while ${what}${where}`, {
       code: status === 401 || status === 403 ? "E_AUTH" : status === 404 ? "E_NOT_FOUND" : "E_PROVIDER",
       provider: "cloudflare",
       ...(status === undefined ? {} : { status }),
@@ -84,7 +87,7 @@ export function createCloudflareProvider(config: ProviderConfig): DnsProvider {
         const e = error as { status?: number; headers?: Headers };
         const status = e.status;
         const retryable = status === undefined || status === 429 || status >= 500;
-        if (!retryable || i >= retries || attempt.signal?.aborted || !(error instanceof Cloudflare.APIError)) {
+        if (!retryable || i >= retries || attempt.signal?.aborted || !(error instanceof APIError)) {
           throw fail(error, attempt.what);
         }
         const wait = retryAfterMs(e.headers?.get?.("retry-after")) ?? Math.min(8000, 500 * 2 ** i);

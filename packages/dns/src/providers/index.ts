@@ -1,21 +1,24 @@
-import { createCloudflareProvider } from "./cloudflare.js";
-import { createDigitalOceanProvider } from "./digitalocean.js";
-import { createHetznerProvider } from "./hetzner.js";
-import { createLinodeProvider } from "./linode.js";
-import { createPowerDnsProvider } from "./powerdns.js";
-import { createRfc2136Provider } from "./rfc2136.js";
-import { createRoute53Provider } from "./route53.js";
 import type { ProviderFactory } from "./types.js";
-import { createZonefileProvider } from "./zonefile.js";
 
-/** Every provider by the name a plan uses in `dns.provider`. */
-export const providers: Record<string, ProviderFactory> = {
-  cloudflare: createCloudflareProvider,
-  digitalocean: createDigitalOceanProvider,
-  hetzner: createHetznerProvider,
-  linode: createLinodeProvider,
-  powerdns: createPowerDnsProvider,
-  rfc2136: createRfc2136Provider,
-  route53: createRoute53Provider,
-  zonefile: createZonefileProvider,
+/**
+ * Every provider by the name a plan uses in `dns.provider`: a plain map of loaders, one line each. A
+ * provider's file (and its SDK: `cloudflare`, `@linode/api-v4`, `@aws-sdk/...`) is imported only when a
+ * plan names it, so a command that needs no provider does not pay for any (importing the `cloudflare`
+ * SDK alone took ~1.1 s). A provider file that imports an SDK at its top stays out of src/index.ts and
+ * gets a subpath export instead (test/cli/start.test.ts checks what `--version` and `plan` load).
+ */
+export const providers: Record<string, () => Promise<ProviderFactory>> = {
+  cloudflare: async () => (await import("./cloudflare.js")).createCloudflareProvider,
+  digitalocean: async () => (await import("./digitalocean.js")).createDigitalOceanProvider,
+  hetzner: async () => (await import("./hetzner.js")).createHetznerProvider,
+  linode: async () => (await import("./linode.js")).createLinodeProvider,
+  powerdns: async () => (await import("./powerdns.js")).createPowerDnsProvider,
+  rfc2136: async () => (await import("./rfc2136.js")).createRfc2136Provider,
+  route53: async () => (await import("./route53.js")).createRoute53Provider,
+  zonefile: async () => (await import("./zonefile.js")).createZonefileProvider,
 };
+
+/** The factory of the provider a plan names, or undefined for a name no provider has. */
+export async function loadProvider(name: string): Promise<ProviderFactory | undefined> {
+  return Object.hasOwn(providers, name) ? providers[name]!() : undefined;
+}

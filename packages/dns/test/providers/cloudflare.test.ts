@@ -1,13 +1,13 @@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
   applyChangeSet,
-  createCloudflareProvider,
   discoverTargets,
   planLower,
   planRestore,
   planSwap,
   type DnsProvider,
 } from "../../src/index.js";
+import { createCloudflareProvider } from "../../src/providers/cloudflare.js";
 import { CloudflareFake, startFakeServer } from "../fakes/index.js";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 

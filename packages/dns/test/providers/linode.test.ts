@@ -1,14 +1,13 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   applyChangeSet,
-  createLinodeProvider,
   discoverTargets,
-  linodeInterceptorCount,
   planLower,
   planRestore,
   planSwap,
   type DnsProvider,
 } from "../../src/index.js";
+import { createLinodeProvider, linodeInterceptorCount } from "../../src/providers/linode.js";
 import { LinodeFake, startFakeServer } from "../fakes/index.js";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 

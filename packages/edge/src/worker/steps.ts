@@ -1,11 +1,6 @@
-import {
-  applyChangeSet,
-  createCloudflareProvider,
-  createLinodeProvider,
-  queryDns,
-  sameIp,
-  type DnsProvider,
-} from "@cutover/dns";
+import { applyChangeSet, queryDns, sameIp, type DnsProvider } from "@cutover/dns";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
+import { createLinodeProvider } from "@cutover/dns/linode";
 import type { EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
 
 /** The Worker's secret bindings (the plan comes from the `plan.js` module). */

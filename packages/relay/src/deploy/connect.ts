@@ -1,7 +1,7 @@
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname } from "node:path";
-import { Client, type AlgorithmList, type ConnectConfig, type ServerHostKeyAlgorithm } from "ssh2";
+import type { AlgorithmList, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
 import { RelayError } from "../errors.js";
 import { knownHostKeys, sshFingerprint } from "../ssh.js";
 import { shellJoin } from "./_shell.js";
@@ -215,6 +215,7 @@ export async function connectOldHost(spec: OldHostSpec, options: ConnectOldHostO
   if (privateKey !== undefined) cfg.privateKey = privateKey;
   else cfg.agent = agent!;
 
+  const { Client } = await import("ssh2"); // loaded when a command connects, not when the CLI starts
   const client = new Client();
   await new Promise<void>((resolve, reject) => {
     let settled = false;

@@ -20,7 +20,7 @@ import {
   type RecordChange,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
-import { ExitCode, UserError } from "../../errors.js";
+import { ExitCode, UsageError, UserError } from "../../errors.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
@@ -47,7 +47,7 @@ export interface PlanRecords {
 /** Loads the plan, builds its provider and reads every record of its zones. The caller closes the provider. */
 export async function readPlanZones(planFile: string, deps: Deps): Promise<PlanRecords> {
   const loaded = await loadPlan(planFile, { cwd: deps.cwd, now: deps.now() });
-  const provider = createProviderForPlan(loaded, deps.env, { sleep: deps.sleep });
+  const provider = await createProviderForPlan(loaded, deps.env, { sleep: deps.sleep });
   const records: DnsRecord[] = [];
   const zoneSizes: Record<string, number> = {};
   try {
@@ -120,7 +120,7 @@ async function readOriginals(file: string, cwd: string): Promise<DnsRecord[]> {
   try {
     data = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
-    throw new UserError(`--originals ${file}: cannot read it as JSON (${(error as Error).message})`);
+    throw new UsageError(`--originals ${file}: cannot read it as JSON (${(error as Error).message})`);
   }
   const list = Array.isArray(data) ? data : (data as { originals?: unknown })?.originals;
   const ok =
@@ -169,9 +169,7 @@ export async function planStep(
     targets = all.filter(isAddr);
     spf = all.filter((r) => r.type === "TXT");
   } else {
-    const ttl = opts.ttl === undefined ? undefined : Number(opts.ttl);
-    if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0))
-      throw new UserError(`--ttl ${opts.ttl}: give whole seconds, e.g. 3600`);
+    const ttl = ttlOption(opts.ttl);
     if (step === "restore" && ttl === undefined) {
       throw new UserError(
         "restore needs the original TTLs: pass --originals FILE (from --save-originals or the journal) or --ttl SECONDS",
@@ -239,8 +237,16 @@ const STEP_WORD: Record<ChangeStep, string> = {
 };
 
 /** Runs one DNS step now: plan it from the records as they are, check its size, apply it, print each record. */
+function ttlOption(text: string | undefined): number | undefined {
+  const ttl = text === undefined ? undefined : Number(text);
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl > 0))
+    throw new UsageError(`--ttl ${text}: give whole seconds, e.g. 3600`);
+  return ttl;
+}
+
 export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps): Promise<void> {
   const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+  ttlOption(opts.ttl); // options first: bad usage is said before the plan, the provider or the network
   const ctx = await readPlanZones(opts.plan, deps);
   try {
     const { set, originals } = await planStep(step, ctx, opts, deps);

@@ -18,8 +18,8 @@ import {
   type ResolverSpec,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
-import { UserError, isUserFacing } from "../../errors.js";
-import { ExitCode } from "../../main.js";
+import { ExitCode, UserError, isUserFacing } from "../../errors.js";
+import { checkOutputPath } from "../../output/path.js";
 import { createReporter } from "../../output/reporter.js";
 import { parseDuration } from "../../plan/duration.js";
 import { plainRound, renderRound } from "./_render.js";
@@ -161,6 +161,7 @@ async function runPropagationCommand(
         ...(opts.apex ? { apex: opts.apex } : {}),
       }
     : (false as const);
+  if (opts.report) await checkOutputPath("--report", resolve(deps.cwd, opts.report));
   // Last, after every option is checked: creating measurements spends the user's Atlas credits.
   const atlas = opts.atlas === undefined ? undefined : await startAtlas(deps, names, expect, old, opts);
   const now = () => deps.now().getTime();
@@ -205,6 +206,19 @@ async function runPropagationCommand(
     watch: opts.watch === true,
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     onRound: async (r) => {
+      // No resolver answered at all and there is no authoritative check: that is not "not yet", it is an
+      // error (wrong addresses, a firewall, no network), and waiting for a timeout would not change it.
+      if (r.index === 0 && !r.authoritative && r.targets.length > 0 && r.targets.every((t) => t.unreachable)) {
+        const servers = [...new Set(r.targets.map((t) => t.server))];
+        const why = [...new Set(r.targets.map((t) => `${t.server}: ${t.observations[0]?.error ?? "no answer"}`))];
+        throw new UserError(`no resolver answered: ${why.slice(0, 3).join("; ")}${why.length > 3 ? "; ..." : ""}`, {
+          exitCode: 2,
+          code: "E_NO_ANSWER",
+          details: [
+            `check --resolvers (${servers.length} asked) and that this machine reaches them on port 53 (UDP and TCP) or 443 (DoH)`,
+          ],
+        });
+      }
       current = r;
       if (out.json) {
         if (opts.watch) out.write(`${JSON.stringify(r)}\n`);

@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ListenerConfig, RelayConfig, SshConfig, UpstreamConfig } from "@cutover/relay";
-import { UserError } from "../../errors.js";
+import { UsageError, UserError } from "../../errors.js";
 import type { Plan } from "../../plan/schema.js";
 
 export interface RelayConfigOptions {
@@ -154,6 +154,6 @@ export function parseForwardSpec(spec: string): ListenerConfig {
   const listenPort = Number(l[2]);
   if (!(listenPort >= 0 && listenPort <= 65535)) throw bad();
   if (bind !== undefined && isIP(bind) === 0)
-    throw new UserError(`--forward ${spec}: ${bind} is not an IP address to listen on`);
+    throw new UsageError(`--forward ${spec}: ${bind} is not an IP address to listen on`);
   return { kind: "tcp", ...(bind === undefined ? {} : { host: bind }), port: listenPort, upstream, ...extra };
 }

@@ -4,7 +4,7 @@ import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { connectOldHost, defaultRemoteDir, remoteRelayStatus, stopRemoteRelay, type OldHost } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { ExitCode, UserError } from "../../errors.js";
+import { ExitCode, UsageError, UserError } from "../../errors.js";
 import type { Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { formatStatus } from "./_format.js";
@@ -91,7 +91,7 @@ export async function openOldHost(
       `${host.label}'s clock is ${(Math.abs(clock.skewMs) / 1000).toFixed(1)} s ${clock.skewMs > 0 ? "ahead of" : "behind"} this machine's; the armed handover fires by the old host's clock (fix it with NTP: timedatectl set-ntp true)`,
     );
   let dir = opts.remoteDir ?? defaultRemoteDir(plan.name);
-  if (!isAbsolute(dir)) throw new UserError(`--remote-dir ${dir}: give an absolute path on the old host`);
+  if (!isAbsolute(dir)) throw new UsageError(`--remote-dir ${dir}: give an absolute path on the old host`);
   dir = dir.replace(/\/+$/, "");
   return { host, dir, skewMs: clock.skewMs };
 }

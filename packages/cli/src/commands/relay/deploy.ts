@@ -9,7 +9,7 @@ import {
   type RelayConfig,
 } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UserError } from "../../errors.js";
+import { UsageError, UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { planRelayConfig } from "./_config.js";
 import { formatStatus } from "./_format.js";
@@ -20,7 +20,7 @@ export function parseAt(value: string | undefined): Date | "now" | undefined {
   if (value === undefined || value === "now") return value;
   const ms = /(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim()) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms))
-    throw new UserError(`--at ${value}: give now or a date-time with an offset, e.g. 2026-12-01T14:00:00Z`);
+    throw new UsageError(`--at ${value}: give now or a date-time with an offset, e.g. 2026-12-01T14:00:00Z`);
   return new Date(ms);
 }
 

@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { remoteRelayLogs } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UserError } from "../../errors.js";
+import { UsageError, UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { loadRemotePlan, openOldHost, withRemoteOptions } from "./_remote.js";
 
@@ -24,7 +24,7 @@ Examples:
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const lines = Number(opts.lines);
       if (!Number.isInteger(lines) || lines < 1)
-        throw new UserError(`--lines ${opts.lines}: expected a whole number from 1`);
+        throw new UsageError(`--lines ${opts.lines}: expected a whole number from 1`);
       const loaded = await loadRemotePlan(deps, opts.plan);
       const { host, dir } = await openOldHost(deps, out, loaded, opts);
       try {

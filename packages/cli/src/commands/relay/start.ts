@@ -15,7 +15,7 @@ import {
   type RelayHelpers,
 } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UserError } from "../../errors.js";
+import { ExitCode, UsageError, UserError } from "../../errors.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan } from "../../plan/load.js";
 import { relayMainPath } from "../../timeline/relay.js";
@@ -102,7 +102,7 @@ SIGTERM or Ctrl-C drains (stop accepting, finish open connections); a second one
       if (opts.workers !== undefined) {
         const n = Number(opts.workers);
         if (!Number.isInteger(n) || n < 1 || n > 64)
-          throw new UserError(`--workers ${opts.workers}: expected a whole number from 1 to 64`);
+          throw new UsageError(`--workers ${opts.workers}: expected a whole number from 1 to 64`);
         config.workers = n;
       }
       parseRelayConfig(config);
@@ -169,8 +169,10 @@ async function runForeground(deps: Deps, out: Reporter, config: RelayConfig): Pr
   }
   out.line(`relay running (pid ${process.pid}); admin socket ${config.admin?.path ?? "(none)"}; Ctrl-C drains`);
   let signals = 0;
+  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
+    if (sig === "SIGINT") interrupted = true;
     if (signals === 1) {
       log(`${sig}: draining (again to stop at once)`);
       void relay.drain();
@@ -191,6 +193,8 @@ async function runForeground(deps: Deps, out: Reporter, config: RelayConfig): Pr
   const status = relay.status();
   out.data({ stopped: true, status });
   for (const line of formatStatus(status, 20)) out.line(line);
+  // Ctrl-C exits 130 as documented; SIGTERM (systemctl stop) is an asked-for stop and exits 0.
+  if (interrupted) throw new ExitCode(130);
 }
 
 function formatQuiet(ms: number): string {

@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { queryAdmin, type RelayStatus } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UserError } from "../../errors.js";
+import { UsageError, UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { defaultAdminPath } from "./_config.js";
 import { formatStatus } from "./_format.js";
@@ -29,7 +29,7 @@ Examples:
     .action(async (opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const limit = Number(opts.limit);
-      if (!Number.isInteger(limit) || limit < 0) throw new UserError(`--limit ${opts.limit}: expected a whole number`);
+      if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`--limit ${opts.limit}: expected a whole number`);
       if (opts.remote === true) return showRemoteStatus(deps, out, opts, limit);
       const status = (await queryAdmin(opts.admin ?? defaultAdminPath(deps.env), { cmd: "status" })) as RelayStatus;
       out.data(status);

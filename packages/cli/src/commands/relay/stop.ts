@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { queryAdmin, type RelayStatus } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UserError } from "../../errors.js";
+import { UsageError, UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { formatDuration, parseDuration } from "../../plan/duration.js";
 import { defaultAdminPath } from "./_config.js";
@@ -35,7 +35,7 @@ Examples:
       if (opts.drain !== undefined) {
         deadlineMs = parseDuration(opts.drain);
         if (deadlineMs === undefined)
-          throw new UserError(`--drain ${opts.drain}: write a duration such as 30s, 10m or 2h`);
+          throw new UsageError(`--drain ${opts.drain}: write a duration such as 30s, 10m or 2h`);
       }
       if (opts.remote === true) return stopRemote(deps, out, opts, deadlineMs);
       const status = (await queryAdmin(admin, { cmd: "status" })) as RelayStatus;
