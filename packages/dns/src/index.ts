@@ -45,6 +45,7 @@ export { createZonefileProvider } from "./providers/zonefile.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { snapTtl, type SnappedTtl } from "./ttl.js";
 export { editZoneFile, nextSerial, quoteTxt, zoneNameFromPath, type ZoneEdit } from "./zonefile/edit.js";
+export { fileKind, MAX_ZONE_FILE_BYTES, readZoneText } from "./zonefile/read.js";
 export {
   parseTtlText,
   parseZoneFile,

@@ -1,7 +1,9 @@
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
+import { fileKind } from "@cutover/dns";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { UserError } from "../errors.js";
-import { parsePlan, type ParsedPlan } from "./parse.js";
+import { PLAN_LIMITS, parsePlan, type ParsedPlan } from "./parse.js";
 
 export interface LoadedPlan extends ParsedPlan {
   /** Absolute path of the plan file. */
@@ -23,8 +25,9 @@ export async function loadPlan(
   const path = isAbsolute(given) ? given : resolve(options.cwd, given);
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readPlanText(path, given);
   } catch (error) {
+    if (error instanceof UserError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new UserError(
       code === "ENOENT"
@@ -38,6 +41,27 @@ export async function loadPlan(
     file: shown.startsWith("..") ? path : shown,
     now: options.now,
     allowPastSwap: options.allowPastSwap === true,
+    baseDir: dirname(path),
   });
   return { ...parsed, path, dir: dirname(path), text };
+}
+
+/**
+ * The plan's text, refused before it is read when it is not a regular file (a device or FIFO would be read
+ * for ever) or is over PLAN_LIMITS.bytes. Checked on the opened file, so it cannot change in between.
+ */
+async function readPlanText(path: string, given: string): Promise<string> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new UserError(`${given} is ${fileKind(st)}, not a plan file`, { code: "E_PLAN_READ" });
+    if (st.size > PLAN_LIMITS.bytes)
+      throw new UserError(
+        `${given} is ${(st.size / 1048576).toFixed(1)} MiB; a plan file is at most ${PLAN_LIMITS.bytes / 1048576} MiB`,
+        { code: "E_PLAN_READ" },
+      );
+    return await fh.readFile("utf8");
+  } finally {
+    await fh.close();
+  }
 }

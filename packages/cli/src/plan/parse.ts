@@ -1,7 +1,12 @@
+import { statSync, type Stats } from "node:fs";
 import { isIP } from "node:net";
-import { LineCounter, parseDocument, isMap, isPair, isScalar, type Node } from "yaml";
+import { resolve } from "node:path";
+import { fileKind } from "@cutover/dns";
+import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { UserError } from "../errors.js";
+import { formatDuration } from "./duration.js";
+import { clip } from "./fields.js";
 import { planSchema, type Plan } from "./schema.js";
 
 export interface PlanProblem {
@@ -19,42 +24,100 @@ export interface ParsedPlan {
   warnings: string[];
 }
 
+/** Limits checked before a plan is parsed, so that no file makes `cutover plan` slow or large. */
+export const PLAN_LIMITS = {
+  /** A plan is a page or two of YAML; 1 MiB leaves room for long record lists. */
+  bytes: 1024 * 1024,
+  /** A plan nests 5 levels deep; deeper YAML (100k levels took 25 s to parse) is refused. */
+  depth: 64,
+  /** Aliases expanded by the YAML reader (a billion-laughs file expands a few into billions). */
+  aliases: 50,
+  /** Problems listed one by one; more are counted ("and N more"). */
+  problems: 50,
+} as const;
+
 export class PlanError extends UserError {
   override name = "PlanError";
   readonly problems: readonly PlanProblem[];
-  constructor(file: string, problems: PlanProblem[]) {
+  /** Problems found beyond the ones listed (PLAN_LIMITS.problems). */
+  readonly more: number;
+  constructor(file: string, problems: PlanProblem[], more = 0) {
     const lines = problems.map((p) => `${file}:${p.line}:${p.col} ${p.path}: ${p.message}`);
-    super(`${file} has ${problems.length} problem${problems.length === 1 ? "" : "s"}:`, {
-      code: "E_PLAN",
-      details: lines,
-    });
+    if (more > 0) lines.push(`... and ${more} more problem${more === 1 ? "" : "s"} (fix these first)`);
+    const total = problems.length + more;
+    super(`${file} has ${total} problem${total === 1 ? "" : "s"}:`, { code: "E_PLAN", details: lines });
     this.problems = problems;
+    this.more = more;
   }
+}
+
+export interface ParsePlanOptions {
+  file: string;
+  now: Date;
+  allowPastSwap?: boolean;
+  /**
+   * The plan file's directory: when given, the files the plan names (zone files, the TSIG key file) are
+   * checked to be regular files, before anything reads them.
+   */
+  baseDir?: string;
 }
 
 /**
  * Parses and validates a plan file. Every problem is collected and thrown at once as a PlanError
- * whose lines read `file:LINE:COL path.to.key: what is wrong and what would be right`.
+ * whose lines read `file:LINE:COL path.to.key: what is wrong and what would be right`. Total and linear
+ * in the size of the file: any text gives a plan or a PlanError (fuzzed in test/plan/fuzz.test.ts).
  */
-export function parsePlan(text: string, options: { file: string; now: Date; allowPastSwap?: boolean }): ParsedPlan {
+export function parsePlan(text: string, options: ParsePlanOptions): ParsedPlan {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > PLAN_LIMITS.bytes) {
+    throw new PlanError(options.file, [
+      {
+        line: 1,
+        col: 1,
+        path: "(file)",
+        message: `the file is ${(bytes / 1048576).toFixed(1)} MiB; a plan file is at most 1 MiB`,
+      },
+    ]);
+  }
+  const deep = findDeepNesting(text, PLAN_LIMITS.depth);
+  if (deep) {
+    throw new PlanError(options.file, [
+      { ...deep, path: "(yaml)", message: `nested more than ${PLAN_LIMITS.depth} levels deep; a plan needs 5 or 6` },
+    ]);
+  }
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // uniqueKeys: false because the YAML library's own check compares every key with every other (quadratic:
+  // 20k keys took 32 s); duplicates are found below with a set per mapping.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false });
   const pos = (offset: number | undefined) => {
     const p = lineCounter.linePos(offset ?? 0);
     return { line: p.line, col: p.col };
   };
+  const problems = new Problems(options.file);
   if (doc.errors.length > 0) {
-    throw new PlanError(
-      options.file,
-      doc.errors.map((e) => ({
-        ...pos(e.pos[0]),
-        path: "(yaml)",
-        message: e.message.split("\n")[0] ?? e.message,
-      })),
-    );
+    for (const e of doc.errors)
+      problems.push(() => ({ ...pos(e.pos[0]), path: "(yaml)", message: e.message.split("\n")[0] ?? e.message }));
+    problems.throwIfAny();
   }
-  const data: unknown = doc.toJS() ?? {};
-  const problems: PlanProblem[] = [];
+  checkYamlNodes(doc, pos, problems);
+  problems.throwIfAny();
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: PLAN_LIMITS.aliases }) ?? {};
+  } catch (error) {
+    // The YAML library refuses an alias bomb or an unresolved alias while building values; say where.
+    const at = firstAlias(doc);
+    const why = error instanceof Error ? error.message : String(error);
+    throw new PlanError(options.file, [
+      {
+        ...pos(at?.range?.[0]),
+        path: "(yaml)",
+        message: /Excessive alias count/.test(why)
+          ? `aliases expand to too much (a YAML "billion laughs"); write the values out, or use at most ${PLAN_LIMITS.aliases} aliases`
+          : `${why.split("\n")[0]}`,
+      },
+    ]);
+  }
 
   const locate = (path: readonly PropertyKey[], key?: string): { line: number; col: number } => {
     // The deepest node that exists on the path; for an unknown key, the key itself.
@@ -85,21 +148,26 @@ export function parsePlan(text: string, options: { file: string; now: Date; allo
     return best;
   };
 
+  // Located lazily: past PLAN_LIMITS.problems a problem is only counted, so 400k unknown keys stay linear.
   const add = (path: readonly PropertyKey[], message: string, key?: string) => {
     const full = key === undefined ? path : [...path, key];
-    problems.push({ ...locate(path, key), path: formatPath(full), message });
+    problems.push(() => ({ ...locate(path, key), path: formatPath(full), message }));
   };
 
   const result = planSchema.safeParse(data);
   if (!result.success) {
     for (const issue of result.error.issues) {
       if (issue.code === "unrecognized_keys") {
-        const known = knownKeys(planSchema, issue.path, data);
+        const known = problems.full() ? [] : knownKeys(planSchema, issue.path, data);
         for (const key of issue.keys) {
+          if (problems.full()) {
+            problems.count();
+            continue;
+          }
           const guess = closest(key, known);
           add(
             issue.path,
-            `unknown key "${key}"` +
+            `unknown key "${clip(key)}"` +
               (guess ? `; did you mean "${guess}"?` : known.length ? `; expected one of ${known.join(", ")}` : ""),
             key,
           );
@@ -113,12 +181,181 @@ export function parsePlan(text: string, options: { file: string; now: Date; allo
   }
 
   const warnings: string[] = [];
-  if (result.success) checkPlan(result.data, options.allowPastSwap ? undefined : options.now, add, warnings);
-  if (problems.length > 0) {
-    problems.sort((a, b) => a.line - b.line || a.col - b.col);
-    throw new PlanError(options.file, problems);
+  if (result.success) {
+    checkPlan(result.data, options.allowPastSwap ? undefined : options.now, add, warnings);
+    if (options.baseDir !== undefined) checkFiles(result.data, options.baseDir, add);
   }
+  problems.throwIfAny();
   return { plan: result.data!, file: options.file, warnings };
+}
+
+/** Problems in the order found; the first PLAN_LIMITS.problems are located and listed, the rest counted. */
+class Problems {
+  private readonly listed: PlanProblem[] = [];
+  private extra = 0;
+  private readonly file: string;
+  constructor(file: string) {
+    this.file = file;
+  }
+  full(): boolean {
+    return this.listed.length >= PLAN_LIMITS.problems;
+  }
+  count(): void {
+    this.extra++;
+  }
+  push(make: () => PlanProblem): void {
+    if (this.full()) this.extra++;
+    else this.listed.push(make());
+  }
+  throwIfAny(): void {
+    if (this.listed.length === 0) return;
+    this.listed.sort((a, b) => a.line - b.line || a.col - b.col);
+    throw new PlanError(this.file, this.listed, this.extra);
+  }
+}
+
+/**
+ * What the YAML reader passes without a word but a plan must not hold: a key twice in one mapping (the
+ * last would win silently), a key that is not a plain scalar, and `__proto__` (a JavaScript object cannot
+ * hold it as a key: it would vanish). One pass over the nodes (aliases are not followed), a set per mapping.
+ */
+function checkYamlNodes(
+  doc: Document.Parsed,
+  pos: (offset: number | undefined) => { line: number; col: number },
+  problems: Problems,
+): void {
+  visit(doc, {
+    Map(_key, map, ancestors) {
+      const seen = new Map<string, number>();
+      for (const pair of map.items) {
+        const key = pair.key as Node | null;
+        const at = () => pos(key?.range?.[0] ?? map.range?.[0]);
+        if (!isScalar(key)) {
+          problems.push(() => ({
+            ...at(),
+            path: where(ancestors),
+            message: "a key must be a plain name, not a list or mapping",
+          }));
+          continue;
+        }
+        const name = String(key.value);
+        if (name === "__proto__")
+          problems.push(() => ({
+            ...at(),
+            path: where(ancestors),
+            message: '"__proto__" cannot be a key (JavaScript objects drop it); remove it',
+          }));
+        const first = seen.get(name);
+        if (first !== undefined)
+          problems.push(() => ({
+            ...at(),
+            path: where(ancestors),
+            message: `"${clip(name)}" is given twice in this mapping (also on line ${pos(first).line}); give it once`,
+          }));
+        else seen.set(name, key.range?.[0] ?? 0);
+      }
+    },
+  });
+}
+
+/** The path of a node from its ancestors, for problems found on the YAML nodes themselves. */
+function where(ancestors: readonly unknown[]): string {
+  const segs: PropertyKey[] = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const a = ancestors[i];
+    if (isPair(a) && isScalar(a.key)) segs.push(String(a.key.value));
+    else if (isSeq(a)) {
+      const child = ancestors[i + 1];
+      const idx = a.items.indexOf(child as never);
+      if (idx >= 0) segs.push(idx);
+    }
+  }
+  return segs.length === 0 ? "(top)" : formatPath(segs);
+}
+
+function firstAlias(doc: Document.Parsed): Node | undefined {
+  let found: Node | undefined;
+  visit(doc, {
+    Alias(_key, node) {
+      found = node;
+      return visit.BREAK;
+    },
+  });
+  return found;
+}
+
+/**
+ * Where the YAML nests deeper than `max` (block indentation levels plus open flow brackets), found in one
+ * pass over the text before the YAML reader sees it. It reads quotes, comments and block scalars well
+ * enough to never count too little; it may count a little too much, which no plan comes near.
+ */
+export function findDeepNesting(text: string, max: number): { line: number; col: number } | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let quote: '"' | "'" | undefined;
+  let blockIndent = -1; // inside a block scalar (| or >): lines indented more than this are text
+  let line = 1;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const lineStart = i;
+    let indent = 0;
+    while (text[i + indent] === " ") indent++;
+    let j = i + indent;
+    const first = text[j];
+    const blank = first === undefined || first === "\n" || first === "\r" || first === "#";
+    if (blockIndent >= 0 && (blank || indent > blockIndent)) {
+      // Part of a block scalar: skip the line.
+    } else if (quote === undefined) {
+      blockIndent = -1;
+      if (!blank && flow === 0) {
+        while (indents.length > 0 && indents[indents.length - 1]! >= indent) indents.pop();
+        indents.push(indent);
+        // "- - x" and "- key: v" open one level per dash on the line.
+        while (text[j] === "-" && (text[j + 1] === " " || text[j + 1] === "\t")) {
+          j += 2;
+          while (text[j] === " ") j++;
+          indents.push(j - lineStart);
+        }
+        if (indents.length + flow > max) return { line, col: indent + 1 };
+      }
+    }
+    let prev = "";
+    for (; j < n && text[j] !== "\n"; j++) {
+      if (blockIndent >= 0 && (blank || indent > blockIndent)) break;
+      const ch = text[j]!;
+      if (quote !== undefined) {
+        if (ch === "\\" && quote === '"') j++;
+        else if (ch === quote) {
+          if (quote === "'" && text[j + 1] === "'") j++;
+          else quote = undefined;
+        }
+        prev = "x";
+        continue;
+      }
+      if (ch === " " || ch === "\t" || ch === "\r") continue;
+      if (ch === "#" && (j === lineStart || text[j - 1] === " " || text[j - 1] === "\t")) break;
+      const atScalarStart =
+        prev === "" || prev === "[" || prev === "{" || prev === "," || prev === ":" || prev === "-" || prev === "?";
+      if ((ch === '"' || ch === "'") && atScalarStart) quote = ch;
+      else if (ch === "[" || ch === "{") {
+        flow++;
+        if (indents.length + flow > max) return { line, col: j - lineStart + 1 };
+      } else if ((ch === "]" || ch === "}") && flow > 0) flow--;
+      else if ((ch === "|" || ch === ">") && (prev === ":" || prev === "-" || prev === "") && flow === 0) {
+        // A block scalar starts; its header may carry indicators and a comment.
+        if (/^[|>][-+0-9]*\s*(#.*)?\r?$/.test(text.slice(j, text.indexOf("\n", j) < 0 ? n : text.indexOf("\n", j)))) {
+          blockIndent = indent;
+          break;
+        }
+      }
+      prev = ch;
+    }
+    while (j < n && text[j] !== "\n") j++;
+    i = j + 1;
+    line++;
+  }
+  return undefined;
 }
 
 /** The checks that look at more than one field. */
@@ -168,10 +405,15 @@ function checkPlan(
 
   if (plan.dns.provider === "zonefile") {
     for (const zone of plan.dns.zones) {
-      if (!(zone in plan.dns.files))
+      if (!Object.hasOwn(plan.dns.files, zone))
         add(["dns", "files"], `no zone file for ${zone}; add "${zone}: path/to/${zone}.zone"`);
     }
+    const zones = new Set(plan.dns.zones);
+    for (const zone of Object.keys(plan.dns.files))
+      if (!zones.has(zone)) warnings.push(`dns.files names ${zone}, which is not in dns.zones: that file is not used`);
   }
+
+  checkTiming(plan, add, warnings);
 
   if (seen.has(25) && plan.relay.proxyProtocol["25"] === undefined) {
     warnings.push(
@@ -182,6 +424,71 @@ function checkPlan(
   }
 }
 
+/**
+ * Timeline settings that defeat the relay or the rollback: refused when they cannot work, a one-line warning
+ * with the consequence when they are a choice someone may make on purpose.
+ */
+function checkTiming(
+  plan: Plan,
+  add: (path: readonly PropertyKey[], message: string) => void,
+  warnings: string[],
+): void {
+  const { quiet, deadline } = plan.schedule.drain;
+  const restore = plan.schedule.restoreTtlAfter;
+  const hasRelay = plan.relay.ports.length > 0 || plan.relay.sockets.length > 0;
+  const lowTtlMs = plan.dns.lowTtl * 1000;
+  if (hasRelay) {
+    if (quiet === 0)
+      add(
+        ["schedule", "drain", "quiet"],
+        "0s would drain the relay at the swap, refusing every client that still has the old address; give the quiet time to wait for, e.g. 30m",
+      );
+    else if (quiet < lowTtlMs)
+      warnings.push(
+        `schedule.drain.quiet (${formatDuration(quiet)}) is shorter than dns.lowTtl (${plan.dns.lowTtl}s): a lull in traffic may drain the relay while resolvers still hand out the old address, and those clients are refused`,
+      );
+    if (deadline < quiet)
+      add(
+        ["schedule", "drain", "deadline"],
+        `${formatDuration(deadline)} is shorter than drain.quiet (${formatDuration(quiet)}): the relay would be stopped before it could ever be quiet; make the deadline at least the quiet time`,
+      );
+  }
+  if (restore === 0)
+    add(
+      ["schedule", "restoreTtlAfter"],
+      "0s would put the long TTL back at the swap itself, so a rollback would take the full old TTL to reach caches; restore after the drain, e.g. 24h",
+    );
+  else if (hasRelay && restore < quiet)
+    warnings.push(
+      `schedule.restoreTtlAfter (${formatDuration(restore)}) comes before the relay can drain (drain.quiet ${formatDuration(quiet)} at the earliest): a rollback after T+${formatDuration(restore)} takes up to the old TTL to reach every cache`,
+    );
+  else if (restore < lowTtlMs)
+    warnings.push(
+      `schedule.restoreTtlAfter (${formatDuration(restore)}) is shorter than dns.lowTtl (${plan.dns.lowTtl}s): the long TTL is back before caches have seen the swap's answer expire, so a rollback takes up to the old TTL`,
+    );
+  if (plan.propagation.timeout === 0)
+    add(
+      ["propagation", "timeout"],
+      "0s would stop watching at the swap, before any resolver could answer new; leave it out (old TTL + margin) or give e.g. 2h",
+    );
+}
+
+/** The files a plan names must be regular files (a device or FIFO would be read for ever); missing ones are left to the reader. */
+function checkFiles(plan: Plan, baseDir: string, add: (path: readonly PropertyKey[], message: string) => void): void {
+  const check = (path: readonly PropertyKey[], file: string) => {
+    let st: Stats | undefined;
+    try {
+      st = statSync(resolve(baseDir, file));
+    } catch {
+      return;
+    }
+    if (!st.isFile()) add(path, `${clip(file)} is ${fileKind(st)}, not a regular file`);
+  };
+  if (plan.dns.provider === "zonefile")
+    for (const [zone, file] of Object.entries(plan.dns.files)) check(["dns", "files", zone], file);
+  if (plan.dns.provider === "rfc2136") check(["dns", "keyFile"], plan.dns.keyFile);
+}
+
 function sameV6(a: string, b: string): boolean {
   return isIP(a) === 6 && isIP(b) === 6 && expandV6(a) === expandV6(b);
 }
@@ -190,7 +497,7 @@ function expandV6(a: string): string {
   const [head = "", tail = ""] = a.toLowerCase().split("::");
   const h = head ? head.split(":") : [];
   const t = tail ? tail.split(":") : [];
-  const fill = a.includes("::") ? Array(8 - h.length - t.length).fill("0") : [];
+  const fill = a.includes("::") ? Array(Math.max(0, 8 - h.length - t.length)).fill("0") : [];
   return [...h, ...fill, ...t].map((x) => x.padStart(4, "0")).join(":");
 }
 

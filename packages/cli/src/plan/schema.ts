@@ -1,26 +1,22 @@
-import { isIP } from "node:net";
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
-
-/** A duration written like `30m`, `24h`, `1d` or `1h30m`; parsed to milliseconds. */
-const duration = z.string({ error: "expected a duration such as 30m, 24h or 1d" }).transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `"${text}" is not a duration; write it like 90s, 30m, 24h, 1d or 1h30m`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const ipv4 = z.string().refine((s) => isIP(s) === 4, {
-  error: (issue) => `"${String(issue.input)}" is not an IPv4 address (e.g. 203.0.113.20)`,
-});
-const ipv6 = z.string().refine((s) => isIP(s) === 6, {
-  error: (issue) => `"${String(issue.input)}" is not an IPv6 address (e.g. 2001:db8::20)`,
-});
+import {
+  argv,
+  bindAddress,
+  clip,
+  duration,
+  filePath,
+  host as hostOrAddress,
+  hostname,
+  httpUrl,
+  ipv4,
+  ipv6,
+  port,
+  server,
+  serviceName,
+  shellCommand,
+  socketPath,
+  sshTarget,
+} from "./fields.js";
 
 const OFFSET_RE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const NAIVE_RE = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/;
@@ -33,7 +29,7 @@ export const instant = z
     if (NAIVE_RE.test(trimmed)) {
       ctx.addIssue({
         code: "custom",
-        message: `"${text}" has no UTC offset, so it is ambiguous; write ${trimmed.replace(" ", "T")}${trimmed.length <= 10 ? "T00:00:00" : ""}Z or add the offset, e.g. +01:00`,
+        message: `"${clip(text)}" has no UTC offset, so it is ambiguous; write ${trimmed.replace(" ", "T")}${trimmed.length <= 10 ? "T00:00:00" : ""}Z or add the offset, e.g. +01:00`,
       });
       return z.NEVER;
     }
@@ -41,36 +37,18 @@ export const instant = z
     if (Number.isNaN(ms)) {
       ctx.addIssue({
         code: "custom",
-        message: `"${text}" is not a date-time; write it like 2026-12-01T14:00:00Z or 2026-12-01T15:00:00+01:00`,
+        message: `"${clip(text)}" is not a date-time; write it like 2026-12-01T14:00:00Z or 2026-12-01T15:00:00+01:00`,
       });
       return z.NEVER;
     }
     return new Date(ms);
   });
 
-const port = z
-  .number({ error: "expected a port number from 1 to 65535" })
-  .int({ error: "a port is a whole number from 1 to 65535" })
-  .min(1, { error: "a port is from 1 to 65535" })
-  .max(65535, { error: "a port is from 1 to 65535" });
-
 const ttl = z
   .number({ error: "expected a TTL in seconds" })
   .int({ error: "a TTL is a whole number of seconds" })
   .min(1, { error: "a TTL is at least 1 second" })
   .max(86400, { error: "a low TTL above 86400 s (a day) defeats its purpose; 300 is usual" });
-
-const hostname = z
-  .string()
-  .regex(/^(?=.{1,253}\.?$)([a-z0-9_](?:[a-z0-9-_]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$/i, {
-    error: "expected a DNS name such as example.com",
-  })
-  .transform((s) => s.toLowerCase().replace(/\.$/, ""));
-
-/** `user@host` or `user@host:port` or `host`. */
-const sshTarget = z.string().regex(/^([a-z_][a-z0-9_.-]*@)?[a-z0-9.:[\]-]+$/i, {
-  error: "expected an SSH target such as root@198.51.100.10 or admin@old.example.com:2222",
-});
 
 const fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, {
   error: "expected an OpenSSH SHA256 fingerprint such as SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
@@ -89,10 +67,10 @@ const dnsCommon = {
   zones: z.array(hostname).min(1, { error: "list at least one zone, e.g. [example.com]" }),
   records: z.union([z.literal("auto"), z.array(hostname).min(1)]).default("auto"),
   lowTtl: ttl.default(300),
-  apiUrl: z.url().optional(),
+  apiUrl: httpUrl.optional(),
   batchSize: z.number().int().min(1).max(3500).default(200),
   /** A change touching more records than this (or 30 % of a zone) needs --force. */
-  maxChanges: z.number().int().min(1).default(20),
+  maxChanges: z.number().int().min(1).max(1_000_000).default(20),
 };
 
 const dns = z.discriminatedUnion(
@@ -102,14 +80,17 @@ const dns = z.discriminatedUnion(
       provider: z.literal("zonefile"),
       ...dnsCommon,
       /** Zone name → zone file path (relative to the plan file). */
-      files: z.record(z.string(), z.string()),
+      files: z.record(hostname, filePath),
       /** Run after writing a zone, e.g. `knotc zone-reload {zone}`; {zone} and {file} are replaced. */
-      reload: z.string().optional(),
+      reload: shellCommand.optional(),
     }),
     z.strictObject({
       provider: z.literal("cloudflare"),
       ...dnsCommon,
-      accountId: z.string().optional(),
+      accountId: z
+        .string()
+        .regex(/^[0-9a-f]{32}$/i, { error: "a Cloudflare account id is 32 hex digits (dashboard → Account ID)" })
+        .optional(),
     }),
     z.strictObject({ provider: z.literal("linode"), ...dnsCommon }),
     z.strictObject({
@@ -132,9 +113,9 @@ const dns = z.discriminatedUnion(
       provider: z.literal("rfc2136"),
       ...dnsCommon,
       /** The primary server to send UPDATEs to, `host` or `host:port`. */
-      server: z.string(),
+      server: server({ urls: false }),
       /** A BIND-style TSIG key file (`key "name" { algorithm hmac-sha256; secret "..."; };`). */
-      keyFile: z.string(),
+      keyFile: filePath,
     }),
   ],
   {
@@ -153,17 +134,11 @@ const schedule = z.strictObject({
     .default({ quiet: 1_800_000, deadline: 259_200_000 }),
 });
 
-const unitName = z.string().regex(/^[A-Za-z0-9:_.@-]+$/, {
-  error: "a service is a plain unit name such as postfix or mariadb.service (letters, digits, : _ . @ -)",
-});
-
 const handover = z.strictObject({
   mode: z.enum(["redirect", "rebind"], { error: 'handover.mode is "redirect" or "rebind"' }).default("redirect"),
-  stopServices: z.array(unitName).default([]),
+  stopServices: z.array(serviceName).max(100, { error: "at most 100 services" }).default([]),
   /** How the relay stops a service at the handover, as argv with {service}; default systemctl stop {service}. */
-  stopCommand: z
-    .array(z.string())
-    .min(1)
+  stopCommand: argv
     .refine((a) => a.some((x) => x.includes("{service}")), {
       error: 'stopCommand must contain {service}, e.g. [service, "{service}", stop]',
     })
@@ -172,13 +147,13 @@ const handover = z.strictObject({
 
 const upstream = z.strictObject({
   via: z.enum(["tcp", "ssh"]).default("tcp"),
-  host: z.string().optional(),
+  host: hostOrAddress.optional(),
   port: port.optional(),
-  path: z.string().optional(),
+  path: socketPath.optional(),
 });
 
 const socket = z.strictObject({
-  listen: z.string().startsWith("/", { error: "a unix socket path is absolute, e.g. /var/lib/mysql/mysql.sock" }),
+  listen: socketPath,
   owner: z
     .string()
     .regex(/^[a-z_][a-z0-9_-]*(:[a-z_][a-z0-9_-]*)?$/i, {
@@ -209,7 +184,7 @@ const relay = z
   .strictObject({
     ports: z.array(relayPort).default([]),
     /** Bind address on the old host; default: every address. */
-    listen: z.string().optional(),
+    listen: bindAddress.optional(),
     proxyProtocol: z.record(z.string(), z.enum(["v1", "v2"], { error: 'PROXY protocol is "v1" or "v2"' })).default({}),
     sockets: z.array(socket).default([]),
     /** Processes serving the relay's connections on the old host (its cores); default 1. */
@@ -238,15 +213,21 @@ function portPair(p: number | Record<string, number>): [number, number] {
   return [Number(k), v];
 }
 
-const resolverList = z.union([z.literal("default"), z.array(z.string()).min(1)]);
+const resolverList = z.union([
+  z.literal("default"),
+  z
+    .array(server({ urls: true }))
+    .min(1)
+    .max(1000),
+]);
 
 const authoritative = z.union([
   z.literal(false),
   z.strictObject({
     /** A recursive resolver used only to locate the zone's servers (default: /etc/resolv.conf). */
-    bootstrap: z.string().optional(),
+    bootstrap: server({ urls: false }).optional(),
     /** NS name → addresses (ip, ip:port), instead of resolving them (split DNS, tests, the demo). */
-    nsAddresses: z.record(z.string(), z.array(z.string())).optional(),
+    nsAddresses: z.record(hostname, z.array(server({ urls: false })).min(1)).optional(),
     /** Ask the parent zone for the delegation too (default true). */
     parent: z.boolean().optional(),
   }),
@@ -261,7 +242,9 @@ const propagation = z.strictObject({
   atlas: z
     .strictObject({
       probes: z.number().int().min(1).max(1000).default(50),
-      countries: z.array(z.string().length(2)).optional(),
+      countries: z
+        .array(z.string().regex(/^[A-Za-z]{2}$/, { error: "a country is a two-letter code such as DE" }))
+        .optional(),
     })
     .optional(),
 });

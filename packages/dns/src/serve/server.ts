@@ -96,7 +96,11 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
       // A deadline per message, not an idle timer: a client must complete a message (length and body)
       // within tcpTimeoutMs of connecting or of its previous message. An idle timer is reset by every byte,
       // so a client sending one byte now and then (or nothing, on a busy server) could hold a socket for ever.
-      let deadline = setTimeout(() => sock.destroy(), tcpTimeoutMs);
+      let messages = 0;
+      // Decided after the poll phase (setImmediate), so a message that came in time while the loop was busy
+      // is read before the connection is judged.
+      const expire = (seen: number) => () => setImmediate(() => messages === seen && sock.destroy());
+      let deadline = setTimeout(expire(0), tcpTimeoutMs);
       sock.on("close", () => {
         clearTimeout(deadline);
         open.delete(sock);
@@ -109,8 +113,9 @@ export async function startAuthoritativeServer(options: AuthoritativeServerOptio
           if (buf.length < 2 + n) break;
           const out = handle(buf.subarray(2, 2 + n), undefined);
           buf = buf.subarray(2 + n);
+          messages++;
           clearTimeout(deadline);
-          deadline = setTimeout(() => sock.destroy(), tcpTimeoutMs);
+          deadline = setTimeout(expire(messages), tcpTimeoutMs);
           if (out) {
             const len = Buffer.alloc(2);
             len.writeUInt16BE(out.length);
