@@ -166,7 +166,7 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
   }, 60_000);
 
   it("script prints the socat fallback; bad --at and a host without old.ssh are clear errors", async () => {
-    await writeFile(plan, planText("cli-move", "2036-12-01T14:00:00Z"));
+    await writeFile(plan, planText("cli-move", "2026-12-01T14:00:00Z"));
     const s = await runCli(["relay", "script", "--plan", plan]);
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/^#!\/bin\/sh/);
