@@ -249,8 +249,6 @@ const propagation = z.strictObject({
     .optional(),
 });
 
-const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
-
 const notify = z.strictObject({
   /** A JSON POST per event; signed with HMAC-SHA256 when the secret's environment variable is named. */
   webhook: z
