@@ -101,6 +101,22 @@ export const host = z
     error: (issue) => `"${clip(String(issue.input))}" is not a host: give an IP address or a DNS name`,
   });
 
+/** A server to connect to by TCP: `host`, `host:port`, `IP`, `IP:PORT` or `[IPv6]:PORT` (port 1..65535). */
+export const hostPort = z.string().superRefine((t, ctx) => {
+  const v6 = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(t);
+  const m = v6 ?? (isIP(t) === 6 ? [t, t, undefined] : /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(t));
+  const fail = (why: string) =>
+    ctx.addIssue({
+      code: "custom",
+      message: `"${clip(t)}" ${why}; e.g. 192.0.2.53, ns1.example.com:53 or [2001:db8::53]:53`,
+    });
+  if (!m) return fail("is not host or host:port");
+  if (v6 && isIP(m[1]!) !== 6) return fail("has brackets around something that is not an IPv6 address");
+  if (!host.safeParse(m[1]).success) return fail("has a host that is neither an IP address nor a DNS name");
+  if (m[2] !== undefined && !(Number(m[2]) >= 1 && Number(m[2]) <= 65535))
+    fail(`has port ${m[2]}, not from 1 to 65535`);
+});
+
 /** An http(s) URL (an API base URL): other schemes (file:, javascript:, ...) are refused. */
 export const httpUrl = z.string().superRefine((s, ctx) => {
   let url: URL | undefined;

