@@ -112,7 +112,9 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
         await clients.stop();
         const events = await session.store.events();
-        const html = renderMoveReport(session.state, events, session.timeline, deps.now());
+        const html = renderMoveReport(session.state, events, session.timeline, deps.now(), {
+          headline: [`${t.ok} pages served, ${t.failed} failed (through the relay ${t.relayed})`],
+        });
         const path = resolve(deps.cwd, opts.out);
         await writeFile(path, html);
         await session.close();
