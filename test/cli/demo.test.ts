@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
-import { renderInChromium } from "@cutover/testkit";
+import { layoutInChromium, renderInChromium } from "@cutover/testkit";
 import { cutover, transcript } from "../_spawn.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cutover-demo-test-"));
@@ -60,6 +60,16 @@ test("the demo's report is self-contained and renders in Chromium", async () => 
   expect(html).not.toMatch(/<script|src=|href=/);
   const { dom } = await renderInChromium(join(dir, "report.html"), "demo-report.png");
   expect(dom.match(/<tr class="done">/g)?.length).toBe(7);
-  expect(dom).toContain('<svg id="share-chart"');
+  expect(dom).toContain('<svg id="lane-chart"');
   expect(dom).toMatch(/<table id="stale-clients">.*<td>127\.0\.0\.1<\/td>/s);
+  // The headline carries the demo's result and how long the world took to move.
+  expect(dom).toMatch(/<li class="extra">\d+ pages served, 0 failed \(through the relay \d+\)<\/li>/);
+  expect(dom).toMatch(/The world had moved<\/b> \S+ after the swap/);
+  for (const width of [1280, 560]) {
+    const l = await layoutInChromium(join(dir, "report.html"), width, `demo-report-${width}.png`);
+    expect(l.pageOverflows).toBe(false);
+    expect(l.overflows).toEqual([]);
+    expect(l.charts.length).toBe(2);
+    for (const c of l.charts) expect(c.span, `${c.id} at ${width}px`).toBeGreaterThan(0.8);
+  }
 }, 200_000);

@@ -1,4 +1,4 @@
-export { CHROMIUM, renderInChromium } from "./chromium.js";
+export { CHROMIUM, layoutInChromium, renderInChromium, type Layout } from "./chromium.js";
 export { installTestService, type TestService } from "./service.js";
 export { fingerprintOf, keygen, startSshd, type TestSshd } from "./sshd.js";
 export { UNBOUND, unboundConfig, type UnboundOptions } from "./unbound.js";

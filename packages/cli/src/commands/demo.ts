@@ -121,6 +121,13 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
           keep: opts.keep === true,
           report: path,
           now: deps.now,
+          headline: () =>
+            clients
+              ? [
+                  `${clients.tally.ok} pages served, ${clients.tally.failed} failed (through the relay ${clients.tally.relayed})`,
+                ]
+              : [],
+          ...(notifier ? { flush: () => notifier!.flush(FLUSH_MS) } : {}),
         });
         out.line();
         if (clients) out.line(tallyLine());

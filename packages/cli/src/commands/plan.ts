@@ -3,6 +3,7 @@ import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
 import { formatUtc, printTimeline, timelineToJson } from "../output/timeline.js";
+import { timeZoneOption } from "../output/time.js";
 import { loadPlan } from "../plan/load.js";
 import { readPlanRecords } from "../timeline/records.js";
 import { planTimeline } from "../timeline/plan.js";
@@ -18,6 +19,7 @@ export function makePlanCommand(deps: Deps) {
     .option("--accept-changes", "adopt an edited plan file for a run already under way (shows the difference)")
     .option("--state <dir>", "the run's state directory, with --accept-changes")
     .option("--json", "print the timeline as JSON (shape: docs/plan-json.md)")
+    .option("--tz <zone>", "the second time column's zone, e.g. Europe/Berlin (default: the plan's timezone, else TZ)")
     .addHelpText(
       "after",
       `
@@ -78,7 +80,9 @@ Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed w
       out.line(`${c.bold(t.name)}: ${olds} → ${news}  (${providerName}: ${loaded.plan.dns.zones.join(", ")})`);
       out.line(c.dim(`now ${formatUtc(now)}; swap at ${formatUtc(t.swapAt)}; ${t.targets.length} records move`));
       out.line();
-      printTimeline(out, t, deps.env.TZ ? { timeZone: deps.env.TZ } : {});
+      // The second column: --tz, the plan's timezone, else the machine's TZ.
+      const tz = timeZoneOption(opts.tz, loaded.plan.timezone) ?? deps.env.TZ;
+      printTimeline(out, t, tz ? { timeZone: tz } : {});
       if (t.risk) {
         out.line();
         out.line(c.red(`RISK ACCEPTED: ${t.risk.reason}`));

@@ -7,13 +7,18 @@ import { createReporter } from "../output/reporter.js";
 import { renderMoveReport } from "../output/report.js";
 import { openSession } from "../timeline/session.js";
 import { withStateOption } from "./_options.js";
+import { timeZoneOption } from "../output/time.js";
 
 export function makeReportCommand(deps: Deps) {
   return withStateOption(
     new Command("report")
       .description("Write one self-contained HTML page of the whole move: timeline, DNS changes, propagation, relay")
       .argument("[file]", "the plan file", "cutover.yaml")
-      .option("--out <file>", "where to write the page", "cutover-report.html"),
+      .option("--out <file>", "where to write the page", "cutover-report.html")
+      .option(
+        "--tz <zone>",
+        "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)",
+      ),
   )
     .option("--json", "print where the report was written as JSON")
     .addHelpText(
@@ -21,6 +26,7 @@ export function makeReportCommand(deps: Deps) {
       `
 Examples:
   $ cutover report --out move.html
+  $ cutover report --out move.html --tz America/New_York
   $ cutover report plans/colo.yaml --out /var/www/html/move.html`,
     )
     .action(async (file, opts) => {
@@ -31,7 +37,8 @@ Examples:
       const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
       try {
         const events = await session.store.events();
-        const html = renderMoveReport(session.state, events, session.timeline, now);
+        const timeZone = timeZoneOption(opts.tz, session.loaded.plan.timezone);
+        const html = renderMoveReport(session.state, events, session.timeline, now, timeZone ? { timeZone } : {});
         await writeFile(path, html);
         out.data({ report: path, bytes: Buffer.byteLength(html) });
         out.line(`report written to ${path}`);

@@ -5,7 +5,7 @@ import { ExitCode } from "../errors.js";
 import { printDryRun } from "./_dry-run.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
-import { formatUtc } from "../output/timeline.js";
+import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
@@ -28,6 +28,7 @@ export function makeRunCommand(deps: Deps) {
   )
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print one JSON object per event instead of the live view")
+    .option("--tz <zone>", "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)")
     .option(
       "--notify <url>",
       "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
@@ -69,6 +70,7 @@ Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where 
           ...(hooks.executors ? { executors: hooks.executors } : {}),
           signal: abort.signal,
           ...(notifier ? { notifier } : {}),
+          timeZone: timeZoneOption(opts.tz, session.loaded.plan.timezone),
         });
       } finally {
         for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
@@ -93,6 +95,8 @@ export async function runForeground(
     stoppedLine?: string;
     /** Told when this process finishes the timeline (step events reach it through the journal). */
     notifier?: Notifier;
+    /** The zone printed times are in (undefined: UTC). */
+    timeZone?: string | undefined;
   },
 ): Promise<void> {
   const executors = options.executors ?? defaultExecutors(deps.env);
@@ -107,7 +111,7 @@ export async function runForeground(
       if (nowMs - (lastSaid.get(key) ?? -Infinity) < 10_000) return;
       lastSaid.set(key, nowMs);
     }
-    const line = `${formatUtc(deps.now())}  ${text}`;
+    const line = `${formatAt(deps.now(), options.timeZone)}  ${text}`;
     if (out.json) deps.stdout.write(`${JSON.stringify({ at: deps.now().toISOString(), event: "log", text })}\n`);
     else if (live) log.push(line);
     else out.line(line);
@@ -134,8 +138,8 @@ export async function runForeground(
     if (!live) return;
     const now = deps.now();
     const lines = [
-      out.c.bold(`${session.timeline.name}  ${formatUtc(now)}`),
-      ...stepLines(out, session.timeline, session.state, now),
+      out.c.bold(`${session.timeline.name}  ${formatAt(now, options.timeZone)}`),
+      ...stepLines(out, session.timeline, session.state, now, options.timeZone),
       ...(options.extraLines ? ["", ...options.extraLines()] : []),
       "",
       ...log.slice(-8),
@@ -179,7 +183,7 @@ export async function runForeground(
       break;
     }
     const wait = tick.nextAt.getTime() - deps.now().getTime();
-    if (wait >= 5000 && !live) say(`next: ${formatUtc(tick.nextAt)} (in ${formatDuration(wait)})`);
+    if (wait >= 5000 && !live) say(`next: ${formatAt(tick.nextAt, options.timeZone)} (in ${formatDuration(wait)})`);
     // On a terminal, wake every second to redraw the countdown.
     const slice = live ? Math.min(Math.max(wait, 0), 1000) : Math.max(wait, 0);
     try {

@@ -3,7 +3,7 @@ import { canonicalIp, type DnsRecord } from "@cutover/dns";
 import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
-import { formatUtc } from "../output/timeline.js";
+import { formatAt, timeZoneOption } from "../output/time.js";
 import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "./schedule-edge.js";
@@ -43,6 +43,7 @@ export function makeStatusCommand(deps: Deps) {
   )
     .option("--offline", "only the journal; do not read the DNS provider")
     .option("--json", "print the status as JSON")
+    .option("--tz <zone>", "show times in this IANA zone (default: the plan's timezone, else UTC); JSON stays UTC")
     .addHelpText(
       "after",
       `
@@ -112,11 +113,13 @@ Examples:
           notifications: notify ? notify.deliveries.slice(-10) : null,
         });
         const { c } = out;
-        out.line(`${c.bold(state.name)}  ${formatUtc(now)}  (journal: ${session.store.dir})`);
+        const tz = timeZoneOption(opts.tz, loaded.plan.timezone);
+        const at = (d: Date) => formatAt(d, tz);
+        out.line(`${c.bold(state.name)}  ${at(now)}  (journal: ${session.store.dir})`);
         if (timeline.risk) out.line(c.red(`RISK ACCEPTED: ${timeline.risk.reason}`));
         if (state.rolledBack) out.line(c.yellow(`rolled back at ${state.rolledBack.at}`));
         out.line();
-        for (const l of stepLines(out, timeline, state, now)) out.line(l);
+        for (const l of stepLines(out, timeline, state, now, tz)) out.line(l);
         out.line();
         out.line(c.bold("Records"));
         if (liveError) out.line(c.yellow(`  (cannot read the provider now: ${liveError})`));
@@ -128,11 +131,11 @@ Examples:
         if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
         const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
         if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
-        if (notify) for (const l of notificationLines(out, notify)) out.line(l);
+        if (notify) for (const l of notificationLines(out, notify, tz)) out.line(l);
         if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
         else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));
         if (finished) out.line(c.green("\nthe timeline is finished"));
-        else if (nextAt) out.line(`\nnext: ${formatUtc(nextAt)}`);
+        else if (nextAt) out.line(`\nnext: ${at(nextAt)}`);
         for (const f of failed)
           out.line(c.red(`\n${f.step} failed: ${f.error}; fix the cause and run \`cutover run\` (or tick) again`));
       } finally {

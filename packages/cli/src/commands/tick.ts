@@ -3,7 +3,7 @@ import type { Deps } from "../context.js";
 import { ExitCode } from "../errors.js";
 import { printDryRun } from "./_dry-run.js";
 import { createReporter } from "../output/reporter.js";
-import { formatUtc } from "../output/timeline.js";
+import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors } from "../timeline/run.js";
 import { atJobFor } from "../timeline/schedule.js";
@@ -41,6 +41,7 @@ export function makeTickCommand(deps: Deps) {
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print what ran as JSON")
+    .option("--tz <zone>", "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)")
     .option(
       "--notify <url>",
       "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
@@ -67,6 +68,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           out,
           ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
         });
+        const tz = timeZoneOption(opts.tz, session.loaded.plan.timezone);
         if (session.state.rolledBack) {
           out.line("this run was rolled back; nothing to do");
           out.data({ ran: [], finished: true, rolledBack: true });
@@ -84,7 +86,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             stateDir: session.store.dir,
             now: deps.now,
             sleep: deps.sleep,
-            say: (t) => out.line(`${formatUtc(deps.now())}  ${t}`),
+            say: (t) => out.line(`${formatAt(deps.now(), tz)}  ${t}`),
           },
           session.store,
           hooks.executors ?? defaultExecutors(deps.env),
@@ -106,7 +108,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           throw new ExitCode(1);
         }
         if (result.finished) out.line("the timeline is finished");
-        else if (result.nextAt) out.line(`next: ${formatUtc(result.nextAt)}`);
+        else if (result.nextAt) out.line(`next: ${formatAt(result.nextAt, tz)}`);
       } finally {
         await session.close();
         // A tick exits when done: the deliveries under way get a bounded wait (the step is done already).

@@ -40,6 +40,8 @@ export async function tearDownDemo(
     keep: boolean;
     report: string;
     now: () => Date;
+    /** The demo's own result, shown first in the report's headline. */
+    headline?: () => string[];
     /** Delivers the notifications still queued (after the journal is closed). */
     flush?: () => Promise<unknown>;
   },
@@ -67,7 +69,10 @@ export async function tearDownDemo(
     });
     await step("writing the report", 30_000, async () => {
       const events = await session.store.events();
-      await writeFile(o.report, renderMoveReport(session.state, events, session.timeline, o.now()));
+      await writeFile(
+        o.report,
+        renderMoveReport(session.state, events, session.timeline, o.now(), { headline: o.headline?.() ?? [] }),
+      );
       report = o.report;
     });
     await step("closing the journal", 10_000, () => session.close());

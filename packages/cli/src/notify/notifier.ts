@@ -194,7 +194,7 @@ export async function createNotifier(o: {
       const deadline = Date.now() + ms;
       while (pending.size > 0 && Date.now() < deadline) {
         await Promise.race([
-          Promise.allSettled([...pending]),
+          Promise.allSettled(pending),
           new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref()),
         ]);
       }

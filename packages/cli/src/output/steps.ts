@@ -3,10 +3,10 @@ import type { Timeline } from "../timeline/plan.js";
 import { isFinished, nextDueAt } from "../timeline/run.js";
 import type { Reporter } from "./reporter.js";
 import { formatDuration } from "../plan/duration.js";
-import { formatUtc } from "./timeline.js";
+import { formatAt } from "./time.js";
 
 /** The timeline with what is done, running, next and failed: for `run`'s live view and `status`. */
-export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date): string[] {
+export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date, timeZone?: string): string[] {
   const { c } = out;
   const labelW = Math.max(...t.steps.map((s) => s.label.length)) + 2;
   let nextMarked = false;
@@ -19,7 +19,7 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
       when = "rolled back";
     } else if (s?.status === "done") {
       mark = c.green("✓");
-      when = `done ${formatUtc(new Date(s.doneAt!))}`;
+      when = `done ${formatAt(new Date(s.doneAt!), timeZone)}`;
     } else if (s?.status === "skipped") {
       mark = c.dim("–");
       when = "skipped";
@@ -36,7 +36,7 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
         mark = c.cyan("→");
         nextMarked = true;
       } else mark = c.dim("·");
-      when = left > 0 ? `${formatUtc(new Date(due))} in ${formatDuration(left)}` : "due now";
+      when = left > 0 ? `${formatAt(new Date(due), timeZone)} in ${formatDuration(left)}` : "due now";
     }
     const err = s?.error && s.status !== "done" ? c.red(`  (${s.error})`) : "";
     return `${mark} ${c.bold(step.label.padEnd(labelW))}${when.padEnd(34)} ${step.summary}${err}`;

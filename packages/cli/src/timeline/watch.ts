@@ -26,6 +26,36 @@ export interface WatchResult {
   stale: Array<{ resolver: string; name: string; status: string; expiresAt?: string }>;
   expectedBy?: string;
   bound?: string;
+  /** Each resolver's verdict this round (all its names and types), for the report's lanes. */
+  lanes?: Lane[];
+}
+
+export interface Lane {
+  resolver: string;
+  group: string;
+  /** NEW when every name and type answered new; else the first other verdict. */
+  status: string;
+  propagated: boolean;
+  /** When its cache of the old answer must expire (observed remaining TTL). */
+  expiresAt?: string;
+}
+
+function lanesOf(targets: PropagationRound["targets"]): Lane[] {
+  const by = new Map<string, PropagationRound["targets"]>();
+  for (const t of targets) {
+    const key = `${t.group}|${t.resolver}`;
+    by.set(key, [...(by.get(key) ?? []), t]);
+  }
+  return [...by.values()].map((ts) => {
+    const expires = Math.max(0, ...ts.map((t) => t.expiresAt ?? 0));
+    return {
+      resolver: ts[0]!.resolver,
+      group: ts[0]!.group,
+      status: ts.find((t) => t.status !== "NEW")?.status ?? "NEW",
+      propagated: ts.every((t) => t.propagated || t.unreachable),
+      ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}),
+    };
+  });
 }
 
 function summarize(rounds: PropagationRound[], count: number): WatchResult {
@@ -62,6 +92,7 @@ function summarize(rounds: PropagationRound[], count: number): WatchResult {
     rounds: count,
     shares: [...groups].map(([group, g]) => ({ group, shareNew: g.n ? g.sum / g.n : 0 })),
     stale,
+    lanes: lanesOf(targets),
   };
   if (expectedBy) res.expectedBy = new Date(expectedBy).toISOString();
   if (bound) res.bound = new Date(bound).toISOString();

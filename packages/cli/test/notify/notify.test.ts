@@ -18,14 +18,6 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function until(cond: () => boolean, what: string, ms = 15_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test("a whole move sends signed events for every step's start and end, and the end of the move, to the webhook and the command", async () => {
   const hook = await startReceiver();
   cleanup.push(hook.close);
