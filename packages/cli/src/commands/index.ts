@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
+import { makeArchiveCommand } from "./archive.js";
 import { makeDemoCommand } from "./demo.js";
 import { makeDnsCommand } from "./dns/index.js";
 import { makeInitCommand } from "./init.js";
@@ -24,6 +25,7 @@ export const commandMakers: ReadonlyArray<(deps: Deps) => Command<any, any, any>
   makeStatusCommand,
   makeRollbackCommand,
   makeReportCommand,
+  makeArchiveCommand,
   makeDnsCommand,
   makePropagationCommand,
   makeRelayCommand,

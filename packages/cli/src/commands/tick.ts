@@ -52,7 +52,8 @@ Examples:
   $ cutover tick cutover.yaml                      from a systemd timer or at job (see cutover schedule)
   $ */5 * * * * cd /srv/move && cutover tick       from cron
 
-Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1 a step failed.`,
+Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1 a step failed,
+75 another runner holds the plan (the next tick does what is due).`,
     )
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
@@ -67,6 +68,8 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           out,
           ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
         });
+        for (const n of session.notes) out.warn(n);
+        if (session.created) for (const w of session.timeline.warnings) out.warn(w);
         if (session.state.rolledBack) {
           out.line("this run was rolled back; nothing to do");
           out.data({ ran: [], finished: true, rolledBack: true });
