@@ -316,13 +316,20 @@ export class StateStore {
 
   /** Journals an event, applies it to `state` (the same code a replay runs) and writes the snapshot. */
   async record(state: RunState, event: JournalEvent): Promise<void> {
-    await this.append(event);
+    await this.appendOnly(event);
     failpoint(`journal:${event.type}${event.step ? `:${event.step}` : ""}`);
     applyEvent(state, event);
     await this.write(state);
+    // Observers see the event with the state it produced (a notification reads the step's state).
+    for (const o of this.observers) o(event);
   }
 
   async append(event: JournalEvent): Promise<void> {
+    await this.appendOnly(event);
+    for (const o of this.observers) o(event);
+  }
+
+  private async appendOnly(event: JournalEvent): Promise<void> {
     await this.ensureDir();
     const fh = await open(this.eventsPath, "a", 0o600);
     try {
@@ -331,7 +338,6 @@ export class StateStore {
     } finally {
       await fh.close();
     }
-    for (const o of this.observers) o(event);
   }
 
   /** Calls `fn` with every event after it is journaled (notifications); `fn` must not throw or wait. */

@@ -5,7 +5,7 @@ import { expect, test } from "vitest";
 import { parsePlan } from "../../src/plan/parse.js";
 import { runCli } from "../_run.js";
 
-const NOW = new Date("2026-11-29T10:17:00Z");
+const NOW = new Date("2027-11-29T10:17:00Z");
 
 test("init writes a plan that validates, for every provider, and never overwrites by accident", async () => {
   for (const provider of [
@@ -24,7 +24,7 @@ test("init writes a plan that validates, for every provider, and never overwrite
     const text = readFileSync(join(dir, "cutover.yaml"), "utf8");
     const { plan } = parsePlan(text, { file: "cutover.yaml", now: NOW });
     expect(plan.dns.provider).toBe(provider);
-    expect(plan.schedule.swapAt.toISOString()).toBe("2026-12-01T11:00:00.000Z");
+    expect(plan.schedule.swapAt.toISOString()).toBe("2027-12-01T11:00:00.000Z");
     const again = await runCli(["init"], { cwd: dir, now: NOW });
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("cutover.yaml exists already");

@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { runCli } from "../_run.js";
 
 const examples = new URL("../../../../examples/", import.meta.url).pathname;
-const NOW = "2026-11-29T10:00:00Z";
+const NOW = "2027-11-29T10:00:00Z";
 
 describe("cutover plan", () => {
   test("prints the example's timeline", async () => {
@@ -17,13 +17,13 @@ describe("cutover plan", () => {
       "colo-to-linode: 198.51.100.10, 2001:db8:10::10 → 203.0.113.20, 2001:db8::20  (zonefile: example.com, example.org)",
     );
     expect(lines.filter((l) => l.startsWith("T")).map((l) => l.split(/\s+/).slice(0, 3).join(" "))).toEqual([
-      "T-25h 2026-11-30 13:00Z",
-      "T-15m 2026-12-01 13:45Z",
-      "T0 2026-12-01 14:00Z",
-      "T0 2026-12-01 14:00Z",
+      "T-25h 2027-11-30 13:00Z",
+      "T-15m 2027-12-01 13:45Z",
+      "T0 2027-12-01 14:00Z",
+      "T0 2027-12-01 14:00Z",
       "T0 until propagated",
-      "T+30m 2026-12-01 14:30Z",
-      "T+24h 2026-12-02 14:00Z",
+      "T+30m 2027-12-01 14:30Z",
+      "T+24h 2027-12-02 14:00Z",
     ]);
     expect(r.stdout).toContain("lower TTL 86400/3600→300 on 9 records in example.com, example.org");
     expect(r.stdout).toMatch(/www\.example\.com\s+A\s+198\.51\.100\.10 → 203\.0\.113\.20\s+ttl 300/);
@@ -42,7 +42,7 @@ describe("cutover plan", () => {
       "drain",
       "restore",
     ]);
-    expect(data.steps[0].at).toBe("2026-11-30T13:00:00.000Z");
+    expect(data.steps[0].at).toBe("2027-11-30T13:00:00.000Z");
     expect(data.targets).toHaveLength(9);
     expect(data.steps[3].changes[0]).toMatchObject({
       name: "example.com",
@@ -59,16 +59,16 @@ describe("cutover plan", () => {
       cwd: examples,
       env: { TZ: "Europe/Berlin" },
     });
-    expect(r.stdout).toMatch(/T0 +2026-12-01 14:00Z +\(Tue, 15:00 CET\)/);
+    expect(r.stdout).toMatch(/T0 +2027-12-01 14:00Z +\(Tue, 15:00 CET\)/);
   });
 
   test("too late: exit 1 with the earliest safe swap time", async () => {
-    const r = await runCli(["plan", "colo-to-linode.yaml", "--now", "2026-11-30T20:00:00Z"], { cwd: examples });
+    const r = await runCli(["plan", "colo-to-linode.yaml", "--now", "2027-11-30T20:00:00Z"], { cwd: examples });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("earliest safe swap: 2026-12-01T21:00:00.000Z");
+    expect(r.stderr).toContain("earliest safe swap: 2027-12-01T21:00:00.000Z");
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
-    const risky = await runCli(["plan", "colo-to-linode.yaml", "--now", "2026-11-30T20:00:00Z", "--accept-risk"], {
+    const risky = await runCli(["plan", "colo-to-linode.yaml", "--now", "2027-11-30T20:00:00Z", "--accept-risk"], {
       cwd: examples,
     });
     expect(risky.code).toBe(0);
@@ -84,14 +84,14 @@ describe("cutover plan", () => {
       join(dir, "cutover.yaml"),
       good
         .replace("ipv4: 203.0.113.20", "ipv4: 203.0.113.999")
-        .replace("swapAt: 2026-12-01T14:00:00Z", "swapAt: 2026-12-01 14:00")
+        .replace("swapAt: 2027-12-01T14:00:00Z", "swapAt: 2027-12-01 14:00")
         .replace("  margin: 1h", "  margn: 1h"),
     );
     const r = await runCli(["plan", "--now", NOW], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stderr.split("\n").filter((l) => l.startsWith("  cutover.yaml:"))).toEqual([
       '  cutover.yaml:9:9 new.ipv4: "203.0.113.999" is not an IPv4 address (e.g. 203.0.113.20)',
-      '  cutover.yaml:23:11 schedule.swapAt: "2026-12-01 14:00" has no UTC offset, so it is ambiguous; write 2026-12-01T14:00Z or add the offset, e.g. +01:00',
+      '  cutover.yaml:23:11 schedule.swapAt: "2027-12-01 14:00" has no UTC offset, so it is ambiguous; write 2027-12-01T14:00Z or add the offset, e.g. +01:00',
       '  cutover.yaml:24:3 schedule.margn: unknown key "margn"; did you mean "margin"?',
     ]);
   });

@@ -22,7 +22,7 @@ www IN A ${addr}
 async function run(argv: string[], options: { tty?: boolean; cwd?: string } = {}) {
   let stdout = "";
   let stderr = "";
-  let t = Date.parse("2026-12-01T14:00:00Z");
+  let t = Date.parse("2027-12-01T14:00:00Z");
   const deps: Deps = {
     stdout: { write: (s: string) => ((stdout += s), true), isTTY: options.tty === true, columns: 120 },
     stderr: { write: (s: string) => ((stderr += s), true), isTTY: false },
@@ -273,7 +273,7 @@ describe("cutover propagation --atlas (RIPE Atlas API faked with msw)", () => {
 async function runWithEnv(argv: string[], env: Record<string, string>) {
   let stdout = "";
   let stderr = "";
-  let t = Date.parse("2026-12-01T14:00:00Z");
+  let t = Date.parse("2027-12-01T14:00:00Z");
   const code = await main(argv, {
     stdout: { write: (s: string) => ((stdout += s), true), isTTY: false },
     stderr: { write: (s: string) => ((stderr += s), true), isTTY: false },

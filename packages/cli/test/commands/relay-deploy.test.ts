@@ -166,13 +166,13 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
   }, 60_000);
 
   it("script prints the socat fallback; bad --at and a host without old.ssh are clear errors", async () => {
-    await writeFile(plan, planText("cli-move", "2026-12-01T14:00:00Z"));
+    await writeFile(plan, planText("cli-move", "2027-12-01T14:00:00Z"));
     const s = await runCli(["relay", "script", "--plan", plan]);
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/^#!\/bin\/sh/);
     expect(s.stdout).toContain(`TCP4-LISTEN:${port},bind=127.0.0.2,reuseaddr,fork,backlog=4096`);
     expect(s.stdout).toContain(`SERVICES=${svc.name}`);
-    expect(s.stdout).toContain(`AT=${Date.parse("2026-12-01T14:00:00Z") / 1000}`);
+    expect(s.stdout).toContain(`AT=${Date.parse("2027-12-01T14:00:00Z") / 1000}`);
     const bad = await runCli(["relay", "deploy", "--plan", plan, "--at", "tomorrow"]);
     expect(bad.code).toBe(2); // bad usage
     expect(bad.stderr).toContain("--at tomorrow: give now or a date-time with an offset");

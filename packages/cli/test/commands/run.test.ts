@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { fastClock, makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
 
-const SWAP = "2026-12-01T14:00:00Z";
+const SWAP = "2027-12-01T14:00:00Z";
 let cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup) await c();
@@ -31,7 +31,7 @@ describe("cutover run with an injected clock", () => {
   test("a 24-hour plan runs in milliseconds; each step fires at its time; state files are private", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
-    const clock = fastClock("2026-11-29T10:00:00Z");
+    const clock = fastClock("2027-11-29T10:00:00Z");
     const before = move.zone("example.com");
     const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
     expect(r.stderr).toBe("");
@@ -43,13 +43,13 @@ describe("cutover run with an injected clock", () => {
       .filter((e) => e.type === "step.start" && !seen.has(e.step!) && seen.add(e.step!))
       .map((e) => `${e.step}@${e.at}`);
     expect(starts).toEqual([
-      "lower@2026-11-30T13:00:00.000Z",
-      "preflight@2026-12-01T13:45:00.000Z",
-      "handover@2026-12-01T14:00:00.000Z",
-      "swap@2026-12-01T14:00:00.000Z",
-      "watch@2026-12-01T14:00:00.000Z",
-      "drain@2026-12-01T14:30:00.000Z",
-      "restore@2026-12-02T14:00:00.000Z",
+      "lower@2027-11-30T13:00:00.000Z",
+      "preflight@2027-12-01T13:45:00.000Z",
+      "handover@2027-12-01T14:00:00.000Z",
+      "swap@2027-12-01T14:00:00.000Z",
+      "watch@2027-12-01T14:00:00.000Z",
+      "drain@2027-12-01T14:30:00.000Z",
+      "restore@2027-12-02T14:00:00.000Z",
     ]);
     // Final DNS: every moved record on the new address with its original TTL; the rest untouched.
     const after = records(move.zone("example.com"), "example.com");
@@ -87,16 +87,16 @@ describe("cutover run with an injected clock", () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
     const at = (iso: string) => ({ cwd: move.dir, now: new Date(iso), sleep: async () => {} });
-    const t1 = await runCli(["tick", "--json"], at("2026-11-29T10:00:00Z"));
-    expect(JSON.parse(t1.stdout)).toMatchObject({ ran: [], finished: false, nextAt: "2026-11-30T13:00:00.000Z" });
-    const t2 = await runCli(["tick", "--json"], at("2026-11-30T13:00:20Z"));
+    const t1 = await runCli(["tick", "--json"], at("2027-11-29T10:00:00Z"));
+    expect(JSON.parse(t1.stdout)).toMatchObject({ ran: [], finished: false, nextAt: "2027-11-30T13:00:00.000Z" });
+    const t2 = await runCli(["tick", "--json"], at("2027-11-30T13:00:20Z"));
     expect(JSON.parse(t2.stdout).ran).toEqual([{ kind: "lower", status: "done" }]);
-    const t3 = await runCli(["tick", "--json"], at("2026-11-30T13:00:40Z"));
+    const t3 = await runCli(["tick", "--json"], at("2027-11-30T13:00:40Z"));
     expect(JSON.parse(t3.stdout).ran).toEqual([]);
-    const status = await runCli(["status", "--json"], at("2026-11-30T14:00:00Z"));
+    const status = await runCli(["status", "--json"], at("2027-11-30T14:00:00Z"));
     const s = JSON.parse(status.stdout);
     expect(s.steps[0]).toMatchObject({ kind: "lower", status: "done" });
-    expect(s.nextAt).toBe("2026-12-01T13:45:00.000Z");
+    expect(s.nextAt).toBe("2027-12-01T13:45:00.000Z");
     expect(s.records.map((x: { state: string }) => x.state)).toEqual([
       "lowered",
       "lowered",
@@ -109,17 +109,17 @@ describe("cutover run with an injected clock", () => {
       "original",
       "lowered",
     ]);
-    const human = await runCli(["status"], at("2026-11-30T14:00:00Z"));
-    expect(human.stdout).toMatch(/✓ T-25h\s+done 2026-11-30 13:00:20Z/);
-    expect(human.stdout).toMatch(/→ T-15m\s+2026-12-01 13:45Z in 23h45m/);
-    const t4 = await runCli(["tick", "--json"], at("2026-12-01T14:00:05Z"));
+    const human = await runCli(["status"], at("2027-11-30T14:00:00Z"));
+    expect(human.stdout).toMatch(/✓ T-25h\s+done 2027-11-30 13:00:20Z/);
+    expect(human.stdout).toMatch(/→ T-15m\s+2027-12-01 13:45Z in 23h45m/);
+    const t4 = await runCli(["tick", "--json"], at("2027-12-01T14:00:05Z"));
     expect(JSON.parse(t4.stdout).ran.map((x: { kind: string }) => x.kind)).toEqual([
       "preflight",
       "handover",
       "swap",
       "watch",
     ]);
-    const st = JSON.parse((await runCli(["status", "--json"], at("2026-12-01T14:01:00Z"))).stdout);
+    const st = JSON.parse((await runCli(["status", "--json"], at("2027-12-01T14:01:00Z"))).stdout);
     expect(st.records.every((x: { state: string }) => x.state === "swapped")).toBe(true);
   });
 
@@ -128,7 +128,7 @@ describe("cutover run with an injected clock", () => {
     cleanup.push(move.close);
     const path = join(move.dir, "cutover.yaml");
     writeFileSync(path, readFileSync(path, "utf8").replace("  lowTtl: 300", "  lowTtl: 300\n  maxChanges: 5"));
-    const now = new Date("2026-11-29T10:00:00Z");
+    const now = new Date("2027-11-29T10:00:00Z");
     const plan = await runCli(["plan"], { cwd: move.dir, now });
     expect(plan.code).toBe(0);
     expect(plan.stderr).toContain(
@@ -145,20 +145,20 @@ describe("cutover run with an injected clock", () => {
   test("on a terminal: a live view redrawn in place, with done, next and a countdown", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
-    const clock = fastClock("2026-11-29T10:00:00Z");
+    const clock = fastClock("2027-11-29T10:00:00Z");
     const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep, tty: true });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("\x1b[J"); // each frame replaces the last
-    expect(r.stdout).toMatch(/→ T-25h\s+2026-11-30 13:00Z in 1d3h/);
-    expect(r.stdout).toMatch(/✓ T-25h\s+done 2026-11-30 13:00Z/);
-    expect(r.stdout).toMatch(/✓ T\+24h\s+done 2026-12-02 14:00Z/);
+    expect(r.stdout).toMatch(/→ T-25h\s+2027-11-30 13:00Z in 1d3h/);
+    expect(r.stdout).toMatch(/✓ T-25h\s+done 2027-11-30 13:00Z/);
+    expect(r.stdout).toMatch(/✓ T\+24h\s+done 2027-12-02 14:00Z/);
   });
 
   test("tick --dry-run shows what is due and changes nothing", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
     const before = move.zone("example.com");
-    const r = await runCli(["tick", "--dry-run", "--json"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    const r = await runCli(["tick", "--dry-run", "--json"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
     expect(r.code).toBe(0);
     const data = JSON.parse(r.stdout);
     expect(data).toMatchObject({ dryRun: true, journal: false });
@@ -171,17 +171,17 @@ describe("cutover run with an injected clock", () => {
   test("a second runner is refused and told who holds the lock", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
-    await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-29T10:00:00Z") });
+    await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-29T10:00:00Z") });
     writeFileSync(
       join(move.dir, ".cutover/move-test/lock"),
       JSON.stringify({
         pid: process.pid,
         host: (await import("node:os")).hostname(),
         command: "run",
-        since: "2026-11-29T10:00:00.000Z",
+        since: "2027-11-29T10:00:00.000Z",
       }),
     );
-    const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
     expect(r.code).toBe(75);
     expect(r.stderr).toContain(`another cutover runner holds this plan: pid ${process.pid}`);
     // A lock left by a process that is gone is taken over.
@@ -189,28 +189,28 @@ describe("cutover run with an injected clock", () => {
       join(move.dir, ".cutover/move-test/lock"),
       JSON.stringify({ pid: 2 ** 22 + 7, host: (await import("node:os")).hostname(), command: "run", since: "x" }),
     );
-    const r2 = await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    const r2 = await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
     expect(r2.code).toBe(0);
   });
 
   test("an edited plan is refused with the difference until re-planned", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
-    await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-29T10:00:00Z") });
+    await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-29T10:00:00Z") });
     const path = join(move.dir, "cutover.yaml");
     writeFileSync(path, readFileSync(path, "utf8").replace("restoreTtlAfter: 24h", "restoreTtlAfter: 48h"));
-    const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("has changed since this run started");
     expect(r.stderr).toContain("-  restoreTtlAfter: 24h");
     expect(r.stderr).toContain("+  restoreTtlAfter: 48h");
-    const acc = await runCli(["plan", "--accept-changes"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") });
+    const acc = await runCli(["plan", "--accept-changes"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
     expect(acc.code).toBe(0);
     const st = JSON.parse(
-      (await runCli(["status", "--json", "--offline"], { cwd: move.dir, now: new Date("2026-11-30T13:00:00Z") }))
+      (await runCli(["status", "--json", "--offline"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") }))
         .stdout,
     );
-    expect(st.steps.find((s: { kind: string }) => s.kind === "restore").at).toBe("2026-12-03T14:00:00.000Z");
+    expect(st.steps.find((s: { kind: string }) => s.kind === "restore").at).toBe("2027-12-03T14:00:00.000Z");
   });
 
   test("a failing preflight stops the run before the swap; after the fix, running again finishes", async () => {
@@ -222,7 +222,7 @@ describe("cutover run with an injected clock", () => {
     await new Promise((r) => probe.close(r));
     const move = await makeMoveDir({ swapAt: SWAP, ports: [port] });
     cleanup.push(move.close);
-    const clock = fastClock("2026-11-29T10:00:00Z");
+    const clock = fastClock("2027-11-29T10:00:00Z");
     const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`preflight failed: tcp ${port}: 127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
@@ -247,19 +247,19 @@ describe("cutover run with an injected clock", () => {
 
 describe("cutover rollback", () => {
   for (const stage of [
-    "2026-11-29T10:00:00Z",
-    "2026-11-30T13:00:10Z",
-    "2026-12-01T14:00:10Z",
-    "2026-12-01T14:20:00Z",
+    "2027-11-29T10:00:00Z",
+    "2027-11-30T13:00:10Z",
+    "2027-12-01T14:00:10Z",
+    "2027-12-01T14:20:00Z",
   ]) {
     test(`from ${stage}: the original records come back exactly (contents and TTLs)`, async () => {
       const move = await makeMoveDir({ swapAt: SWAP });
       cleanup.push(move.close);
       const original = { com: move.zone("example.com"), org: move.zone("example.org") };
-      await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-29T10:00:00Z") });
-      if (stage !== "2026-11-29T10:00:00Z")
-        await runCli(["tick"], { cwd: move.dir, now: new Date("2026-11-30T13:00:10Z") });
-      if (stage >= "2026-12-01") await runCli(["tick"], { cwd: move.dir, now: new Date(stage) });
+      await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-29T10:00:00Z") });
+      if (stage !== "2027-11-29T10:00:00Z")
+        await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:10Z") });
+      if (stage >= "2027-12-01") await runCli(["tick"], { cwd: move.dir, now: new Date(stage) });
       const dry = await runCli(["rollback", "--dry-run"], { cwd: move.dir, now: new Date(stage) });
       expect(dry.code).toBe(0);
       expect(dry.stdout).toContain("would put back 10 records");
@@ -272,7 +272,7 @@ describe("cutover rollback", () => {
       ] as const) {
         expect(records(move.zone(zone), zone)).toEqual(records(text, zone));
       }
-      if (stage >= "2026-12-01") {
+      if (stage >= "2027-12-01") {
         expect(r.stderr).toMatch(/data written there since .* is not brought back/);
         // The relay that took the old address at the handover is gone.
         expect(r.stdout).toContain("stopped the relay");
@@ -281,7 +281,7 @@ describe("cutover rollback", () => {
         ).rejects.toThrow();
       }
       // After a rollback, ticks do nothing.
-      const t = await runCli(["tick", "--json"], { cwd: move.dir, now: new Date("2026-12-05T00:00:00Z") });
+      const t = await runCli(["tick", "--json"], { cwd: move.dir, now: new Date("2027-12-05T00:00:00Z") });
       expect(JSON.parse(t.stdout)).toMatchObject({ ran: [], rolledBack: true });
     });
   }
@@ -289,7 +289,7 @@ describe("cutover rollback", () => {
   test("refused after the relay has drained unless --force", async () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
-    const clock = fastClock("2026-11-29T10:00:00Z");
+    const clock = fastClock("2027-11-29T10:00:00Z");
     await runCli(["run"], { cwd: move.dir, now: clock.now, sleep: clock.sleep });
     const r = await runCli(["rollback"], { cwd: move.dir, now: clock.now });
     expect(r.code).toBe(1);

@@ -210,7 +210,7 @@ describe("cutover schedule --with edge", () => {
     const step = {
       id: "check-1",
       kind: "check",
-      at: "2026-12-01T14:01:00.000Z",
+      at: "2027-12-01T14:01:00.000Z",
       summary: "check 2 name(s) at 1 DoH resolver(s)",
       status: "done" as const,
       attempts: 1,
@@ -224,7 +224,7 @@ describe("cutover schedule --with edge", () => {
     const lines = edgeStatusLines(out, {
       name: "edge-test",
       state: "done",
-      now: "2026-12-01T14:02:00.000Z",
+      now: "2027-12-01T14:02:00.000Z",
       nextAlarm: null,
       steps: [step],
       log: [],

@@ -6,8 +6,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import { makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
 
-const SWAP = "2026-12-01T14:00:00Z";
-const NOW = new Date("2026-11-29T10:00:00Z");
+const SWAP = "2027-12-01T14:00:00Z";
+const NOW = new Date("2027-11-29T10:00:00Z");
 let cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup) await c();
@@ -23,14 +23,14 @@ describe("cutover schedule --with systemd", () => {
     expect(r.code).toBe(0);
     const data = JSON.parse(r.stdout);
     expect(data.calendars).toEqual([
-      "2026-11-30 13:00:00 UTC",
-      "2026-12-01 13:45:00 UTC",
-      "2026-12-01 14:00:00 UTC",
-      "2026-12-01 14:30:00 UTC",
-      "2026-12-02 14:00:00 UTC",
+      "2027-11-30 13:00:00 UTC",
+      "2027-12-01 13:45:00 UTC",
+      "2027-12-01 14:00:00 UTC",
+      "2027-12-01 14:30:00 UTC",
+      "2027-12-02 14:00:00 UTC",
     ]);
     const timer = data.files["cutover-move-test.timer"] as string;
-    expect(timer).toContain("OnCalendar=2026-12-01 14:00:00 UTC");
+    expect(timer).toContain("OnCalendar=2027-12-01 14:00:00 UTC");
     expect(timer).toContain("Persistent=true");
     const service = data.files["cutover-move-test.service"] as string;
     expect(service).toMatch(
@@ -70,7 +70,7 @@ describe("cutover schedule --with at", () => {
     const move = await makeMoveDir({ swapAt: SWAP });
     cleanup.push(move.close);
     const printed = await runCli(["schedule", "--with", "at", "--print"], { cwd: move.dir, now: NOW });
-    expect(printed.stdout).toContain("TZ=UTC at -t 202612011400.00 <<'EOF'");
+    expect(printed.stdout).toContain("TZ=UTC at -t 202712011400.00 <<'EOF'");
     expect(printed.stdout).toMatch(/tick \S+cutover\.yaml --state \S+ --rearm-at/);
     const first = await runCli(["schedule", "--with", "at", "--json"], { cwd: move.dir, now: NOW });
     expect(first.code, first.stderr).toBe(0);
@@ -87,11 +87,11 @@ describe("cutover schedule --with at", () => {
     else expect(r.stderr).toContain("atd is not running on this machine");
     const jobs = data.jobs as Array<{ id: string; at: string }>;
     expect(jobs.map((j) => j.at)).toEqual([
-      "2026-11-30T13:00:00.000Z",
-      "2026-12-01T13:45:00.000Z",
-      "2026-12-01T14:00:00.000Z",
-      "2026-12-01T14:30:00.000Z",
-      "2026-12-02T14:00:00.000Z",
+      "2027-11-30T13:00:00.000Z",
+      "2027-12-01T13:45:00.000Z",
+      "2027-12-01T14:00:00.000Z",
+      "2027-12-01T14:30:00.000Z",
+      "2027-12-02T14:00:00.000Z",
     ]);
     const queued = execFileSync("atq", { encoding: "utf8" });
     for (const j of jobs) expect(queued).toMatch(new RegExp(`^${j.id}\\s`, "m"));

@@ -7,7 +7,7 @@ import { runCli } from "../_run.js";
 
 // One test per category of the malformed-plan corpus (issue 14): each failed on the code before it.
 
-const NOW = new Date("2026-11-29T10:00:00Z");
+const NOW = new Date("2027-11-29T10:00:00Z");
 const GOOD = `name: colo-to-linode
 old: { ipv4: 198.51.100.10, ssh: root@198.51.100.10 }
 new: { ipv4: 203.0.113.20, ipv6: "2001:db8::20" }
@@ -17,7 +17,7 @@ dns:
   files: { example.com: zones/example.com.zone }
   lowTtl: 300
 schedule:
-  swapAt: 2026-12-01T14:00:00Z
+  swapAt: 2027-12-01T14:00:00Z
   margin: 1h
   restoreTtlAfter: 24h
   drain: { quiet: 30m, deadline: 72h }

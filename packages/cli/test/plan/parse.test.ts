@@ -3,7 +3,7 @@ import { PlanError, parsePlan } from "../../src/plan/parse.js";
 import { planRelayConfig } from "../../src/commands/relay/_config.js";
 import { parseDuration } from "../../src/plan/duration.js";
 
-const NOW = new Date("2026-11-29T10:00:00Z");
+const NOW = new Date("2027-11-29T10:00:00Z");
 
 const GOOD = `name: colo-to-linode
 old: { ipv4: 198.51.100.10, ssh: root@198.51.100.10 }
@@ -14,7 +14,7 @@ dns:
   files: { example.com: zones/example.com.zone }
   lowTtl: 300
 schedule:
-  swapAt: 2026-12-01T14:00:00Z
+  swapAt: 2027-12-01T14:00:00Z
   margin: 1h
   restoreTtlAfter: 24h
   drain: { quiet: 30m, deadline: 72h }
@@ -35,7 +35,7 @@ function problems(text: string, now = NOW): string[] {
 describe("parsePlan", () => {
   test("a good plan parses with defaults filled in", () => {
     const { plan, warnings } = parsePlan(GOOD, { file: "cutover.yaml", now: NOW });
-    expect(plan.schedule.swapAt.toISOString()).toBe("2026-12-01T14:00:00.000Z");
+    expect(plan.schedule.swapAt.toISOString()).toBe("2027-12-01T14:00:00.000Z");
     expect(plan.schedule.margin).toBe(3_600_000);
     expect(plan.schedule.drain.deadline).toBe(72 * 3_600_000);
     expect(plan.handover.mode).toBe("redirect");
@@ -54,9 +54,9 @@ describe("parsePlan", () => {
   });
 
   test("a naive swap time is refused as ambiguous, with the fix", () => {
-    const out = problems(GOOD.replace("2026-12-01T14:00:00Z", "2026-12-01 14:00"));
+    const out = problems(GOOD.replace("2027-12-01T14:00:00Z", "2027-12-01 14:00"));
     expect(out).toEqual([
-      'cutover.yaml:10:11 schedule.swapAt: "2026-12-01 14:00" has no UTC offset, so it is ambiguous; write 2026-12-01T14:00Z or add the offset, e.g. +01:00',
+      'cutover.yaml:10:11 schedule.swapAt: "2027-12-01 14:00" has no UTC offset, so it is ambiguous; write 2027-12-01T14:00Z or add the offset, e.g. +01:00',
     ]);
   });
 
@@ -99,16 +99,16 @@ describe("parsePlan", () => {
   });
 
   test("a swap time in the past, relative to now", () => {
-    const out = problems(GOOD, new Date("2026-12-02T00:00:00Z"));
+    const out = problems(GOOD, new Date("2027-12-02T00:00:00Z"));
     expect(out).toEqual([
-      "cutover.yaml:10:11 schedule.swapAt: 2026-12-01T14:00:00.000Z is in the past (now is 2026-12-02T00:00:00.000Z); pick a future time",
+      "cutover.yaml:10:11 schedule.swapAt: 2027-12-01T14:00:00.000Z is in the past (now is 2027-12-02T00:00:00.000Z); pick a future time",
     ]);
   });
 
   test("every problem at once, in line order", () => {
     const bad = GOOD.replace("203.0.113.20", "nope")
       .replace("lowTtl: 300", "lowTtll: 300")
-      .replace("2026-12-01T14:00:00Z", "2026-12-01T14:00:00")
+      .replace("2027-12-01T14:00:00Z", "2027-12-01T14:00:00")
       .replace("ports: [80, 443]", "ports: [0]");
     const out = problems(bad);
     expect(out).toHaveLength(4);

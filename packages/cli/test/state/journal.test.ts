@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
 
-const SWAP = "2026-12-01T14:00:00Z";
+const SWAP = "2027-12-01T14:00:00Z";
 let cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup) await c();
@@ -23,8 +23,8 @@ async function lowered() {
   cleanup.push(move.close);
   const at = (iso: string) => ({ cwd: move.dir, now: new Date(iso), sleep: async () => {} });
   const original = move.zone("example.com");
-  expect((await runCli(["tick"], at("2026-11-29T10:00:00Z"))).code).toBe(0);
-  expect((await runCli(["tick"], at("2026-11-30T13:00:20Z"))).code).toBe(0);
+  expect((await runCli(["tick"], at("2027-11-29T10:00:00Z"))).code).toBe(0);
+  expect((await runCli(["tick"], at("2027-11-30T13:00:20Z"))).code).toBe(0);
   const dir = join(move.dir, ".cutover/move-test");
   const events = () =>
     readFileSync(join(dir, "events.jsonl"), "utf8")
@@ -41,7 +41,7 @@ describe("the journal is the truth; state.json is its cache", () => {
     const originals = events()[0]!.originals!;
     expect(originals.some((o) => o.ttl === 3600)).toBe(true);
     renameSync(join(dir, "state.json"), join(dir, "state.json.bak"));
-    const t = await runCli(["tick", "--json"], at("2026-11-30T14:00:00Z"));
+    const t = await runCli(["tick", "--json"], at("2027-11-30T14:00:00Z"));
     expect(t.code).toBe(0);
     expect(t.stderr).toContain("state.json was missing; rebuilt from the journal");
     expect(JSON.parse(t.stdout).ran).toEqual([]);
@@ -52,7 +52,7 @@ describe("the journal is the truth; state.json is its cache", () => {
     // Rolling back puts the true TTLs back (3600, not the lowered 300).
     const before = JSON.parse(readFileSync(join(dir, "state.json.bak"), "utf8")) as { originals: unknown };
     expect(before.originals).toEqual(originals);
-    const r = await runCli(["rollback"], at("2026-11-30T14:00:00Z"));
+    const r = await runCli(["rollback"], at("2027-11-30T14:00:00Z"));
     expect(r.code).toBe(0);
     expect(records(move.zone("example.com"))).toEqual(records(original));
   });
@@ -62,16 +62,16 @@ describe("the journal is the truth; state.json is its cache", () => {
     const good = state();
     for (const bad of ['{"version":1}', "[]", '{"version":1,"name":"x","steps":"no"}', "null"]) {
       writeFileSync(join(dir, "state.json"), bad);
-      const s = await runCli(["status", "--offline", "--json"], at("2026-11-30T14:00:00Z"));
+      const s = await runCli(["status", "--offline", "--json"], at("2027-11-30T14:00:00Z"));
       expect({ bad, code: s.code }).toEqual({ bad, code: 0 });
       expect(s.stderr).toContain("state.json was damaged");
-      const t = await runCli(["tick"], at("2026-11-30T14:00:00Z"));
+      const t = await runCli(["tick"], at("2027-11-30T14:00:00Z"));
       expect({ bad, code: t.code }).toEqual({ bad, code: 0 });
       expect({ ...state(), updatedAt: 0 }).toEqual({ ...good, updatedAt: 0 });
     }
     renameSync(join(dir, "events.jsonl"), join(dir, "events.jsonl.bak"));
     writeFileSync(join(dir, "state.json"), '{"version":1,"steps":[]}');
-    const t = await runCli(["tick"], at("2026-11-30T14:00:00Z"));
+    const t = await runCli(["tick"], at("2027-11-30T14:00:00Z"));
     expect(t.code).toBe(1);
     expect(t.stderr).toContain("is damaged and there is no journal to rebuild it from");
     expect(t.stderr).toMatch(/name: /);
@@ -85,7 +85,7 @@ describe("the journal is the truth; state.json is its cache", () => {
     lines.splice(2, 0, "garbage{{", '{"no":"event"}');
     writeFileSync(path, lines.join("\n"));
     const zone = move.zone("example.com");
-    const t = await runCli(["tick"], at("2026-12-01T14:00:05Z"));
+    const t = await runCli(["tick"], at("2027-12-01T14:00:05Z"));
     expect(t.code).toBe(1);
     expect(t.stderr).toContain(`the journal ${path} is damaged`);
     expect(t.stderr).toContain("line 3: not JSON");
@@ -93,8 +93,8 @@ describe("the journal is the truth; state.json is its cache", () => {
     expect(t.stderr).toContain("do not delete it");
     expect(move.zone("example.com")).toBe(zone);
     // A journal that does not start with the run's creation is never replaced by a new run.
-    writeFileSync(path, '{"at":"2026-11-30T13:00:00Z","type":"step.start","step":"lower"}\n');
-    const t2 = await runCli(["tick"], at("2026-12-01T14:00:05Z"));
+    writeFileSync(path, '{"at":"2027-11-30T13:00:00Z","type":"step.start","step":"lower"}\n');
+    const t2 = await runCli(["tick"], at("2027-12-01T14:00:05Z"));
     expect(t2.code).toBe(1);
     expect(t2.stderr).toContain("does not start with the run's creation");
     expect(move.zone("example.com")).toBe(zone);
@@ -103,8 +103,8 @@ describe("the journal is the truth; state.json is its cache", () => {
   test("a last line cut by a crash mid-append is dropped and cut off; the run goes on", async () => {
     const { at, dir, events } = await lowered();
     const path = join(dir, "events.jsonl");
-    writeFileSync(path, `${readFileSync(path, "utf8")}{"at":"2026-11-30T13:01:00Z","type":"step.st`);
-    const t = await runCli(["tick"], at("2026-11-30T14:00:00Z"));
+    writeFileSync(path, `${readFileSync(path, "utf8")}{"at":"2027-11-30T13:01:00Z","type":"step.st`);
+    const t = await runCli(["tick"], at("2027-11-30T14:00:00Z"));
     expect(t.code).toBe(0);
     expect(t.stderr).toContain("last line");
     expect(readFileSync(path, "utf8").endsWith("\n")).toBe(true);
@@ -117,7 +117,7 @@ describe("the journal is the truth; state.json is its cache", () => {
     const s = state() as { steps: Record<string, { status: string }> };
     s.steps.lower!.status = "running";
     writeFileSync(join(dir, "state.json"), JSON.stringify(s));
-    const t = await runCli(["tick", "--json"], at("2026-11-30T14:00:00Z"));
+    const t = await runCli(["tick", "--json"], at("2027-11-30T14:00:00Z"));
     expect(t.code).toBe(0);
     expect(t.stderr).toContain("was behind the journal");
     expect(JSON.parse(t.stdout).ran).toEqual([]);
@@ -132,11 +132,11 @@ describe("the journal is the truth; state.json is its cache", () => {
     const { at, dir } = await lowered();
     const lock = join(dir, "lock");
     writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), command: "run", since: "x" }));
-    const held = await runCli(["tick"], at("2026-11-30T14:00:00Z"));
+    const held = await runCli(["tick"], at("2027-11-30T14:00:00Z"));
     expect(held.code).toBe(75);
     expect(held.stderr).toContain(`another cutover runner holds this plan: pid ${process.pid}`);
     writeFileSync(lock, "\u0000\u0000garbage");
-    const damaged = await runCli(["tick"], at("2026-11-30T14:00:00Z"));
+    const damaged = await runCli(["tick"], at("2027-11-30T14:00:00Z"));
     expect(damaged.code).toBe(75);
     expect(damaged.stderr).toContain("is damaged");
     expect(damaged.stderr).toContain(`rm ${lock}`);
@@ -145,13 +145,13 @@ describe("the journal is the truth; state.json is its cache", () => {
 
   test("only `cutover archive --confirm NAME` sets a run aside; the archived journal keeps its originals", async () => {
     const { move, at, dir } = await lowered();
-    const no = await runCli(["archive"], at("2026-11-30T14:00:00Z"));
+    const no = await runCli(["archive"], at("2027-11-30T14:00:00Z"));
     expect(no.code).toBe(1);
     expect(no.stderr).toContain("--confirm move-test");
-    const wrong = await runCli(["archive", "--confirm", "other"], at("2026-11-30T14:00:00Z"));
+    const wrong = await runCli(["archive", "--confirm", "other"], at("2027-11-30T14:00:00Z"));
     expect(wrong.code).toBe(1);
     expect(existsSync(join(dir, "events.jsonl"))).toBe(true);
-    const ok = await runCli(["archive", "--confirm", "move-test"], at("2026-11-30T14:00:00Z"));
+    const ok = await runCli(["archive", "--confirm", "move-test"], at("2027-11-30T14:00:00Z"));
     expect(ok.code).toBe(0);
     expect(ok.stderr).toContain("starts a NEW run");
     expect(existsSync(dir)).toBe(false);

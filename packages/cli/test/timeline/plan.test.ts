@@ -50,7 +50,7 @@ const recordsArb = fc.array(recordArb, { minLength: 1, maxLength: 12 }).map((rs)
   })),
 );
 
-const NOW0 = Date.parse("2026-11-29T10:00:00Z");
+const NOW0 = Date.parse("2027-11-29T10:00:00Z");
 
 describe("planTimeline (property)", () => {
   test("either refused with a safe time that is then accepted, or every rule holds", () => {
@@ -128,8 +128,8 @@ describe("planTimeline (property)", () => {
 });
 
 describe("planTimeline (examples)", () => {
-  const now = new Date("2026-11-29T10:00:00Z");
-  const swapAt = new Date("2026-12-01T14:00:00Z");
+  const now = new Date("2027-11-29T10:00:00Z");
+  const swapAt = new Date("2027-12-01T14:00:00Z");
   const recs: DnsRecord[] = [
     { id: "1", zone: "example.com", name: "www.example.com", type: "A", content: OLD, ttl: 86400 },
     { id: "2", zone: "example.com", name: "shop.example.com", type: "A", content: OLD, ttl: 250 },
@@ -164,12 +164,12 @@ describe("planTimeline (examples)", () => {
   });
 
   test("too late: refused with the earliest safe swap, or accepted with --accept-risk and a warning", () => {
-    const late = new Date("2026-12-01T00:00:00Z");
+    const late = new Date("2027-12-01T00:00:00Z");
     const plan = makePlan({ swapAt, lowTtl: 300, marginMs: 3_600_000, restoreMs: 86_400_000 });
     const r = planTimeline(plan, recs, late, { capabilities: CAPS.zonefile! });
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.earliestSafeSwap?.toISOString()).toBe("2026-12-02T01:00:00.000Z");
+    expect(r.earliestSafeSwap?.toISOString()).toBe("2027-12-02T01:00:00.000Z");
     const risky = planTimeline(plan, recs, late, { capabilities: CAPS.zonefile!, acceptRisk: true });
     if (!risky.ok) throw new Error(risky.reason);
     expect(risky.timeline.risk?.reason).toMatch(/must land 1d/);

@@ -21,7 +21,7 @@ function zonePlan(reload = "") {
     `provider: zonefile\nzones: [example.com]\nfiles: { example.com: example.com.zone }\nlowTtl: 300${reload ? `\nreload: ${JSON.stringify(reload)}` : ""}`,
   );
   writeFileSync(join(dir, "example.com.zone"), ZONE);
-  const run = (...argv: string[]) => runCli(argv, { cwd: dir, env: {}, now: new Date("2026-11-29T10:00:00Z") });
+  const run = (...argv: string[]) => runCli(argv, { cwd: dir, env: {}, now: new Date("2027-11-29T10:00:00Z") });
   return { dir, run, zone: () => readFileSync(join(dir, "example.com.zone"), "utf8") };
 }
 

@@ -92,7 +92,7 @@ describe.each(cases)("cutover dns on $provider", (c) => {
       runCli(argv, {
         cwd: dir,
         env: c.env,
-        now: () => new Date("2026-11-29T10:00:00Z"),
+        now: () => new Date("2027-11-29T10:00:00Z"),
         sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
       });
     const outputs: string[] = [];

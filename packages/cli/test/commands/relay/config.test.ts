@@ -6,7 +6,7 @@ import { loadPlan } from "../../../src/plan/load.js";
 const example = resolve(import.meta.dirname, "../../../../../examples/colo-to-linode.yaml");
 
 test("planRelayConfig maps the plan's relay, new, handover and schedule.drain sections", async () => {
-  const { plan } = await loadPlan(example, { cwd: process.cwd(), now: new Date("2026-11-29T10:00:00Z") });
+  const { plan } = await loadPlan(example, { cwd: process.cwd(), now: new Date("2027-11-29T10:00:00Z") });
   const config = planRelayConfig(plan, { adminPath: "/run/x.sock", knownHostsPath: "/root/.ssh/known_hosts" });
   expect(config.listeners).toHaveLength(10);
   expect(config.listeners[0]).toEqual({
@@ -31,12 +31,12 @@ test("planRelayConfig maps the plan's relay, new, handover and schedule.drain se
     mode: "redirect",
     services: ["dovecot", "postfix", "nginx", "mariadb"],
     addresses: ["198.51.100.10", "2001:db8:10::10"],
-    at: "2026-12-01T14:00:00.000Z",
+    at: "2027-12-01T14:00:00.000Z",
   });
   expect(config.drain).toEqual({
     quietMs: 1_800_000,
-    quietAfter: "2026-12-01T14:30:00.000Z", // the one drain rule: quiet 30m counted from the swap, as plan and run say
-    stopBy: "2026-12-04T14:00:00.000Z",
+    quietAfter: "2027-12-01T14:30:00.000Z", // the one drain rule: quiet 30m counted from the swap, as plan and run say
+    stopBy: "2027-12-04T14:00:00.000Z",
   });
   expect(config.admin).toEqual({ path: "/run/x.sock" });
   expect(config.workers).toBeUndefined(); // one process unless the plan says
