@@ -17,8 +17,6 @@ export interface Session {
   lock: Lock | undefined;
   /** True when this call created the journal. */
   created: boolean;
-  /** What reading the journal had to repair (state.json rebuilt from events.jsonl, a cut last line): say it. */
-  notes: string[];
   close(): Promise<void>;
 }
 
@@ -86,16 +84,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     lock = await acquireLock(store.lockPath, o.lockFor, o.now);
   }
   // Read once, under the lock; a command that needs a run under way says so before asking for credentials.
-  let loadedState;
-  try {
-    // Read-only openers do not touch the files (no rebuild written without the lock).
-    loadedState = await store.load({ repair: o.lockFor !== undefined });
-  } catch (error) {
-    await lock?.release();
-    throw error;
-  }
-  let state = loadedState.state;
-  const notes = [loadedState.rebuilt, loadedState.repaired].filter((x): x is string => x !== undefined);
+  let state = await store.read();
   if (!o.create && !state) {
     await lock?.release();
     throw noRun(loaded, store);
@@ -133,7 +122,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     }
     const timeline = timelineOf(loaded, state, provider.capabilities);
     // Re-validate: a stored swap time in the past is fine for a run that is under way.
-    return { loaded, store, state, timeline, provider, lock, created, notes, close };
+    return { loaded, store, state, timeline, provider, lock, created, close };
   } catch (error) {
     await close();
     throw error;
@@ -193,17 +182,15 @@ async function startJournal(
   };
   if (!write) return state;
   await store.ensureDir();
-  // The originals go to the journal before anything changes; with the plan's details, the journal alone
-  // rebuilds the run (state.json is its cache).
+  // The originals go to the journal before anything changes.
   await store.append({
     at: now.toISOString(),
     type: "run.created",
     plan: loaded.plan.name,
     hash: state.plan.hash,
-    planInfo: state.plan,
     originals: state.originals,
   });
-  await store.write(state);
+  await store.write(state, now);
   return state;
 }
 
@@ -211,13 +198,12 @@ async function startJournal(
 export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string; state: RunState } | undefined> {
   const loaded = await loadPlan(o.file, { cwd: o.cwd, now: o.now, allowPastSwap: true });
   const store = new StateStore(stateDirFor(loaded.path, loaded.plan.name, o.stateDir, o.cwd));
-  const peek = await store.load({ repair: false });
-  if (!peek.state) return undefined;
+  const state = await store.read();
+  if (!state) return undefined;
   const hash = hashPlanText(loaded.text);
-  if (hash === peek.state.plan.hash) return { diff: "", state: peek.state };
+  if (hash === state.plan.hash) return { diff: "", state };
   const lock = await acquireLock(store.lockPath, "plan --accept-changes", o.now);
   try {
-    const state = (await store.load()).state ?? peek.state;
     const provider = await createProviderForPlan(loaded, o.env);
     const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
       capabilities: provider.capabilities,
@@ -227,14 +213,9 @@ export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string;
     if (!result.ok)
       throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details: result.problems });
     const diff = planDiff(state, loaded.text, loaded.file);
-    await store.record(state, {
-      at: o.now.toISOString(),
-      type: "plan.accepted",
-      hash,
-      text: loaded.text,
-      acceptRisk: state.plan.acceptRisk || o.acceptRisk === true,
-      diff,
-    });
+    state.plan = { ...state.plan, hash, text: loaded.text, acceptRisk: state.plan.acceptRisk || o.acceptRisk === true };
+    await store.append({ at: o.now.toISOString(), type: "plan.accepted", hash, diff });
+    await store.write(state, o.now);
     return { diff, state };
   } finally {
     await lock.release();
