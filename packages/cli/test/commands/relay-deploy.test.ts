@@ -133,7 +133,9 @@ describe("cutover relay deploy / status --remote / logs / stop --remote / script
     const done = await runCli(["relay", "status", "--remote", "--plan", plan, ...ssh()]);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/relay on .*: running; deployed .*pid \d+, log .*relay\.log/);
-    expect(done.stdout).toMatch(new RegExp(`handover rebind: done; gap ≤ [\\d.]+ ms; stopped ${svc.name}`));
+    expect(done.stdout).toMatch(
+      new RegExp(`handover rebind: done; gap ≤ [\\d.]+ ms; (rules in \\w+; )?stopped ${svc.name}`),
+    );
 
     const logs = await runCli(["relay", "logs", "-n", "30", "--plan", plan, ...ssh()]);
     expect(logs.code).toBe(0);

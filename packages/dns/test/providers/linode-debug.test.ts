@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, test } from "vitest";
 // NODE_DEBUG is read when a process starts, so the client runs in a child process with it set. The child
 // imports the built package (the test task builds first); the API answers from this process, which has no
 // NODE_DEBUG, so nothing it prints can hide a leak from the child.
-const dist = new URL("../../dist/index.js", import.meta.url).href;
+const dist = new URL("../../dist/providers/linode.js", import.meta.url).href;
 const TOKEN = "linode-debug-token-5f3a9c1e77d04b2a";
 let seen: string | undefined;
 const api = createServer((req, res) => {
