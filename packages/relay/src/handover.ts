@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import type { Server } from "node:net";
 import { promisify } from "node:util";
@@ -35,6 +35,12 @@ export interface FirewallSpec {
    * a relay restarts. A SYN for a port someone listens on passes untouched.
    */
   hold: readonly number[];
+  /**
+   * Drop every new SYN on the hold ports, whoever listens: the first phase of a rebind, while the old
+   * service empties its accept queue and stops (a connection still queued when it closes its listening
+   * socket is reset by the kernel).
+   */
+  holdAll?: boolean;
   /** Only connections to these addresses (the old host's own) are redirected; default every local one. */
   addresses?: readonly string[];
   aliveSeconds?: number | undefined;
@@ -111,7 +117,7 @@ export function planFirewall(spec: FirewallSpec, firewall: "nft" | "iptables", t
         : [
             `  chain hold {`,
             `    type filter hook input priority filter; policy accept;`,
-            `    ${syn} socket transparent 0 accept`,
+            ...(spec.holdAll ? [] : [`    ${syn} socket transparent 0 accept`]),
             `    ${syn} drop`,
             `  }`,
           ]),
@@ -140,7 +146,11 @@ export function planFirewall(spec: FirewallSpec, firewall: "nft" | "iptables", t
   if (hold.length > 0) {
     // A chain of our own: RETURN when a socket listens (the admin's own INPUT rules still apply), else DROP.
     const chain = holdChain(table);
-    commands.push(`-N ${chain}`, `-A ${chain} -m socket --nowildcard -j RETURN`, `-A ${chain} -j DROP`);
+    commands.push(
+      `-N ${chain}`,
+      ...(spec.holdAll ? [] : [`-A ${chain} -m socket --nowildcard -j RETURN`]),
+      `-A ${chain} -j DROP`,
+    );
     for (const port of hold)
       commands.push(
         ["-I", "INPUT", "1", "-p", "tcp", "--syn", "--dport", String(port), ...live, ...tag, "-j", chain].join(" "),
@@ -402,6 +412,57 @@ export function createFirewallGuard(
       return removal;
     },
   };
+}
+
+/**
+ * Connections the kernel holds for the listening sockets on these local ports and nobody has accepted
+ * yet: completed ones in accept queues, and half-open ones (SYN received, waiting for the client's ACK).
+ * Read from /proc/net/tcp and tcp6 of the caller's network namespace; null where they cannot be read.
+ */
+export async function pendingConnections(
+  ports: readonly number[],
+  read: (path: string) => Promise<string> = (path) => readFile(path, "utf8"),
+): Promise<{ queued: number; halfOpen: number } | null> {
+  const wanted = new Set(ports);
+  let queued = 0;
+  let halfOpen = 0;
+  let readAny = false;
+  for (const path of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = await read(path);
+    } catch {
+      continue;
+    }
+    readAny = true;
+    // "  sl  local_address rem_address   st tx_queue:rx_queue ..."; for a listener rx_queue is its accept queue.
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 5) continue;
+      const port = Number.parseInt(f[1]!.slice(f[1]!.lastIndexOf(":") + 1), 16);
+      if (!wanted.has(port)) continue;
+      if (f[3] === "0A") queued += Number.parseInt(f[4]!.split(":")[1] ?? "0", 16) || 0;
+      else if (f[3] === "03") halfOpen++;
+    }
+  }
+  return readAny ? { queued, halfOpen } : null;
+}
+
+/**
+ * Waits (polling every few ms, at most `timeoutMs`) until nothing waits to be accepted on these ports;
+ * returns what was still waiting at the end (zeros when they emptied), or null where /proc cannot tell.
+ */
+export async function waitForAcceptQueues(
+  ports: readonly number[],
+  timeoutMs: number,
+): Promise<{ queued: number; halfOpen: number } | null> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    // One pause first: a SYN that passed the firewall just before the rule may still be on its way in.
+    await new Promise((r) => setTimeout(r, 5));
+    const p = await pendingConnections(ports);
+    if (p === null || (p.queued === 0 && p.halfOpen === 0) || performance.now() >= until) return p;
+  }
 }
 
 /** Runs the stop command once per service, in order; returns the ones that failed with their error. */

@@ -26,7 +26,9 @@ import {
   redirectAlive,
   removeRedirect,
   stopServices,
+  waitForAcceptQueues,
   type FirewallGuard,
+  type FirewallPlan,
   type RedirectRule,
 } from "./handover.js";
 import { encodeProxyHeader } from "./proxy-protocol.js";
@@ -644,14 +646,23 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       } else {
         // rebind: stop the services while trying to bind their ports every few ms. Meanwhile the firewall
         // holds new connections to a port nobody listens on (drops their SYN: the client sends it again).
+        // First every new SYN is held, even while the service still listens, until its accept queue is
+        // empty: a connection still queued when the service closes its listening socket would be reset.
         const ports = streams.flatMap((l) => (l.config.kind === "tcp" ? [l.config.port] : []));
+        let held: FirewallPlan | undefined;
         if (guard !== undefined && ports.length > 0) {
-          const plan = planFirewall({ redirects: [], hold: ports, aliveSeconds }, firewall!, table);
+          const all = planFirewall({ redirects: [], hold: ports, holdAll: true, aliveSeconds }, firewall!, table);
           try {
-            if (!(await guard.install(plan))) return h;
+            if (!(await guard.install(all))) return h;
+            held = planFirewall({ redirects: [], hold: ports, aliveSeconds }, firewall!, table);
             h.firewall = firewall!;
-            h.rules = plan.commands;
-            log(`handover: ${firewall} holds new connections on ${ports.join(", ")} while nothing listens there`);
+            h.rules = held.commands;
+            log(`handover: ${firewall} holds new connections on ${ports.join(", ")} until the relay listens there`);
+            const left = await waitForAcceptQueues(ports, config.handover?.settleMs ?? 1000);
+            if (left !== null && left.queued + left.halfOpen > 0)
+              log(
+                `handover: ${left.queued + left.halfOpen} connection(s) still waited to be accepted by the old service; stopping it anyway`,
+              );
           } catch (error) {
             log(`handover: ${(error as Error).message}; ${REBIND_WITHOUT_FIREWALL}`);
           }
@@ -673,8 +684,15 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             return { name: l.stats.name, gap: r.gapMs, waited: 0 };
           }),
         );
-        // The relay listens: held SYNs pass at their next try. The rules stay, matching nothing while it
-        // listens: if it dies and is restarted, new connections wait for the new one instead of being refused.
+        // The relay listens: from now on a SYN passes when someone listens (held SYNs at their next try).
+        // The rules stay, matching nothing while it listens: if it dies and is restarted, new connections
+        // wait for the new one instead of being refused.
+        if (held !== undefined)
+          await guard!
+            .install(held)
+            .catch((error: Error) =>
+              log(`handover: ${error.message}; the hold rules were removed (a restarted relay's gap is refused)`),
+            );
         for (const u of udps) await u.listener.bind();
         const result = await stopping;
         h.stopped = result.stopped;

@@ -1,5 +1,5 @@
 import { expect, test } from "vitest";
-import { planFirewall, planRedirect } from "../src/handover.js";
+import { pendingConnections, planFirewall, planRedirect } from "../src/handover.js";
 
 test("redirect rules catch only the moving addresses when they are given (nft and iptables)", () => {
   const nft = planRedirect([{ port: 80, sparePort: 20080 }], "nft", "cutover", ["198.51.100.10", "2001:db8:10::10"]);
@@ -40,4 +40,39 @@ test("the dead man's switch: every rule matches only while the relay renews its 
   const rebind = planFirewall({ redirects: [], hold: [443, 80], aliveSeconds: 3 }, "nft", "t").commands[0]!;
   expect(rebind).not.toContain("redirect");
   expect(rebind).toContain("meta l4proto @alive tcp dport { 80, 443 } tcp flags & (syn | ack) == syn drop");
+});
+
+test("a rebind first holds every SYN, whoever listens, then only while nobody does", () => {
+  const all = planFirewall({ redirects: [], hold: [80], holdAll: true }, "nft", "t").commands[0]!;
+  expect(all).toContain("tcp dport { 80 } tcp flags & (syn | ack) == syn drop");
+  expect(all).not.toContain("socket transparent");
+  const ipt = planFirewall({ redirects: [], hold: [80], holdAll: true }, "iptables", "t").commands;
+  expect(ipt.join("\n")).not.toContain("-m socket");
+  expect(ipt).toContain("-A T_HOLD -j DROP");
+  const narrow = planFirewall({ redirects: [], hold: [80] }, "iptables", "t").commands;
+  expect(narrow).toContain("-A T_HOLD -m socket --nowildcard -j RETURN");
+});
+
+test("connections waiting to be accepted are counted from /proc/net/tcp and tcp6", async () => {
+  const tcp = [
+    "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode",
+    // a listener on :80 with 3 connections in its accept queue, one on :8080 with 7 (not ours)
+    "   0: 00000000:0050 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1 1",
+    "   1: 00000000:1F90 00000000:0000 0A 00000000:00000007 00:00000000 00000000     0        0 2 1",
+    // a half-open connection to :80, an established one (accepted: not counted)
+    "   2: 0A00000A:0050 3200000A:D431 03 00000000:00000000 01:00000064 00000000     0        0 0 1",
+    "   3: 0A00000A:0050 3200000A:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1",
+  ].join("\n");
+  const tcp6 = [
+    "  sl  local_address                         remote_address                        st tx_queue rx_queue",
+    "   0: 00000000000000000000000000000000:0050 00000000000000000000000000000000:0000 0A 00000000:00000002 00:00000000 00000000",
+  ].join("\n");
+  const read = async (path: string) => (path.endsWith("6") ? tcp6 : tcp);
+  expect(await pendingConnections([80], read)).toEqual({ queued: 5, halfOpen: 1 });
+  expect(await pendingConnections([443], read)).toEqual({ queued: 0, halfOpen: 0 });
+  expect(
+    await pendingConnections([80], async () => {
+      throw new Error("ENOENT");
+    }),
+  ).toBeNull();
 });

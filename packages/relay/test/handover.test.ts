@@ -71,6 +71,72 @@ describe("rebind handover (loopback, an nginx of the test's own as the service)"
   });
 });
 
+// A service that accepts slowly: connections wait in its accept queue. Closing its listening socket with
+// connections still queued resets them; the relay holds new SYNs and waits for the queue to empty first.
+describe.skipIf(!isRoot)("rebind with connections queued on the old service's socket (needs root)", () => {
+  test("every queued connection is served by the old service; none is reset when it stops", async () => {
+    const servicePort = await freePort();
+    const newPort = await freePort();
+    // Accepts one connection every 25 ms, answers "old", and closes; SIGTERM ends it (listener and queue).
+    const service = spawn(
+      "python3",
+      [
+        "-c",
+        `import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", ${servicePort})); s.listen(128); print("up", flush=True)
+while True:
+    c, _ = s.accept(); c.sendall(b"old\\n"); c.close(); time.sleep(0.025)`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise((r) => service.stdout!.once("data", r));
+    const upstream = (await import("node:net")).createServer((c) => c.end("new\n"));
+    await new Promise<void>((r) => upstream.listen(newPort, "127.0.0.1", () => r()));
+    try {
+      const { connect } = await import("node:net");
+      // 20 connections complete their handshake in the kernel and queue: about 0.5 s of work for the service.
+      const answers = Array.from(
+        { length: 20 },
+        () =>
+          new Promise<string>((resolve) => {
+            const c = connect(servicePort, "127.0.0.1");
+            let got = "";
+            c.on("data", (d: Buffer) => (got += d.toString()));
+            c.on("end", () => resolve(got.trim()));
+            c.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+          }),
+      );
+      await sleep(100);
+      const relay = await startRelay({
+        listeners: [
+          {
+            kind: "tcp",
+            host: "127.0.0.1",
+            port: servicePort,
+            upstream: { kind: "tcp", host: "127.0.0.1", port: newPort },
+          },
+        ],
+        handover: {
+          mode: "rebind",
+          table: `cot_q${process.pid}`,
+          services: [String(service.pid)],
+          stopCommand: ["kill", "-TERM", "{service}"],
+          settleMs: 5000,
+        },
+      });
+      const h = await relay.handover;
+      expect(h).toMatchObject({ mode: "rebind", state: "done" });
+      const got = await Promise.all(answers);
+      expect(got.filter((a) => a !== "old")).toEqual([]);
+      await relay.stop();
+    } finally {
+      service.kill("SIGKILL");
+      await new Promise((r) => upstream.close(r));
+    }
+  });
+});
+
 // Network namespaces and nftables need root (CI runs as root); skipped, and said so, otherwise.
 describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs root)", () => {
   const tag = `${process.pid % 100000}`;

@@ -184,8 +184,13 @@ export async function runForeground(
     }
     const wait = tick.nextAt.getTime() - deps.now().getTime();
     if (wait >= 5000 && !live) say(`next: ${formatAt(tick.nextAt, options.timeZone)} (in ${formatDuration(wait)})`);
-    // On a terminal, wake every second to redraw the countdown.
-    const slice = live ? Math.min(Math.max(wait, 0), 1000) : Math.max(wait, 0);
+    // On a terminal, wake to redraw the countdown when it changes: each second in the last hour, each
+    // minute before (it shows two units, "25h59m"), so a day's wait is not 86,400 redraws.
+    const slice = !live
+      ? Math.max(wait, 0)
+      : wait >= 3_600_000
+        ? wait % 60_000 || 60_000
+        : Math.min(Math.max(wait, 0), 1000);
     try {
       await deps.sleep(Math.max(slice, 0), options.signal);
     } catch {

@@ -57,6 +57,15 @@ export function relayMainPath(): string {
   return join(dirname(require.resolve("@cutover/relay")), "main.js");
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: string } {
   const adminPath = join(stateDir, "relay.sock");
   const status = async (): Promise<RelayStatus | undefined> => {
@@ -92,7 +101,10 @@ export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: s
       await queryAdmin(adminPath, { cmd: "drain", deadlineMs }, 5000);
     },
     async stop() {
+      const pid = (await status())?.pid;
       await queryAdmin(adminPath, { cmd: "stop" }, 5000).catch(() => undefined);
+      // Stopped when its process is gone (its rules go before it exits), within a bound.
+      for (let i = 0; pid !== undefined && i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     },
   };
 }
@@ -146,6 +158,16 @@ export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promis
     s = await driver.status();
   }
   if (!s) throw new StepFailed("handover", "the relay does not answer on its admin socket");
+  // A handover under way (its time has come by the relay's clock) ends in about a second (stopping the
+  // services, binding or redirecting): wait for it here, bounded, so the swap is not a poll later.
+  for (const until = Date.now() + 60_000; Date.now() < until;) {
+    const h = s.handover;
+    if (!h || h.state !== "waiting" || (h.at !== null && Date.parse(h.at) > Date.parse(s.now))) break;
+    await new Promise((r) => setTimeout(r, 100));
+    const next = await driver.status();
+    if (!next) break;
+    s = next;
+  }
   const h = s.handover;
   if (h?.state === "failed")
     throw new StepFailed(

@@ -167,14 +167,9 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
   const ran: TickResult["ran"] = [];
   for (;;) {
     const now = rt.now().getTime();
-    const due = timeline.steps.find((step) => {
-      const s = state.steps[step.kind];
-      if (isFinished(s)) return false;
-      if (s?.status === "failed") return false;
-      if (!REQUIRES[step.kind].every((k) => isFinished(state.steps[k]) || !timeline.steps.some((x) => x.kind === k)))
-        return false;
-      return nextDueAt(step, s) <= now;
-    });
+    const due = timeline.steps.find(
+      (step) => runnable(timeline, state, step) && nextDueAt(step, state.steps[step.kind]) <= now,
+    );
     if (!due) break;
     if (rt.signal?.aborted) break;
     const s = stepState(state, due.kind);
@@ -256,12 +251,20 @@ export async function retryFailedSteps(state: RunState, store: StateStore, now: 
   return failed;
 }
 
+/** Whether a step can run once its time comes: not finished, not failed, every step it requires done. */
+function runnable(timeline: Timeline, state: RunState, step: TimelineStep): boolean {
+  const s = state.steps[step.kind];
+  if (isFinished(s) || s?.status === "failed") return false;
+  return REQUIRES[step.kind].every((k) => isFinished(state.steps[k]) || !timeline.steps.some((x) => x.kind === k));
+}
+
 /** The next time something is due, and whether every step is finished. */
 export function nextOf(timeline: Timeline, state: RunState): { nextAt: Date | undefined; finished: boolean } {
   const open = timeline.steps.filter((step) => !isFinished(state.steps[step.kind]));
   if (open.length === 0) return { nextAt: undefined, finished: true };
+  // A step waiting for another is not what wakes the runner (its time may be past while the other polls).
   const times = open
-    .filter((step) => state.steps[step.kind]?.status !== "failed")
+    .filter((step) => runnable(timeline, state, step))
     .map((step) => nextDueAt(step, state.steps[step.kind]));
   return { nextAt: times.length ? new Date(Math.min(...times)) : undefined, finished: false };
 }

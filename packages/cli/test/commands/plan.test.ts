@@ -59,7 +59,7 @@ describe("cutover plan", () => {
       cwd: examples,
       env: { TZ: "Europe/Berlin" },
     });
-    expect(r.stdout).toMatch(/T0 +2027-12-01 14:00Z +\(Tue, 15:00 CET\)/);
+    expect(r.stdout).toMatch(/T0 +2027-12-01 14:00Z +\(Wed, 15:00 CET\)/);
   });
 
   test("too late: exit 1 with the earliest safe swap time", async () => {
