@@ -15,7 +15,7 @@ import {
   type RelayConfig,
   type RelayStatus,
 } from "@cutover/relay";
-import { openOldHost } from "../commands/relay/_remote.js";
+import { openOldHost } from "../old-host/connect.js";
 import type { Reporter } from "../output/reporter.js";
 import type { LoadedPlan } from "../plan/load.js";
 
@@ -35,7 +35,7 @@ function silentReporter(say: (t: string) => void): Reporter {
     write: () => {},
   };
 }
-import { planRelayConfig } from "../commands/relay/_config.js";
+import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { PlanError, parsePlan } from "../../src/plan/parse.js";
-import { planRelayConfig } from "../../src/commands/relay/_config.js";
+import { planRelayConfig } from "../../src/old-host/relay-config.js";
 import { parseDuration } from "../../src/plan/duration.js";
 
 const NOW = new Date("2027-11-29T10:00:00Z");

@@ -11,9 +11,10 @@ import {
 import type { Deps } from "../../context.js";
 import { UsageError, UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
-import { planRelayConfig } from "./_config.js";
+import { planRelayConfig } from "../../old-host/relay-config.js";
 import { formatStatus } from "./_format.js";
-import { loadRemotePlan, openOldHost, withRemoteOptions } from "./_remote.js";
+import { openOldHost } from "../../old-host/connect.js";
+import { loadRemotePlan, withRemoteOptions } from "./_remote.js";
 
 /** `--at`: `now`, or a date-time with an offset. */
 export function parseAt(value: string | undefined): Date | "now" | undefined {

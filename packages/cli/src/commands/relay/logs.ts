@@ -1,9 +1,10 @@
 import { Command } from "@commander-js/extra-typings";
 import { remoteRelayLogs } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UsageError, UserError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
-import { loadRemotePlan, openOldHost, withRemoteOptions } from "./_remote.js";
+import { openOldHost } from "../../old-host/connect.js";
+import { loadRemotePlan, withRemoteOptions } from "./_remote.js";
 
 export function makeRelayLogsCommand(deps: Deps) {
   return withRemoteOptions(

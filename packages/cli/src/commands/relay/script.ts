@@ -2,7 +2,7 @@ import { Command } from "@commander-js/extra-typings";
 import { defaultRemoteDir, planSocatScript } from "@cutover/relay";
 import type { Deps } from "../../context.js";
 import { createReporter } from "../../output/reporter.js";
-import { planRelayConfig } from "./_config.js";
+import { planRelayConfig } from "../../old-host/relay-config.js";
 import { parseAt, tunnelKnownHosts } from "./deploy.js";
 import { loadRemotePlan } from "./_remote.js";
 

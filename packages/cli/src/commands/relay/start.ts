@@ -19,7 +19,7 @@ import { ExitCode, UsageError, UserError } from "../../errors.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan } from "../../plan/load.js";
 import { relayMainPath } from "../../timeline/relay.js";
-import { defaultAdminPath, parseForwardSpec, planRelayConfig } from "./_config.js";
+import { defaultAdminPath, parseForwardSpec, planRelayConfig } from "../../old-host/relay-config.js";
 import { formatStatus } from "./_format.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -1,9 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { queryAdmin, type RelayStatus } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UsageError, UserError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
-import { defaultAdminPath } from "./_config.js";
+import { defaultAdminPath } from "../../old-host/relay-config.js";
 import { formatStatus } from "./_format.js";
 import { withRemoteOptions, showRemoteStatus } from "./_remote.js";
 

@@ -1,10 +1,10 @@
 import { Command } from "@commander-js/extra-typings";
 import { queryAdmin, type RelayStatus } from "@cutover/relay";
 import type { Deps } from "../../context.js";
-import { UsageError, UserError } from "../../errors.js";
+import { UsageError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
 import { formatDuration, parseDuration } from "../../plan/duration.js";
-import { defaultAdminPath } from "./_config.js";
+import { defaultAdminPath } from "../../old-host/relay-config.js";
 import { withRemoteOptions, stopRemote } from "./_remote.js";
 
 export function makeRelayStopCommand(deps: Deps) {

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { expect, test } from "vitest";
-import { parseForwardSpec, parseSshTarget, planRelayConfig } from "../../../src/commands/relay/_config.js";
+import { parseForwardSpec, parseSshTarget, planRelayConfig } from "../../../src/old-host/relay-config.js";
 import { loadPlan } from "../../../src/plan/load.js";
 
 const example = resolve(import.meta.dirname, "../../../../../examples/colo-to-linode.yaml");

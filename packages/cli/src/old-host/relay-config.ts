@@ -2,8 +2,8 @@ import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ListenerConfig, RelayConfig, SshConfig, UpstreamConfig } from "@cutover/relay";
-import { UsageError, UserError } from "../../errors.js";
-import type { Plan } from "../../plan/schema.js";
+import { UsageError, UserError } from "../errors.js";
+import type { Plan } from "../plan/schema.js";
 
 export interface RelayConfigOptions {
   adminPath: string;
