@@ -150,6 +150,7 @@ ${options.atlas.countries.map((c) => `<tr><td>${esc(c.country)}</td><td>${c.prob
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}
 table{border-collapse:collapse;margin:8px 0 20px}td{overflow-wrap:anywhere}td,th{border-bottom:1px solid #e5e7eb;padding:3px 10px;text-align:left;font-size:13px}
+@media (max-width:720px){body{margin:12px}table,tbody,tr,td{display:block}tr:first-child{display:none}tr{border-bottom:1px solid #d1d5db;padding:4px 0}td{border:0;padding:1px 6px}}
 .ok{color:#16a34a}.bad{color:#dc2626}.wait{color:#d97706}.summary{font-size:16px}.st-old td,.st-mixed td{background:#fef3c7}.st-error td{color:#6b7280}
 </style></head><body>
 <h1>${esc(title)}</h1>
