@@ -8,7 +8,13 @@ import { join } from "node:path";
 const examples = new URL("../../../examples/", import.meta.url).pathname;
 
 /** A plan directory with the example zone files, moving to a real listener on 127.0.0.1 (the "new host"). */
-export async function makeMoveDir(options: { swapAt: string; extra?: string; ports?: number[] }) {
+export async function makeMoveDir(options: {
+  swapAt: string;
+  extra?: string;
+  ports?: number[];
+  /** Who runs the test's resolver and where (the plan's label). */
+  resolverLabel?: { operator: string; location: string };
+}) {
   const dir = mkdtempSync(join(tmpdir(), "cutover-move-"));
   cpSync(join(examples, "zones"), join(dir, "zones"), { recursive: true });
   const servers: Server[] = [];
@@ -46,7 +52,7 @@ relay:
   listen: 127.0.0.2
 handover: { mode: rebind }
 propagation:
-  resolvers: [${dns.address}]
+  resolvers: [${options.resolverLabel ? `{ server: "${dns.address}", operator: ${JSON.stringify(options.resolverLabel.operator)}, location: ${JSON.stringify(options.resolverLabel.location)} }` : dns.address}]
   authoritative:
     parent: false
     bootstrap: ${dns.address}

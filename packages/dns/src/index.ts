@@ -60,10 +60,20 @@ export {
   followChain,
   negativeTtlOf,
   typesFor,
+  valuesFor,
   type AnswerStatus,
   type Expectation,
   type Observation,
 } from "./propagation/classify.js";
+export {
+  CHECKED_TYPES,
+  canonicalData,
+  checkExpectedValue,
+  isCheckedType,
+  relevantTxt,
+  sameData,
+  type CheckedType,
+} from "./propagation/expect.js";
 export {
   decodeResponse,
   encodeQuery,
@@ -76,8 +86,12 @@ export {
 } from "./propagation/query.js";
 export {
   DEFAULT_RESOLVERS,
+  parseResolverLabel,
   parseResolverList,
   parseServerSpec,
+  resolverWhere,
+  type ResolverLabel,
+  type ResolverListItem,
   type ResolverSpec,
   type ServerSpec,
 } from "./propagation/servers.js";
@@ -105,7 +119,12 @@ export {
   type PropagationWatchOptions,
   type TargetRound,
 } from "./propagation/watch.js";
-export { renderPropagationHtml, renderShareChart, type ReportAtlasSection } from "./propagation/html.js";
+export {
+  locationGroups,
+  renderPropagationHtml,
+  renderShareChart,
+  type ReportAtlasSection,
+} from "./propagation/html.js";
 export {
   classifyAtlasResults,
   createAtlasClient,

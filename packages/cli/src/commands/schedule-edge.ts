@@ -96,7 +96,9 @@ export function planEdgeForSession(session: Session, now: Date): EdgeDeployment 
   const resolvers =
     plan.propagation.resolvers === "default"
       ? undefined
-      : plan.propagation.resolvers.filter((r) => r.startsWith("https://"));
+      : plan.propagation.resolvers
+          .map((r) => (typeof r === "string" ? r : r.server))
+          .filter((r) => r.startsWith("https://"));
   const lowerDoneAt = state.steps.lower?.doneAt;
   return planEdgeDeployment({
     name: plan.name,

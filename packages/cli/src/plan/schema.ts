@@ -214,13 +214,13 @@ function portPair(p: number | Record<string, number>): [number, number] {
   return [Number(k), v];
 }
 
-const resolverList = z.union([
-  z.literal("default"),
-  z
-    .array(server({ urls: true }))
-    .min(1)
-    .max(1000),
+const label = z.string().trim().min(1).max(80);
+/** A resolver: its address, or the address with who runs it and where (shown in every view). */
+const resolverItem = z.union([
+  server({ urls: true }),
+  z.strictObject({ server: server({ urls: true }), operator: label.optional(), location: label.optional() }),
 ]);
+const resolverList = z.union([z.literal("default"), z.array(resolverItem).min(1).max(1000)]);
 
 const authoritative = z.union([
   z.literal(false),

@@ -33,6 +33,9 @@ function tickLabel(xPos: number, y: number, text: string, left: number, right: n
 export interface LaneData {
   resolver: string;
   group: string;
+  /** Who runs it and where: lanes are grouped by location, and the label says it. */
+  operator?: string;
+  location?: string;
   /** When it was first asked after the swap. */
   firstAt: number;
   /** When it answered new for good (from then on), if it did. */
@@ -48,8 +51,10 @@ const W = 900;
  * One lane per resolver: old (amber) from the swap until it flipped, new (green) after; a dark tick at
  * the predicted cache expiry. The axis spans the swap to the last observation, flip or prediction.
  */
-export function laneChart(lanes: LaneData[], swapAt: number, timeZone?: string): string {
-  if (lanes.length === 0) return "<p>No resolver was watched.</p>";
+export function laneChart(unsorted: LaneData[], swapAt: number, timeZone?: string): string {
+  if (unsorted.length === 0) return "<p>No resolver was watched.</p>";
+  // Resolvers of one place side by side (stable: the watch's order within a place).
+  const lanes = [...unsorted].sort((a, b) => (a.location ?? "~").localeCompare(b.location ?? "~"));
   const label = 230;
   const pad = { l: label + 8, r: 16, t: 40, b: 34 };
   const laneH = 20;
@@ -73,9 +78,11 @@ export function laneChart(lanes: LaneData[], swapAt: number, timeZone?: string):
   lanes.forEach((l, i) => {
     const y = pad.t + i * laneH + 4;
     const end = l.flippedAt ?? l.lastAt;
-    const name = l.resolver.length > 34 ? `${l.resolver.slice(0, 33)}…` : l.resolver;
+    const full = l.location ? `${l.resolver} · ${l.location}` : l.resolver;
+    const name = full.length > 34 ? `${full.slice(0, 33)}…` : full;
+    const who = [l.resolver, l.operator, l.location].filter(Boolean).join(", ");
     parts.push(
-      `<text class="lane-label" x="${label}" y="${y + 11}" font-size="12" text-anchor="end">${esc(name)}</text>`,
+      `<text class="lane-label" x="${label}" y="${y + 11}" font-size="12" text-anchor="end"><title>${esc(who)}</title>${esc(name)}</text>`,
       `<rect data-plot="old" x="${x(swapAt).toFixed(1)}" y="${y}" width="${Math.max(1, x(end) - x(swapAt)).toFixed(1)}" height="${laneH - 8}" fill="#f59e0b"><title>${esc(l.resolver)}: old until ${esc(formatClock(new Date(end), timeZone))}</title></rect>`,
     );
     if (l.flippedAt !== undefined)
@@ -98,6 +105,26 @@ export function laneChart(lanes: LaneData[], swapAt: number, timeZone?: string):
     )
     .join("");
   return `<svg id="lane-chart" data-chart="propagation" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${height}" width="100%" role="img" aria-label="when each resolver flipped, against its predicted cache expiry"><rect data-plot-area="1" x="${pad.l}" y="${pad.t}" width="${W - pad.l - pad.r}" height="${height - pad.t - pad.b}" fill="none"/>${legend}${parts.join("")}</svg>`;
+}
+
+/** The lanes per location: how many resolvers there had flipped to the new answer for good. */
+export function locationTable(lanes: LaneData[]): string {
+  const by = new Map<string, { resolvers: string[]; flipped: number }>();
+  for (const l of lanes) {
+    const where = l.location ?? "unlabelled";
+    const g = by.get(where) ?? { resolvers: [], flipped: 0 };
+    g.resolvers.push(l.operator ? `${l.resolver} (${l.operator})` : l.resolver);
+    if (l.flippedAt !== undefined) g.flipped++;
+    by.set(where, g);
+  }
+  const rows = [...by]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(
+      ([where, g]) =>
+        `<tr><td>${esc(where)}</td><td>${g.flipped}/${g.resolvers.length}</td><td>${esc(g.resolvers.join(", "))}</td></tr>`,
+    )
+    .join("");
+  return `<table id="by-location"><tr><th>where</th><th>new</th><th>resolvers</th></tr>${rows}</table>`;
 }
 
 /** Bucket sizes for the relay chart, so that a demo's minute and a real move's day both get readable bars. */

@@ -4,7 +4,7 @@ import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
 import type { RelaySummary } from "../timeline/relay.js";
 import type { Lane, WatchResult } from "../timeline/watch.js";
-import { esc, laneChart, relayRateChart, type LaneData } from "./charts.js";
+import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
 
 interface RecordRow {
   zone: string;
@@ -33,7 +33,14 @@ export function lanesFromJournal(events: readonly JournalEvent[]): LaneData[] {
   for (const r of rounds)
     for (const l of r.lanes) {
       const key = `${l.group}|${l.resolver}`;
-      const cur = out.get(key) ?? { resolver: l.resolver, group: l.group, firstAt: r.at, lastAt: r.at };
+      const cur: LaneData = out.get(key) ?? {
+        resolver: l.resolver,
+        group: l.group,
+        ...(l.operator ? { operator: l.operator } : {}),
+        ...(l.location ? { location: l.location } : {}),
+        firstAt: r.at,
+        lastAt: r.at,
+      };
       cur.lastAt = r.at;
       if (l.status === "NEW") cur.flippedAt ??= r.at;
       else delete cur.flippedAt;
@@ -187,8 +194,9 @@ ${changes || "<p>No DNS change has been made yet.</p>"}
 ${rollbackSection}
 <h2>Propagation</h2>
 ${lanes.length ? laneChart(lanes, timeline.swapAt.getTime(), tz) : "<p>Propagation has not been watched yet.</p>"}
-<p>${last?.summary ? `${esc(last.summary)}.` : ""}${last?.bound ? ` No cache may hold the old address after ${t(last.bound)} (authoritative change + the old TTL).` : ""}</p>
-${stale.length ? `<table id="stale-resolvers"><tr><th>resolver</th><th>name</th><th>answer</th><th>expires</th></tr>${stale.map((s) => `<tr><td>${esc(s.resolver)}</td><td>${esc(s.name)}</td><td>${esc(s.status)}</td><td>${t(s.expiresAt)}</td></tr>`).join("")}</table>` : ""}
+<p>${last?.checked?.length ? `Checked ${esc(last.checked.join(", "))}. ` : ""}${last?.summary ? `${esc(last.summary)}.` : ""}${last?.bound ? ` No cache may hold the old address after ${t(last.bound)} (authoritative change + the old TTL).` : ""}</p>
+${lanes.some((l) => l.location) ? locationTable(lanes) : ""}
+${stale.length ? `<table id="stale-resolvers"><tr><th>resolver</th><th>run by, where</th><th>name</th><th>answer</th><th>expires</th></tr>${stale.map((s) => `<tr><td>${esc(s.resolver)}</td><td>${esc([s.operator, s.location].filter(Boolean).join(", ") || "–")}</td><td>${esc(s.name)}</td><td>${esc(s.status)}</td><td>${t(s.expiresAt)}</td></tr>`).join("")}</table>` : ""}
 <h2>Relay on the old host</h2>
 ${
   relayFrom !== undefined

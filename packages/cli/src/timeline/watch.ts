@@ -3,6 +3,7 @@ import {
   createPropagationWatch,
   parseResolverList,
   parseServerSpec,
+  spfWithNew,
   type PropagationRound,
   type PropagationWatch,
 } from "@cutover/dns";
@@ -12,8 +13,9 @@ import type { StepOutcome, StepRuntime } from "./run.js";
 import type { TimelineStep } from "./plan.js";
 
 /**
- * One pair of watchers per run and process (IPv4 names, IPv6 names: a name that only had an A record is
- * not asked for AAAA); streaks need consecutive rounds by the same watcher.
+ * The watchers of a run in this process: one for the IPv4 names, one for the IPv6 names (a name that only
+ * had an A record is not asked for AAAA), one per SPF record the swap changes (its own expected text);
+ * streaks need consecutive rounds by the same watcher.
  */
 const watchers = new WeakMap<RunState, PropagationWatch[]>();
 
@@ -23,9 +25,18 @@ export interface WatchResult {
   progress: number;
   rounds: number;
   shares: Array<{ group: string; shareNew: number }>;
-  stale: Array<{ resolver: string; name: string; status: string; expiresAt?: string }>;
+  stale: Array<{
+    resolver: string;
+    operator?: string;
+    location?: string;
+    name: string;
+    status: string;
+    expiresAt?: string;
+  }>;
   expectedBy?: string;
   bound?: string;
+  /** What was asked: each name with its type (`example.com TXT` for an SPF record the swap changed). */
+  checked?: string[];
   /** Each resolver's verdict this round (all its names and types), for the report's lanes. */
   lanes?: Lane[];
 }
@@ -33,6 +44,9 @@ export interface WatchResult {
 export interface Lane {
   resolver: string;
   group: string;
+  /** Who runs it and where (the built-in set or the plan's labels). */
+  operator?: string;
+  location?: string;
   /** NEW when every name and type answered new; else the first other verdict. */
   status: string;
   propagated: boolean;
@@ -51,6 +65,8 @@ function lanesOf(targets: PropagationRound["targets"]): Lane[] {
     return {
       resolver: ts[0]!.resolver,
       group: ts[0]!.group,
+      ...(ts[0]!.operator ? { operator: ts[0]!.operator } : {}),
+      ...(ts[0]!.location ? { location: ts[0]!.location } : {}),
       status: ts.find((t) => t.status !== "NEW")?.status ?? "NEW",
       propagated: ts.every((t) => t.propagated || t.unreachable),
       ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}),
@@ -64,6 +80,8 @@ function summarize(rounds: PropagationRound[], count: number): WatchResult {
     .filter((t) => !t.propagated && !t.unreachable)
     .map((t) => ({
       resolver: t.resolver,
+      ...(t.operator ? { operator: t.operator } : {}),
+      ...(t.location ? { location: t.location } : {}),
       name: `${t.name} ${t.type}`,
       status: t.status,
       ...(t.expiresAt ? { expiresAt: new Date(t.expiresAt).toISOString() } : {}),
@@ -92,6 +110,7 @@ function summarize(rounds: PropagationRound[], count: number): WatchResult {
     rounds: count,
     shares: [...groups].map(([group, g]) => ({ group, shareNew: g.n ? g.sum / g.n : 0 })),
     stale,
+    checked: [...new Set(targets.map((t) => `${t.name} ${t.type}`))],
     lanes: lanesOf(targets),
   };
   if (expectedBy) res.expectedBy = new Date(expectedBy).toISOString();
@@ -114,31 +133,47 @@ export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<St
       { type: "A", expect: plan.new.ipv4, old: plan.old.ipv4 },
       { type: "AAAA", expect: plan.new.ipv6, old: plan.old.ipv6 },
     ];
-    watch = families.flatMap((f) => {
-      const names = [...new Set(rt.timeline.targets.filter((t) => t.type === f.type).map((t) => t.name))];
-      if (names.length === 0 || !f.expect) return [];
-      return [
+    const common = {
+      resolvers: parseResolverList(plan.propagation.resolvers),
+      authoritative:
+        auth === false
+          ? (false as const)
+          : {
+              ...(auth.bootstrap ? { bootstrap: parseServerSpec(auth.bootstrap) } : {}),
+              ...(auth.nsAddresses ? { nsAddresses: auth.nsAddresses } : {}),
+              ...(auth.parent === false ? { parent: false as const } : {}),
+            },
+      lowTtl: plan.dns.lowTtl,
+      oldTtl: maxOldTtl,
+      changedAt: rt.timeline.swapAt.getTime(),
+      now: () => rt.now().getTime(),
+      ...(rt.sleep ? { sleep: rt.sleep } : {}),
+    };
+    const addresses = { old: plan.old, new: plan.new };
+    watch = [
+      ...families.flatMap((f) => {
+        const names = [...new Set(rt.timeline.targets.filter((t) => t.type === f.type).map((t) => t.name))];
+        if (names.length === 0 || !f.expect) return [];
+        return [
+          createPropagationWatch({
+            ...common,
+            names,
+            expect: [canonicalIp(f.expect)],
+            old: f.old ? [canonicalIp(f.old)] : [],
+          }),
+        ];
+      }),
+      // The SPF records the swap gave the new address: mail from the new host passes SPF once they have.
+      ...rt.timeline.spf.map((r) =>
         createPropagationWatch({
-          names,
-          expect: [canonicalIp(f.expect)],
-          old: f.old ? [canonicalIp(f.old)] : [],
-          resolvers: parseResolverList(plan.propagation.resolvers),
-          authoritative:
-            auth === false
-              ? false
-              : {
-                  ...(auth.bootstrap ? { bootstrap: parseServerSpec(auth.bootstrap) } : {}),
-                  ...(auth.nsAddresses ? { nsAddresses: auth.nsAddresses } : {}),
-                  ...(auth.parent === false ? { parent: false as const } : {}),
-                },
-          lowTtl: plan.dns.lowTtl,
-          oldTtl: maxOldTtl,
-          changedAt: rt.timeline.swapAt.getTime(),
-          now: () => rt.now().getTime(),
-          ...(rt.sleep ? { sleep: rt.sleep } : {}),
+          ...common,
+          names: [r.name],
+          expect: [],
+          records: { TXT: { expect: [spfWithNew(r.content, addresses)], old: [r.content] } },
+          types: ["TXT"],
         }),
-      ];
-    });
+      ),
+    ];
     watchers.set(rt.state, watch);
   }
   const watches = watch;

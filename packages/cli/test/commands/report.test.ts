@@ -26,7 +26,7 @@ function expectGoodLayout(l: Layout) {
 }
 
 test("cutover report: one self-contained page of the whole move, rendered by headless Chromium", async () => {
-  const move = await makeMoveDir({ swapAt: SWAP });
+  const move = await makeMoveDir({ swapAt: SWAP, resolverLabel: { operator: "Test DNS", location: "Loopback" } });
   cleanup.push(move.close);
   const clock = fastClock("2027-11-29T10:00:00Z");
   // A stale client arrives at the relay after the swap: the report must name it.
@@ -59,6 +59,12 @@ test("cutover report: one self-contained page of the whole move, rendered by hea
   expect(dom.match(/<tr class="done">/g)?.length).toBe(7);
   expect(dom).toContain('<svg id="lane-chart"');
   expect(dom).toContain('<svg id="relay-chart"');
+  // The watch covered the SPF record the swap changed, and says who runs the resolver and where.
+  expect(dom).toMatch(/Checked [^<]*example\.com TXT/);
+  expect(dom).toMatch(
+    /<text class="lane-label"[^>]*><title>127\.0\.0\.1:\d+, Test DNS, Loopback<\/title>127\.0\.0\.1:\d+ · Loopback<\/text>/,
+  );
+  expect(dom).toMatch(/<table id="by-location">.*<td>Loopback<\/td><td>1\/1<\/td>/s);
   expect(dom).toMatch(
     /<td>www\.example\.com<\/td><td>A<\/td><td>198\.51\.100\.10 ttl 300<\/td><td>127\.0\.0\.1 ttl 300<\/td><td class="ok">applied/,
   );

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import { canonicalIp } from "../address.js";
 import { DnsError } from "../errors.js";
 import { normalizeName } from "../records.js";
 import { mapLimit } from "../_pool.js";
-import { classifyAnswer, familyType, typesFor, type Expectation, type Observation } from "./classify.js";
+import { classifyAnswer, typesFor, valuesFor, type Expectation, type Observation } from "./classify.js";
+import { canonicalData, sameData } from "./expect.js";
 import { queryDns, type QueryOptions } from "./query.js";
 import { parseServerSpec, type ServerSpec } from "./servers.js";
 
@@ -217,12 +217,14 @@ export async function checkAuthoritative(options: AuthoritativeOptions): Promise
             if (r.response && !r.response.aa) result.aa = false;
             if (r.response && r.response.rcode !== "NOERROR")
               result.problems.push(`${name} ${type}: ${r.response.rcode}`);
-            const expected = options.expectation.expect
-              .filter((a) => familyType(a) === type)
-              .map(canonicalIp)
-              .sort();
-            const got = observation.addresses.map(canonicalIp).sort();
-            const rrsetMatches = observation.status === "NEW" && got.join(",") === expected.join(",");
+            // The whole RRset must be the expected one: every expected value there, nothing else.
+            const expectedRaw = valuesFor(options.expectation, type)?.expect ?? [];
+            const expected = expectedRaw.map((v) => canonicalData(type, v)).sort();
+            const got = observation.addresses.map((v) => canonicalData(type, v)).sort();
+            const rrsetMatches =
+              observation.status === "NEW" &&
+              got.length === expected.length &&
+              expectedRaw.every((x) => got.some((g) => sameData(type, x, g)));
             if (observation.status === "ERROR") result.problems.push(`${name} ${type}: ${observation.error}`);
             else if (!rrsetMatches)
               result.problems.push(

@@ -1,9 +1,9 @@
-import { canonicalIp } from "../address.js";
+import { canonicalData, relevantTxt, sameData } from "./expect.js";
 import type { QueryResult, RecordView } from "./query.js";
 
 /**
- * NEW: only expected addresses. OLD: only old ones. MIXED: both. NEGATIVE: NXDOMAIN or NODATA.
- * ERROR: no usable answer (timeout, SERVFAIL, REFUSED, malformed). UNEXPECTED: addresses that are neither.
+ * NEW: only expected records. OLD: only old ones. MIXED: both. NEGATIVE: NXDOMAIN or NODATA.
+ * ERROR: no usable answer (timeout, SERVFAIL, REFUSED, malformed). UNEXPECTED: records that are neither.
  */
 export type AnswerStatus = "NEW" | "OLD" | "MIXED" | "NEGATIVE" | "ERROR" | "UNEXPECTED";
 
@@ -12,6 +12,29 @@ export interface Expectation {
   expect: readonly string[];
   /** The addresses it resolved to before. Without them, any address that is not expected counts as OLD. */
   old?: readonly string[];
+  /**
+   * Other types, each with its values in presentation form: MX `10 mail.example.net` (or only the
+   * exchange: any preference), TXT the whole text (`v=spf1 ip4:203.0.113.20 -all`: only the name's SPF
+   * records are compared), CNAME the target, NS each server name. Without `old`, any other value is OLD.
+   */
+  records?: Readonly<Partial<Record<string, { expect: readonly string[]; old?: readonly string[] }>>>;
+  /** The types to ask for; default the address families of `expect`/`old` and every type in `records`. */
+  types?: readonly string[];
+}
+
+/** The expected and old values of one type (A/AAAA from the addresses), or undefined when it has none. */
+export function valuesFor(e: Expectation, type: string): { expect: string[]; old?: string[] } | undefined {
+  if (type === "A" || type === "AAAA") {
+    const expect = e.expect.filter((a) => familyType(a) === type);
+    const old = e.old?.filter((a) => familyType(a) === type);
+    const r = e.records?.[type];
+    return {
+      expect: [...expect, ...(r?.expect ?? [])],
+      ...(old || r?.old ? { old: [...(old ?? []), ...(r?.old ?? [])] } : {}),
+    };
+  }
+  const r = e.records?.[type];
+  return r ? { expect: [...r.expect], ...(r.old ? { old: [...r.old] } : {}) } : undefined;
 }
 
 /** One classified answer. `ttl` is the remaining TTL of the address RRset as this server reported it. */
@@ -19,6 +42,7 @@ export interface Observation {
   status: AnswerStatus;
   /** ms since epoch when the answer arrived. */
   at: number;
+  /** The answer's records: addresses for A/AAAA, else the data (`10 mail.example.net`, the TXT text, a name). */
   addresses: string[];
   ttl?: number;
   /** CNAMEs followed from the query name, in order. */
@@ -36,10 +60,15 @@ export function familyType(address: string): "A" | "AAAA" {
   return address.includes(":") ? "AAAA" : "A";
 }
 
-/** The record types to query: A when any address (new or old) is IPv4, AAAA when any is IPv6. */
-export function typesFor(e: Expectation): Array<"A" | "AAAA"> {
+/**
+ * The record types to query: `types` when given; else A when any address (new or old) is IPv4, AAAA when
+ * any is IPv6, then every type with values in `records`.
+ */
+export function typesFor(e: Expectation): string[] {
+  if (e.types) return [...new Set(e.types)];
   const all = [...e.expect, ...(e.old ?? [])].map(familyType);
-  return (["A", "AAAA"] as const).filter((t) => all.includes(t));
+  const families = (["A", "AAAA"] as const).filter((t) => all.includes(t) || e.records?.[t] !== undefined);
+  return [...families, ...Object.keys(e.records ?? {}).filter((t) => t !== "A" && t !== "AAAA")];
 }
 
 /** The SOA negative TTL of an authority section, when there is one. */
@@ -72,7 +101,8 @@ export function followChain(
 
 /**
  * Classifies one query result against the expectation for the queried type. A type with no expected
- * address (say AAAA after a move to an IPv4-only host) counts NEGATIVE answers as NEW.
+ * value (say AAAA after a move to an IPv4-only host) counts NEGATIVE answers as NEW. For TXT only the
+ * records the expectation is about are compared (the name's SPF records for an SPF text).
  */
 export function classifyAnswer(result: QueryResult, e: Expectation, at: number = Date.now()): Observation {
   const base = { at, cnames: [] as string[], addresses: [] as string[], transport: result.transport };
@@ -86,8 +116,9 @@ export function classifyAnswer(result: QueryResult, e: Expectation, at: number =
   const head = { ...base, rcode: r.rcode, aa: r.aa };
   if (r.rcode !== "NOERROR" && r.rcode !== "NXDOMAIN") return { ...head, status: "ERROR", error: r.rcode };
   const type = result.type;
-  const expectT = e.expect.filter((a) => familyType(a) === type).map(canonicalIp);
-  const oldT = e.old?.filter((a) => familyType(a) === type).map(canonicalIp);
+  const values = valuesFor(e, type) ?? { expect: [] };
+  const expectT = values.expect;
+  const oldT = values.old;
   const negative = (cnames: string[]): Observation => {
     const neg = negativeTtlOf(r.authorities);
     const o: Observation = { ...head, cnames, status: expectT.length === 0 ? "NEW" : "NEGATIVE" };
@@ -96,15 +127,31 @@ export function classifyAnswer(result: QueryResult, e: Expectation, at: number =
   };
   if (r.rcode === "NXDOMAIN") return negative(followChain(result.name, r.answers, type).cnames);
   const chain = followChain(result.name, r.answers, type);
-  if (chain.records.length === 0) return negative(chain.cnames);
-  const addresses = chain.records.map((x) => canonicalIp(x.data));
-  const ttl = Math.min(...chain.records.map((x) => x.ttl));
-  const isNew = addresses.map((a) => expectT.includes(a));
-  const isOld = addresses.map((a) => (oldT ? oldT.includes(a) : !expectT.includes(a)));
+  let records = chain.records;
+  if (type === "TXT" && expectT.length > 0) {
+    const keep = new Set(
+      relevantTxt(
+        [...expectT, ...(oldT ?? [])],
+        records.map((x) => x.data),
+      ),
+    );
+    records = records.filter((x) => keep.has(x.data));
+  }
+  if (records.length === 0) return negative(chain.cnames);
+  const data = records.map((x) => x.data);
+  const isNew = data.map((d) => expectT.some((x) => sameData(type, x, d)));
+  const isOld = data.map((d, i) => (oldT ? oldT.some((x) => sameData(type, x, d)) : !isNew[i]));
+  const ttl = Math.min(...records.map((x) => x.ttl));
   let status: AnswerStatus;
   if (isNew.every(Boolean)) status = "NEW";
-  else if (addresses.some((_, i) => !isNew[i] && !isOld[i])) status = "UNEXPECTED";
+  else if (data.some((_, i) => !isNew[i] && !isOld[i])) status = "UNEXPECTED";
   else if (isOld.every(Boolean)) status = "OLD";
   else status = "MIXED";
-  return { ...head, cnames: chain.cnames, status, addresses: chain.records.map((x) => x.data), ttl };
+  return {
+    ...head,
+    cnames: chain.cnames,
+    status,
+    addresses: type === "A" || type === "AAAA" ? data : data.map((d) => canonicalData(type, d)),
+    ttl,
+  };
 }

@@ -1,4 +1,5 @@
-import type { PropagationReport } from "./watch.js";
+import { resolverWhere } from "./servers.js";
+import type { PropagationReport, TargetRound } from "./watch.js";
 
 const esc = (s: unknown) =>
   String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -12,16 +13,20 @@ export interface ReportAtlasSection {
   countries: Array<{ country: string; probes: number; newCount: number; old: number; other: number }>;
 }
 
-/** The chart: share NEW over time, one line per source group, the expected expiry and the bound marked. */
+/**
+ * The chart: share NEW over time, one line per source group. The time axis spans the rounds (the data),
+ * not the bound: a bound a day after the swap would squeeze minutes of rounds into the first pixels. The
+ * expected expiry and the bound are drawn where they fall inside the axis, else named at its right edge.
+ */
 export function renderShareChart(report: PropagationReport, width = 760, height = 260): string {
   const pad = { l: 44, r: 12, t: 12, b: 36 };
   const pts = report.history;
   const groups = [...new Set(pts.flatMap((p) => Object.keys(p.shares)))];
-  const t0 = pts[0]?.at ?? report.startedAt;
-  const marks = [report.latest?.estimate.expectedBy, report.latest?.estimate.bound].filter(
-    (x): x is number => x !== undefined,
-  );
-  const t1 = Math.max(t0 + 1000, pts.at(-1)?.at ?? t0, ...marks);
+  const first = pts[0]?.at ?? report.startedAt;
+  const last = pts.at(-1)?.at ?? first;
+  const span = Math.max(1000, last - first);
+  const t0 = first - span * 0.02;
+  const t1 = first + span * 1.02;
   const x = (t: number) => pad.l + ((t - t0) / (t1 - t0)) * (width - pad.l - pad.r);
   const y = (v: number) => pad.t + (1 - v) * (height - pad.t - pad.b);
   const parts: string[] = [];
@@ -31,11 +36,20 @@ export function renderShareChart(report: PropagationReport, width = 760, height 
       `<text x="${pad.l - 6}" y="${y(v) + 4}" text-anchor="end" font-size="11" fill="#6b7280">${v * 100}%</text>`,
     );
   parts.push(
-    `<text x="${pad.l}" y="${height - 8}" font-size="11" fill="#6b7280">${esc(iso(t0))}</text>`,
-    `<text x="${width - pad.r}" y="${height - 8}" font-size="11" fill="#6b7280" text-anchor="end">${esc(iso(t1))}</text>`,
+    `<text x="${pad.l}" y="${height - 8}" font-size="11" fill="#6b7280">${esc(iso(first))}</text>`,
+    `<text x="${width - pad.r}" y="${height - 8}" font-size="11" fill="#6b7280" text-anchor="end">${esc(iso(last))}</text>`,
   );
+  let beyond = 0;
   const mark = (t: number | undefined, label: string, color: string) => {
     if (t === undefined) return;
+    if (t > t1) {
+      // Past the data: named at the right edge with its time, one line under the other.
+      parts.push(
+        `<text class="mark-beyond" x="${width - pad.r - 4}" y="${pad.t + 12 + beyond * 14}" font-size="11" fill="${color}" text-anchor="end">${esc(label)} ${esc(iso(t))} →</text>`,
+      );
+      beyond++;
+      return;
+    }
     parts.push(
       `<line class="mark" x1="${x(t)}" x2="${x(t)}" y1="${pad.t}" y2="${height - pad.b}" stroke="${color}" stroke-dasharray="4 3"/>`,
       `<text x="${x(t) - 4}" y="${pad.t + 12}" font-size="11" fill="${color}" text-anchor="end">${esc(label)}</text>`,
@@ -43,6 +57,7 @@ export function renderShareChart(report: PropagationReport, width = 760, height 
   };
   mark(report.latest?.estimate.expectedBy, "expected", "#d97706");
   mark(report.latest?.estimate.bound, "bound", "#dc2626");
+  const legendStep = Math.max(90, Math.floor((width - pad.l - 16) / Math.max(1, groups.length)));
   groups.forEach((g, i) => {
     const color = COLORS[i % COLORS.length]!;
     const series = pts
@@ -50,15 +65,34 @@ export function renderShareChart(report: PropagationReport, width = 760, height 
       .map((p) => `${x(p.at).toFixed(1)},${y(p.shares[g]!).toFixed(1)}`);
     if (series.length === 1) {
       const [cx, cy] = series[0]!.split(",");
-      parts.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${color}"/>`);
+      parts.push(`<circle data-plot="point" cx="${cx}" cy="${cy}" r="3" fill="${color}"/>`);
     }
     parts.push(
-      `<polyline class="series" data-group="${esc(g)}" fill="none" stroke="${color}" stroke-width="2" points="${series.join(" ")}"/>`,
-      `<rect x="${pad.l + 8 + i * 150}" y="${height - 30}" width="10" height="10" fill="${color}"/>`,
-      `<text x="${pad.l + 22 + i * 150}" y="${height - 21}" font-size="11">${esc(g)}</text>`,
+      `<polyline class="series" data-plot="series" data-group="${esc(g)}" fill="none" stroke="${color}" stroke-width="2" points="${series.join(" ")}"/>`,
+      `<rect x="${pad.l + 8 + i * legendStep}" y="${height - 30}" width="10" height="10" fill="${color}"/>`,
+      `<text x="${pad.l + 22 + i * legendStep}" y="${height - 21}" font-size="11">${esc(g.length > 18 ? `${g.slice(0, 17)}…` : g)}</text>`,
     );
   });
-  return `<svg id="share-chart" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="share of NEW answers over time per source group">${parts.join("")}</svg>`;
+  return `<svg id="share-chart" data-chart="share" xmlns="http://www.w3.org/2000/svg" width="100%" style="max-width:${width}px" viewBox="0 0 ${width} ${height}" role="img" aria-label="share of NEW answers over time per source group"><rect data-plot-area="1" x="${pad.l}" y="${pad.t}" width="${width - pad.l - pad.r}" height="${height - pad.t - pad.b}" fill="none"/>${parts.join("")}</svg>`;
+}
+
+/** Resolvers grouped by where they are (the operator's country for anycast services): NEW of asked. */
+export function locationGroups(
+  targets: readonly TargetRound[],
+): Array<{ location: string; resolvers: string[]; newCount: number; total: number }> {
+  const by = new Map<string, { resolvers: Set<string>; newCount: number; total: number }>();
+  for (const t of targets) {
+    if (t.unreachable) continue;
+    const where = t.location ?? "unlabelled";
+    const g = by.get(where) ?? { resolvers: new Set<string>(), newCount: 0, total: 0 };
+    g.resolvers.add(t.resolver);
+    g.total++;
+    if (t.status === "NEW") g.newCount++;
+    by.set(where, g);
+  }
+  return [...by]
+    .map(([location, g]) => ({ location, resolvers: [...g.resolvers], newCount: g.newCount, total: g.total }))
+    .sort((a, b) => a.location.localeCompare(b.location));
 }
 
 /**
@@ -90,10 +124,22 @@ ${z.servers
   const rows = (r?.targets ?? [])
     .map((t) => {
       const o = t.observations.find((x) => x.status !== "ERROR") ?? t.observations[0];
-      const answer = o?.status === "ERROR" ? (o.error ?? "error") : o?.addresses.join(" ") || o?.status || "";
-      return `<tr class="st-${t.status.toLowerCase()}"><td>${mark(t.propagated, t.status === "NEW")}</td><td>${esc(t.group)}</td><td>${esc(t.resolver)}</td><td>${esc(t.name)} ${esc(t.type)}</td><td>${esc(t.status)}</td><td>${esc(answer)}</td><td>${esc(o?.ttl ?? "")}</td><td>${esc(t.expiresAt ? iso(t.expiresAt) : "")}</td></tr>`;
+      const answer =
+        o?.status === "ERROR"
+          ? (o.error ?? "error")
+          : (t.type === "TXT" ? o?.addresses.map((a) => JSON.stringify(a)).join(" ") : o?.addresses.join(", ")) ||
+            o?.status ||
+            "";
+      return `<tr class="st-${t.status.toLowerCase()}"><td>${mark(t.propagated, t.status === "NEW")}</td><td>${esc(t.group)}</td><td>${esc(t.resolver)}</td><td>${esc(resolverWhere(t) || "–")}</td><td>${esc(t.name)} ${esc(t.type)}</td><td>${esc(t.status)}</td><td>${esc(answer)}</td><td>${esc(o?.ttl ?? "")}</td><td>${esc(t.expiresAt ? iso(t.expiresAt) : "")}</td></tr>`;
     })
     .join("\n");
+  const places = locationGroups(r?.targets ?? []);
+  const byPlace =
+    places.length > 1 || (places.length === 1 && places[0]!.location !== "unlabelled")
+      ? `<h2>By location</h2>
+<table id="by-location"><tr><th>where</th><th>resolvers</th><th>answers NEW</th></tr>
+${places.map((p) => `<tr><td>${esc(p.location)}</td><td>${esc(p.resolvers.join(", "))}</td><td>${p.newCount}/${p.total}</td></tr>`).join("\n")}</table>`
+      : "";
   const atlas = options.atlas
     ? `<h2>RIPE Atlas (${options.atlas.probes} probes, their own resolvers${options.atlas.measurementId ? `, measurement ${options.atlas.measurementId}` : ""})</h2>
 <table><tr><th>country</th><th>probes</th><th>NEW</th><th>OLD</th><th>other</th></tr>
@@ -103,22 +149,32 @@ ${options.atlas.countries.map((c) => `<tr><td>${esc(c.country)}</td><td>${c.prob
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}
-table{border-collapse:collapse;margin:8px 0 20px}td,th{border-bottom:1px solid #e5e7eb;padding:3px 10px;text-align:left;font-size:13px}
+table{border-collapse:collapse;margin:8px 0 20px}td{overflow-wrap:anywhere}td,th{border-bottom:1px solid #e5e7eb;padding:3px 10px;text-align:left;font-size:13px}
+@media (max-width:720px){body{margin:12px}table,tbody,tr,td{display:block}tr:first-child{display:none}tr{border-bottom:1px solid #d1d5db;padding:4px 0}td{border:0;padding:1px 6px}}
 .ok{color:#16a34a}.bad{color:#dc2626}.wait{color:#d97706}.summary{font-size:16px}.st-old td,.st-mixed td{background:#fef3c7}.st-error td{color:#6b7280}
 </style></head><body>
 <h1>${esc(title)}</h1>
 <p class="summary">${report.propagated ? `<span class="ok">✓ propagated</span>` : `<span class="bad">not yet propagated</span>`} ·
-${esc(report.expect.join(", "))} expected${report.old.length ? `, ${esc(report.old.join(", "))} before` : ""} · ${report.rounds} rounds since ${esc(iso(report.startedAt))}</p>
+${esc(expectedText(report))} expected${report.old.length ? `, ${esc(report.old.join(", "))} before` : ""} · ${report.rounds} rounds since ${esc(iso(report.startedAt))}</p>
 <p>Expected by (latest stale cache expiry seen): <b>${esc(iso(est?.expectedBy))}</b> ·
 bound (authoritative complete ${esc(iso(est?.authoritativeCompleteAt))} + ${esc(est?.oldTtl ? `old TTL ${est.oldTtl.seconds} s, ${est.oldTtl.source}` : "old TTL unknown")}${est?.negativeTtl !== undefined ? `, negative TTL ${est.negativeTtl} s` : ""}): <b id="bound">${esc(iso(est?.bound))}</b></p>
 ${renderShareChart(report)}
 <h2>Authoritative servers</h2>
 ${auth || "<p>not checked</p>"}
 <h2>Resolvers (latest round, ${esc(iso(r?.startedAt))})</h2>
-<table class="resolvers"><tr><th></th><th>group</th><th>resolver</th><th>query</th><th>status</th><th>answer</th><th>TTL</th><th>stale until</th></tr>
+<table class="resolvers"><tr><th></th><th>group</th><th>resolver</th><th>run by, where</th><th>query</th><th>status</th><th>answer</th><th>TTL</th><th>stale until</th></tr>
 ${rows}</table>
+${byPlace}
 ${atlas}
 <p style="color:#6b7280">Resolvers may cap TTLs and serve stale answers (RFC 8767); keep the old address serving until the bound has passed.</p>
 </body></html>
 `;
+}
+
+function expectedText(report: PropagationReport): string {
+  const parts = report.expect.length ? [report.expect.join(", ")] : [];
+  for (const [type, v] of Object.entries(report.records ?? {}))
+    if (v)
+      parts.push(`${type} ${type === "TXT" ? v.expect.map((x) => JSON.stringify(x)).join(" ") : v.expect.join(", ")}`);
+  return parts.join("; ");
 }

@@ -10,6 +10,9 @@ export interface TargetRound {
   resolver: string;
   server: string;
   group: string;
+  /** Who runs the resolver and where (from the built-in set, the plan or --label). */
+  operator?: string;
+  location?: string;
   name: string;
   type: string;
   observations: Observation[];
@@ -70,6 +73,9 @@ export interface PropagationReport {
   names: string[];
   expect: string[];
   old: string[];
+  /** The types asked for, and the expected (and old) values of the types other than A/AAAA. */
+  types: string[];
+  records?: Expectation["records"];
   startedAt: number;
   rounds: number;
   latest?: PropagationRound;
@@ -83,6 +89,10 @@ export interface PropagationWatchOptions {
   names: readonly string[];
   expect: readonly string[];
   old?: readonly string[];
+  /** Expected (and old) values of other types: MX, TXT, CNAME, NS (see `Expectation.records`). */
+  records?: Expectation["records"];
+  /** The types to ask for (default: those with expected values). */
+  types?: readonly string[];
   resolvers: readonly ResolverSpec[];
   /** Check every authoritative server each round (`false` skips it). */
   authoritative?: Omit<AuthoritativeOptions, "names" | "expectation" | "now"> | false;
@@ -156,7 +166,12 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
   const random = options.random ?? Math.random;
   const send = options.send ?? queryDns;
   const names = options.names.map(normalizeName);
-  const expectation: Expectation = { expect: [...options.expect], ...(options.old ? { old: [...options.old] } : {}) };
+  const expectation: Expectation = {
+    expect: [...options.expect],
+    ...(options.old ? { old: [...options.old] } : {}),
+    ...(options.records ? { records: options.records } : {}),
+    ...(options.types ? { types: options.types } : {}),
+  };
   const types = typesFor(expectation);
   const perResolver = options.queriesPerResolver ?? 3;
   const streaks = new Map<string, number>();
@@ -206,6 +221,8 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
         resolver: j.r.name,
         server: j.r.server.label,
         group: j.r.group,
+        ...(j.r.operator ? { operator: j.r.operator } : {}),
+        ...(j.r.location ? { location: j.r.location } : {}),
         name: j.name,
         type: j.type,
         observations,
@@ -327,6 +344,8 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
       names,
       expect: [...options.expect],
       old: [...(options.old ?? [])],
+      types: [...types],
+      ...(options.records ? { records: options.records } : {}),
       startedAt,
       rounds: index,
       history,

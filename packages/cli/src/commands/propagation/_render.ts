@@ -1,4 +1,4 @@
-import type { PropagationRound, TargetRound } from "@cutover/dns";
+import { resolverWhere, type Observation, type PropagationRound, type TargetRound } from "@cutover/dns";
 import type { Reporter } from "../../output/reporter.js";
 import { formatDuration } from "../../plan/duration.js";
 
@@ -12,11 +12,18 @@ function mark(out: Reporter, t: { propagated: boolean; status: string }): string
   return out.c.red("✗");
 }
 
+/** An answer's records as one text: addresses space-separated, MX/NS/CNAME comma-separated, TXT quoted. */
+export function recordsText(type: string, o: Pick<Observation, "addresses">): string {
+  if (type === "A" || type === "AAAA") return o.addresses.join(" ");
+  if (type === "TXT") return o.addresses.map((x) => JSON.stringify(x)).join(" ");
+  return o.addresses.join(", ");
+}
+
 function answerText(t: TargetRound, now: number): { answer: string; ttl: string } {
   const o = t.observations.find((x) => x.status !== "ERROR") ?? t.observations[0];
   if (!o) return { answer: "", ttl: "" };
   if (o.status === "ERROR") return { answer: `ERROR ${o.error ?? ""}`, ttl: "" };
-  const answer = o.addresses.length ? o.addresses.join(" ") : o.status;
+  const answer = o.addresses.length ? recordsText(t.type, o) : o.status;
   const base = o.ttl ?? o.negativeTtl;
   if (base === undefined) return { answer, ttl: "" };
   // The TTL counts down from what the resolver reported, as its cache does.
@@ -30,7 +37,9 @@ export function renderRound(out: Reporter, r: PropagationRound, now: number, wid
   for (const z of r.authoritative?.zones ?? []) {
     lines.push(out.c.bold(`Authoritative ${z.apex}${z.maxSerial !== undefined ? ` (serial ${z.maxSerial})` : ""}`));
     for (const s of z.servers) {
-      const answers = s.answers.map((a) => a.observation.addresses.join(" ") || a.observation.status).join(" ");
+      const answers = s.answers
+        .map((a) => `${a.type} ${recordsText(a.type, a.observation) || a.observation.status}`)
+        .join("; ");
       lines.push(
         `  ${s.ok ? out.c.green("✓") : out.c.red("✗")} ${pad(s.ns, 22)} ${pad(s.address, 22)} serial ${pad(String(s.serial ?? "?"), 11)} ${s.ok ? answers : s.problems.join("; ")}`,
       );
@@ -41,6 +50,8 @@ export function renderRound(out: Reporter, r: PropagationRound, now: number, wid
       lines.push(`  ${out.c.red("!")} ${p}`);
   }
   let lastHeader = "";
+  // Who runs each resolver and where, in a column of its own when any resolver is labelled.
+  const whereWidth = Math.min(34, Math.max(0, ...r.targets.map((t) => resolverWhere(t).length)));
   for (const t of r.targets) {
     const header = `Resolvers ${t.name} ${t.type}`;
     if (header !== lastHeader) {
@@ -52,7 +63,7 @@ export function renderRound(out: Reporter, r: PropagationRound, now: number, wid
       ? `  stale until ${hhmmss(t.expiresAt)} (in ${formatDuration(Math.max(0, t.expiresAt - now))})`
       : "";
     lines.push(
-      `  ${mark(out, t)} ${pad(t.resolver, 26)} ${pad(t.status, 10)} ${pad(answer, 32)} ${pad(ttl, 7)}${until}`,
+      `  ${mark(out, t)} ${pad(t.resolver, 26)} ${whereWidth ? `${out.c.dim(pad(resolverWhere(t).slice(0, whereWidth), whereWidth))} ` : ""}${pad(t.status, 10)} ${pad(answer, 32)} ${pad(ttl, 7)}${until}`,
     );
   }
   const counted = r.targets.filter((t) => !t.unreachable);
@@ -92,9 +103,10 @@ export function plainRound(r: PropagationRound): string[] {
   for (const t of r.targets) {
     if (t.propagated) continue;
     const o = t.observations.find((x) => x.status !== "ERROR") ?? t.observations[0];
-    const what = o?.status === "ERROR" ? o.error : o?.addresses.join(" ") || o?.status;
+    const what = o?.status === "ERROR" ? o.error : (o && recordsText(t.type, o)) || o?.status;
+    const where = resolverWhere(t);
     lines.push(
-      `  ${t.status} ${t.resolver} ${t.name} ${t.type}: ${what ?? ""}${o?.ttl !== undefined ? ` ttl ${o.ttl}` : ""}${t.expiresAt ? ` stale until ${new Date(t.expiresAt).toISOString()}` : ""}${t.unreachable ? " (unreachable)" : ""}`,
+      `  ${t.status} ${t.resolver}${where ? ` (${where})` : ""} ${t.name} ${t.type}: ${what ?? ""}${o?.ttl !== undefined ? ` ttl ${o.ttl}` : ""}${t.expiresAt ? ` stale until ${new Date(t.expiresAt).toISOString()}` : ""}${t.unreachable ? " (unreachable)" : ""}`,
     );
   }
   return lines;

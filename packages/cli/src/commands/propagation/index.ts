@@ -3,7 +3,11 @@ import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import {
+  CHECKED_TYPES,
+  checkExpectedValue,
   createPropagationWatch,
+  isCheckedType,
+  parseResolverLabel,
   parseResolverList,
   parseServerSpec,
   renderPropagationHtml,
@@ -15,6 +19,7 @@ import {
   type PropagationReport,
   type ReportAtlasSection,
   type PropagationRound,
+  type ResolverLabel,
   type ResolverSpec,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
@@ -35,6 +40,98 @@ function addressList(flag: string, text: string | undefined): string[] {
   return list;
 }
 
+/** What `--expect`/`--old` said: addresses (A/AAAA), and values per other type. */
+interface Expected {
+  addresses: string[];
+  records: Record<string, string[]>;
+}
+
+/**
+ * Parses repeated `--expect`/`--old` values: `IP[,IP]` (A/AAAA), or `TYPE=VALUE`: MX, NS and CNAME take
+ * comma-separated values, TXT one whole text per flag (SPF texts hold no commas, but others may).
+ */
+function expectedValues(flag: string, items: readonly string[] | undefined): Expected {
+  const out: Expected = { addresses: [], records: {} };
+  for (const item of items ?? []) {
+    const m = /^([A-Za-z]+)=(.*)$/s.exec(item);
+    if (!m) {
+      out.addresses.push(...addressList(flag, item));
+      continue;
+    }
+    const type = m[1]!.toUpperCase();
+    if (!isCheckedType(type))
+      throw new UserError(`${flag} ${item}: ${type} is not a type propagation checks (${CHECKED_TYPES.join(", ")})`, {
+        exitCode: 2,
+      });
+    const values =
+      type === "TXT"
+        ? [m[2]!]
+        : m[2]!
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
+    if (values.length === 0) throw new UserError(`${flag} ${item}: give a value after ${type}=`, { exitCode: 2 });
+    for (const v of values) {
+      try {
+        checkExpectedValue(type, v);
+      } catch (error) {
+        throw new UserError(`${flag} ${(error as Error).message}`, { exitCode: 2 });
+      }
+    }
+    if (type === "A" || type === "AAAA") out.addresses.push(...values);
+    else out.records[type] = [...(out.records[type] ?? []), ...values];
+  }
+  return out;
+}
+
+/** `--type A,MX`: known types, each with something to compare against. */
+function typeList(text: string | undefined, expected: Expected): string[] | undefined {
+  if (text === undefined) return undefined;
+  const types = [
+    ...new Set(
+      text
+        .split(",")
+        .map((s) => s.trim().toUpperCase())
+        .filter(Boolean),
+    ),
+  ];
+  if (types.length === 0) throw new UserError("--type needs at least one type", { exitCode: 2 });
+  for (const t of types) {
+    if (!isCheckedType(t)) throw new UserError(`--type ${t}: give ${CHECKED_TYPES.join(", ")}`, { exitCode: 2 });
+    // An address family without an expected address is fine (NODATA is then the new answer); other types
+    // need to know what is new.
+    if ((t === "A" || t === "AAAA") && expected.addresses.length > 0) continue;
+    if (!expected.records[t]?.length)
+      throw new UserError(`--type ${t}: say what ${t} should be, e.g. --expect ${EXAMPLE[t]}`, { exitCode: 2 });
+  }
+  return types;
+}
+
+const EXAMPLE: Record<string, string> = {
+  A: "203.0.113.20",
+  AAAA: "2001:db8::20",
+  MX: '"MX=10 mail.example.net"',
+  TXT: '"TXT=v=spf1 ip4:203.0.113.20 -all"',
+  CNAME: "CNAME=web.example.net",
+  NS: "NS=ns1.example.net,ns2.example.net",
+};
+
+/** `--label SERVER=OPERATOR@LOCATION`, repeatable. */
+function labelList(items: readonly string[] | undefined): Record<string, ResolverLabel> {
+  const out: Record<string, ResolverLabel> = {};
+  for (const item of items ?? []) {
+    const m = /^([^=]+)=(.*)$/.exec(item);
+    if (!m) throw new UserError(`--label ${item}: write SERVER=OPERATOR@LOCATION`, { exitCode: 2 });
+    try {
+      parseServerSpec(m[1]!);
+      out[m[1]!.trim()] = parseResolverLabel(m[2]!);
+    } catch (error) {
+      throw new UserError(`--label ${item}: ${(error as Error).message}`, { exitCode: 2 });
+    }
+  }
+  return out;
+}
+
 function durationOption(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const ms = parseDuration(text);
@@ -49,12 +146,22 @@ export function makePropagationCommand(deps: Deps) {
   return new Command("propagation")
     .description("Show where a DNS change has reached: every authoritative server, public resolvers, RIPE Atlas")
     .argument("<names...>", "names to check, e.g. example.com www.example.com")
-    .requiredOption("--expect <addrs>", "the new address(es), comma-separated (IPv4 and/or IPv6)")
-    .option("--old <addrs>", "the old address(es); without them any other address counts as OLD")
+    .requiredOption(
+      "--expect <value>",
+      "what is new: address(es), comma-separated, or TYPE=VALUE (MX=10 mail.example.net, TXT=v=spf1 ..., CNAME=host, NS=ns1,ns2); repeatable",
+      collect,
+    )
+    .option("--old <value>", "what was there before, as --expect; without it any other answer counts as OLD", collect)
+    .option("--type <types>", "the types to ask for: A,AAAA,MX,TXT,CNAME,NS (default: those --expect names)")
     .option(
       "--resolvers <list>",
       "default (the public set), or IPs, IP:PORT, [v6]:PORT, https:// DoH URLs, comma-separated",
       "default",
+    )
+    .option(
+      "--label <server=who@where>",
+      "who runs a resolver and where, e.g. 10.0.0.53=Office@Berlin (repeatable)",
+      collect,
     )
     .option("--watch", "repeat rounds until propagated (or --timeout)")
     .option("--timeout <duration>", "with --watch: give up after this long (exit 1)")
@@ -87,6 +194,8 @@ Exit codes: 0 propagated, 1 not yet, 2 an error.
 
 Examples:
   $ cutover propagation example.com www.example.com --expect 203.0.113.20 --old 198.51.100.10
+  $ cutover propagation example.com --type MX,TXT --expect "MX=10 mail.example.net" --expect "TXT=v=spf1 ip4:203.0.113.20 -all"
+  $ cutover propagation www.example.com --expect CNAME=web.example.net --resolvers 10.0.0.53 --label 10.0.0.53=Office@Berlin
   $ cutover propagation example.com --expect 203.0.113.20,2001:db8::20 --watch --timeout 2h --report prop.html
   $ cutover propagation www.example.test --expect 203.0.113.20 --resolvers 127.0.0.1:5353 --no-authoritative
   $ cutover propagation example.com --expect 203.0.113.20 --resolvers https://dns.google/dns-query,9.9.9.9
@@ -105,8 +214,10 @@ Examples:
 }
 
 interface Opts {
-  expect: string;
-  old?: string;
+  expect: string[];
+  old?: string[];
+  type?: string;
+  label?: string[];
   resolvers: string;
   watch?: true;
   timeout?: string;
@@ -131,9 +242,25 @@ async function runPropagationCommand(
   names: string[],
   opts: Opts,
 ): Promise<void> {
-  const expect = addressList("--expect", opts.expect);
-  const old = opts.old === undefined ? undefined : addressList("--old", opts.old);
-  const resolvers: ResolverSpec[] = parseResolverList(opts.resolvers === "default" ? "default" : opts.resolvers);
+  const expected = expectedValues("--expect", opts.expect);
+  const before = opts.old === undefined ? undefined : expectedValues("--old", opts.old);
+  const expect = expected.addresses;
+  const old =
+    before && (before.addresses.length > 0 || Object.keys(before.records).length === 0) ? before.addresses : undefined;
+  const records: Record<string, { expect: string[]; old?: string[] }> = {};
+  for (const [type, values] of Object.entries(expected.records))
+    records[type] = { expect: values, ...(before?.records[type] ? { old: before.records[type] } : {}) };
+  for (const type of Object.keys(before?.records ?? {}))
+    if (!records[type])
+      throw new UserError(`--old ${type}=...: say what ${type} should be now too (--expect ${EXAMPLE[type]})`, {
+        exitCode: 2,
+      });
+  const types = typeList(opts.type, expected);
+  const resolvers: ResolverSpec[] = parseResolverList(
+    opts.resolvers === "default" ? "default" : opts.resolvers,
+    "public",
+    labelList(opts.label),
+  );
   const timeoutMs = durationOption("--timeout", opts.timeout);
   const intervalMs = durationOption("--interval", opts.interval);
   const queries = Number(opts.queries);
@@ -163,6 +290,8 @@ async function runPropagationCommand(
     : (false as const);
   if (opts.report) await checkOutputPath("--report", resolve(deps.cwd, opts.report));
   // Last, after every option is checked: creating measurements spends the user's Atlas credits.
+  if (opts.atlas !== undefined && expect.length === 0)
+    throw new UserError("--atlas measures addresses (A/AAAA): give the new address with --expect", { exitCode: 2 });
   const atlas = opts.atlas === undefined ? undefined : await startAtlas(deps, names, expect, old, opts);
   const now = () => deps.now().getTime();
   const live = out.tty && !out.json;
@@ -187,6 +316,8 @@ async function runPropagationCommand(
     names,
     expect,
     ...(old ? { old } : {}),
+    ...(Object.keys(records).length ? { records } : {}),
+    ...(types ? { types } : {}),
     resolvers,
     authoritative,
     queriesPerResolver: queries,
@@ -279,11 +410,11 @@ async function startAtlas(deps: Deps, names: string[], expect: string[], old: st
   const expectation = { expect, ...(old ? { old } : {}) };
   const jobs: Array<{ id: number; name: string; type: "A" | "AAAA" }> = [];
   for (const name of names)
-    for (const type of typesFor(expectation))
+    for (const type of typesFor(expectation).filter((t) => t === "A" || t === "AAAA"))
       jobs.push({
         id: await client.createDnsMeasurement({ name, type, probes, ...(countries ? { countries } : {}) }),
         name,
-        type,
+        type: type as "A" | "AAAA",
       });
   return {
     async finish() {
