@@ -36,6 +36,18 @@ export interface EdgeStepSpec {
 }
 
 /**
+ * Where the Worker sends its notifications. Only the webhook's origin is here (for the log and the
+ * status); the URL itself (a chat service's carries its token in the path) and the signing secret are
+ * secret bindings, NOTIFY_WEBHOOK_URL and NOTIFY_SECRET.
+ */
+export interface EdgeNotifyData {
+  webhook?: { origin: string; signed: boolean };
+}
+
+/** The secret bindings notifications need (values from the plan's notify section at deploy time). */
+export const NOTIFY_SECRET_NAMES = { url: "NOTIFY_WEBHOOK_URL", secret: "NOTIFY_SECRET" } as const;
+
+/**
  * Everything the Worker knows about a plan (no secrets in it). It travels as a module of its own,
  * `plan.js`, beside `worker.js`: a variable binding holds at most 5 KB, which three records outgrow.
  */
@@ -63,6 +75,8 @@ export interface EdgePlanData {
   /** A failed step is tried again after `firstMs`, doubling up to `maxMs`. */
   retry: { firstMs: number; maxMs: number };
   plannedAt: string;
+  /** Notifications (docs/notifications.md), when the plan has a webhook. */
+  notify?: EdgeNotifyData;
 }
 
 /** A binding in the upload's metadata, as the Workers API takes it. Secret values are added at upload. */
@@ -131,6 +145,8 @@ export interface EdgePlanInput {
   /** Offsets after the swap for the DoH checks; default 1 minute, the low TTL, and twice that. */
   checkOffsetsMs?: readonly number[];
   retry?: { firstMs: number; maxMs: number };
+  /** The plan's webhook: its URL (uploaded as a secret binding, never in the plan module) and whether it is signed. */
+  notify?: { webhook?: { url: string; signed: boolean } };
   now: Date;
 }
 
@@ -235,7 +251,13 @@ export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
     retry: input.retry ?? { firstMs: 5_000, maxMs: 300_000 },
     plannedAt: input.now.toISOString(),
   };
-  const secretNames = secretNamesFor(input.provider);
+  const hook = input.notify?.webhook;
+  if (hook) data.notify = { webhook: { origin: new URL(hook.url).origin, signed: hook.signed } };
+  const secretNames = [
+    ...secretNamesFor(input.provider),
+    ...(hook ? [NOTIFY_SECRET_NAMES.url] : []),
+    ...(hook?.signed ? [NOTIFY_SECRET_NAMES.secret] : []),
+  ];
   const metadata: WorkerMetadata = {
     main_module: "worker.js",
     compatibility_date: EDGE_COMPATIBILITY_DATE,

@@ -9,8 +9,10 @@ export {
   planEdgeDeployment,
   planModuleText,
   PLAN_MODULE,
+  NOTIFY_SECRET_NAMES,
   secretNamesFor,
   type EdgeCheckSpec,
+  type EdgeNotifyData,
   type EdgeDeployment,
   type EdgePlanData,
   type EdgePlanInput,
@@ -29,6 +31,7 @@ export {
 } from "./limits.js";
 export { EdgeError } from "./errors.js";
 export type { EdgeRunState, EdgeStatusBody } from "./worker/schedule.js";
+export type { EdgeNotifyEvent, EdgeNotifyStatus } from "./worker/notify.js";
 export {
   buildUploadForm,
   cancelEdge,

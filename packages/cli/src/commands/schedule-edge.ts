@@ -113,8 +113,31 @@ export function planEdgeForSession(session: Session, now: Date): EdgeDeployment 
     rollback: timeline.rollback,
     originals: state.originals,
     ...(resolvers && resolvers.length > 0 ? { resolvers } : {}),
+    ...(plan.notify?.webhook
+      ? { notify: { webhook: { url: plan.notify.webhook.url, signed: plan.notify.webhook.secretEnv !== undefined } } }
+      : {}),
     now,
   });
+}
+
+/**
+ * The notification secrets the Worker gets as secret bindings (never in its plan module): the webhook's
+ * URL, whose path may hold a token, and the signing secret from the variable the plan names.
+ */
+function notifySecrets(session: Session, deps: Deps): Record<string, string> {
+  const hook = session.loaded.plan.notify?.webhook;
+  if (!hook) return {};
+  const out: Record<string, string> = { NOTIFY_WEBHOOK_URL: hook.url };
+  if (hook.secretEnv !== undefined) {
+    const secret = deps.env[hook.secretEnv];
+    if (!secret)
+      throw new UserError(`notify.webhook.secretEnv names ${hook.secretEnv}, which is not set: nothing was uploaded`, {
+        code: "E_NOTIFY_SECRET",
+        details: [`set ${hook.secretEnv} to the webhook's signing secret, or remove secretEnv to send unsigned`],
+      });
+    out.NOTIFY_SECRET = secret;
+  }
+  return out;
 }
 
 /**
@@ -152,6 +175,8 @@ export async function scheduleEdge(
     return;
   }
   const deployment = planEdgeForSession(session, deps.now());
+  if (session.loaded.plan.notify?.command)
+    out.warn("notify.command runs only on your own machines (run, tick): the Worker sends the webhook only");
   const steps = deployment.data.steps.map((s) => ({
     id: s.id,
     kind: s.kind,
@@ -202,6 +227,7 @@ export async function scheduleEdge(
   const secrets = {
     ...(provider === "linode" ? { LINODE_TOKEN: dnsToken } : { CLOUDFLARE_API_TOKEN: dnsToken }),
     ...(kept ? { CONTROL_TOKEN: kept } : {}),
+    ...notifySecrets(session, deps),
   };
   const result = await deployEdge({
     ...api,
@@ -293,6 +319,16 @@ export function edgeStatusLines(out: Reporter, s: EdgeStatusBody): string[] {
     lines.push(
       `  ${formatUtc(new Date(st.at))}  ${st.id.padEnd(8)} ${mark}${st.attempts > 1 ? ` (${st.attempts} attempts)` : ""}${st.error ? `: ${st.error}` : ""}${st.warning ? ` ${c.yellow("warning:")} ${st.warning}` : ""}`,
     );
+  }
+  const n = s.notifications;
+  if (n && n.deliveries.length > 0) {
+    const count = (x: string) => n.deliveries.filter((d) => d.status === x).length;
+    const failed = n.deliveries.filter((d) => d.status === "failed");
+    lines.push(
+      `  notifications to ${n.target}: last ${n.deliveries.length}: ${count("delivered")} delivered${count("pending") ? `, ${count("pending")} being retried` : ""}${failed.length ? `, ${c.red(`${failed.length} not delivered`)}` : ""}`,
+    );
+    for (const d of failed.slice(-3))
+      lines.push(`    not delivered: ${d.type} after ${d.attempts} attempts: ${d.error ?? `HTTP ${d.httpStatus}`}`);
   }
   return lines;
 }

@@ -63,11 +63,33 @@ function noRun(loaded: LoadedPlan, store: StateStore): UserError {
   });
 }
 
-/** The plan text's difference from the journaled one, as a unified diff. */
-export function planDiff(state: RunState, text: string, file: string): string {
-  return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, state.plan.text, text, "", "", {
-    context: 2,
-  });
+/**
+ * The plan text as the journal keeps it: a notification webhook's URL is cut to its origin, since a chat
+ * service's webhook carries its token in the path (the hash is still taken of the whole text).
+ */
+export function journalPlanText(loaded: Pick<LoadedPlan, "text" | "plan">): string {
+  const url = loaded.plan.notify?.webhook?.url;
+  if (!url) return loaded.text;
+  let origin: string;
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    origin = "";
+  }
+  return loaded.text.split(url).join(`${origin}/[REDACTED]`);
+}
+
+/** The plan text's difference from the journaled one, as a unified diff (a webhook URL cut as in the journal). */
+export function planDiff(state: RunState, loaded: Pick<LoadedPlan, "text" | "plan">, file: string): string {
+  return createTwoFilesPatch(
+    `${file} (as the run started)`,
+    `${file} (now)`,
+    state.plan.text,
+    journalPlanText(loaded),
+    "",
+    "",
+    { context: 2 },
+  );
 }
 
 /**
@@ -110,7 +132,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
           {
             code: "E_PLAN_CHANGED",
             details: [
-              ...planDiff(state, loaded.text, loaded.file).split("\n").slice(2),
+              ...planDiff(state, loaded, loaded.file).split("\n").slice(2),
               "re-plan with `cutover plan --accept-changes` to continue with the edited plan",
             ],
           },
@@ -170,7 +192,7 @@ async function startJournal(
     plan: {
       file: loaded.path,
       hash: hashPlanText(loaded.text),
-      text: loaded.text,
+      text: journalPlanText(loaded),
       plannedAt: now.toISOString(),
       acceptRisk,
     },
@@ -212,8 +234,13 @@ export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string;
     await provider.close?.();
     if (!result.ok)
       throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details: result.problems });
-    const diff = planDiff(state, loaded.text, loaded.file);
-    state.plan = { ...state.plan, hash, text: loaded.text, acceptRisk: state.plan.acceptRisk || o.acceptRisk === true };
+    const diff = planDiff(state, loaded, loaded.file);
+    state.plan = {
+      ...state.plan,
+      hash,
+      text: journalPlanText(loaded),
+      acceptRisk: state.plan.acceptRisk || o.acceptRisk === true,
+    };
     await store.append({ at: o.now.toISOString(), type: "plan.accepted", hash, diff });
     await store.write(state, o.now);
     return { diff, state };

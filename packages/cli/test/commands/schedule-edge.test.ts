@@ -195,6 +195,74 @@ describe("cutover schedule --with edge", () => {
     }
   }, 180_000); // three uploads, each started in workerd by the fake: slow on a loaded machine
 
+  it("a plan's webhook goes to the Worker as secret bindings: the URL and signing secret are in no module, output or journal", async () => {
+    const hook = "https://hooks.example.test/services/T0KEN-in-path-4242";
+    const secret = "hmac-secret-edge-notify-9999";
+    const nd = mkdtempSync(join(tmpdir(), "cutover-edge-notify-"));
+    try {
+      writeFileSync(
+        join(nd, "cutover.yaml"),
+        `${readFileSync(join(dir, "cutover.yaml"), "utf8")
+          .replace("name: edge-test", "name: edge-notify")
+          .replace(/swapAt: .*/, `swapAt: ${new Date(Date.now() + 86_400_000).toISOString()}`)}notify:
+  webhook: { url: "${hook}", secretEnv: HOOK_SECRET }
+  command: cat >> events.jsonl
+`,
+      );
+      const dry = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--dry-run", "--json"], {
+        cwd: nd,
+        env: { ...env, HOOK_SECRET: secret },
+      });
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(JSON.parse(dry.stdout).secrets).toEqual([
+        "CLOUDFLARE_API_TOKEN",
+        "CONTROL_TOKEN",
+        "NOTIFY_WEBHOOK_URL",
+        "NOTIFY_SECRET",
+      ]);
+      expect(dry.stderr).toContain("notify.command runs only on your own machines");
+      // The signing secret's variable unset: refused before anything is uploaded.
+      const missing = await runCli(["schedule", "cutover.yaml", "--with", "edge"], { cwd: nd, env });
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain(
+        "notify.webhook.secretEnv names HOOK_SECRET, which is not set: nothing was uploaded",
+      );
+      expect(f.workers.scripts.has("cutover-edge-notify")).toBe(false);
+
+      const deployed = await runCli(["schedule", "cutover.yaml", "--with", "edge"], {
+        cwd: nd,
+        env: { ...env, HOOK_SECRET: secret },
+      });
+      expect(deployed.code, deployed.stderr).toBe(0);
+      const uploaded = f.workers.scripts.get("cutover-edge-notify") as {
+        metadata: { bindings: Array<{ type: string; name: string; text?: string }> };
+        parts: Record<string, { text: string }>;
+      };
+      const bound = Object.fromEntries(
+        uploaded.metadata.bindings.filter((b) => b.type === "secret_text").map((b) => [b.name, b.text]),
+      );
+      expect(bound.NOTIFY_WEBHOOK_URL).toBe(hook);
+      expect(bound.NOTIFY_SECRET).toBe(secret);
+      const plan = uploaded.parts["plan.js"]!.text;
+      expect(plan).toContain('\\"origin\\":\\"https://hooks.example.test\\"');
+      const state = join(nd, ".cutover/edge-notify");
+      const shown = [
+        dry.stdout,
+        dry.stderr,
+        deployed.stdout,
+        deployed.stderr,
+        plan,
+        readFileSync(join(state, "events.jsonl"), "utf8"),
+        readFileSync(join(state, "state.json"), "utf8"),
+      ].join("\n");
+      for (const s of [hook, "T0KEN-in-path-4242", secret]) expect(shown).not.toContain(s);
+      const removed = await runCli(["schedule", "cutover.yaml", "--with", "edge", "--remove"], { cwd: nd, env });
+      expect(removed.code).toBe(0);
+    } finally {
+      rmSync(nd, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it("says which token is missing", async () => {
     const r = await runCli(["schedule", "cutover.yaml", "--with", "edge"], {
       cwd: dir,
@@ -232,5 +300,25 @@ describe("cutover schedule --with edge", () => {
     expect(lines[1]).toMatch(
       /check-1 +done warning: no DoH resolver answered \(1 asked: 503\); propagation was not seen$/,
     );
+    // The Worker's notifications: how the last ones went, and the ones not delivered.
+    const withNotify = edgeStatusLines(out, {
+      name: "edge-test",
+      state: "done",
+      now: "2027-12-01T14:02:00.000Z",
+      nextAlarm: null,
+      steps: [step],
+      log: [],
+      notifications: {
+        target: "webhook https://hooks.example.com",
+        deliveries: [
+          { id: "a", type: "step.started", status: "delivered", attempts: 1, httpStatus: 200, error: null },
+          { id: "b", type: "step.done", status: "failed", attempts: 5, httpStatus: 503, error: "HTTP 503" },
+        ],
+      },
+    });
+    expect(withNotify.slice(2)).toEqual([
+      "  notifications to webhook https://hooks.example.com: last 2: 1 delivered, 1 not delivered",
+      "    not delivered: step.done after 5 attempts: HTTP 503",
+    ]);
   });
 });

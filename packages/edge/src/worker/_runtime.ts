@@ -21,6 +21,8 @@ export interface DurableObjectStorage {
 
 export interface DurableObjectState {
   storage: DurableObjectStorage;
+  /** Keeps the object alive for work that runs on after a handler returned (notifications). */
+  waitUntil?(promise: Promise<unknown>): void;
   blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
 }
 

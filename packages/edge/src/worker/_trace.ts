@@ -14,6 +14,12 @@ export interface TraceEntry {
 let sink: TraceEntry[] | undefined;
 const realFetch = globalThis.fetch.bind(globalThis);
 
+/**
+ * The fetch before tracing, for notifications: a webhook's path may hold its token, and a delivery running
+ * beside a step must not land in that step's list of calls.
+ */
+export const untracedFetch: typeof fetch = (input, init) => realFetch(input, init);
+
 globalThis.fetch = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
   const started = Date.now();
   const request = input instanceof Request ? input : undefined;

@@ -2,6 +2,7 @@ import { redact } from "@cutover/dns";
 import type { EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
 import type { AlarmInvocationInfo, DurableObjectState } from "./_runtime.js";
 import { traced } from "./_trace.js";
+import { EdgeNotifier, edgeEvent, type EdgeEventType, type EdgeNotifyStatus } from "./notify.js";
 import plan from "./plan.js";
 import { runEdgeStep, type EdgeEnv } from "./steps.js";
 
@@ -49,6 +50,8 @@ export interface EdgeStatusBody {
     result: unknown;
   }>;
   log: Array<{ seq: number; at: string; step: string | null; level: string; message: string; data: unknown }>;
+  /** The notifications sent (the latest 20), when the plan has a webhook. */
+  notifications?: EdgeNotifyStatus;
 }
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
@@ -66,11 +69,13 @@ export class CutoverSchedule {
   /** The plan of the version running now; a redeploy brings a new one and keeps the rows and the alarm. */
   private readonly plan: EdgePlanData = plan;
   private running: Promise<void> = Promise.resolve();
+  private readonly notifier: EdgeNotifier;
 
   constructor(ctx: DurableObjectState, env: EdgeEnv) {
     this.ctx = ctx;
     this.env = env;
     const sql = ctx.storage.sql;
+    this.notifier = new EdgeNotifier(sql, env, this.plan.notify, (level, message) => this.log(null, level, message));
     sql.exec(`CREATE TABLE IF NOT EXISTS steps (
       id TEXT PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, started_at INTEGER,
       done_at INTEGER, retry_at INTEGER, error TEXT, result TEXT)`);
@@ -90,6 +95,7 @@ export class CutoverSchedule {
     }
     if (route === "POST /tick") {
       await this.exclusive(() => this.runDue("tick"));
+      this.sendNotifications();
       return json(await this.status());
     }
     if (route === "POST /cancel") {
@@ -107,6 +113,27 @@ export class CutoverSchedule {
       `alarm fired ${Date.now() - scheduled} ms after its time${info?.isRetry ? ` (platform retry ${info.retryCount})` : ""}`,
     );
     await this.exclusive(() => this.runDue("alarm"));
+    this.sendNotifications();
+  }
+
+  /** Queues an event and starts sending it at once, beside the step (never awaited by a step). */
+  private notify(type: EdgeEventType, fields: Parameters<typeof edgeEvent>[3], at = Date.now()): void {
+    if (!this.notifier.enabled) return;
+    this.notifier.queue(edgeEvent(this.plan, type, at, fields));
+    this.sendNotifications();
+  }
+
+  /**
+   * Delivers what the outbox holds, beside whatever runs; afterwards the alarm is set for a retry that
+   * is still to come. Deliveries never throw and a step never waits for them.
+   */
+  private sendNotifications(): void {
+    if (!this.notifier.enabled) return;
+    const p = this.notifier
+      .flush()
+      .then(() => this.exclusive(() => this.scheduleNext()))
+      .catch(() => undefined);
+    this.ctx.waitUntil?.(p);
   }
 
   /** Steps run one at a time: an alarm and a tick arriving together do not both write. */
@@ -162,7 +189,13 @@ export class CutoverSchedule {
 
   /** Appends to the log; any secret the Worker holds is replaced by [REDACTED] first. */
   private log(step: string | null, level: "info" | "warn" | "error", message: string, data?: unknown): void {
-    const secrets = [this.env.CONTROL_TOKEN, this.env.CLOUDFLARE_API_TOKEN, this.env.LINODE_TOKEN];
+    const secrets = [
+      this.env.CONTROL_TOKEN,
+      this.env.CLOUDFLARE_API_TOKEN,
+      this.env.LINODE_TOKEN,
+      this.env.NOTIFY_WEBHOOK_URL,
+      this.env.NOTIFY_SECRET,
+    ];
     const text = data === undefined ? null : redact(JSON.stringify(data), secrets);
     this.ctx.storage.sql.exec(
       "INSERT INTO log (at, step, level, message, data) VALUES (?, ?, ?, ?, ?)",
@@ -234,6 +267,8 @@ export class CutoverSchedule {
       r.started_at = Date.now();
       this.saveRow(r);
       this.log(spec.id, "info", `${spec.id}: attempt ${r.attempts} (${trigger}, due ${iso(spec.at)})`);
+      // Told once: the retries of a failed step are not started again.
+      if (r.attempts === 1) this.notify("step.started", { step: spec, attempt: 1 }, r.started_at);
       const { value: result, calls } = await traced(() => runEdgeStep(this.env, this.plan, spec));
       const failedCalls = calls.filter((c) => c.status === "network error" || c.status >= 400).length;
       const data = {
@@ -257,6 +292,7 @@ export class CutoverSchedule {
           `${spec.id} done: ${result.summary}${failedCalls ? ` (${failedCalls} API call(s) failed and were retried)` : ""}${result.warning ? `; warning: ${result.warning}` : ""}`,
           data,
         );
+        this.notify("step.done", { step: spec, attempt: r.attempts, summary: result.summary }, r.done_at);
         continue;
       }
       const retry = this.plan.retry;
@@ -271,6 +307,13 @@ export class CutoverSchedule {
         `${spec.id} failed (attempt ${r.attempts}): ${r.error}; trying again at ${iso(r.retry_at)}`,
         data,
       );
+      // The first failure is told; the Worker keeps trying with backoff, and step.done follows a success.
+      if (r.attempts === 1)
+        this.notify(
+          "step.failed",
+          { step: spec, attempt: 1, error: r.error, willRetry: true },
+          r.started_at ?? Date.now(),
+        );
       break;
     }
     await this.scheduleNext();
@@ -279,21 +322,35 @@ export class CutoverSchedule {
   private async scheduleNext(force = false): Promise<void> {
     if (this.meta("cancelled_at")) return;
     const next = this.steps.find((s) => this.row(s.id).status !== "done");
+    let at: number | undefined;
     if (!next) {
+      if (!this.meta("done_at")) {
+        const doneAt = Date.now();
+        this.setMeta("done_at", String(doneAt));
+        this.log(null, "info", `done: all ${this.steps.length} steps finished; alarm removed`);
+        this.notify("move.finished", {}, doneAt);
+      }
+    } else {
+      const r = this.row(next.id);
+      at = this.readyAt(next, r);
+      if (at === undefined) {
+        // Waiting on the lower step, which is itself not done: retry it at its own time.
+        const lower = this.steps.find((s) => s.kind === "lower");
+        at = lower ? (this.readyAt(lower, this.row(lower.id)) ?? Date.now()) : Date.now();
+      }
+    }
+    // A notification still to be delivered keeps an alarm: at its retry time, or, while a delivery runs
+    // or is about to (and could be cut short by an eviction), a little after the longest attempt.
+    const retry = this.notifier.nextRetryAt();
+    if (retry !== undefined) {
+      const soon = this.notifier.busy || retry <= Date.now();
+      const when = soon ? Math.max(retry, Date.now() + 15_000) : retry;
+      at = at === undefined ? when : Math.min(at, when);
+    }
+    if (at === undefined) {
       await this.ctx.storage.deleteAlarm();
       this.setMeta("alarm_at", undefined);
-      if (!this.meta("done_at")) {
-        this.setMeta("done_at", String(Date.now()));
-        this.log(null, "info", `done: all ${this.steps.length} steps finished; alarm removed`);
-      }
       return;
-    }
-    const r = this.row(next.id);
-    let at = this.readyAt(next, r);
-    if (at === undefined) {
-      // Waiting on the lower step, which is itself not done: retry it at its own time.
-      const lower = this.steps.find((s) => s.kind === "lower");
-      at = lower ? (this.readyAt(lower, this.row(lower.id)) ?? Date.now()) : Date.now();
     }
     const current = await this.ctx.storage.getAlarm();
     if (force || current !== at) {
@@ -339,6 +396,7 @@ export class CutoverSchedule {
           result,
         };
       }),
+      ...(this.notifier.status() ? { notifications: this.notifier.status() } : {}),
       log: log.map((l) => ({
         seq: l.seq,
         at: new Date(l.at).toISOString(),

@@ -8,6 +8,9 @@ export interface EdgeEnv {
   CONTROL_TOKEN?: string;
   CLOUDFLARE_API_TOKEN?: string;
   LINODE_TOKEN?: string;
+  /** The notification webhook's URL and HMAC secret (docs/notifications.md), when the plan has one. */
+  NOTIFY_WEBHOOK_URL?: string;
+  NOTIFY_SECRET?: string;
 }
 
 /** What one run of a step found and did, kept in the step's row and its log entry. */
