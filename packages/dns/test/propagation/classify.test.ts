@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { classifyAnswer, typesFor } from "../../src/propagation/classify.js";
+import { checkExpectedValue, sameData } from "../../src/propagation/expect.js";
 import type { QueryResult, RecordView } from "../../src/propagation/query.js";
 
 const result = (
@@ -58,5 +59,35 @@ describe("classifyAnswer", () => {
   it("queries A and/or AAAA by the address families involved", () => {
     expect(typesFor({ expect: ["203.0.113.20"] })).toEqual(["A"]);
     expect(typesFor({ expect: ["203.0.113.20"], old: ["2001:db8::1"] })).toEqual(["A", "AAAA"]);
+  });
+});
+
+describe("record types other than addresses", () => {
+  const txt = (data: string[]) =>
+    result(
+      "TXT",
+      data.map((d) => ({ name: "www.example.test", type: "TXT", ttl: 300, data: d })),
+    );
+  it("compares only the SPF records of a name against an SPF expectation", () => {
+    const e = {
+      expect: [],
+      records: { TXT: { expect: ["v=spf1 ip4:203.0.113.20 -all"], old: ["v=spf1 ip4:198.51.100.10 -all"] } },
+    };
+    expect(classifyAnswer(txt(["google-site-verification=x", "v=spf1 ip4:203.0.113.20 -all"]), e).status).toBe("NEW");
+    expect(classifyAnswer(txt(["google-site-verification=x", "v=spf1 ip4:198.51.100.10 -all"]), e).status).toBe("OLD");
+    expect(classifyAnswer(txt(["v=spf1 include:elsewhere -all"]), e).status).toBe("UNEXPECTED");
+    expect(classifyAnswer(txt(["google-site-verification=x"]), e).status).toBe("NEGATIVE");
+  });
+
+  it("MX: exchange and preference, or the exchange alone; names without case or final dot", () => {
+    expect(sameData("MX", "10 Mail.Example.NET.", "10 mail.example.net")).toBe(true);
+    expect(sameData("MX", "10 mail.example.net", "20 mail.example.net")).toBe(false);
+    expect(sameData("MX", "mail.example.net", "20 mail.example.net.")).toBe(true);
+    expect(sameData("CNAME", "Web.Example.net.", "web.example.net")).toBe(true);
+    expect(sameData("AAAA", "2001:db8::20", "2001:0db8:0:0:0:0:0:20")).toBe(true);
+    expect(() => checkExpectedValue("MX", "10 192.0.2.1")).toThrow(/host name/);
+    expect(() => checkExpectedValue("NS", "ns 1")).toThrow(/not a host name/);
+    expect(() => checkExpectedValue("A", "2001:db8::1")).toThrow(/IPv4/);
+    expect(() => checkExpectedValue("SRV", "x")).toThrow(/not checked/);
   });
 });
