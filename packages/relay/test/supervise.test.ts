@@ -152,13 +152,16 @@ const http = require("node:http");
 const until = Date.now() + Number(ms);
 const r = { ok: 0, failed: 0, errors: {}, bodies: {} };
 const get = () => new Promise((resolve) => {
+  // One outcome per request: a reset mid-response is reported by both the response and the request.
+  let settled = false;
+  const fail = (e) => { if (settled) return; settled = true; r.failed++; r.errors[e.code ?? e.message] = (r.errors[e.code ?? e.message] ?? 0) + 1; resolve(); };
   const req = http.get({ host, port: Number(port), path: "/", agent: false }, (res) => {
     let b = ""; res.on("data", (c) => (b += c));
-    res.on("end", () => setTimeout(() => { r.ok++; r.bodies[b] = (r.bodies[b] ?? 0) + 1; resolve(); }, 0));
-    res.on("error", (e) => { r.failed++; r.errors[e.code ?? e.message] = (r.errors[e.code ?? e.message] ?? 0) + 1; resolve(); });
+    res.on("end", () => setTimeout(() => { if (settled) return; settled = true; r.ok++; r.bodies[b] = (r.bodies[b] ?? 0) + 1; resolve(); }, 0));
+    res.on("error", fail);
   });
   req.setTimeout(10000, () => req.destroy(new Error("timeout")));
-  req.on("error", (e) => { r.failed++; r.errors[e.code ?? e.message] = (r.errors[e.code ?? e.message] ?? 0) + 1; resolve(); });
+  req.on("error", fail);
 });
 const loop = async () => { while (Date.now() < until) await get(); };
 Promise.all([loop(), loop(), loop(), loop()]).then(() => process.stdout.write(JSON.stringify(r)));

@@ -116,7 +116,8 @@ test("workers: 2 with an admin socket: the helper serves while the main process 
   expect(alive(helper.pid)).toBe(false);
   await relay.waitForOutput("draining: 1 connection(s) open");
   await expect(dial({ port })).rejects.toMatchObject({ code: "ECONNREFUSED" });
-});
+  // Two processes, a freeze and a drain: seconds on a quiet machine, longer on a loaded CI runner.
+}, 60_000);
 
 test("workers: 2 and drain.quietMs: a connection open in the helper keeps the relay up; quiet after it, all stop", async () => {
   const up = await startServer((s) => s.pipe(s));
