@@ -9,7 +9,7 @@ import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
-import { planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
+import { atTag, planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { scheduleEdge } from "./schedule-edge.js";
 import { withRunOptions } from "./_options.js";
@@ -191,6 +191,43 @@ async function systemd(
   out.line("and every minute after the swap until the watch and the drain are done");
 }
 
+/** The queued at jobs of this plan, found by their tag line (not by what schedule.json remembers). */
+export async function queuedAtJobs(stateDir: string): Promise<string[]> {
+  const queue = await runChecked("atq", [], "atq");
+  const ids = [...queue.matchAll(/^(\d+)\s/gm)].map((m) => m[1]!);
+  const tag = atTag(stateDir);
+  const mine: string[] = [];
+  for (const id of ids) {
+    // A job may run and leave the queue in between: a failed `at -c` is not ours to worry about.
+    const script = await runChecked("at", ["-c", id], "at -c").catch(() => "");
+    if (script.split("\n").includes(tag)) mine.push(id);
+  }
+  return mine;
+}
+
+/** Whether atd runs on this machine (without it, queued jobs never fire). */
+async function atdRunning(): Promise<boolean> {
+  const { readdir } = await import("node:fs/promises");
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+    if (comm.trim() === "atd") return true;
+  }
+  return false;
+}
+
+async function removeAtJobs(stateDir: string): Promise<string[]> {
+  const ids = await queuedAtJobs(stateDir);
+  if (ids.length) await runChecked("atrm", ids, "atrm");
+  const left = await queuedAtJobs(stateDir);
+  if (left.length > 0)
+    throw new UserError(`at jobs ${left.join(" ")} of this plan are still queued after atrm`, {
+      code: "E_SCHEDULE",
+      details: [`remove them by hand: atrm ${left.join(" ")}`],
+    });
+  return ids;
+}
+
 async function atJobs(
   session: Session,
   target: ScheduleTarget,
@@ -198,17 +235,20 @@ async function atJobs(
   opts: { print: boolean; remove?: boolean },
 ): Promise<void> {
   if (opts.remove) {
-    const rec = await readRecord(session);
-    const ids = rec?.jobs?.map((j) => j.id) ?? [];
     if (opts.print) {
+      const ids = await queuedAtJobs(target.stateDir);
       out.data({ remove: ids });
-      out.line(ids.length ? `would remove at jobs ${ids.join(" ")}` : "no at jobs recorded");
+      out.line(ids.length ? `would remove at jobs ${ids.join(" ")}` : "no at jobs of this plan are queued");
       return;
     }
-    if (ids.length) await runChecked("atrm", ids, "atrm");
+    const ids = await removeAtJobs(target.stateDir);
     await writeRecord(session, undefined);
-    out.data({ removed: ids });
-    out.line(ids.length ? `removed at jobs ${ids.join(" ")}` : "no at jobs recorded");
+    out.data({ removed: ids, left: [] });
+    out.line(
+      ids.length
+        ? `removed at jobs ${ids.join(" ")}; none of this plan is left in the queue (atq checked)`
+        : "no at jobs of this plan are queued (atq checked)",
+    );
     return;
   }
   const jobs = planAtJobs(session.timeline, session.state, target);
@@ -217,6 +257,11 @@ async function atJobs(
     for (const j of jobs) out.line(`TZ=UTC at -t ${j.timeSpec} <<'EOF'\n${j.script}EOF`);
     return;
   }
+  // One set of jobs per plan: scheduling again replaces what is queued.
+  const replaced = await removeAtJobs(target.stateDir);
+  if (replaced.length) out.line(`replaced the queued at jobs ${replaced.join(" ")}`);
+  if (!(await atdRunning()))
+    out.warn("atd is not running on this machine: the jobs will not fire until it runs (systemctl start atd)");
   const recorded: Array<{ id: string; at: string }> = [];
   for (const j of jobs) {
     const id = await submitAt(j.timeSpec, j.script);
@@ -224,7 +269,7 @@ async function atJobs(
     out.line(`at job ${id}: tick at ${formatUtc(j.at)}`);
   }
   await writeRecord(session, { with: "at", jobs: recorded });
-  out.data({ jobs: recorded });
+  out.data({ jobs: recorded, replaced, atd: await atdRunning() });
 }
 
 export function submitAt(timeSpec: string, script: string): Promise<string> {

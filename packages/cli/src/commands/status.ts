@@ -56,6 +56,7 @@ Examples:
       const now = deps.now();
       const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
       try {
+        for (const n of session.notes) out.warn(n);
         const { state, timeline, loaded } = session;
         let live: DnsRecord[] | undefined;
         let liveError: string | undefined;

@@ -91,6 +91,11 @@ WantedBy=timers.target
   };
 }
 
+/** The comment line that marks an at job as one of this plan's (its state directory is its identity). */
+export function atTag(stateDir: string): string {
+  return `# cutover-plan: ${stateDir}`;
+}
+
 export function atTimeSpec(at: Date): string {
   const iso = at.toISOString();
   return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}.${iso.slice(17, 19)}`;
@@ -101,8 +106,13 @@ export function atJobFor(at: Date, target: ScheduleTarget): { at: Date; timeSpec
   const exec = [...target.command, "tick", target.planPath, "--state", target.stateDir, "--rearm-at"]
     .map(shellQuote)
     .join(" ");
-  // at reads local time; TZ=UTC in the environment of `at` makes the spec UTC.
-  return { at, timeSpec: atTimeSpec(at), script: `cd ${shellQuote(target.workDir)} && ${exec}\n` };
+  // at reads local time; TZ=UTC in the environment of `at` makes the spec UTC. The tag line finds every
+  // job of this plan in the queue (`at -c ID`), whoever queued it: re-scheduling and --remove need no memory.
+  return {
+    at,
+    timeSpec: atTimeSpec(at),
+    script: `${atTag(target.stateDir)}\ncd ${shellQuote(target.workDir)} && ${exec}\n`,
+  };
 }
 
 /** `at` jobs, one per pending step time: `at -t [[CC]YY]MMDDhhmm[.ss]` reads the command from stdin. */

@@ -3,6 +3,7 @@ import type { DnsProvider } from "@cutover/dns";
 import { UserError } from "../errors.js";
 import { loadPlan, type LoadedPlan } from "../plan/load.js";
 import { createProviderForPlan } from "../plan/provider.js";
+import { redactPlanText } from "../plan/redact.js";
 import { acquireLock, type Lock } from "../state/lock.js";
 import { hashPlanText, stateDirFor, StateStore, type RunState } from "../state/store.js";
 import { planTimeline, type Timeline } from "./plan.js";
@@ -17,6 +18,8 @@ export interface Session {
   lock: Lock | undefined;
   /** True when this call created the journal. */
   created: boolean;
+  /** What reading the journal had to repair (state.json rebuilt from events.jsonl, a cut last line): say it. */
+  notes: string[];
   close(): Promise<void>;
 }
 
@@ -63,9 +66,16 @@ function noRun(loaded: LoadedPlan, store: StateStore): UserError {
   });
 }
 
-/** The plan text's difference from the journaled one, as a unified diff. */
+/**
+ * The plan text's difference from the journaled one, as a unified diff. Both sides are redacted (the
+ * journal keeps the text without its secrets, and a journal from before that did not).
+ */
 export function planDiff(state: RunState, text: string, file: string): string {
-  return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, state.plan.text, text, "", "", {
+  const before = redactPlanText(state.plan.text);
+  const after = redactPlanText(text);
+  if (before === after && hashPlanText(text) !== state.plan.hash)
+    return `--- ${file} (as the run started)\n+++ ${file} (now)\n only a secret value changed (notify.webhook or notify.command; not shown)\n`;
+  return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, before, after, "", "", {
     context: 2,
   });
 }
@@ -84,7 +94,16 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     lock = await acquireLock(store.lockPath, o.lockFor, o.now);
   }
   // Read once, under the lock; a command that needs a run under way says so before asking for credentials.
-  let state = await store.read();
+  let loadedState;
+  try {
+    // Read-only openers do not touch the files (no rebuild written without the lock).
+    loadedState = await store.load({ repair: o.lockFor !== undefined });
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
+  let state = loadedState.state;
+  const notes = [loadedState.rebuilt, loadedState.repaired].filter((x): x is string => x !== undefined);
   if (!o.create && !state) {
     await lock?.release();
     throw noRun(loaded, store);
@@ -122,7 +141,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     }
     const timeline = timelineOf(loaded, state, provider.capabilities);
     // Re-validate: a stored swap time in the past is fine for a run that is under way.
-    return { loaded, store, state, timeline, provider, lock, created, close };
+    return { loaded, store, state, timeline, provider, lock, created, notes, close };
   } catch (error) {
     await close();
     throw error;
@@ -170,7 +189,8 @@ async function startJournal(
     plan: {
       file: loaded.path,
       hash: hashPlanText(loaded.text),
-      text: loaded.text,
+      // Without its secrets (a webhook's token): the journal and state.json never hold one.
+      text: redactPlanText(loaded.text),
       plannedAt: now.toISOString(),
       acceptRisk,
     },
@@ -182,15 +202,17 @@ async function startJournal(
   };
   if (!write) return state;
   await store.ensureDir();
-  // The originals go to the journal before anything changes.
+  // The originals go to the journal before anything changes; with the plan's details, the journal alone
+  // rebuilds the run (state.json is its cache).
   await store.append({
     at: now.toISOString(),
     type: "run.created",
     plan: loaded.plan.name,
     hash: state.plan.hash,
+    planInfo: state.plan,
     originals: state.originals,
   });
-  await store.write(state, now);
+  await store.write(state);
   return state;
 }
 
@@ -198,12 +220,13 @@ async function startJournal(
 export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string; state: RunState } | undefined> {
   const loaded = await loadPlan(o.file, { cwd: o.cwd, now: o.now, allowPastSwap: true });
   const store = new StateStore(stateDirFor(loaded.path, loaded.plan.name, o.stateDir, o.cwd));
-  const state = await store.read();
-  if (!state) return undefined;
+  const peek = await store.load({ repair: false });
+  if (!peek.state) return undefined;
   const hash = hashPlanText(loaded.text);
-  if (hash === state.plan.hash) return { diff: "", state };
+  if (hash === peek.state.plan.hash) return { diff: "", state: peek.state };
   const lock = await acquireLock(store.lockPath, "plan --accept-changes", o.now);
   try {
+    const state = (await store.load()).state ?? peek.state;
     const provider = await createProviderForPlan(loaded, o.env);
     const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
       capabilities: provider.capabilities,
@@ -213,9 +236,14 @@ export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string;
     if (!result.ok)
       throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details: result.problems });
     const diff = planDiff(state, loaded.text, loaded.file);
-    state.plan = { ...state.plan, hash, text: loaded.text, acceptRisk: state.plan.acceptRisk || o.acceptRisk === true };
-    await store.append({ at: o.now.toISOString(), type: "plan.accepted", hash, diff });
-    await store.write(state, o.now);
+    await store.record(state, {
+      at: o.now.toISOString(),
+      type: "plan.accepted",
+      hash,
+      text: redactPlanText(loaded.text),
+      acceptRisk: state.plan.acceptRisk || o.acceptRisk === true,
+      diff,
+    });
     return { diff, state };
   } finally {
     await lock.release();

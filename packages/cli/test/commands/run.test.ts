@@ -182,7 +182,7 @@ describe("cutover run with an injected clock", () => {
       }),
     );
     const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(75);
     expect(r.stderr).toContain(`another cutover runner holds this plan: pid ${process.pid}`);
     // A lock left by a process that is gone is taken over.
     writeFileSync(

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -37,6 +37,11 @@ describe("cutover schedule --with systemd", () => {
       /ExecStart=\S+node\S* \S+cli\.(js|ts) tick \S+cutover\.yaml --state \S+\.cutover\/move-test/,
     );
     for (const c of data.calendars) execFileSync("systemd-analyze", ["calendar", c]); // throws if systemd disagrees
+    // --print changes nothing: no journal is started (an edited plan is not then refused by `run`).
+    expect(existsSync(join(move.dir, ".cutover"))).toBe(false);
+    const dry = await runCli(["schedule", "--with", "at", "--dry-run"], { cwd: move.dir, now: NOW });
+    expect(dry.code).toBe(0);
+    expect(existsSync(join(move.dir, ".cutover"))).toBe(false);
   });
 
   test("writes the units to a directory and removes them again", async () => {
@@ -67,9 +72,20 @@ describe("cutover schedule --with at", () => {
     const printed = await runCli(["schedule", "--with", "at", "--print"], { cwd: move.dir, now: NOW });
     expect(printed.stdout).toContain("TZ=UTC at -t 202712011400.00 <<'EOF'");
     expect(printed.stdout).toMatch(/tick \S+cutover\.yaml --state \S+ --rearm-at/);
+    const first = await runCli(["schedule", "--with", "at", "--json"], { cwd: move.dir, now: NOW });
+    expect(first.code, first.stderr).toBe(0);
+    // Scheduling again replaces the queued jobs (found by their tag): one set per plan.
     const r = await runCli(["schedule", "--with", "at", "--json"], { cwd: move.dir, now: NOW });
-    expect(r.stderr).toBe("");
-    const jobs = JSON.parse(r.stdout).jobs as Array<{ id: string; at: string }>;
+    const data = JSON.parse(r.stdout);
+    expect(data.replaced.sort()).toEqual(
+      JSON.parse(first.stdout)
+        .jobs.map((j: { id: string }) => j.id)
+        .sort(),
+    );
+    // atd is checked and reported.
+    if (data.atd) expect(r.stderr).toBe("");
+    else expect(r.stderr).toContain("atd is not running on this machine");
+    const jobs = data.jobs as Array<{ id: string; at: string }>;
     expect(jobs.map((j) => j.at)).toEqual([
       "2027-11-30T13:00:00.000Z",
       "2027-12-01T13:45:00.000Z",
@@ -79,8 +95,13 @@ describe("cutover schedule --with at", () => {
     ]);
     const queued = execFileSync("atq", { encoding: "utf8" });
     for (const j of jobs) expect(queued).toMatch(new RegExp(`^${j.id}\\s`, "m"));
+    for (const j of JSON.parse(first.stdout).jobs as Array<{ id: string }>)
+      expect(queued).not.toMatch(new RegExp(`^${j.id}\\s`, "m"));
+    // --remove finds every job of the plan even when schedule.json is gone, and checks the queue after.
+    rmSync(join(move.dir, ".cutover/move-test/schedule.json"));
     const rm = await runCli(["schedule", "--with", "at", "--remove"], { cwd: move.dir, now: NOW });
     expect(rm.code).toBe(0);
+    expect(rm.stdout).toContain("none of this plan is left in the queue");
     const after = execFileSync("atq", { encoding: "utf8" });
     for (const j of jobs) expect(after).not.toMatch(new RegExp(`^${j.id}\\s`, "m"));
   });
