@@ -89,6 +89,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             stateDir: session.store.dir,
             now: deps.now,
             sleep: deps.sleep,
+            oneShot: true,
             say: (t) => out.line(`${formatAt(deps.now(), tz)}  ${t}`),
           },
           session.store,

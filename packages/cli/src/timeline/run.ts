@@ -17,6 +17,8 @@ export interface StepRuntime {
   now: () => Date;
   /** Waits (with the injected clock in tests); optional for callers that never wait inside a step. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** A `tick`: do what is due with no waiting inside a step (one watch round), then exit. */
+  oneShot?: boolean;
   signal?: AbortSignal;
   /** Progress for the live view / plain lines. */
   say: (text: string) => void;

@@ -4,6 +4,7 @@ import { UserError } from "../errors.js";
 import { loadPlan, type LoadedPlan } from "../plan/load.js";
 import { createProviderForPlan } from "../plan/provider.js";
 import { redactPlanText } from "../plan/redact.js";
+import { failpoint } from "../state/failpoint.js";
 import { acquireLock, type Lock } from "../state/lock.js";
 import { hashPlanText, stateDirFor, StateStore, type RunState } from "../state/store.js";
 import { planTimeline, type Timeline } from "./plan.js";
@@ -212,6 +213,7 @@ async function startJournal(
     planInfo: state.plan,
     originals: state.originals,
   });
+  failpoint("journal:run.created");
   await store.write(state);
   return state;
 }
