@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -44,16 +44,36 @@ describe("cutover schedule --with systemd", () => {
     expect(existsSync(join(move.dir, ".cutover"))).toBe(false);
   });
 
-  test("writes the units to a directory and removes them again", async () => {
-    const move = await makeMoveDir({ swapAt: SWAP });
+  test("writes the units and a 0600 environment file with the credentials, and removes them again", async () => {
+    const move = await makeMoveDir({
+      swapAt: SWAP,
+      extra: `notify:\n  webhook: { url: "http://127.0.0.1:9/hook", secretEnv: HOOK_SECRET }\n`,
+    });
     cleanup.push(move.close);
     const dir = mkdtempSync(join(tmpdir(), "cutover-units-"));
+    const secret = 's3cr3t "with" $quotes';
     const r = await runCli(["schedule", "--with", "systemd", "--unit-dir", dir, "--no-start"], {
       cwd: move.dir,
       now: NOW,
+      env: { HOOK_SECRET: secret },
     });
-    expect(r.code).toBe(0);
-    expect(readFileSync(join(dir, "cutover-move-test-poll.timer"), "utf8")).toContain("OnCalendar=*-*-* *:*:00");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain("s3cr3t");
+    expect(r.stdout).toMatch(/the service reads HOOK_SECRET from \S+tick\.env \(0600\)/);
+    // A timer does not have this shell's environment: the service reads the credentials from the file.
+    const envFile = join(move.dir, ".cutover/move-test/tick.env");
+    expect(statSync(envFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(envFile, "utf8")).toContain('HOOK_SECRET="s3cr3t \\"with\\" \\$quotes"');
+    expect(readFileSync(join(dir, "cutover-move-test.service"), "utf8")).toContain(`EnvironmentFile=-${envFile}`);
+    // The poll timer fires every minute from the swap's hour to the drain's deadline (72 h), not from now.
+    const poll = readFileSync(join(dir, "cutover-move-test-poll.timer"), "utf8");
+    expect(poll.match(/^OnCalendar=.*$/gm)).toEqual([
+      "OnCalendar=2027-12-01 14..23:*:00 UTC",
+      "OnCalendar=2027-12-02 *:*:00 UTC",
+      "OnCalendar=2027-12-03 *:*:00 UTC",
+      "OnCalendar=2027-12-04 00..14:*:00 UTC",
+    ]);
+    for (const c of poll.match(/(?<=^OnCalendar=).*$/gm) ?? []) execFileSync("systemd-analyze", ["calendar", c]);
     // The journal started: the originals are saved before anything is armed.
     expect(existsSync(join(move.dir, ".cutover/move-test/state.json"))).toBe(true);
     const rm = await runCli(["schedule", "--with", "systemd", "--unit-dir", dir, "--no-start", "--remove"], {
@@ -62,6 +82,7 @@ describe("cutover schedule --with systemd", () => {
     });
     expect(rm.code).toBe(0);
     expect(existsSync(join(dir, "cutover-move-test.timer"))).toBe(false);
+    expect(existsSync(envFile)).toBe(false);
   });
 });
 
