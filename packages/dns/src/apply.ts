@@ -7,6 +7,30 @@ export interface ApplyReport {
   outcomes: ChangeOutcome[];
   /** True when every change is applied or already in place, verified by reading back. */
   complete: boolean;
+  /** What was finished for an earlier attempt (a pending zone reload run again). */
+  notes: string[];
+}
+
+/**
+ * Finishes each zone's pending write (a zone file whose reload failed or was cut off) where the provider
+ * has such a thing. For a rerun that finds every record in place: in place is not done until served.
+ */
+export async function finishPendingWrites(
+  provider: DnsProvider,
+  zones: readonly string[],
+): Promise<{ notes: string[]; failed: Map<string, string> }> {
+  const notes: string[] = [];
+  const failed = new Map<string, string>();
+  if (!provider.finishPending) return { notes, failed };
+  for (const zone of zones) {
+    try {
+      const note = await provider.finishPending(zone);
+      if (note) notes.push(note);
+    } catch (error) {
+      failed.set(zone, error instanceof Error ? error.message : String(error));
+    }
+  }
+  return { notes, failed };
 }
 
 function sameContent(type: string, a: string, b: string): boolean {
@@ -53,6 +77,7 @@ export async function applyChangeSet(
   options: { signal?: AbortSignal; onZoneDone?: (zone: string) => void } = {},
 ): Promise<ApplyReport> {
   const outcomes: ChangeOutcome[] = [];
+  const notes: string[] = [];
   const zones = [...new Set(set.changes.map((c) => c.zone))];
   for (const zone of zones) {
     const changes = set.changes.filter((c) => c.zone === zone);
@@ -81,7 +106,17 @@ export async function applyChangeSet(
         });
       }
     }
-    if (toApply.length === 0) continue;
+    if (toApply.length === 0) {
+      // Every record is in the zone; a write an earlier attempt left unserved is finished now.
+      const pending = await finishPendingWrites(provider, [zone]);
+      notes.push(...pending.notes);
+      const why = pending.failed.get(zone);
+      if (why)
+        for (const [i, o] of outcomes.entries())
+          if (o.change.zone === zone && o.status === "already")
+            outcomes[i] = { status: "failed", change: o.change, error: why, changed: true };
+      continue;
+    }
     let written: ChangeOutcome[];
     try {
       written = await provider.applyChanges(zone, toApply, options.signal ? { signal: options.signal } : {});
@@ -139,5 +174,6 @@ export async function applyChangeSet(
     step: set.step,
     outcomes,
     complete: outcomes.every((o) => o.status === "applied" || o.status === "already"),
+    notes,
   };
 }

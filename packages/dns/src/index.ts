@@ -1,5 +1,5 @@
 export { canonicalIp, sameIp } from "./address.js";
-export { applyChangeSet, classifyChange, findRecord, type ApplyReport } from "./apply.js";
+export { applyChangeSet, classifyChange, findRecord, finishPendingWrites, type ApplyReport } from "./apply.js";
 export {
   checkChangeLimits,
   discoverTargets,

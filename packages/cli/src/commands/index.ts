@@ -66,6 +66,11 @@ export const commands: readonly CommandEntry[] = [
     load: async () => (await import("./report.js")).makeReportCommand,
   },
   {
+    name: "archive",
+    description: "Set a run's journal aside (renamed, never deleted) so the plan can start a new run",
+    load: async () => (await import("./archive.js")).makeArchiveCommand,
+  },
+  {
     name: "dns",
     description: "DNS records of the move: list, lower TTLs, swap, restore, roll back, serve",
     load: async () => (await import("./dns/index.js")).makeDnsCommand,

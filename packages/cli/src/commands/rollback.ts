@@ -50,6 +50,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
       });
       let notifier: Notifier | undefined;
       try {
+        for (const n of session.notes) out.warn(n);
         const { state, timeline, store } = session;
         if (state.steps.drain?.status === "done" && !opts.force) {
           throw new UserError(
@@ -114,9 +115,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
             ),
           );
         }
-        state.rolledBack = { at: deps.now().toISOString(), outcomes };
-        await store.append({ at: deps.now().toISOString(), type: "rollback.done" });
-        await store.write(state, deps.now());
+        await store.record(state, { at: deps.now().toISOString(), type: "rollback.done", outcomes });
         out.data({ complete: true, outcomes });
         out.line(
           `rolled back at ${formatUtc(deps.now())}: the records point at the old host again, with their original TTLs`,

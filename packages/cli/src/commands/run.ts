@@ -127,6 +127,7 @@ export async function runForeground(
     signal: options.signal,
     say,
   };
+  for (const n of session.notes) out.warn(n);
   if (session.created) say(`journal started in ${session.store.dir}; the original records are saved`);
   else say(`resuming from the journal in ${session.store.dir}`);
   for (const k of await retryFailedSteps(session.state, session.store, deps.now()))

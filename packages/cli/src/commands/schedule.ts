@@ -1,6 +1,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { execFile, spawn } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { writeFileAtomic } from "@cutover/dns";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +10,15 @@ import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
-import { planAtJobs, planSystemdUnits, type ScheduleTarget } from "../timeline/schedule.js";
+import {
+  atTag,
+  credentialNames,
+  environmentFile,
+  planAtJobs,
+  planSystemdUnits,
+  tickEnvPath,
+  type ScheduleTarget,
+} from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { scheduleEdge } from "./schedule-edge.js";
 import { withRunOptions } from "./_options.js";
@@ -108,10 +117,16 @@ The journal starts now: the original records are read and saved before anything 
           stateDir: session.store.dir,
           command: selfCommand(),
           workDir: session.loaded.dir,
+          // The open-ended steps end by the drain's deadline, or the watch's bound when that is later.
+          pollUntilMs: Math.max(
+            session.loaded.plan.schedule.drain.deadline,
+            session.loaded.plan.propagation.timeout ??
+              Math.max(...session.state.originals.map((o) => o.ttl)) * 1000 + session.loaded.plan.schedule.margin,
+          ),
         };
         if (opts.with === "edge")
           await scheduleEdge(session, out, { dryRun: print, remove: opts.remove, accountId: opts.accountId }, deps);
-        else if (opts.with === "systemd") await systemd(session, target, out, { ...opts, print });
+        else if (opts.with === "systemd") await systemd(session, target, out, { ...opts, print }, deps.env);
         else await atJobs(session, target, out, { ...opts, print });
       } finally {
         await session.close();
@@ -124,8 +139,10 @@ async function systemd(
   target: ScheduleTarget,
   out: Reporter,
   opts: { print: boolean; remove?: boolean; unitDir?: string; start?: boolean },
+  env: Record<string, string | undefined>,
 ): Promise<void> {
   const user = process.getuid?.() !== 0;
+  const envFile = tickEnvPath(target.stateDir);
   const dir = opts.unitDir ?? (user ? join(homedir(), ".config/systemd/user") : "/etc/systemd/system");
   const ctl = (args: string[]) =>
     runChecked("systemctl", [...(user ? ["--user"] : []), ...args], `systemctl ${args.join(" ")}`);
@@ -142,7 +159,7 @@ async function systemd(
       return;
     }
     if (opts.start !== false && rec?.timers) await ctl(["disable", "--now", ...rec.timers]).catch(() => undefined);
-    for (const f of files) await rm(f, { force: true });
+    for (const f of [...files, envFile]) await rm(f, { force: true });
     if (opts.start !== false) await ctl(["daemon-reload"]).catch(() => undefined);
     await writeRecord(session, undefined);
     out.data({ removed: files });
@@ -151,19 +168,33 @@ async function systemd(
   }
   const units = planSystemdUnits(session.state.name, session.timeline, session.state, target);
   // systemd's own parser checks every OnCalendar value, where it is installed.
-  for (const c of units.calendars) {
+  for (const c of [...units.calendars, ...units.polls]) {
     await runChecked("systemd-analyze", ["calendar", c], `OnCalendar=${c} is not valid`).catch((e: Error) => {
       if (!/is not installed/.test(e.message)) throw e;
     });
   }
+  const credentials = credentialNames(session.loaded.plan).filter((n) => env[n] !== undefined);
   if (opts.print) {
-    out.data({ dir, files: units.files, calendars: units.calendars });
+    out.data({
+      dir,
+      files: units.files,
+      calendars: units.calendars,
+      polls: units.polls,
+      environmentFile: envFile,
+      credentials,
+    });
     for (const [name, text] of Object.entries(units.files)) {
       out.line(out.c.bold(`# ${join(dir, name)}`));
       out.line(text);
     }
+    out.line(
+      `# ${envFile} (0600): ${credentials.length ? credentials.join(", ") : "nothing (no credential is set in this environment)"}`,
+    );
     return;
   }
+  // The timers run without this shell's environment: the credentials the plan needs go to a 0600 file
+  // the service reads (values never printed; --remove deletes it).
+  await writeFileAtomic(envFile, environmentFile(credentials, env), { mode: 0o600 });
   await mkdir(dir, { recursive: true });
   const paths: string[] = [];
   for (const [name, text] of Object.entries(units.files)) {
@@ -183,12 +214,61 @@ async function systemd(
     });
     await ctl(["enable", "--now", ...units.timers]);
   }
-  out.data({ dir, files: paths, calendars: units.calendars, started: opts.start !== false });
+  out.data({
+    dir,
+    files: paths,
+    calendars: units.calendars,
+    environmentFile: envFile,
+    credentials,
+    started: opts.start !== false,
+  });
   out.line(
     `wrote ${paths.length} units in ${dir}${opts.start !== false ? " and started the timers" : ""}; tick runs at:`,
   );
   for (const c of units.calendars) out.line(`  ${c}`);
-  out.line("and every minute after the swap until the watch and the drain are done");
+  out.line("and every minute from the swap until the watch and the drain are done");
+  out.line(
+    credentials.length
+      ? `the service reads ${credentials.join(", ")} from ${envFile} (0600)`
+      : `no credential was set in this environment; put what the provider needs in ${envFile} (0600) as NAME=value`,
+  );
+}
+
+/** The queued at jobs of this plan, found by their tag line (not by what schedule.json remembers). */
+export async function queuedAtJobs(stateDir: string): Promise<string[]> {
+  const queue = await runChecked("atq", [], "atq");
+  const ids = [...queue.matchAll(/^(\d+)\s/gm)].map((m) => m[1]!);
+  const tag = atTag(stateDir);
+  const mine: string[] = [];
+  for (const id of ids) {
+    // A job may run and leave the queue in between: a failed `at -c` is not ours to worry about.
+    const script = await runChecked("at", ["-c", id], "at -c").catch(() => "");
+    if (script.split("\n").includes(tag)) mine.push(id);
+  }
+  return mine;
+}
+
+/** Whether atd runs on this machine (without it, queued jobs never fire). */
+async function atdRunning(): Promise<boolean> {
+  const { readdir } = await import("node:fs/promises");
+  for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+    if (comm.trim() === "atd") return true;
+  }
+  return false;
+}
+
+async function removeAtJobs(stateDir: string): Promise<string[]> {
+  const ids = await queuedAtJobs(stateDir);
+  if (ids.length) await runChecked("atrm", ids, "atrm");
+  const left = await queuedAtJobs(stateDir);
+  if (left.length > 0)
+    throw new UserError(`at jobs ${left.join(" ")} of this plan are still queued after atrm`, {
+      code: "E_SCHEDULE",
+      details: [`remove them by hand: atrm ${left.join(" ")}`],
+    });
+  return ids;
 }
 
 async function atJobs(
@@ -198,17 +278,20 @@ async function atJobs(
   opts: { print: boolean; remove?: boolean },
 ): Promise<void> {
   if (opts.remove) {
-    const rec = await readRecord(session);
-    const ids = rec?.jobs?.map((j) => j.id) ?? [];
     if (opts.print) {
+      const ids = await queuedAtJobs(target.stateDir);
       out.data({ remove: ids });
-      out.line(ids.length ? `would remove at jobs ${ids.join(" ")}` : "no at jobs recorded");
+      out.line(ids.length ? `would remove at jobs ${ids.join(" ")}` : "no at jobs of this plan are queued");
       return;
     }
-    if (ids.length) await runChecked("atrm", ids, "atrm");
+    const ids = await removeAtJobs(target.stateDir);
     await writeRecord(session, undefined);
-    out.data({ removed: ids });
-    out.line(ids.length ? `removed at jobs ${ids.join(" ")}` : "no at jobs recorded");
+    out.data({ removed: ids, left: [] });
+    out.line(
+      ids.length
+        ? `removed at jobs ${ids.join(" ")}; none of this plan is left in the queue (atq checked)`
+        : "no at jobs of this plan are queued (atq checked)",
+    );
     return;
   }
   const jobs = planAtJobs(session.timeline, session.state, target);
@@ -217,6 +300,11 @@ async function atJobs(
     for (const j of jobs) out.line(`TZ=UTC at -t ${j.timeSpec} <<'EOF'\n${j.script}EOF`);
     return;
   }
+  // One set of jobs per plan: scheduling again replaces what is queued.
+  const replaced = await removeAtJobs(target.stateDir);
+  if (replaced.length) out.line(`replaced the queued at jobs ${replaced.join(" ")}`);
+  if (!(await atdRunning()))
+    out.warn("atd is not running on this machine: the jobs will not fire until it runs (systemctl start atd)");
   const recorded: Array<{ id: string; at: string }> = [];
   for (const j of jobs) {
     const id = await submitAt(j.timeSpec, j.script);
@@ -224,7 +312,7 @@ async function atJobs(
     out.line(`at job ${id}: tick at ${formatUtc(j.at)}`);
   }
   await writeRecord(session, { with: "at", jobs: recorded });
-  out.data({ jobs: recorded });
+  out.data({ jobs: recorded, replaced, atd: await atdRunning() });
 }
 
 export function submitAt(timeSpec: string, script: string): Promise<string> {

@@ -1,5 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { canonicalIp, type DnsRecord } from "@cutover/dns";
+import type { RunState } from "../state/store.js";
 import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
@@ -56,6 +57,7 @@ Examples:
       const now = deps.now();
       const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
       try {
+        for (const n of session.notes) out.warn(n);
         const { state, timeline, loaded } = session;
         let live: DnsRecord[] | undefined;
         let liveError: string | undefined;
@@ -69,21 +71,28 @@ Examples:
           }
         }
         const records = state.originals.map((o) => {
-          const current =
-            live?.find((r) => r.id === o.id && r.type === o.type) ??
-            live?.find((r) => r.name === o.name && r.type === o.type);
+          // Offline (or the provider unreachable): the record as the journal last left it.
+          const fromJournal = live === undefined;
+          const current = live
+            ? (live.find((r) => r.id === o.id && r.type === o.type) ??
+              live.find((r) => r.name === o.name && r.type === o.type))
+            : journaledRecord(state, o);
           const next = o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
           return {
             name: o.name,
             type: o.type,
             original: { content: o.content, ttl: o.ttl },
             current: current ? { content: current.content, ttl: current.ttl } : null,
-            state: live
+            source: fromJournal ? ("journal" as const) : ("provider" as const),
+            state: current
               ? recordState(o, current, next, state.steps.restore?.status === "done")
-              : ("unknown" as DnsState),
+              : fromJournal
+                ? ("unknown" as DnsState)
+                : ("missing" as DnsState),
           };
         });
-        const { nextAt, finished } = nextOf(timeline, state);
+        // A rolled-back run is over: nothing is next, whatever its steps' times.
+        const { nextAt, finished } = state.rolledBack ? { nextAt: undefined, finished: true } : nextOf(timeline, state);
         const edge = opts.offline ? undefined : await edgeStatusForSession(session);
         const failed = Object.entries(state.steps)
           .filter(([, s]) => s?.status === "failed")
@@ -123,18 +132,32 @@ Examples:
         out.line();
         out.line(c.bold("Records"));
         if (liveError) out.line(c.yellow(`  (cannot read the provider now: ${liveError})`));
+        if (records.some((r) => r.source === "journal"))
+          out.line(c.dim(`  (as the journal last left them${opts.offline ? "" : "; the provider could not be read"})`));
         for (const r of records) {
-          const cur = r.current ? `${r.current.content} ttl ${r.current.ttl}` : "(not found)";
+          const cur = r.current
+            ? `${r.current.content} ttl ${r.current.ttl}`
+            : r.source === "journal"
+              ? "(not journaled)"
+              : "(not found)";
           out.line(`  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}`);
         }
         const watch = state.steps.watch?.result as { summary?: string } | undefined;
-        if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
         const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
-        if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
+        if (state.rolledBack) {
+          // What the watch and the relay said before the rollback is not where the move stands now.
+          if (watch?.summary)
+            out.line(`\n${c.bold("Propagation")}  not followed since the rollback (before it: ${watch.summary})`);
+          if (state.steps.handover?.attempts) out.line(`${c.bold("Relay")}  stopped by the rollback`);
+        } else {
+          if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
+          if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
+        }
         if (notify) for (const l of notificationLines(out, notify, tz)) out.line(l);
         if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
         else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));
-        if (finished) out.line(c.green("\nthe timeline is finished"));
+        if (state.rolledBack) out.line(c.yellow("\nthe move was rolled back: nothing more runs"));
+        else if (finished) out.line(c.green("\nthe timeline is finished"));
         else if (nextAt) out.line(`\nnext: ${at(nextAt)}`);
         for (const f of failed)
           out.line(c.red(`\n${f.step} failed: ${f.error}; fix the cause and run \`cutover run\` (or tick) again`));
@@ -142,4 +165,29 @@ Examples:
         await session.close();
       }
     });
+}
+
+/**
+ * A moved record as the journal last left it: the rollback's originals when it put them back, else the
+ * `after` of the last DNS step (lower, swap, restore) that wrote or found it, else the original.
+ */
+function journaledRecord(state: RunState, o: DnsRecord): DnsRecord | undefined {
+  const back = state.rolledBack?.outcomes.find((x) => x.name === o.name && x.type === o.type);
+  if (back && (back.status === "applied" || back.status === "already")) return o;
+  let current: DnsRecord | undefined = o;
+  for (const kind of ["lower", "swap", "restore"] as const) {
+    const step = state.steps[kind];
+    const rows = (step?.result as { records?: JournaledRow[] } | undefined)?.records ?? [];
+    const row = rows.find((r) => r.id === o.id && r.type === o.type);
+    if (!row?.after || (row.status !== "applied" && row.status !== "already")) continue;
+    current = { ...o, content: row.after.content, ttl: row.after.ttl };
+  }
+  return current;
+}
+
+interface JournaledRow {
+  id: string;
+  type: string;
+  status: string;
+  after?: { content: string; ttl: number };
 }

@@ -53,7 +53,8 @@ Examples:
   $ cutover tick cutover.yaml                      from a systemd timer or at job (see cutover schedule)
   $ */5 * * * * cd /srv/move && cutover tick       from cron
 
-Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1 a step failed.`,
+Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1 a step failed,
+75 another runner holds the plan (the next tick does what is due).`,
     )
     .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
@@ -69,6 +70,8 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
           ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
         });
         const tz = timeZoneOption(opts.tz, session.loaded.plan.timezone);
+        for (const n of session.notes) out.warn(n);
+        if (session.created) for (const w of session.timeline.warnings) out.warn(w);
         if (session.state.rolledBack) {
           out.line("this run was rolled back; nothing to do");
           out.data({ ran: [], finished: true, rolledBack: true });
@@ -86,6 +89,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             stateDir: session.store.dir,
             now: deps.now,
             sleep: deps.sleep,
+            oneShot: true,
             say: (t) => out.line(`${formatAt(deps.now(), tz)}  ${t}`),
           },
           session.store,

@@ -42,19 +42,28 @@ export async function acquireLock(path: string, command: string, now: Date): Pro
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const held = await readLock(path);
-      if (held && held.host === me.host && !alive(held.pid)) {
-        await unlink(path).catch(() => {}); // stale: its runner is gone
-        continue;
+      const held = await readSettledLock(path);
+      if (held === "gone") continue; // released in between
+      if (held === "damaged") {
+        throw new UserError(`the lock file ${path} is damaged (not a cutover lock record)`, {
+          code: "E_LOCK_DAMAGED",
+          exitCode: 75,
+          details: [
+            "cutover cannot tell whether another runner holds this plan, so it does not take over",
+            `if no cutover runs for this plan (check \`pgrep -af cutover\`), remove it: rm ${path}`,
+          ],
+        });
       }
-      if (!held) {
-        await unlink(path).catch(() => {});
+      if (held.host === me.host && !alive(held.pid)) {
+        await unlink(path).catch(() => {}); // stale: its runner is gone
         continue;
       }
       throw new UserError(
         `another cutover runner holds this plan: pid ${held.pid} on ${held.host} (\`cutover ${held.command}\`) since ${held.since}`,
         {
           code: "E_LOCKED",
+          // EX_TEMPFAIL: not a failure of the move; a timer's next tick will do what is due.
+          exitCode: 75,
           details: [
             "wait for it to finish, or stop it (Ctrl-C or kill its pid); a lock left by a crashed runner is taken over automatically",
           ],
@@ -65,9 +74,40 @@ export async function acquireLock(path: string, command: string, now: Date): Pro
   throw new UserError(`cannot take the lock ${path}`, { code: "E_LOCKED" });
 }
 
+/**
+ * Reads a lock another runner holds. A runner writes its record right after creating the file, so an
+ * empty or partial one is read again for a moment before it counts as damaged.
+ */
+async function readSettledLock(path: string): Promise<LockInfo | "gone" | "damaged"> {
+  for (let i = 0; ; i++) {
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return "gone";
+      throw error;
+    }
+    const info = parseLock(text);
+    if (info) return info;
+    if (i >= 10) return "damaged";
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function parseLock(text: string): LockInfo | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<LockInfo>;
+    if (typeof v.pid === "number" && Number.isInteger(v.pid) && v.pid > 0 && typeof v.host === "string")
+      return { pid: v.pid, host: v.host, command: String(v.command ?? "?"), since: String(v.since ?? "?") };
+  } catch {
+    // not JSON
+  }
+  return undefined;
+}
+
 export async function readLock(path: string): Promise<LockInfo | undefined> {
   try {
-    return JSON.parse(await readFile(path, "utf8")) as LockInfo;
+    return parseLock(await readFile(path, "utf8"));
   } catch {
     return undefined;
   }

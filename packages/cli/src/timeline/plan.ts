@@ -149,7 +149,15 @@ export function planTimeline(
     const maxOldTtl = Math.max(...lower.changes.map((c) => c.before.ttl));
     const lowerMs = swapMs - maxOldTtl * 1000 - plan.schedule.margin;
     let at = lowerMs;
-    if (lowerMs < now.getTime()) {
+    const lateMs = now.getTime() - lowerMs;
+    if (lateMs > 0 && lateMs < plan.schedule.margin) {
+      // Late by less than the margin (a timer that fired a little after the drop's time): the drop still
+      // lands a whole old TTL before the swap, with what is left of the margin.
+      at = now.getTime();
+      warnings.push(
+        `the TTL drop starts ${fmtSeconds(Math.ceil(lateMs / 1000))} after its time; ${fmtSeconds(Math.floor((plan.schedule.margin - lateMs) / 1000))} of the ${fmtSeconds(plan.schedule.margin / 1000)} margin is left`,
+      );
+    } else if (lowerMs < now.getTime()) {
       const earliest = new Date(ceilMinute(now.getTime() + maxOldTtl * 1000 + plan.schedule.margin));
       const reason =
         `the TTL drop must land ${fmtSeconds(maxOldTtl)} (the highest old TTL) + ${fmtSeconds(plan.schedule.margin / 1000)} (margin) ` +

@@ -1,5 +1,6 @@
 import { applyChangeSet, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
 import type { LoadedPlan } from "../plan/load.js";
+import { failpoint } from "../state/failpoint.js";
 import type { RunState, StateStore, StepState } from "../state/store.js";
 import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
 
@@ -16,6 +17,8 @@ export interface StepRuntime {
   now: () => Date;
   /** Waits (with the injected clock in tests); optional for callers that never wait inside a step. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** A `tick`: do what is due with no waiting inside a step (one watch round), then exit. */
+  oneShot?: boolean;
   signal?: AbortSignal;
   /** Progress for the live view / plain lines. */
   say: (text: string) => void;
@@ -40,15 +43,6 @@ export class StepFailed extends Error {
     this.step = step;
     this.hint = hint;
   }
-}
-
-/**
- * Crash-test failpoints: with CUTOVER_FAILPOINT=NAME the process kills itself (SIGKILL, no cleanup) when
- * it reaches NAME, e.g. `step.done:lower` or `zone-applied:swap`. Used by the crash-safety tests to prove
- * that a run resumed from the journal ends exactly as an uninterrupted one.
- */
-function failpoint(name: string): void {
-  if (process.env.CUTOVER_FAILPOINT === name) process.kill(process.pid, "SIGKILL");
 }
 
 /** Steps that must be done before a step may start. */
@@ -138,6 +132,7 @@ async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): 
     onZoneDone: () => failpoint(`zone-applied:${step.kind}`),
   });
   const records = summarize(report);
+  for (const n of report.notes) rt.say(`${step.kind}: ${n}`);
   if (!report.complete) {
     const bad = records.filter((r) => r.status !== "applied" && r.status !== "already");
     const lines = bad.map((r) => `${r.name} ${r.type}: ${r.status}${"error" in r ? ` (${r.error})` : ""}`);
@@ -173,27 +168,22 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
     if (!due) break;
     if (rt.signal?.aborted) break;
     const s = stepState(state, due.kind);
-    s.status = "running";
-    s.attempts += 1;
-    s.startedAt ??= new Date(now).toISOString();
-    await store.write(state, rt.now());
-    await store.append({ at: new Date(now).toISOString(), type: "step.start", step: due.kind, attempt: s.attempts });
+    // Each change of the run is one journal event, applied to the state by the code a replay runs.
+    await store.record(state, {
+      at: new Date(now).toISOString(),
+      type: "step.start",
+      step: due.kind,
+      attempt: s.attempts + 1,
+    });
     failpoint(`step.start:${due.kind}`);
     try {
       const outcome = await executeStep(rt, due, executors);
       const at = rt.now().toISOString();
       if (outcome.status === "done") {
-        s.status = "done";
-        s.doneAt = at;
-        s.result = outcome.result;
-        delete s.error;
-        await store.append({ at, type: "step.done", step: due.kind, result: outcome.result });
+        await store.record(state, { at, type: "step.done", step: due.kind, result: outcome.result });
         failpoint(`step.done:${due.kind}`);
       } else {
-        s.status = "pending";
-        s.attempts = 0;
-        s.result = { ...(outcome.result as object | undefined), nextPollAt: outcome.until.toISOString() };
-        await store.append({
+        await store.record(state, {
           at,
           type: "step.progress",
           step: due.kind,
@@ -201,19 +191,14 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
           next: outcome.until.toISOString(),
         });
       }
-      await store.write(state, rt.now());
       ran.push({ kind: due.kind, status: s.status });
       if (outcome.status === "wait") continue;
     } catch (error) {
       const at = rt.now();
       const message = error instanceof Error ? error.message : String(error);
-      s.error = message;
-      s.doneAt = at.toISOString();
       const records = (error as { records?: unknown }).records;
-      if (records) s.result = { records };
       const exhausted = at.getTime() + backoffMs(s.attempts) > windowEnd(due, timeline);
-      s.status = exhausted ? "failed" : "pending";
-      await store.append({
+      await store.record(state, {
         at: at.toISOString(),
         type: exhausted ? "step.failed" : "step.retry",
         step: due.kind,
@@ -221,7 +206,6 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
         attempt: s.attempts,
         ...(records ? { records } : {}),
       });
-      await store.write(state, at);
       ran.push({ kind: due.kind, status: s.status });
       if (exhausted) {
         throw error instanceof StepFailed ? error : new StepFailed(due.kind, message);
@@ -240,14 +224,13 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
  */
 export async function retryFailedSteps(state: RunState, store: StateStore, now: Date): Promise<StepKind[]> {
   const failed = (Object.keys(state.steps) as StepKind[]).filter((k) => state.steps[k]?.status === "failed");
-  for (const k of failed) {
-    const s = state.steps[k]!;
-    s.status = "pending";
-    s.attempts = 0;
-    delete s.doneAt;
-    await store.append({ at: now.toISOString(), type: "step.retry-failed", step: k, error: s.error });
-  }
-  if (failed.length > 0) await store.write(state, now);
+  for (const k of failed)
+    await store.record(state, {
+      at: now.toISOString(),
+      type: "step.retry-failed",
+      step: k,
+      error: state.steps[k]?.error,
+    });
   return failed;
 }
 

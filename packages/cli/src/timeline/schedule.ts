@@ -1,3 +1,4 @@
+import type { Plan } from "../plan/schema.js";
 import type { RunState } from "../state/store.js";
 import type { Timeline } from "./plan.js";
 import { isFinished } from "./run.js";
@@ -10,6 +11,59 @@ export interface ScheduleTarget {
   /** The command that runs cutover: node and the CLI script, absolute. */
   command: string[];
   workDir: string;
+  /** How long after the swap the poll timer runs (the drain's deadline); default 72 h. */
+  pollUntilMs?: number;
+}
+
+/** The environment variables a plan's runner may need: its provider's credentials, the webhook secret, RIPE Atlas. */
+export function credentialNames(plan: Plan): string[] {
+  const byProvider: Record<string, string[]> = {
+    cloudflare: ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL"],
+    linode: ["LINODE_TOKEN", "LINODE_CLI_TOKEN", "LINODE_API_URL"],
+    route53: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"],
+    digitalocean: ["DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_API_URL"],
+    hetzner: ["HCLOUD_TOKEN", "HETZNER_TOKEN", "HETZNER_DNS_TOKEN", "HETZNER_DNS_API_TOKEN", "HCLOUD_ENDPOINT"],
+    powerdns: ["PDNS_API_KEY", "PDNS_API_URL"],
+  };
+  const names = [...(byProvider[plan.dns.provider] ?? [])];
+  if (plan.notify?.webhook) names.push(plan.notify.webhook.secretEnv ?? "CUTOVER_NOTIFY_SECRET");
+  if (plan.propagation.atlas) names.push("RIPE_ATLAS_KEY");
+  return names;
+}
+
+/**
+ * systemd's EnvironmentFile format: NAME="value"; inside double quotes its parser takes \\, ", ` and $
+ * after a backslash literally (as a shell does), and a newline stays part of the value.
+ */
+export function environmentFile(names: readonly string[], env: Record<string, string | undefined>): string {
+  const lines = names.flatMap((n) => {
+    const v = env[n];
+    return v === undefined ? [] : [`${n}="${v.replace(/[\\"`$]/g, (c) => `\\${c}`)}"`];
+  });
+  return `# written by cutover schedule --with systemd; removed by --remove\n${lines.join("\n")}\n`;
+}
+
+/** The environment file the service reads its credentials from (0600, beside the journal). */
+export function tickEnvPath(stateDir: string): string {
+  return `${stateDir}/tick.env`;
+}
+
+/**
+ * The OnCalendar lines of the poll timer: every minute from the swap's hour to the end of `until`'s hour,
+ * one line per UTC day (systemd has no "from this date on"), so nothing polls in the days before the swap.
+ */
+export function pollCalendars(from: Date, until: Date): string[] {
+  const day = (d: Date) => d.toISOString().slice(0, 10);
+  const hour = (d: Date) => d.toISOString().slice(11, 13);
+  const out: string[] = [];
+  for (let d = Date.parse(day(from)); d <= until.getTime(); d += 86_400_000) {
+    const date = new Date(d);
+    const first = day(date) === day(from);
+    const last = day(date) === day(until);
+    const hours = `${first ? hour(from) : "00"}..${last ? hour(until) : "23"}`;
+    out.push(`${day(date)} ${hours === "00..23" ? "*" : hours}:*:00 UTC`);
+  }
+  return out;
 }
 
 export interface SystemdUnits {
@@ -17,6 +71,8 @@ export interface SystemdUnits {
   files: Record<string, string>;
   /** The OnCalendar values, to check with `systemd-analyze calendar`. */
   calendars: string[];
+  /** The poll timer's OnCalendar values (every minute from the swap to the drain's deadline). */
+  polls: string[];
   timers: string[];
 }
 
@@ -51,6 +107,10 @@ export function planSystemdUnits(
   const exec = [...target.command, "tick", target.planPath, "--state", target.stateDir].map(shellQuote).join(" ");
   const times = pendingTimes(t, state);
   const calendars = times.map(onCalendar);
+  // Polls from the swap (the watch's first round) until the drain's deadline, the last open-ended step.
+  const swap = t.swapAt;
+  const drainEnd = new Date(swap.getTime() + (target.pollUntilMs ?? 72 * 3_600_000));
+  const polls = pollCalendars(swap, drainEnd);
   const service = `[Unit]
 Description=cutover: do what is due in the move "${name}"
 Documentation=https://github.com/cutover/cutover
@@ -58,6 +118,8 @@ Documentation=https://github.com/cutover/cutover
 [Service]
 Type=oneshot
 WorkingDirectory=${target.workDir}
+# The provider's token and the webhook secret (0600, written by \`cutover schedule\`, never printed).
+EnvironmentFile=-${tickEnvPath(target.stateDir)}
 ExecStart=${exec}
 # The runner takes a lock; a second tick at the same time waits for the next timer.
 `;
@@ -78,7 +140,7 @@ Description=cutover: follow propagation and the relay drain of the move "${name}
 
 [Timer]
 Unit=${unit}.service
-OnCalendar=*-*-* *:*:00
+${polls.map((c) => `OnCalendar=${c}`).join("\n")}
 AccuracySec=5s
 
 [Install]
@@ -87,8 +149,14 @@ WantedBy=timers.target
   return {
     files: { [`${unit}.service`]: service, [`${unit}.timer`]: stepsTimer, [`${unit}-poll.timer`]: pollTimer },
     calendars,
+    polls,
     timers: [`${unit}.timer`, `${unit}-poll.timer`],
   };
+}
+
+/** The comment line that marks an at job as one of this plan's (its state directory is its identity). */
+export function atTag(stateDir: string): string {
+  return `# cutover-plan: ${stateDir}`;
 }
 
 export function atTimeSpec(at: Date): string {
@@ -101,8 +169,13 @@ export function atJobFor(at: Date, target: ScheduleTarget): { at: Date; timeSpec
   const exec = [...target.command, "tick", target.planPath, "--state", target.stateDir, "--rearm-at"]
     .map(shellQuote)
     .join(" ");
-  // at reads local time; TZ=UTC in the environment of `at` makes the spec UTC.
-  return { at, timeSpec: atTimeSpec(at), script: `cd ${shellQuote(target.workDir)} && ${exec}\n` };
+  // at reads local time; TZ=UTC in the environment of `at` makes the spec UTC. The tag line finds every
+  // job of this plan in the queue (`at -c ID`), whoever queued it: re-scheduling and --remove need no memory.
+  return {
+    at,
+    timeSpec: atTimeSpec(at),
+    script: `${atTag(target.stateDir)}\ncd ${shellQuote(target.workDir)} && ${exec}\n`,
+  };
 }
 
 /** `at` jobs, one per pending step time: `at -t [[CC]YY]MMDDhhmm[.ss]` reads the command from stdin. */

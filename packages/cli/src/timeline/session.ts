@@ -3,6 +3,8 @@ import type { DnsProvider } from "@cutover/dns";
 import { UserError } from "../errors.js";
 import { loadPlan, type LoadedPlan } from "../plan/load.js";
 import { createProviderForPlan } from "../plan/provider.js";
+import { redactPlanText } from "../plan/redact.js";
+import { failpoint } from "../state/failpoint.js";
 import { acquireLock, type Lock } from "../state/lock.js";
 import { hashPlanText, stateDirFor, StateStore, type RunState } from "../state/store.js";
 import { planTimeline, type Timeline } from "./plan.js";
@@ -17,6 +19,8 @@ export interface Session {
   lock: Lock | undefined;
   /** True when this call created the journal. */
   created: boolean;
+  /** What reading the journal had to repair (state.json rebuilt from events.jsonl, a cut last line): say it. */
+  notes: string[];
   close(): Promise<void>;
 }
 
@@ -64,32 +68,17 @@ function noRun(loaded: LoadedPlan, store: StateStore): UserError {
 }
 
 /**
- * The plan text as the journal keeps it: a notification webhook's URL is cut to its origin, since a chat
- * service's webhook carries its token in the path (the hash is still taken of the whole text).
+ * The plan text's difference from the journaled one, as a unified diff. Both sides are redacted (the
+ * journal keeps the text without its secrets, and a journal from before that did not).
  */
-export function journalPlanText(loaded: Pick<LoadedPlan, "text" | "plan">): string {
-  const url = loaded.plan.notify?.webhook?.url;
-  if (!url) return loaded.text;
-  let origin: string;
-  try {
-    origin = new URL(url).origin;
-  } catch {
-    origin = "";
-  }
-  return loaded.text.split(url).join(`${origin}/[REDACTED]`);
-}
-
-/** The plan text's difference from the journaled one, as a unified diff (a webhook URL cut as in the journal). */
-export function planDiff(state: RunState, loaded: Pick<LoadedPlan, "text" | "plan">, file: string): string {
-  return createTwoFilesPatch(
-    `${file} (as the run started)`,
-    `${file} (now)`,
-    state.plan.text,
-    journalPlanText(loaded),
-    "",
-    "",
-    { context: 2 },
-  );
+export function planDiff(state: RunState, text: string, file: string): string {
+  const before = redactPlanText(state.plan.text);
+  const after = redactPlanText(text);
+  if (before === after && hashPlanText(text) !== state.plan.hash)
+    return `--- ${file} (as the run started)\n+++ ${file} (now)\n only a secret value changed (notify.webhook or notify.command; not shown)\n`;
+  return createTwoFilesPatch(`${file} (as the run started)`, `${file} (now)`, before, after, "", "", {
+    context: 2,
+  });
 }
 
 /**
@@ -106,7 +95,16 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     lock = await acquireLock(store.lockPath, o.lockFor, o.now);
   }
   // Read once, under the lock; a command that needs a run under way says so before asking for credentials.
-  let state = await store.read();
+  let loadedState;
+  try {
+    // Read-only openers do not touch the files (no rebuild written without the lock).
+    loadedState = await store.load({ repair: o.lockFor !== undefined });
+  } catch (error) {
+    await lock?.release();
+    throw error;
+  }
+  let state = loadedState.state;
+  const notes = [loadedState.rebuilt, loadedState.repaired].filter((x): x is string => x !== undefined);
   if (!o.create && !state) {
     await lock?.release();
     throw noRun(loaded, store);
@@ -132,7 +130,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
           {
             code: "E_PLAN_CHANGED",
             details: [
-              ...planDiff(state, loaded, loaded.file).split("\n").slice(2),
+              ...planDiff(state, loaded.text, loaded.file).split("\n").slice(2),
               "re-plan with `cutover plan --accept-changes` to continue with the edited plan",
             ],
           },
@@ -144,7 +142,7 @@ export async function openSession(o: OpenOptions): Promise<Session> {
     }
     const timeline = timelineOf(loaded, state, provider.capabilities);
     // Re-validate: a stored swap time in the past is fine for a run that is under way.
-    return { loaded, store, state, timeline, provider, lock, created, close };
+    return { loaded, store, state, timeline, provider, lock, created, notes, close };
   } catch (error) {
     await close();
     throw error;
@@ -192,7 +190,8 @@ async function startJournal(
     plan: {
       file: loaded.path,
       hash: hashPlanText(loaded.text),
-      text: journalPlanText(loaded),
+      // Without its secrets (a webhook's token): the journal and state.json never hold one.
+      text: redactPlanText(loaded.text),
       plannedAt: now.toISOString(),
       acceptRisk,
     },
@@ -204,15 +203,18 @@ async function startJournal(
   };
   if (!write) return state;
   await store.ensureDir();
-  // The originals go to the journal before anything changes.
+  // The originals go to the journal before anything changes; with the plan's details, the journal alone
+  // rebuilds the run (state.json is its cache).
   await store.append({
     at: now.toISOString(),
     type: "run.created",
     plan: loaded.plan.name,
     hash: state.plan.hash,
+    planInfo: state.plan,
     originals: state.originals,
   });
-  await store.write(state, now);
+  failpoint("journal:run.created");
+  await store.write(state);
   return state;
 }
 
@@ -220,12 +222,13 @@ async function startJournal(
 export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string; state: RunState } | undefined> {
   const loaded = await loadPlan(o.file, { cwd: o.cwd, now: o.now, allowPastSwap: true });
   const store = new StateStore(stateDirFor(loaded.path, loaded.plan.name, o.stateDir, o.cwd));
-  const state = await store.read();
-  if (!state) return undefined;
+  const peek = await store.load({ repair: false });
+  if (!peek.state) return undefined;
   const hash = hashPlanText(loaded.text);
-  if (hash === state.plan.hash) return { diff: "", state };
+  if (hash === peek.state.plan.hash) return { diff: "", state: peek.state };
   const lock = await acquireLock(store.lockPath, "plan --accept-changes", o.now);
   try {
+    const state = (await store.load()).state ?? peek.state;
     const provider = await createProviderForPlan(loaded, o.env);
     const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
       capabilities: provider.capabilities,
@@ -234,15 +237,15 @@ export async function acceptPlanChanges(o: OpenOptions): Promise<{ diff: string;
     await provider.close?.();
     if (!result.ok)
       throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details: result.problems });
-    const diff = planDiff(state, loaded, loaded.file);
-    state.plan = {
-      ...state.plan,
+    const diff = planDiff(state, loaded.text, loaded.file);
+    await store.record(state, {
+      at: o.now.toISOString(),
+      type: "plan.accepted",
       hash,
-      text: journalPlanText(loaded),
+      text: redactPlanText(loaded.text),
       acceptRisk: state.plan.acceptRisk || o.acceptRisk === true,
-    };
-    await store.append({ at: o.now.toISOString(), type: "plan.accepted", hash, diff });
-    await store.write(state, o.now);
+      diff,
+    });
     return { diff, state };
   } finally {
     await lock.release();

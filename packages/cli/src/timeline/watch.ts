@@ -39,6 +39,11 @@ export interface WatchResult {
   checked?: string[];
   /** Each resolver's verdict this round (all its names and types), for the report's lanes. */
   lanes?: Lane[];
+  /**
+   * Every reachable answer of this round was new (and the authoritative check complete): what a `tick`,
+   * which does one round per process, compares with the journaled round before it.
+   */
+  allNew?: boolean;
 }
 
 export interface Lane {
@@ -103,7 +108,12 @@ function summarize(rounds: PropagationRound[], count: number): WatchResult {
       const cur = groups.get(g.group) ?? { n: 0, sum: 0 };
       groups.set(g.group, { n: cur.n + g.total, sum: cur.sum + g.shareNew * g.total });
     }
+  const allNew =
+    counted.length > 0 &&
+    counted.every((t) => t.status === "NEW") &&
+    auths.every((a) => a.complete && a.problems.length === 0);
   const res: WatchResult = {
+    allNew,
     summary: `${Math.round(progress * 100)}% propagated${auth ? `, ${auth}` : ""}${stale.length ? `, ${stale.length} stale` : ""}${expectedBy ? `, caches expire by ${formatUtc(new Date(expectedBy))}` : ""}`,
     propagated: rounds.every((r) => r.propagated),
     progress,
@@ -177,13 +187,22 @@ export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<St
     watchers.set(rt.state, watch);
   }
   const watches = watch;
+  const previous = rt.state.steps.watch?.result as Partial<WatchResult> | undefined;
   let rounds = await Promise.all(watches.map((w) => w.round()));
-  if (!rounds.every((r) => r.propagated) && watches[0]!.report().rounds === 1 && rt.sleep) {
+  if (!rounds.every((r) => r.propagated) && watches[0]!.report().rounds === 1 && rt.sleep && !rt.oneShot) {
     await rt.sleep(Math.min(...watches.map((w) => w.nextInterval())), rt.signal);
     rounds = await Promise.all(watches.map((w) => w.round()));
   }
   const interval = Math.min(...watches.map((w) => w.nextInterval()));
-  const result = summarize(rounds, watches[0]!.report().rounds);
+  const result = summarize(rounds, Math.max(watches[0]!.report().rounds, (previous?.rounds ?? 0) + 1));
+  // A tick does one round and exits: this round all new after a journaled round all new is two in a row.
+  if (!result.propagated && rt.oneShot && watches[0]!.report().rounds === 1 && result.allNew && previous?.allNew) {
+    result.propagated = true;
+    result.progress = 1;
+    result.stale = [];
+    result.lanes = result.lanes?.map((l) => ({ ...l, propagated: l.status === "NEW" }));
+    result.summary = result.summary.replace(/^\d+% propagated/, "100% propagated");
+  }
   rt.say(`watch: ${result.summary}`);
   if (result.propagated) return { status: "done", result };
   const maxOldTtl = Math.max(...rt.state.originals.map((o) => o.ttl));

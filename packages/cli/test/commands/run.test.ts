@@ -81,6 +81,20 @@ describe("cutover run with an injected clock", () => {
         .slice(count)
         .filter((e) => e.type.startsWith("step.")),
     ).toEqual([]);
+    // status --offline gives each record as the journal left it: the same as read live (it said "unknown").
+    const states = async (offline: boolean) =>
+      JSON.parse(
+        (await runCli(["status", "--json", ...(offline ? ["--offline"] : [])], { cwd: move.dir, now: clock.now }))
+          .stdout,
+      ).records.map((x: { name: string; type: string; state: string; current: unknown }) => [
+        x.name,
+        x.type,
+        x.state,
+        x.current,
+      ]);
+    const live = await states(false);
+    expect(live.every((x: string[]) => x[2] === "restored")).toBe(true);
+    expect(await states(true)).toEqual(live);
   });
 
   test("tick does what is due and nothing twice; status shows where the move stands", async () => {
@@ -182,7 +196,7 @@ describe("cutover run with an injected clock", () => {
       }),
     );
     const r = await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(75);
     expect(r.stderr).toContain(`another cutover runner holds this plan: pid ${process.pid}`);
     // A lock left by a process that is gone is taken over.
     writeFileSync(
@@ -284,6 +298,25 @@ describe("cutover rollback", () => {
       // After a rollback, ticks do nothing.
       const t = await runCli(["tick", "--json"], { cwd: move.dir, now: new Date("2027-12-05T00:00:00Z") });
       expect(JSON.parse(t.stdout)).toMatchObject({ ran: [], rolledBack: true });
+      // status tells the same story, live and from the journal alone: the originals are back, nothing is
+      // next, and neither the watch's nor the relay's last word before the rollback is shown as now.
+      for (const offline of [false, true]) {
+        const argv = ["status", ...(offline ? ["--offline"] : [])];
+        const st = await runCli([...argv, "--json"], { cwd: move.dir, now: new Date(stage) });
+        const j = JSON.parse(st.stdout);
+        expect({ offline, nextAt: j.nextAt, rolledBack: j.rolledBack !== null }).toEqual({
+          offline,
+          nextAt: null,
+          rolledBack: true,
+        });
+        expect(j.records.map((x: { state: string }) => `${offline}:${x.state}`)).toEqual(
+          j.records.map(() => `${offline}:original`),
+        );
+        const text = (await runCli(argv, { cwd: move.dir, now: new Date(stage) })).stdout;
+        expect(text).toContain("the move was rolled back: nothing more runs");
+        expect(text).not.toMatch(/^next:|Relay {2}running|unknown|not found/m);
+        if (stage >= "2027-12-01") expect(text).toContain("Relay  stopped by the rollback");
+      }
     });
   }
 

@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, test } from "vitest";
 import { fastClock, makeMoveDir } from "../_move.js";
@@ -78,16 +78,28 @@ test("a whole move sends signed events for every step's start and end, and the e
     (await runCli(["status", "--json", "--offline"], { cwd: move.dir, now: clock.now })).stdout,
   );
   expect(stJson.notifications.at(-1)).toMatchObject({ type: "move.finished", ok: true, attempts: 1 });
-  // Neither the secret nor the URL's path appear in output, journal or the notify record (0600).
+  // Neither the secret nor the URL's path appear in output or in any file under .cutover/ (journal,
+  // state.json with the plan text it keeps, the notify record; each 0600).
   const notifyFile = join(move.dir, ".cutover/move-test/notify.json");
   expect(statSync(notifyFile).mode & 0o777).toBe(0o600);
-  const everything = [
-    r.stdout,
-    st.stdout,
-    JSON.stringify(stJson),
-    readFileSync(notifyFile, "utf8"),
-    readFileSync(join(move.dir, ".cutover/move-test/events.jsonl"), "utf8"),
-  ].join("\n");
+  const files = readdirSync(join(move.dir, ".cutover"), { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+  expect(files.map((f) => f.slice(move.dir.length + 1)).sort()).toEqual(
+    expect.arrayContaining([".cutover/move-test/events.jsonl", ".cutover/move-test/state.json"]),
+  );
+  for (const f of files) {
+    const text = readFileSync(f, "utf8");
+    expect({ f, secret: text.includes(SECRET), token: text.includes(PATH_TOKEN) }).toEqual({
+      f,
+      secret: false,
+      token: false,
+    });
+    expect({ f, mode: statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+  }
+  // The journal keeps the plan as written, less the webhook's path: the origin says which hook it was.
+  expect(readFileSync(join(move.dir, ".cutover/move-test/state.json"), "utf8")).toContain(`${hook.url}/[REDACTED]`);
+  const everything = [r.stdout, st.stdout, JSON.stringify(stJson)].join("\n");
   expect(everything).not.toContain(SECRET);
   expect(everything).not.toContain(PATH_TOKEN);
 });

@@ -83,6 +83,12 @@ export interface DnsProvider {
   applyChanges(zone: string, changes: readonly RecordChange[], options?: ApplyOptions): Promise<ChangeOutcome[]>;
   /** Sets the reverse DNS (PTR) of an address the provider hosts (Linode), e.g. for a mail server. */
   setReverseDns?(address: string, name: string): Promise<void>;
+  /**
+   * Finishes what an earlier write of this zone left undone, such as a zone file written whose reload
+   * failed or was cut off by a crash: a write is not done until the server serves it. Resolves to a line
+   * saying what it did (undefined when nothing was pending); rejects when it still cannot be done.
+   */
+  finishPending?(zone: string): Promise<string | undefined>;
   /** Releases what the provider holds (connections, SDK interceptors). */
   close?(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { isAbsolute, resolve } from "node:path";
+import { readFile, rm } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { readZoneText } from "../zonefile/read.js";
 import { DnsError } from "../errors.js";
@@ -40,6 +41,26 @@ export function createZonefileProvider(config: ProviderConfig): DnsProvider {
     return { path, parsed: parseZoneFile(text, { origin: zone, file: path }) };
   };
 
+  // A reload is pending from before the zone file is written until the reload command succeeds, recorded
+  // in a marker file beside the zone file: a failed reload, or a crash in between, is finished later.
+  const markerOf = (path: string) => join(dirname(path), `.${basename(path)}.reload-pending`);
+  const reloadCommand = (zone: string, path: string) =>
+    reload!.replaceAll("{zone}", shellQuote(normalizeName(zone))).replaceAll("{file}", shellQuote(path));
+  const runReload = async (zone: string, path: string): Promise<void> => {
+    const command = reloadCommand(zone, path);
+    try {
+      await run("/bin/sh", ["-c", command], { timeout: 30_000 });
+    } catch (error) {
+      const e = error as { stderr?: string; message: string };
+      const why = (e.stderr || e.message).trim().split("\n").slice(-2).join(" ");
+      throw new DnsError(
+        `zone file written, but the reload command failed (${why}); the reload stays pending and is run again on the next attempt (\`${command}\`)`,
+        { code: "E_ZONE_RELOAD", provider: "zonefile", cause: error },
+      );
+    }
+    await rm(markerOf(path), { force: true });
+  };
+
   return {
     name: "zonefile",
     capabilities: {
@@ -56,6 +77,17 @@ export function createZonefileProvider(config: ProviderConfig): DnsProvider {
       const { parsed } = await read(zone);
       return parsed.entries.map((e) => e.record);
     },
+    async finishPending(zone: string): Promise<string | undefined> {
+      if (!reload) return undefined;
+      const path = pathOf(zone);
+      const pending = await readFile(markerOf(path), "utf8").then(
+        () => true,
+        () => false,
+      );
+      if (!pending) return undefined;
+      await runReload(zone, path);
+      return `${normalizeName(zone)}: reloaded (a reload left pending by an earlier attempt)`;
+    },
     async applyChanges(zone: string, changes: readonly RecordChange[]): Promise<ChangeOutcome[]> {
       try {
         const { path, parsed } = await read(zone);
@@ -64,21 +96,16 @@ export function createZonefileProvider(config: ProviderConfig): DnsProvider {
           changes.map((c) => ({ id: c.id, after: c.after })),
           { today: new Date(), file: path },
         );
+        if (reload)
+          await writeFileAtomic(markerOf(path), `${JSON.stringify({ zone, since: new Date().toISOString() })}\n`, {
+            mode: 0o600,
+          });
         await writeFileAtomic(path, text);
         if (reload) {
-          const command = reload
-            .replaceAll("{zone}", shellQuote(normalizeName(zone)))
-            .replaceAll("{file}", shellQuote(path));
           try {
-            await run("/bin/sh", ["-c", command], { timeout: 30_000 });
+            await runReload(zone, path);
           } catch (error) {
-            const e = error as { stderr?: string; message: string };
-            const why = (e.stderr || e.message).trim().split("\n").slice(-2).join(" ");
-            return changes.map((change) => ({
-              status: "failed" as const,
-              change,
-              error: `zone file written, but the reload command failed (${why}); fix it and run: ${command}`,
-            }));
+            return changes.map((change) => ({ status: "failed" as const, change, error: (error as Error).message }));
           }
         }
         return changes.map((change) => ({ status: "applied" as const, change }));

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
@@ -215,5 +215,45 @@ describe("the zonefile provider", () => {
     expect(report.complete).toBe(false);
     expect(report.outcomes[0]).toMatchObject({ status: "failed" });
     expect((report.outcomes[0] as { error: string }).error).toMatch(/reload command failed \(no such zone\)/);
+  });
+
+  test("a failed reload stays pending: the rerun that finds every record in place runs it, then it is done", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cutover-zp-"));
+    writeFileSync(join(dir, "z.zone"), fixture("example.com.zone"));
+    // The reload fails while the file `broken` exists, and logs each success.
+    const reload = `if [ -e ${join(dir, "broken")} ]; then echo 'server down' >&2; exit 1; fi; echo {zone} >> ${join(dir, "reloads")}`;
+    writeFileSync(join(dir, "broken"), "");
+    const provider = createZonefileProvider({
+      provider: "zonefile",
+      zones: ["example.com"],
+      options: { files: { "example.com": "z.zone" }, reload },
+      baseDir: dir,
+      env: {},
+    });
+    const { targets } = discoverTargets(await provider.listRecords("example.com"), {
+      old: { ipv4: "198.51.100.10" },
+      new: { ipv4: "203.0.113.20" },
+    });
+    const set = planLower(targets, 300, provider.capabilities);
+    const first = await applyChangeSet(provider, set);
+    expect(first.complete).toBe(false);
+    expect((first.outcomes[0] as { error: string }).error).toMatch(
+      /reload command failed \(server down\); the reload stays pending/,
+    );
+    expect(existsSync(join(dir, ".z.zone.reload-pending"))).toBe(true);
+    // Still broken: the rerun sees the records in the file but does not call them done.
+    const second = await applyChangeSet(provider, set);
+    expect(second.complete).toBe(false);
+    expect(second.outcomes.every((o) => o.status === "failed" && o.changed === true)).toBe(true);
+    rmSync(join(dir, "broken"));
+    const third = await applyChangeSet(provider, set);
+    expect(third.complete).toBe(true);
+    expect(third.outcomes.every((o) => o.status === "already")).toBe(true);
+    expect(third.notes).toEqual(["example.com: reloaded (a reload left pending by an earlier attempt)"]);
+    expect(readFileSync(join(dir, "reloads"), "utf8")).toBe("example.com\n");
+    expect(existsSync(join(dir, ".z.zone.reload-pending"))).toBe(false);
+    // Nothing pending any more: a fourth run reloads nothing.
+    await applyChangeSet(provider, set);
+    expect(readFileSync(join(dir, "reloads"), "utf8")).toBe("example.com\n");
   });
 });

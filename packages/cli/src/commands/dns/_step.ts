@@ -1,7 +1,8 @@
-import { readFile } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
+import { mkdir, readFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import {
   applyChangeSet,
+  finishPendingWrites,
   canonicalIp,
   checkChangeLimits,
   discoverTargets,
@@ -24,6 +25,7 @@ import { ExitCode, UsageError, UserError } from "../../errors.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
+import { stateDirFor } from "../../state/store.js";
 
 export interface StepOptions {
   plan: string;
@@ -114,13 +116,37 @@ export function reconstructOriginals(
   return { targets, spf: spf.map((r) => ({ ...r, ttl: ttl ?? r.ttl })) };
 }
 
+/**
+ * Where the dns commands keep the records as they were before cutover's first change (`lower-ttl` or
+ * `swap`, whichever ran first): beside the run's journal. Written once, never overwritten.
+ */
+export function keptOriginalsPath(loaded: LoadedPlan): string {
+  return join(stateDirFor(loaded.path, loaded.plan.name), "dns-originals.json");
+}
+
+async function readKeptOriginals(loaded: LoadedPlan): Promise<DnsRecord[] | undefined> {
+  const path = keptOriginalsPath(loaded);
+  try {
+    await readFile(path);
+  } catch {
+    return undefined;
+  }
+  return readOriginals(path, loaded.dir);
+}
+
+/** Every moved address record's TTL is at or below the low TTL: these look lowered, not original. */
+function looksLowered(records: readonly DnsRecord[], lowTtl: number): boolean {
+  const addrs = records.filter((r) => isAddr(r) && !r.proxied);
+  return addrs.length > 0 && addrs.every((r) => r.ttl <= lowTtl);
+}
+
 async function readOriginals(file: string, cwd: string): Promise<DnsRecord[]> {
   const path = isAbsolute(file) ? file : resolve(cwd, file);
   let data: unknown;
   try {
     data = JSON.parse(await readFile(path, "utf8"));
   } catch (error) {
-    throw new UsageError(`--originals ${file}: cannot read it as JSON (${(error as Error).message})`);
+    throw new UserError(`originals ${file}: cannot read it as JSON (${(error as Error).message})`);
   }
   const list = Array.isArray(data) ? data : (data as { originals?: unknown })?.originals;
   const ok =
@@ -164,8 +190,21 @@ export async function planStep(
     if (problems.length > 0) throw new UserError("the records cannot be moved as planned", { details: problems });
     targets = d.targets;
     spf = d.spf;
-  } else if (opts.originals) {
-    const all = await readOriginals(opts.originals, deps.cwd);
+  } else if (opts.originals || (opts.ttl === undefined && (await readKeptOriginals(ctx.loaded)))) {
+    const file = opts.originals ?? keptOriginalsPath(ctx.loaded);
+    const all = await readOriginals(file, deps.cwd);
+    if (step === "restore" && looksLowered(all, lowTtl)) {
+      throw new UserError(
+        `${file}: every TTL in it is at or below the low TTL ${lowTtl}: it was saved after the TTLs were lowered, so restoring it would keep them low for good`,
+        {
+          code: "E_ORIGINALS_LOWERED",
+          details: [
+            "use the file saved before the first change (the run's journal or `dns lower-ttl --save-originals`),",
+            "or give the TTL to restore: --ttl SECONDS",
+          ],
+        },
+      );
+    }
     targets = all.filter(isAddr);
     spf = all.filter((r) => r.type === "TXT");
   } else {
@@ -185,7 +224,13 @@ export async function planStep(
   // Planned from the records as they are now: show their real state (a swap without a lower also lowers).
   if (step === "lower" || step === "swap")
     for (const c of set.changes) c.before = { content: c.record.content, ttl: c.record.ttl };
-  return { set, originals: [...targets, ...spf] };
+  let originals = [...targets, ...spf];
+  if (step === "lower" || step === "swap") {
+    // The originals are the records before cutover's first change: the kept ones where a lower ran first.
+    const kept = await readKeptOriginals(ctx.loaded);
+    if (kept) originals = originals.map((r) => kept.find((k) => k.id === r.id && k.type === r.type) ?? r);
+  }
+  return { set, originals };
 }
 
 function describeChange(c: RecordChange): string {
@@ -258,9 +303,17 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
         details: tooBig,
       });
     }
-    if (opts.saveOriginals && !opts.dryRun) {
-      const path = isAbsolute(opts.saveOriginals) ? opts.saveOriginals : resolve(deps.cwd, opts.saveOriginals);
-      await writeFileAtomic(path, `${JSON.stringify(originals, null, 2)}\n`, { mode: 0o600 });
+    if ((step === "lower" || step === "swap") && !opts.dryRun)
+      await keepOriginals(step, ctx, originals, opts, deps, out);
+    if (set.changes.length === 0 && !opts.dryRun) {
+      // Nothing to write; a write of an earlier attempt that the server does not serve yet is finished.
+      const pending = await finishPendingWrites(ctx.provider, plan.dns.zones);
+      for (const n of pending.notes) out.line(n);
+      if (pending.failed.size > 0) {
+        out.data({ step, dryRun: false, provider: ctx.provider.name, complete: false, changes: [], originals });
+        for (const [zone, why] of pending.failed) out.error(`${zone}: ${why}`);
+        throw new ExitCode(1);
+      }
     }
     if (set.changes.length === 0) {
       out.data({
@@ -305,6 +358,7 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
     });
     out.line(`${STEP_WORD[step]}: ${set.changes.length} record(s) in ${where}`);
     for (const o of report.outcomes) out.line(outcomeLine(out, o));
+    for (const n of report.notes) out.line(`  ${n}`);
     for (const r of rdns)
       out.line(
         `  ${r.ok ? out.c.green("✓ rdns    ") : out.c.red("✗ rdns    ")} ${r.address} → ${r.name}${r.error ? `: ${r.error}` : ""}`,
@@ -326,6 +380,45 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
     }
   } finally {
     await ctx.provider.close?.();
+  }
+}
+
+/**
+ * Saves the originals before a lower or swap writes anything: once, beside the run's journal (never
+ * overwritten: the first change's "before" is the truth), and in --save-originals' file when given.
+ * A swap after a lower cannot read the originals from the records any more: it saves the kept ones, or
+ * refuses to save lowered TTLs as originals.
+ */
+async function keepOriginals(
+  step: "lower" | "swap",
+  ctx: PlanRecords,
+  originals: DnsRecord[],
+  opts: StepOptions,
+  deps: Deps,
+  out: Reporter,
+): Promise<void> {
+  const keptPath = keptOriginalsPath(ctx.loaded);
+  const kept = await readKeptOriginals(ctx.loaded);
+  const lowTtl = ctx.loaded.plan.dns.lowTtl;
+  if (!kept && step === "swap" && looksLowered(originals, lowTtl) && opts.saveOriginals) {
+    throw new UserError(
+      `--save-originals: the records already have the low TTL ${lowTtl}, so their TTLs now are not the originals, and no originals are kept in ${keptPath}`,
+      {
+        code: "E_ORIGINALS_LOWERED",
+        details: [
+          "nothing was changed; keep the file `cutover dns lower-ttl --save-originals` wrote, or run the swap without --save-originals",
+        ],
+      },
+    );
+  }
+  if (!kept && !(step === "swap" && looksLowered(originals, lowTtl))) {
+    await mkdir(dirname(keptPath), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(keptPath, `${JSON.stringify(originals, null, 2)}\n`, { mode: 0o600 });
+    out.line(`the original records are kept in ${keptPath} (\`cutover dns restore\` reads them from there)`);
+  } else if (kept) out.line(`the original records are kept in ${keptPath} (saved before the first change)`);
+  if (opts.saveOriginals) {
+    const path = isAbsolute(opts.saveOriginals) ? opts.saveOriginals : resolve(deps.cwd, opts.saveOriginals);
+    await writeFileAtomic(path, `${JSON.stringify(originals, null, 2)}\n`, { mode: 0o600 });
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../_run.js";
@@ -113,8 +113,13 @@ describe("cutover dns lower-ttl | swap | restore | rollback on Cloudflare", () =
     expect(w.fake.find("example.com", "other", "A")[0]!.content).toBe("192.0.2.7");
   });
 
-  it("rolls back without originals from the plan's addresses, keeping the current TTL", async () => {
+  it("rolls back from the originals kept beside the journal; without them, from the plan's addresses, keeping the current TTL", async () => {
     await w.run("dns", "swap");
+    const kept = await w.run("dns", "rollback");
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(w.fake.find("example.com", "www", "A")[0]).toMatchObject({ content: "198.51.100.10", ttl: 86400 });
+    await w.run("dns", "swap");
+    rmSync(join(w.dir, ".cutover"), { recursive: true });
     const r = await w.run("dns", "rollback");
     expect(r.code, r.stderr).toBe(0);
     expect(w.fake.find("example.com", "www", "A")[0]).toMatchObject({ content: "198.51.100.10", ttl: 300 });

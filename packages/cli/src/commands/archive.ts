@@ -1,0 +1,69 @@
+import { Command } from "@commander-js/extra-typings";
+import { access, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Deps } from "../context.js";
+import { UserError } from "../errors.js";
+import { createReporter } from "../output/reporter.js";
+import { loadPlan } from "../plan/load.js";
+import { acquireLock } from "../state/lock.js";
+import { stateDirFor, StateStore } from "../state/store.js";
+import { withStateOption } from "./_options.js";
+
+/**
+ * `cutover archive`: the only way to set a run's journal aside so that a new run of the same plan can
+ * start. Nothing else ever starts a run where a journal exists (its original records would be lost).
+ */
+export function makeArchiveCommand(deps: Deps) {
+  return withStateOption(
+    new Command("archive")
+      .description("Set a run's journal aside (renamed, never deleted) so the plan can start a new run")
+      .argument("[file]", "the plan file", "cutover.yaml"),
+  )
+    .option("--confirm <name>", "the plan's name, typed out: says you mean it")
+    .option("--json", "print where the journal went as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ cutover archive --confirm shop-move     the journal goes to .cutover/shop-move.archived-<time>
+
+The archived journal keeps the run's original records: \`cutover dns restore --originals\` reads them from
+its state.json. A new \`cutover run\` then reads the records as they are NOW as its originals.`,
+    )
+    .action(async (file, opts) => {
+      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+      const now = deps.now();
+      const loaded = await loadPlan(file, { cwd: deps.cwd, now, allowPastSwap: true });
+      const dir = stateDirFor(loaded.path, loaded.plan.name, opts.state, deps.cwd);
+      const store = new StateStore(dir);
+      const exists = await access(dir).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) throw new UserError(`no journal of ${loaded.plan.name} in ${dir}: nothing to archive`);
+      if (opts.confirm !== loaded.plan.name) {
+        throw new UserError(
+          `archiving sets the run of ${loaded.plan.name} aside; say so with --confirm ${loaded.plan.name}`,
+          {
+            code: "E_CONFIRM",
+            details: [
+              "a new run then starts from the records as they are now: if the TTLs are still lowered or the",
+              'records already swapped, those become its "originals"; roll back or finish this run first',
+            ],
+          },
+        );
+      }
+      const lock = await acquireLock(store.lockPath, "archive", now);
+      const to = `${dir}.archived-${now.toISOString().replace(/[:.]/g, "-")}`;
+      try {
+        await rename(dir, to);
+      } catch (error) {
+        await lock.release();
+        throw new UserError(`cannot move ${dir} to ${to}: ${(error as Error).message}`);
+      }
+      await rm(join(to, "lock"), { force: true });
+      out.data({ archived: to });
+      out.warn(`the run of ${loaded.plan.name} is archived in ${to}; the next \`cutover run\` starts a NEW run`);
+      out.line(`archived ${dir} → ${to}`);
+    });
+}
