@@ -44,6 +44,12 @@ export interface FirewallSpec {
   /** Only connections to these addresses (the old host's own) are redirected; default every local one. */
   addresses?: readonly string[];
   aliveSeconds?: number | undefined;
+  /**
+   * nft: keep the NAT chains even with no redirect in them. Connections already redirected keep their
+   * address translation only while a NAT hook is registered: a hold aborted after the redirect gives the
+   * ports back to the old services this way without cutting the connections the relay still carries.
+   */
+  keepNat?: boolean;
 }
 
 /** How long the rules outlive the relay's last renewal (it renews every second). */
@@ -98,7 +104,7 @@ export function planFirewall(spec: FirewallSpec, firewall: "nft" | "iptables", t
     const script = [
       `table inet ${table} {`,
       ...(alive === undefined ? [] : [`  set alive {`, `    type inet_proto; flags timeout;`, `  }`]),
-      ...(lines.length === 0
+      ...(lines.length === 0 && spec.keepNat !== true
         ? []
         : [
             `  chain prerouting {`,
@@ -470,19 +476,21 @@ export async function stopServices(
   services: readonly string[],
   stopCommand: readonly string[],
   log: (line: string) => void,
+  verb: "stop" | "start" = "stop",
 ): Promise<{ stopped: string[]; failed: string[] }> {
   const stopped: string[] = [];
   const failed: string[] = [];
+  const done = verb === "stop" ? "stopped" : "started";
   for (const service of services) {
     const argv = stopCommand.map((a) => a.replaceAll("{service}", service));
     try {
       await run(argv[0]!, argv.slice(1), { timeout: 120_000 });
       stopped.push(service);
-      log(`handover: stopped ${service}`);
+      log(`handover: ${done} ${service}`);
     } catch (error) {
       const e = error as { stderr?: string; message: string };
       failed.push(`${service}: ${(e.stderr ?? "").trim() || e.message}`);
-      log(`handover: could not stop ${service}: ${(e.stderr ?? "").trim() || e.message}`);
+      log(`handover: could not ${verb} ${service}: ${(e.stderr ?? "").trim() || e.message}`);
     }
   }
   return { stopped, failed };

@@ -37,6 +37,7 @@ function silentReporter(say: (t: string) => void): Reporter {
 }
 import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
+import { formatHoldLines } from "../output/relay.js";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
 
 /**
@@ -175,12 +176,23 @@ export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promis
       h.error ?? "the relay's handover failed",
       "see `cutover relay status` and the relay's log",
     );
+  if (h?.state === "aborted")
+    throw new StepFailed(
+      "handover",
+      h.error ?? "the hold was aborted: the old services run again",
+      "the old host serves again; see `cutover relay status` (the sync's steps) and the relay's log, then roll back or arm a new handover",
+    );
   if (h && h.state === "waiting") {
     rt.say(`handover: the relay is armed for ${h.at ?? "the swap"}`);
     return { status: "wait", until: new Date(rt.now().getTime() + 1000), result: { state: "waiting" } };
   }
+  if (h && h.state === "holding") {
+    for (const line of formatHoldLines(h)) rt.say(`handover: ${line.trim()}`);
+    return { status: "wait", until: new Date(rt.now().getTime() + 1000), result: { state: "holding" } };
+  }
   const gap = h?.gapMs != null ? `, gap ${h.gapMs} ms` : "";
   rt.say(`handover: done (${h?.mode ?? "none"}${gap}${h?.stopped.length ? `; stopped ${h.stopped.join(" ")}` : ""})`);
+  if (h) for (const line of formatHoldLines(h)) rt.say(`handover: ${line.trim()}`);
   return { status: "done", result: { ...relaySummary(s), handover: h } };
 }
 
