@@ -157,8 +157,15 @@ export function rsyncArgv(
     "-e",
     sshArgv(ssh).join(" "),
     slash(p.from),
-    `${ssh.target}:${slash(p.to ?? p.from)}`,
+    `${rsyncHost(ssh.target)}:${slash(p.to ?? p.from)}`,
   ];
+}
+
+/** rsync's remote: an IPv6 address goes in brackets (`root@[2001:db8::20]:/var/www`). */
+function rsyncHost(target: string): string {
+  const at = target.lastIndexOf("@");
+  const host = target.slice(at + 1);
+  return host.includes(":") && !host.startsWith("[") ? `${target.slice(0, at + 1)}[${host}]` : target;
 }
 
 /** Copies each path with rsync (a warm pass, or the final delta: the same command). */
@@ -189,9 +196,17 @@ export function parseRsyncStats(text: string): { files: number; bytes: number } 
   };
 }
 
+/**
+ * On the old host the server is reached over TCP: once the relay took over its unix socket path, a client
+ * that connects by the path would reach the relay and be held until the sync it is part of ends.
+ */
+const OLD_TCP = ["--protocol=TCP"];
+
 /** Runs the mysql client on the old host with one statement; returns its tab-separated rows. */
 function oldSql(optionsFile: string, sql: string, signal: AbortSignal): Promise<string[][]> {
-  return runTool("mysql", [`--defaults-extra-file=${optionsFile}`, "-N", "-B", "-e", sql], signal).then(rows);
+  return runTool("mysql", [`--defaults-extra-file=${optionsFile}`, ...OLD_TCP, "-N", "-B", "-e", sql], signal).then(
+    rows,
+  );
 }
 
 /** The same on the new host, over SSH. */
@@ -244,6 +259,7 @@ async function syncDump(step: MysqlDumpSyncStep, r: SyncStepReport, options: Run
     "mysqldump",
     [
       `--defaults-extra-file=${step.optionsFile}`,
+      ...OLD_TCP,
       "--single-transaction",
       "--routines",
       "--triggers",
