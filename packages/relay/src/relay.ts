@@ -668,13 +668,15 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             sparePort: (l.server.address() as { port: number }).port,
           }));
         const plan = planRedirect(rules, firewall!, table, config.handover?.addresses ?? [], aliveSeconds);
+        // The hold begins before the rules: the kernel redirects from the moment nft commits, which the relay
+        // learns only when nft exits; a connection accepted in between must be held like the ones after it.
+        startHold(h);
         if (!(await guard!.install(plan))) return h;
         h.firewall = firewall!;
         h.rules = plan.commands;
         log(
           `handover: ${firewall} now sends new connections on ${rules.map((r) => `${r.port}→${r.sparePort}`).join(", ")}`,
         );
-        startHold(h);
         // Unix sockets: the relay's socket replaces the service's path at once (rename), so no client finds
         // the path missing; the service keeps the connections it has.
         for (const l of streams) {
@@ -778,7 +780,10 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       h.error = (error as Error).message;
       log(`handover failed: ${h.error}`);
       // Connections held until now are not left waiting: they go where the hold's policy sends them.
-      if (held.length > 0) await releaseHeld((l) => l.config.upstream);
+      if (holding) {
+        clearTimeout(holdTimer);
+        await releaseHeld((l) => l.config.upstream);
+      }
       // Nothing was stopped: the services keep their ports, and no rule sends their clients elsewhere.
       if (guard !== undefined && h.stopped.length === 0 && (await guard.close()) > 0)
         log(`removed the rules (${firewall} ${table})`);
