@@ -3,6 +3,7 @@ import { parseRelayConfig } from "@cutover/relay";
 import { PlanError, parsePlan } from "../../src/plan/parse.js";
 import { planRelayConfig } from "../../src/old-host/relay-config.js";
 import { planTimeline } from "../../src/timeline/plan.js";
+import { syncSummary } from "../../src/timeline/relay.js";
 
 const NOW = new Date("2027-11-29T10:00:00Z");
 
@@ -111,5 +112,51 @@ describe("the plan's sync section", () => {
       "cutover.yaml:15:21 sync.files[1]: /var/www is listed twice",
       "cutover.yaml:16:42 sync.mysql.databases: mode replication promotes the whole replica: remove databases",
     ]);
+  });
+
+  test("status and the report say what was held, for how long, and what the sync copied", () => {
+    const base = {
+      mode: "redirect" as const,
+      state: "done" as const,
+      at: null,
+      gapMs: null,
+      firewall: "nft",
+      rules: [],
+      stopped: ["app"],
+      error: null,
+    };
+    expect(syncSummary(base)).toBeUndefined();
+    const line = syncSummary({
+      ...base,
+      hold: {
+        state: "released",
+        startedAt: "",
+        endedAt: "",
+        windowMs: 3313,
+        heldNow: 0,
+        held: 4,
+        refused: 0,
+        longestWaitMs: 3297,
+        maxConnections: 1000,
+        maxMs: 30000,
+        onTimeout: "release",
+        outcome: "synced",
+        releasedTo: "upstream",
+        failed: 0,
+      },
+      sync: {
+        state: "done",
+        startedAt: "",
+        durationMs: 2186,
+        bytes: 16105,
+        files: 261,
+        rows: 263,
+        error: null,
+        steps: [],
+      },
+    });
+    expect(line).toBe(
+      "4 connections held for a 3313 ms window (longest wait 3297 ms); sync done in 2186 ms: 261 files, 16105 bytes, 263 rows; synced, released to the new host",
+    );
   });
 });
