@@ -1,6 +1,7 @@
 /**
  * Zero data loss, compared: the sync scenario (test/scenario/_sync-world.ts: network namespaces, real
- * MariaDB, OpenSSH, rsync; four clients writing a row and a file per request over fresh connections) once
+ * MariaDB, OpenSSH, rsync; four clients writing a row and a file per request, two delivering mail over SMTP
+ * into maildirs, each over fresh connections) once
  * with cutover (the relay holds new connections while the final sync runs) and once with each procedure it
  * replaces, as migration scripts write them:
  *   stop-copy-forward  stop the app; rsync + mysqldump | ssh mysql; socat TCP-LISTEN:80,fork,reuseaddr TCP:NEW:80
@@ -36,7 +37,7 @@ const rows = [
   [
     "procedure",
     "writes acknowledged",
-    "acknowledged, not on the new host (rows / files)",
+    "acknowledged, not on the new host (rows / files / mails)",
     "failed requests",
     "slowest write",
   ],
@@ -45,7 +46,7 @@ const rows = [
     return [
       p === "cutover" ? `cutover (hold + sync, mysql ${MODE})` : `${p} (socat, mysqldump)`,
       cell(rs, (r) => String(r.writers.acked.length)),
-      cell(rs, (r) => `${r.lostRows.length} / ${r.lostFiles.length}`),
+      cell(rs, (r) => `${r.lostRows.length} / ${r.lostFiles.length} / ${r.lostMail.length}`),
       cell(rs, (r) => String(r.writers.failures.length)),
       cell(
         rs,

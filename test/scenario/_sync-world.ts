@@ -25,7 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export type SyncProcedure = "cutover" | "stop-copy-forward" | "copy-stop-forward";
 
 export interface Writers {
-  acked: Array<{ id: string; at: number; ms: number }>;
+  acked: Array<{ id: string; kind: "web" | "mail"; at: number; ms: number }>;
   failures: Array<{ id: string; at: number; why: string }>;
   slowest: { ms: number; id: string };
 }
@@ -38,6 +38,8 @@ export interface SyncMoveResult {
   /** Acknowledged writes whose row, or file, is not on the new host. */
   lostRows: string[];
   lostFiles: string[];
+  /** Acknowledged mail whose message is not in the new host's maildir. */
+  lostMail: string[];
   /** Rows the app wrote on the old host (before the move). */
   oldRows: number;
   /** cutover only: `sync check` and `sync warm` by hand, the relay's output and its handover status. */
@@ -91,6 +93,7 @@ export async function runSyncMove(options: {
   const lab = await createLab({ old: OLD, new: NEW, client: CLIENT });
   let relay: ReturnType<typeof spawn> | undefined;
   let socat: ReturnType<typeof spawn> | undefined;
+  let socat25: ReturnType<typeof spawn> | undefined;
   try {
     const replication = mode === "replication";
     // replication: the old server writes a binary log and listens on its address; the new one replicates
@@ -141,16 +144,19 @@ export async function runSyncMove(options: {
       }
     }
     const uploads = { old: join(dir, "old/www/uploads"), new: join(dir, "new/www/uploads") };
+    const maildirs = { old: join(dir, "old/vmail"), new: join(dir, "new/vmail") };
     for (const u of Object.values(uploads)) await mkdir(u, { recursive: true });
+    for (const m of Object.values(maildirs))
+      for (const sub of ["tmp", "new", "cur"]) await mkdir(join(m, sub), { recursive: true });
     // What the web root already holds before the move (the warm pass copies it ahead).
     for (let i = 0; i < 50; i++) await writeFile(join(uploads.old, `existing-${i}`), `existing ${i}\n`);
     const oldPid = join(dir, "old/app.pid");
     lab.spawn("old", [
       "sh",
       "-c",
-      `echo $$ > ${oldPid}; exec ${process.execPath} ${APP} ${OLD} ${oldDb.socket} ${uploads.old}`,
+      `echo $$ > ${oldPid}; exec ${process.execPath} ${APP} ${OLD} ${oldDb.socket} ${uploads.old} ${maildirs.old}`,
     ]);
-    lab.spawn("new", [process.execPath, APP, NEW, newDb.socket, uploads.new]);
+    lab.spawn("new", [process.execPath, APP, NEW, newDb.socket, uploads.new, maildirs.new]);
     await Promise.all([listening(lab, "old", 80), listening(lab, "new", 80)]);
 
     // The old host's root reaches the new host's sshd with a key of its own, the host key checked.
@@ -174,9 +180,9 @@ schedule:
   swapAt: ${swapAt.toISOString()}
   drain: { quiet: 1h, deadline: 2h }
 handover: { mode: redirect, stopServices: [app], stopCommand: [sh, ${dir}/stop.sh, "{service}"] }
-relay: { ports: [80] }
+relay: { ports: [80, 25], proxyProtocol: {} }
 sync:
-  files: [{ path: ${uploads.old}, to: ${uploads.new} }]
+  files: [{ path: ${uploads.old}, to: ${uploads.new} }, { path: ${maildirs.old}, to: ${maildirs.new}, delete: true }]
   mysql: { mode: ${mode},${replication ? "" : " databases: [app],"} optionsFile: ${dir}/old.cnf, newOptionsFile: ${dir}/new.cnf }
   ssh: { identity: ${dir}/id_old, knownHosts: ${dir}/known_hosts }
   maxHold: 30s
@@ -218,7 +224,7 @@ sync:
 
     // The clients: four writers, a fresh connection per write, from before the handover to well after it.
     const writers = new Promise<Writers>((resolve, reject) => {
-      const child = lab.spawn("client", [process.execPath, WRITERS, OLD, "4", "15000"], {
+      const child = lab.spawn("client", [process.execPath, WRITERS, OLD, "4", "15000", "2"], {
         stdio: ["ignore", "pipe", "pipe"],
       });
       let out = "";
@@ -238,12 +244,13 @@ sync:
       // The replaced procedure, by the old host's clock at the swap.
       await sleep(swapAt.getTime() - Date.now());
       const ssh = `ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -i ${dir}/id_old -o UserKnownHostsFile=${dir}/known_hosts`;
-      const copy = `rsync -a -e "${ssh}" ${uploads.old}/ root@${NEW}:${uploads.new}/ && mysqldump --defaults-extra-file=${dir}/old.cnf --protocol=TCP --single-transaction --databases app | ${ssh} root@${NEW} mysql --defaults-extra-file=${dir}/new.cnf`;
+      const copy = `rsync -a -e "${ssh}" ${uploads.old}/ root@${NEW}:${uploads.new}/ && rsync -a -e "${ssh}" ${maildirs.old}/ root@${NEW}:${maildirs.new}/ && mysqldump --defaults-extra-file=${dir}/old.cnf --protocol=TCP --single-transaction --databases app | ${ssh} root@${NEW} mysql --defaults-extra-file=${dir}/new.cnf`;
       const stop = `sh ${dir}/stop.sh app`;
       const steps = procedure === "stop-copy-forward" ? [stop, copy] : [copy, stop];
       for (const step of steps)
         result.relayOut += (await lab.exec("old", ["sh", "-c", step], { timeoutMs: 60_000 })).stderr;
       socat = lab.spawn("old", ["socat", `TCP-LISTEN:80,bind=${OLD},fork,reuseaddr,backlog=4096`, `TCP:${NEW}:80`]);
+      socat25 = lab.spawn("old", ["socat", `TCP-LISTEN:25,bind=${OLD},fork,reuseaddr,backlog=4096`, `TCP:${NEW}:25`]);
     }
 
     const w = await writers;
@@ -255,18 +262,22 @@ sync:
     }
     const rows = new Set((await newDb.sql("SELECT id FROM app.writes")).split("\n").filter(Boolean));
     const files = new Set(await readdir(uploads.new));
-    result.lostRows = w.acked.filter((a) => !rows.has(a.id)).map((a) => a.id);
-    result.lostFiles = w.acked.filter((a) => !files.has(a.id)).map((a) => a.id);
+    const mails = new Set(await readdir(join(maildirs.new, "new")));
+    const web = w.acked.filter((a) => a.kind === "web");
+    const mail = w.acked.filter((a) => a.kind === "mail");
+    result.lostRows = web.filter((a) => !rows.has(a.id)).map((a) => a.id);
+    result.lostFiles = web.filter((a) => !files.has(a.id)).map((a) => a.id);
+    result.lostMail = mail.filter((a) => !mails.has(a.id)).map((a) => a.id);
     result.oldRows = Number((await oldDb.sql("SELECT COUNT(*) FROM app.writes WHERE client = 'web'")).trim());
     if (replication) {
       result.newReadOnly = (await newDb.sql("SELECT @@GLOBAL.read_only")).trim();
       result.newSlaveStatus = (await newDb.sql("SHOW SLAVE STATUS")).trim();
     }
     const h = result.handover;
-    result.summary = `${procedure} (mysql ${mode}): ${w.acked.length} writes acknowledged (${result.oldRows} on the old host), ${w.acked.length - result.lostRows.length} rows and ${w.acked.length - result.lostFiles.length} files found on the new host, ${w.failures.length} failed; slowest write ${w.slowest.ms} ms${h ? `; hold window ${h.hold?.windowMs} ms, ${h.hold?.held} held, longest wait ${h.hold?.longestWaitMs} ms; sync ${h.sync?.durationMs} ms: ${h.sync?.files} files, ${h.sync?.bytes} bytes, ${h.sync?.rows} rows` : ""}`;
+    result.summary = `${procedure} (mysql ${mode}): ${web.length} web writes and ${mail.length} mails acknowledged (${result.oldRows} rows on the old host), ${web.length - result.lostRows.length} rows, ${web.length - result.lostFiles.length} files and ${mail.length - result.lostMail.length} mails found on the new host, ${w.failures.length} failed; slowest write ${w.slowest.ms} ms${h ? `; hold window ${h.hold?.windowMs} ms, ${h.hold?.held} held, longest wait ${h.hold?.longestWaitMs} ms; sync ${h.sync?.durationMs} ms: ${h.sync?.files} files, ${h.sync?.bytes} bytes, ${h.sync?.rows} rows` : ""}`;
     return result as SyncMoveResult;
   } finally {
-    for (const p of [relay, socat])
+    for (const p of [relay, socat, socat25])
       if (p?.pid !== undefined && p.exitCode === null) {
         p.kill("SIGTERM");
         await sleep(500);

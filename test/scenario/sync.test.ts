@@ -4,8 +4,9 @@ import { runSyncMove } from "./_sync-world.js";
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
 /**
- * Zero data loss: clients keep writing through the move (each write a row in MariaDB through the app's
- * `localhost` socket user and a file under the web root, acknowledged with its id). The relay, started from
+ * Zero data loss: clients keep writing through the move (each web write a row in MariaDB through the app's
+ * `localhost` socket user and a file under the web root, each mail a message delivered over SMTP into a
+ * maildir, all acknowledged with their id). The relay, started from
  * the plan as on the old host, holds new connections from the moment it owns port 80, stops the app
  * gracefully, copies the web root (rsync over SSH, after a warm pass by hand) and the database (mysqldump
  * into the new server over SSH, or the replica caught up and promoted), then releases the held connections to
@@ -14,7 +15,7 @@ const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
  */
 describe.skipIf(!isRoot)("sync: every acknowledged write reaches the new host", () => {
   test.each(["dump", "replication"] as const)(
-    "web writes (MariaDB rows and files) through a redirect handover with a hold: mysql %s",
+    "web writes (MariaDB rows, files) and mail (maildirs) through a redirect handover with a hold: mysql %s",
     async (mode) => {
       const r = await runSyncMove({ mode, procedure: "cutover" });
       const h = r.handover!;
@@ -40,6 +41,8 @@ describe.skipIf(!isRoot)("sync: every acknowledged write reaches the new host", 
       expect(r.writers.failures, context).toEqual([]);
       expect(r.lostRows, context).toEqual([]);
       expect(r.lostFiles, context).toEqual([]);
+      expect(r.lostMail, context).toEqual([]);
+      expect(r.writers.acked.filter((a) => a.kind === "mail").length, context).toBeGreaterThan(0);
       // Writes acknowledged after the swap went to the new host.
       expect(
         r.writers.acked.some((a) => a.at > r.swapAt + 1000),
