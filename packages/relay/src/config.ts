@@ -374,6 +374,15 @@ export function parseRelayConfig(value: unknown): RelayConfig {
             bad("handover.hold.maxMs", "expected a whole number of milliseconds from 0 to 3600000 (an hour)");
           if (h.hold.onTimeout !== undefined && !["release", "abort"].includes(String(h.hold.onTimeout)))
             bad("handover.hold.onTimeout", 'expected "release" or "abort"');
+          if (
+            h.hold.onTimeout === "abort" &&
+            h.mode === "redirect" &&
+            !(Array.isArray(h.addresses) && h.addresses.length > 0)
+          )
+            bad(
+              "handover.hold.onTimeout",
+              "abort with redirect needs handover.addresses (the old host's own): the relay then reaches the old services over 127.0.0.1 without being redirected to itself",
+            );
         }
       }
       for (const k of ["stopCommand", "startCommand"])

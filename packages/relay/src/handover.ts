@@ -44,12 +44,6 @@ export interface FirewallSpec {
   /** Only connections to these addresses (the old host's own) are redirected; default every local one. */
   addresses?: readonly string[];
   aliveSeconds?: number | undefined;
-  /**
-   * nft: keep the NAT chains even with no redirect in them. Connections already redirected keep their
-   * address translation only while a NAT hook is registered: a hold aborted after the redirect gives the
-   * ports back to the old services this way without cutting the connections the relay still carries.
-   */
-  keepNat?: boolean;
 }
 
 /** How long the rules outlive the relay's last renewal (it renews every second). */
@@ -104,7 +98,7 @@ export function planFirewall(spec: FirewallSpec, firewall: "nft" | "iptables", t
     const script = [
       `table inet ${table} {`,
       ...(alive === undefined ? [] : [`  set alive {`, `    type inet_proto; flags timeout;`, `  }`]),
-      ...(lines.length === 0 && spec.keepNat !== true
+      ...(lines.length === 0
         ? []
         : [
             `  chain prerouting {`,

@@ -186,6 +186,8 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
    * entry), until the services stopped and the sync ran; then each is passed upstream in that order.
    */
   let holding = false;
+  /** Where a listener's connections go: its upstream, or the old service again after an aborted hold. */
+  let upstreamFor = (l: StreamListener): UpstreamConfig => l.config.upstream;
   const waiting: Held[] = [];
   let holdTimer: NodeJS.Timeout | undefined;
   let holdAbort: AbortController | undefined;
@@ -306,7 +308,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
           connectionClosed(conn);
         },
       });
-    else forward(l.config.upstream);
+    else forward(upstreamFor(l));
   };
 
   /** The fast path (raw.ts) for a connection accepted as a bare handle: the same rules as onConnection. */
@@ -348,7 +350,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
           connectionClosed(conn);
         },
       });
-    else forward(l.config.upstream);
+    else forward(upstreamFor(l));
   };
 
   function holdConnection(h: Held): void {
@@ -867,26 +869,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     log("hold: aborting: the old services start again and get the held connections");
     const stopped = (await stops).stopped;
     await thawOld(config.handover?.sync ?? [], log);
-    const servicePorts = streams.flatMap((l) => (l.config.kind === "tcp" ? [l.config.port] : []));
-    if (mode === "redirect") {
-      // No more redirects; SYNs for a service port wait while its service starts (nobody listens yet). The NAT
-      // chains stay (empty) so the connections the relay carries keep their translation.
-      if (guard !== undefined) {
-        const plan = planFirewall(
-          {
-            redirects: [],
-            hold: servicePorts,
-            keepNat: true,
-            aliveSeconds,
-            addresses: config.handover?.addresses ?? [],
-          },
-          firewall!,
-          table,
-        );
-        await guard.install(plan);
-        h.rules = plan.commands;
-      }
-    } else {
+    if (mode === "rebind") {
       // The relay lets go of the ports it bound (the rebind's rules hold SYNs until the services listen).
       for (const l of streams) if (l.server.listening) l.server.close();
       for (const l of streams)
@@ -907,13 +890,20 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             port: l.config.port,
           };
     await Promise.all(streams.map((l) => waitListening(oldTarget(l), 30_000)));
+    // redirect: the rules stay as they are (changing NAT rules while redirected connections are open makes
+    // the kernel forget their translation); what they still send to the relay goes to the old services too,
+    // over 127.0.0.1, which the redirect (only the old host's own addresses, handover.addresses) leaves alone.
+    if (mode === "redirect") upstreamFor = oldTarget;
     await releaseHeld(oldTarget);
     hs.state = "aborted";
     hs.releasedTo = "old-services";
     h.state = "aborted";
     h.error = `aborted: ${h.sync?.error ?? `the hold's time (${hs.maxMs} ms) was up`}; the old services run again (${started.stopped.join(" ") || "none started"})`;
-    log(`hold: ${h.error}; the relay drains`);
-    setImmediate(() => void drain());
+    if (mode === "redirect") log(`hold: ${h.error}; the relay passes what still reaches it to them until stopped`);
+    else {
+      log(`hold: ${h.error}; the relay drains`);
+      setImmediate(() => void drain());
+    }
   }
 
   /** Passes every held connection upstream, in arrival order, each once the one before it is connected. */

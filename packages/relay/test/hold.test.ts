@@ -264,6 +264,64 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
       await t?.remove();
     });
 
+    test("abort with redirect: the held client and the ones after it are answered by the old service through the relay", async () => {
+      const table = `cot_ha${tag}`;
+      const admin = join(t.dir, "abort.sock");
+      await writeFile(
+        join(t.dir, "abort.json"),
+        JSON.stringify({
+          listeners: [
+            { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
+          ],
+          admin: { path: admin },
+          handover: {
+            mode: "redirect",
+            table,
+            settleMs: 100,
+            // The old host's own address (what moves): the relay reaches the old service over 127.0.0.1.
+            addresses: ["127.0.0.2"],
+            // The old service keeps running here (the stop only records that it ran), so "start" finds it up.
+            services: ["old"],
+            stopCommand: ["true"],
+            startCommand: ["true"],
+            hold: { maxMs: 1500, onTimeout: "abort" },
+            sync: [{ kind: "command", argv: ["sleep", "60"] }],
+          },
+        }),
+      );
+      const relay = startProcess("ip", [
+        "netns",
+        "exec",
+        NS,
+        process.execPath,
+        join(pkg, "dist/main.js"),
+        join(t.dir, "abort.json"),
+      ]);
+      procs.push(relay);
+      await relay.waitForOutput("sync: ");
+      // Redirected to the relay's spare port and held; answered after the abort through the same translation.
+      const curl = () =>
+        new Promise<string>((r) =>
+          execFile("ip", ["netns", "exec", NS, "curl", "-sS", "-m", "20", "http://127.0.0.2:80/"], (e, out, err) =>
+            r(e ? `error: ${err.trim()}` : out),
+          ),
+        );
+      // Redirected to the relay's spare port and held; after the abort the relay passes it to the old service.
+      expect(await curl(), relay.output()).toBe("old");
+      await relay.waitForOutput("hold: aborted");
+      expect(relay.output()).toMatch(/released 1 connection/);
+      // Later clients too (the redirect stays while connections it translated may be open); none goes to "new".
+      expect(await curl(), relay.output()).toBe("old");
+      const s = (await queryAdmin(admin, { cmd: "status" })) as RelayStatus;
+      expect(s.handover).toMatchObject({ state: "aborted", hold: { releasedTo: "old-services", held: 1 } });
+      expect(s.total).toBe(2);
+      // Stopped (as rollback does): the rules go with it, and the old service answers directly.
+      await queryAdmin(admin, { cmd: "stop" });
+      await new Promise((r) => (relay.child.exitCode !== null ? r(null) : relay.child.once("exit", r)));
+      expect(get()).toBe("old");
+      await expect(Promise.resolve().then(() => ns("nft", "list", "table", "inet", table))).rejects.toThrow();
+    }, 30_000);
+
     for (const signal of ["SIGTERM", "SIGKILL"] as const)
       test(`${signal} while connections are held`, async () => {
         const table = `cot_hk${tag}_${signal === "SIGTERM" ? 1 : 2}`;

@@ -44,6 +44,19 @@ describe("sync config", () => {
     );
   });
 
+  test("abort with redirect needs the old host's addresses (the relay reaches the old services over 127.0.0.1)", () => {
+    const config = {
+      listeners: [],
+      handover: { mode: "redirect", hold: { onTimeout: "abort" }, sync: [] },
+    };
+    expect(() => parseRelayConfig(config)).toThrowError(
+      /handover.hold.onTimeout: abort with redirect needs handover.addresses/,
+    );
+    expect(() =>
+      parseRelayConfig({ ...config, handover: { ...config.handover, addresses: ["198.51.100.10"] } }),
+    ).not.toThrow();
+  });
+
   test("rsync: --delete only where asked, a directory's contents into the same directory, host keys checked", () => {
     const ssh = { target: "root@203.0.113.20", port: 2222, identity: "/root/.ssh/id_move", knownHosts: "/root/kh" };
     expect(rsyncArgv({ from: "/var/www" }, ssh, true)).toEqual([
