@@ -192,7 +192,17 @@ export interface Mariadb {
  * MariaDB with its socket at DIR/run/mysqld.sock and TCP on 127.0.0.1:3306 inside the host (where the
  * relay's SSH tunnel arrives), the app's database and a user `app` allowed only from localhost.
  */
-export async function startMariadb(lab: Lab, host: string, dir: string): Promise<Mariadb> {
+export async function startMariadb(
+  lab: Lab,
+  host: string,
+  dir: string,
+  options: {
+    /** Server options instead of `--skip-log-bin --bind-address=127.0.0.1` (a replication source, a replica). */
+    serverArgs?: string[];
+    /** Create the app's database, table and user (default true; a replica gets them from its source). */
+    app?: boolean;
+  } = {},
+): Promise<Mariadb> {
   await mkdir(join(dir, "run"), { recursive: true });
   await mkdir(join(dir, "tmp"), { recursive: true });
   // Its own temp dir: bootstrap temp tables in a shared /tmp can collide with another install running at once.
@@ -217,11 +227,10 @@ export async function startMariadb(lab: Lab, host: string, dir: string): Promise
       `--datadir=${dir}/data`,
       `--socket=${socket}`,
       "--port=3306",
-      "--bind-address=127.0.0.1",
       "--user=root",
       `--pid-file=${pidFile}`,
       `--log-error=${dir}/error.log`,
-      "--skip-log-bin",
+      ...(options.serverArgs ?? ["--skip-log-bin", "--bind-address=127.0.0.1"]),
       "--innodb-buffer-pool-size=16M",
       "--max-connections=500",
       `--tmpdir=${dir}/tmp`,
@@ -231,11 +240,12 @@ export async function startMariadb(lab: Lab, host: string, dir: string): Promise
     (await lab.exec(host, ["mariadb", "--no-defaults", "-S", socket, "-u", "root", "-N", "-B", "-e", statement]))
       .stdout;
   await waitUntil(`mariadb on ${host}`, async () => (await sql("SELECT 1")).trim() === "1", child, 60_000);
-  await sql(
-    "CREATE DATABASE app; CREATE TABLE app.writes (id VARCHAR(40) PRIMARY KEY, client VARCHAR(20), started BIGINT, note VARCHAR(20)) ENGINE=InnoDB;" +
-      "INSERT INTO app.writes VALUES ('seed-1', 'setup', 0, 'same data'), ('seed-2', 'setup', 0, 'same data');" +
-      "CREATE USER 'app'@'localhost' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON app.* TO 'app'@'localhost';",
-  );
+  if (options.app !== false)
+    await sql(
+      "CREATE DATABASE app; CREATE TABLE app.writes (id VARCHAR(40) PRIMARY KEY, client VARCHAR(20), started BIGINT, note VARCHAR(20)) ENGINE=InnoDB;" +
+        "INSERT INTO app.writes VALUES ('seed-1', 'setup', 0, 'same data'), ('seed-2', 'setup', 0, 'same data');" +
+        "CREATE USER 'app'@'localhost' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON app.* TO 'app'@'localhost';",
+    );
   return {
     socket,
     pidFile,

@@ -135,6 +135,19 @@ export interface HandoverConfig {
   settleMs?: number;
   /** rebind: keep trying to bind a port for this long. Default 30 s. */
   rebindTimeoutMs?: number;
+  /**
+   * Hold new connections from the moment the relay owns the ports until the old services have stopped and
+   * the final sync has run, then release them to the upstream in arrival order (zero data loss: no client
+   * reaches the new host before the data written on the old one is there). Absent: no hold.
+   */
+  hold?: HoldConfig;
+  /** What runs while connections are held, in order (rsync, a database dump or a replica's promotion). */
+  sync?: SyncStep[];
+  /**
+   * argv run once per service to start it again when a hold is aborted (`hold.onTimeout: abort` after a
+   * failed or late sync); `{service}` is replaced. Default `systemctl start {service}`.
+   */
+  startCommand?: string[];
   /** redirect: `nft`, `iptables`, or `auto` (nft if present). */
   firewall?: "auto" | "nft" | "iptables";
   /**
@@ -150,6 +163,66 @@ export interface HandoverConfig {
    * local address too (one machine, as in the demo).
    */
   addresses?: string[];
+}
+
+export interface HoldConfig {
+  /** Connections held at once; past it, a new connection is refused (reset at once) and counted. Default 1000. */
+  maxConnections?: number;
+  /** The longest a connection is held: the hold ends this long after it began, synced or not. Default 30 s. */
+  maxMs?: number;
+  /**
+   * What happens when the sync fails or takes longer than `maxMs`: `release` (default) sends the held
+   * connections to the new host anyway and says what was not synced; `abort` starts the old services again
+   * (`startCommand`), gives their ports back, and releases the held connections to them.
+   */
+  onTimeout?: "release" | "abort";
+}
+
+/** One part of the final sync, run on the old host while connections are held (sync.ts). */
+export type SyncStep = FilesSyncStep | MysqlDumpSyncStep | MysqlReplicationSyncStep | CommandSyncStep;
+
+/** How the old host's OpenSSH client reaches the new host (rsync -e, the dump's pipe, the replica's queries). */
+export interface SyncSsh {
+  /** user@host */
+  target: string;
+  port?: number;
+  /** Private key file on the old host; default the client's own (~/.ssh/id_*). */
+  identity?: string;
+  /** known_hosts file listing the new host's key; host keys are checked (StrictHostKeyChecking yes). */
+  knownHosts?: string;
+}
+
+export interface FilesSyncStep {
+  kind: "files";
+  /** Directories or files on the old host, each copied to the same path on the new host (or `to`). */
+  paths: { from: string; to?: string; delete?: boolean }[];
+  ssh: SyncSsh;
+}
+
+export interface MysqlDumpSyncStep {
+  kind: "mysql-dump";
+  databases: string[];
+  /** Option file on the old host with the user and password for mysqldump ([client] group). */
+  optionsFile: string;
+  /** Option file on the new host for the mysql client that loads the dump. */
+  newOptionsFile: string;
+  ssh: SyncSsh;
+}
+
+export interface MysqlReplicationSyncStep {
+  kind: "mysql-replication";
+  optionsFile: string;
+  newOptionsFile: string;
+  ssh: SyncSsh;
+  /** Stop waiting for the replica after this long (the hold's maxMs bounds it too). Default 25 s. */
+  timeoutMs?: number;
+}
+
+export interface CommandSyncStep {
+  kind: "command";
+  /** Shown in the status and the report. */
+  name?: string;
+  argv: string[];
 }
 
 export interface ResolvedLimits {
@@ -285,6 +358,44 @@ export function parseRelayConfig(value: unknown): RelayConfig {
         bad("handover.aliveSeconds", "expected a whole number of seconds from 2 to 3600");
       if (h.firewall !== undefined && !["auto", "nft", "iptables"].includes(String(h.firewall)))
         bad("handover.firewall", 'expected "auto", "nft" or "iptables"');
+      if (h.hold !== undefined && Number(value.workers ?? 1) > 1)
+        bad(
+          "handover.hold",
+          "a hold is kept by one process: give workers 1 (helper processes would pass connections on)",
+        );
+      if (h.hold !== undefined) {
+        if (!isObject(h.hold)) bad("handover.hold", "expected an object");
+        else {
+          const m = h.hold.maxConnections;
+          if (m !== undefined && !(Number.isInteger(m) && Number(m) >= 1 && Number(m) <= 1_000_000))
+            bad("handover.hold.maxConnections", "expected a whole number from 1 to 1000000");
+          const ms = h.hold.maxMs;
+          if (ms !== undefined && !(Number.isInteger(ms) && Number(ms) >= 0 && Number(ms) <= 3_600_000))
+            bad("handover.hold.maxMs", "expected a whole number of milliseconds from 0 to 3600000 (an hour)");
+          if (h.hold.onTimeout !== undefined && !["release", "abort"].includes(String(h.hold.onTimeout)))
+            bad("handover.hold.onTimeout", 'expected "release" or "abort"');
+          if (
+            h.hold.onTimeout === "abort" &&
+            h.mode === "redirect" &&
+            !(Array.isArray(h.addresses) && h.addresses.length > 0)
+          )
+            bad(
+              "handover.hold.onTimeout",
+              "abort with redirect needs handover.addresses (the old host's own): the relay then reaches the old services over 127.0.0.1 without being redirected to itself",
+            );
+        }
+      }
+      for (const k of ["stopCommand", "startCommand"])
+        if (
+          h[k] !== undefined &&
+          !(Array.isArray(h[k]) && h[k].length > 0 && h[k].every((a: unknown) => typeof a === "string"))
+        )
+          bad(`handover.${k}`, "expected a non-empty list of strings (argv)");
+      if (h.sync !== undefined) {
+        if (!Array.isArray(h.sync)) bad("handover.sync", "expected a list of steps");
+        else if (h.hold === undefined) bad("handover.sync", "a sync runs while connections are held: give hold too");
+        else h.sync.forEach((st: unknown, i: number) => checkSyncStep(st, `handover.sync[${i}]`, bad));
+      }
     }
   }
   const d = value.drain;
@@ -299,6 +410,45 @@ export function parseRelayConfig(value: unknown): RelayConfig {
       },
     );
   return value as unknown as RelayConfig;
+}
+
+function checkSyncStep(st: unknown, p: string, bad: (path: string, msg: string) => void): void {
+  if (!isObject(st)) return bad(p, "expected an object");
+  const strings = (v: unknown) => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === "string" && x !== "");
+  const abs = (v: unknown) => typeof v === "string" && v.startsWith("/");
+  const checkSsh = (s: unknown) => {
+    if (!isObject(s) || typeof s.target !== "string" || !/^[^\s@]+@[^\s@]+$/.test(s.target))
+      return bad(`${p}.ssh.target`, "expected user@host");
+    if (s.port !== undefined && !isPort(s.port)) bad(`${p}.ssh.port`, "expected a port from 1 to 65535");
+    for (const k of ["identity", "knownHosts"])
+      if (s[k] !== undefined && !abs(s[k])) bad(`${p}.ssh.${k}`, "expected an absolute path on the old host");
+  };
+  if (st.kind === "files") {
+    if (!Array.isArray(st.paths) || st.paths.length === 0)
+      bad(`${p}.paths`, "expected a list of { from, to?, delete? }");
+    else
+      st.paths.forEach((f: unknown, j: number) => {
+        if (!isObject(f) || !abs(f.from)) return bad(`${p}.paths[${j}].from`, "expected an absolute path");
+        if (f.to !== undefined && !abs(f.to)) bad(`${p}.paths[${j}].to`, "expected an absolute path");
+        if (f.delete !== undefined && typeof f.delete !== "boolean")
+          bad(`${p}.paths[${j}].delete`, "expected true or false");
+      });
+    checkSsh(st.ssh);
+  } else if (st.kind === "mysql-dump" || st.kind === "mysql-replication") {
+    if (!abs(st.optionsFile)) bad(`${p}.optionsFile`, "expected an absolute path (an option file on the old host)");
+    if (!abs(st.newOptionsFile))
+      bad(`${p}.newOptionsFile`, "expected an absolute path (an option file on the new host)");
+    if (
+      st.kind === "mysql-dump" &&
+      !(strings(st.databases) && (st.databases as string[]).every((d) => /^[A-Za-z0-9_$-]+$/.test(d)))
+    )
+      bad(`${p}.databases`, "expected a list of database names");
+    if (st.timeoutMs !== undefined && !(Number.isInteger(st.timeoutMs) && Number(st.timeoutMs) > 0))
+      bad(`${p}.timeoutMs`, "expected a whole number of milliseconds");
+    checkSsh(st.ssh);
+  } else if (st.kind === "command") {
+    if (!strings(st.argv)) bad(`${p}.argv`, "expected a non-empty list of strings");
+  } else bad(`${p}.kind`, 'expected "files", "mysql-dump", "mysql-replication" or "command"');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -470,19 +470,21 @@ export async function stopServices(
   services: readonly string[],
   stopCommand: readonly string[],
   log: (line: string) => void,
+  verb: "stop" | "start" = "stop",
 ): Promise<{ stopped: string[]; failed: string[] }> {
   const stopped: string[] = [];
   const failed: string[] = [];
+  const done = verb === "stop" ? "stopped" : "started";
   for (const service of services) {
     const argv = stopCommand.map((a) => a.replaceAll("{service}", service));
     try {
       await run(argv[0]!, argv.slice(1), { timeout: 120_000 });
       stopped.push(service);
-      log(`handover: stopped ${service}`);
+      log(`handover: ${done} ${service}`);
     } catch (error) {
       const e = error as { stderr?: string; message: string };
       failed.push(`${service}: ${(e.stderr ?? "").trim() || e.message}`);
-      log(`handover: could not stop ${service}: ${(e.stderr ?? "").trim() || e.message}`);
+      log(`handover: could not ${verb} ${service}: ${(e.stderr ?? "").trim() || e.message}`);
     }
   }
   return { stopped, failed };

@@ -14,8 +14,17 @@ export type {
   LimitsConfig,
   DrainConfig,
   HandoverConfig,
+  HoldConfig,
+  SyncStep,
+  SyncSsh,
+  FilesSyncStep,
+  MysqlDumpSyncStep,
+  MysqlReplicationSyncStep,
+  CommandSyncStep,
   ResolvedLimits,
 } from "./config.js";
+export { planSyncReport, rsyncArgv, parseRsyncStats, runSync, sshArgv, stepName } from "./sync.js";
+export type { SyncReport, SyncStepReport } from "./sync.js";
 export { RelayError } from "./errors.js";
 export {
   encodeProxyV1,
@@ -27,7 +36,7 @@ export {
   PROXY_V2_SIGNATURE,
 } from "./proxy-protocol.js";
 export type { ProxyVersion, ProxyEndpoints, DecodedProxyHeader } from "./proxy-protocol.js";
-export type { RelayStatus, ListenerStats, ClientStats, HandoverStatus } from "./stats.js";
+export type { RelayStatus, ListenerStats, ClientStats, HandoverStatus, HoldStatus } from "./stats.js";
 export { queryAdmin } from "./admin.js";
 export type { AdminRequest } from "./admin.js";
 export { planRedirect, removeRedirect, REBIND_WITHOUT_FIREWALL } from "./handover.js";

@@ -1,4 +1,5 @@
-import { createServer, isIP, type Server, type Socket } from "node:net";
+import { rm } from "node:fs/promises";
+import { connect, createServer, isIP, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { startAdminServer, type AdminRequest } from "./admin.js";
 import {
@@ -8,6 +9,7 @@ import {
   parseRelayConfig,
   resolveLimits,
   type RelayConfig,
+  type HoldConfig,
   type TcpListenerConfig,
   type UnixListenerConfig,
   type UpstreamConfig,
@@ -34,10 +36,12 @@ import {
 import { encodeProxyHeader } from "./proxy-protocol.js";
 import { rawPath, type RawHandle } from "./raw.js";
 import { createSshUpstream, type SshUpstream } from "./ssh.js";
+import { planSyncReport, runSync, thawOld } from "./sync.js";
 import {
   createStatsStore,
   mergeStatuses,
   type HandoverStatus,
+  type HoldStatus,
   type ListenerStats,
   type LiveConnection,
   type RelayStatus,
@@ -173,7 +177,21 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
           rules: [],
           stopped: [],
           error: null,
+          ...(config.handover?.hold === undefined ? {} : { hold: planHoldStatus(config.handover.hold) }),
+          ...(config.handover?.sync === undefined ? {} : { sync: planSyncReport(config.handover.sync) }),
         };
+  /**
+   * The hold (zero data loss): while `holding`, accepted connections wait here in arrival order, unread
+   * (their bytes stay in the kernel's receive buffer, so the relay's memory per held connection is one
+   * entry), until the services stopped and the sync ran; then each is passed upstream in that order.
+   */
+  let holding = false;
+  /** Where a listener's connections go: its upstream, or the old service again after an aborted hold. */
+  let upstreamFor = (l: StreamListener): UpstreamConfig => l.config.upstream;
+  const waiting: Held[] = [];
+  let holdTimer: NodeJS.Timeout | undefined;
+  let holdAbort: AbortController | undefined;
+  let holdStartedAt = 0;
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => (resolveStopped = r));
@@ -249,35 +267,54 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       client.resetAndDestroy();
       return;
     }
+    if (holding && !holdRoom(l)) {
+      client.resetAndDestroy();
+      return;
+    }
     if (l.config.kind === "tcp") client.setNoDelay(true);
     const conn = stats.open(l.stats, client.remoteAddress ?? "", client);
     const header = proxyHeader(l, { address: client.remoteAddress, port: client.remotePort }, () => ({
       address: client.localAddress,
       port: client.localPort,
     }));
-    connectUpstream(l.config.upstream, client, (error, up) => {
-      if (up === undefined) {
-        client.resetAndDestroy();
-        upstreamFailed(l, conn, error);
-        return;
-      }
-      if (client.destroyed || state === "stopped") {
-        client.destroy();
-        up.destroy();
-        connectionClosed(conn);
-        return;
-      }
-      if (header !== undefined) up.write(header);
-      track(conn, (onClose) => joinStreams(client, up, onClose, Date.now()));
-      client.removeListener("error", ignore);
-      client.resume();
-    });
+    const forward = (u: UpstreamConfig, done?: (ok: boolean) => void) =>
+      connectUpstream(u, client, (error, up) => {
+        if (up === undefined) {
+          client.resetAndDestroy();
+          upstreamFailed(l, conn, error);
+          done?.(false);
+          return;
+        }
+        if (client.destroyed || state === "stopped") {
+          client.destroy();
+          up.destroy();
+          connectionClosed(conn);
+          done?.(false);
+          return;
+        }
+        if (header !== undefined) up.write(header);
+        track(conn, (onClose) => joinStreams(client, up, onClose, Date.now()));
+        client.removeListener("error", ignore);
+        client.resume();
+        done?.(true);
+      });
+    if (holding)
+      holdConnection({
+        l,
+        since: now(),
+        forward,
+        drop: () => {
+          client.destroy();
+          connectionClosed(conn);
+        },
+      });
+    else forward(upstreamFor(l));
   };
 
   /** The fast path (raw.ts) for a connection accepted as a bare handle: the same rules as onConnection. */
   const onRawConnection = (l: StreamListener, client: RawHandle) => {
     const raw = rawPath!;
-    if (!admit(l)) {
+    if (!admit(l) || (holding && !holdRoom(l))) {
       raw.refuse(client);
       return;
     }
@@ -285,25 +322,53 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     const conn = stats.open(l.stats, remote?.address ?? "", client);
     // The local address costs a system call: only asked for a PROXY header.
     const header = proxyHeader(l, remote, () => raw.localAddress(client));
-    raw.connect(
-      l.config.upstream as { host: string; port: number } | { path: string },
-      limits.connectTimeoutMs,
-      (error, up) => {
+    const forward = (u: UpstreamConfig, done?: (ok: boolean) => void) =>
+      raw.connect(u as { host: string; port: number } | { path: string }, limits.connectTimeoutMs, (error, up) => {
         if (up === undefined) {
           raw.refuse(client);
           upstreamFailed(l, conn, error);
+          done?.(false);
           return;
         }
         if (state === "stopped") {
           raw.refuse(client);
           up.close();
           connectionClosed(conn);
+          done?.(false);
           return;
         }
         track(conn, (onClose) => raw.join(client, up, header, onClose));
-      },
-    );
+        done?.(true);
+      });
+    if (holding)
+      holdConnection({
+        l,
+        since: now(),
+        forward,
+        drop: () => {
+          raw.refuse(client);
+          connectionClosed(conn);
+        },
+      });
+    else forward(upstreamFor(l));
   };
+
+  function holdConnection(h: Held): void {
+    waiting.push(h);
+    const hs = handoverStatus?.hold;
+    if (hs !== undefined) hs.held++;
+  }
+
+  /** Whether one more connection may be held; past hold.maxConnections it is refused (and counted). */
+  function holdRoom(l: StreamListener): boolean {
+    const hs = handoverStatus?.hold;
+    if (hs === undefined || waiting.length < hs.maxConnections) return true;
+    hs.refused++;
+    l.stats.refused++;
+    if (hs.refused % 1000 === 1)
+      log(`${l.stats.name}: refused a connection: ${hs.maxConnections} held already (handover.hold.maxConnections)`);
+    return false;
+  }
 
   // Idle connections: a sweep compares each link's byte count with the last one seen (no timer per
   // connection, nothing done per chunk); a link is closed between 1 and 1.25 × idleTimeoutMs idle.
@@ -605,6 +670,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             sparePort: (l.server.address() as { port: number }).port,
           }));
         const plan = planRedirect(rules, firewall!, table, config.handover?.addresses ?? [], aliveSeconds);
+        // The hold begins before the rules: the kernel redirects from the moment nft commits, which the relay
+        // learns only when nft exits; a connection accepted in between must be held like the ones after it.
+        startHold(h);
         if (!(await guard!.install(plan))) return h;
         h.firewall = firewall!;
         h.rules = plan.commands;
@@ -628,7 +696,11 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
           log(`handover: ${c.path} now leads to the relay`);
         }
         if (!adopted) await new Promise((r) => setTimeout(r, config.handover?.settleMs ?? 1000));
-        if (cancelled()) return h;
+        if (cancelled()) {
+          // Stopped or drained before the services stop: whatever was held goes on as it would have.
+          if (holding) await releaseHeld((l) => l.config.upstream);
+          return h;
+        }
         // A service that shuts down unlinks its socket path by name: put the relay's back at once.
         let stoppingServices = true;
         const relinker = (async () => {
@@ -637,7 +709,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
             await new Promise((r) => setTimeout(r, 2));
           }
         })();
-        const result = await stopServices(services, stopCommand, log).finally(() => (stoppingServices = false));
+        const stops = stopServices(services, stopCommand, log).finally(() => (stoppingServices = false));
+        if (h.hold !== undefined) await finishHold(h, stops);
+        const result = await stops;
         await relinker;
         for (const t of takeovers) if (!(await isRelayLinked(t))) await relinkUnix(t);
         h.stopped = result.stopped;
@@ -668,6 +742,7 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
           }
         }
         if (cancelled()) return h;
+        startHold(h);
         const stopping = stopServices(services, stopCommand, log);
         const gaps = await Promise.all(
           streams.map(async (l) => {
@@ -694,22 +769,167 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
               log(`handover: ${error.message}; the hold rules were removed (a restarted relay's gap is refused)`),
             );
         for (const u of udps) await u.listener.bind();
+        if (h.hold !== undefined) await finishHold(h, stopping);
         const result = await stopping;
         h.stopped = result.stopped;
         h.gapMs = Math.round(Math.max(0, ...gaps.map((g) => g.gap)) * 10) / 10;
         log(`handover: rebound ${gaps.map((g) => `${g.name} (gap ≤ ${g.gap.toFixed(1)} ms)`).join(", ")}`);
         if (result.failed.length > 0) h.error = `could not stop: ${result.failed.join("; ")}`;
       }
-      h.state = "done";
+      if (h.state !== "aborted") h.state = "done";
     } catch (error) {
       h.state = "failed";
       h.error = (error as Error).message;
       log(`handover failed: ${h.error}`);
+      // Connections held until now are not left waiting: they go where the hold's policy sends them.
+      if (holding) {
+        clearTimeout(holdTimer);
+        await releaseHeld((l) => l.config.upstream);
+      }
       // Nothing was stopped: the services keep their ports, and no rule sends their clients elsewhere.
       if (guard !== undefined && h.stopped.length === 0 && (await guard.close()) > 0)
         log(`removed the rules (${firewall} ${table})`);
     }
     return h;
+  }
+
+  /** From the moment the relay owns the ports: new connections wait (see `held`). */
+  function startHold(h: HandoverStatus): void {
+    const hs = h.hold;
+    if (hs === undefined || holding) return;
+    holding = true;
+    holdStartedAt = now();
+    hs.state = "holding";
+    hs.startedAt = new Date(holdStartedAt).toISOString();
+    h.state = "holding";
+    const abort = new AbortController();
+    holdAbort = abort;
+    holdTimer = setTimeout(() => {
+      log(`hold: ${hs.maxMs} ms reached (handover.hold.maxMs)`);
+      abort.abort();
+    }, hs.maxMs);
+    log(
+      `handover: holding new connections (at most ${hs.maxConnections}, for at most ${hs.maxMs} ms) while the services stop${config.handover?.sync?.length ? " and the sync runs" : ""}`,
+    );
+  }
+
+  /**
+   * Ends the hold: once the services stopped and the sync ran (or `maxMs` is up, whichever comes first), the
+   * held connections go upstream in arrival order; with `onTimeout: abort`, a hold that did not sync gives
+   * the ports back to the old services and releases the held connections to them.
+   */
+  async function finishHold(h: HandoverStatus, stops: Promise<{ stopped: string[]; failed: string[] }>): Promise<void> {
+    const hs = h.hold!;
+    const signal = holdAbort!.signal;
+    const expired = new Promise<void>((resolve) =>
+      signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
+    const stopResult = await Promise.race([stops, expired.then(() => undefined)]);
+    const steps = config.handover?.sync ?? [];
+    if (h.sync !== undefined) {
+      if (stopResult !== undefined && stopResult.failed.length > 0) {
+        // A service that did not stop may still write: syncing now could miss its last writes.
+        h.sync.state = "failed";
+        h.sync.error = `not run: could not stop ${stopResult.failed.join("; ")}`;
+      } else if (signal.aborted) {
+        h.sync.state = "timeout";
+        h.sync.error = "not run: the services were still stopping when the hold's time was up";
+      } else await runSync(steps, h.sync, { log, signal, promoteAnyway: hs.onTimeout === "release" });
+    }
+    clearTimeout(holdTimer);
+    hs.outcome =
+      state === "stopped"
+        ? "stopped"
+        : signal.aborted
+          ? "timeout"
+          : h.sync !== undefined && h.sync.state !== "done"
+            ? "sync-failed"
+            : "synced";
+    if (state === "stopped") {
+      for (const x of waiting.splice(0)) x.drop();
+      holding = false;
+      return;
+    }
+    if (hs.outcome !== "synced" && hs.onTimeout === "abort") {
+      await abortHold(h, stops);
+      return;
+    }
+    if (hs.outcome !== "synced") {
+      const why = h.sync?.error ?? `the services did not stop within ${hs.maxMs} ms`;
+      h.error = `released to the new host without a complete sync: ${why}`;
+      log(`hold: ${h.error}`);
+    }
+    await releaseHeld((l) => l.config.upstream);
+    hs.releasedTo = "upstream";
+  }
+
+  /** The old services run again and get their ports back; the held connections go to them. */
+  async function abortHold(h: HandoverStatus, stops: Promise<{ stopped: string[]; failed: string[] }>): Promise<void> {
+    const hs = h.hold!;
+    log("hold: aborting: the old services start again and get the held connections");
+    const stopped = (await stops).stopped;
+    await thawOld(config.handover?.sync ?? [], log);
+    if (mode === "rebind") {
+      // The relay lets go of the ports it bound (the rebind's rules hold SYNs until the services listen).
+      for (const l of streams) if (l.server.listening) l.server.close();
+      for (const l of streams)
+        if (l.config.kind === "unix") await rm(l.config.path, { force: true }).catch(() => undefined);
+    }
+    const startCommand = config.handover?.startCommand ?? ["systemctl", "start", "{service}"];
+    const started = await stopServices(stopped, startCommand, log, "start");
+    if (started.failed.length > 0) log(`hold: could not start ${started.failed.join("; ")}`);
+    const oldTarget = (l: StreamListener): UpstreamConfig =>
+      l.config.kind === "unix"
+        ? { kind: "unix", path: l.config.path }
+        : {
+            kind: "tcp",
+            host:
+              l.config.host === undefined || l.config.host === "::" || l.config.host === "0.0.0.0"
+                ? "127.0.0.1"
+                : l.config.host,
+            port: l.config.port,
+          };
+    await Promise.all(streams.map((l) => waitListening(oldTarget(l), 30_000)));
+    // redirect: the rules stay as they are (changing NAT rules while redirected connections are open makes
+    // the kernel forget their translation); what they still send to the relay goes to the old services too,
+    // over 127.0.0.1, which the redirect (only the old host's own addresses, handover.addresses) leaves alone.
+    if (mode === "redirect") upstreamFor = oldTarget;
+    await releaseHeld(oldTarget);
+    hs.state = "aborted";
+    hs.releasedTo = "old-services";
+    h.state = "aborted";
+    h.error = `aborted: ${h.sync?.error ?? `the hold's time (${hs.maxMs} ms) was up`}; the old services run again (${started.stopped.join(" ") || "none started"})`;
+    if (mode === "redirect") log(`hold: ${h.error}; the relay passes what still reaches it to them until stopped`);
+    else {
+      log(`hold: ${h.error}; the relay drains`);
+      setImmediate(() => void drain());
+    }
+  }
+
+  /** Passes every held connection upstream, in arrival order, each once the one before it is connected. */
+  async function releaseHeld(target: (l: StreamListener) => UpstreamConfig): Promise<void> {
+    const hs = handoverStatus?.hold;
+    const n = waiting.length;
+    // Still holding while the queue empties: a connection that arrives now waits behind the ones before it.
+    while (waiting.length > 0) {
+      const x = waiting.shift()!;
+      if (hs !== undefined) hs.longestWaitMs = Math.max(hs.longestWaitMs, now() - x.since);
+      if (state === "stopped") {
+        x.drop();
+        continue;
+      }
+      const ok = await new Promise<boolean>((resolve) => x.forward(target(x.l), resolve));
+      if (!ok && hs !== undefined) hs.failed++;
+    }
+    holding = false;
+    if (hs !== undefined) {
+      hs.endedAt = new Date(now()).toISOString();
+      hs.windowMs = now() - holdStartedAt;
+      if (hs.state === "holding") hs.state = "released";
+      log(
+        `hold: released ${hs.held} connection(s) (${n} waiting at the end), window ${hs.windowMs} ms, longest wait ${hs.longestWaitMs} ms${hs.refused ? `, ${hs.refused} refused (maxConnections)` : ""}`,
+      );
+    }
   }
 
   const handover = doHandover();
@@ -761,11 +981,25 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       total: snap.total,
       listeners: snap.listeners,
       clients: snap.clients,
-      handover: handoverStatus === null ? null : { ...handoverStatus },
+      handover: handoverStatus === null ? null : handoverSnapshot(handoverStatus),
       ...(options.restarts === undefined ? {} : { restarts: options.restarts }),
     };
     const helpers = (options.helpers?.statuses() ?? []).map((h) => h.status);
     return mergeStatuses(own, helpers, config.maxClients ?? 10_000);
+  }
+
+  function handoverSnapshot(h: HandoverStatus): HandoverStatus {
+    const out = { ...h };
+    if (h.hold !== undefined) {
+      const hs = { ...h.hold, heldNow: waiting.length };
+      if (holding) {
+        hs.windowMs = now() - holdStartedAt;
+        if (waiting.length > 0) hs.longestWaitMs = Math.max(hs.longestWaitMs, now() - waiting[0]!.since);
+      }
+      out.hold = hs;
+    }
+    if (h.sync !== undefined) out.sync = { ...h.sync, steps: h.sync.steps.map((s) => ({ ...s })) };
+    return out;
   }
 
   /** Open connections and the last open or close, of this process and its helpers. */
@@ -796,6 +1030,11 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
     }
     state = "draining";
     drainDeadline = new Date(t0 + deadlineMs).toISOString();
+    if (holding && holdAbort !== undefined && !holdAbort.signal.aborted) {
+      // The held connections cannot finish while held: the hold ends now, as if its time were up.
+      log("draining during the hold: it ends now (hold.onTimeout decides where the held connections go)");
+      holdAbort.abort();
+    }
     log(`draining: ${activityAll().active} connection(s) open, deadline ${drainDeadline}`);
     await closeListeners();
     // Nothing accepts on the spare ports any more: new connections are refused, not held, from now on. (The
@@ -842,6 +1081,9 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
       clearInterval(idleSweep);
       clearInterval(bufferSweep);
       await closeListeners();
+      clearTimeout(holdTimer);
+      holdAbort?.abort();
+      for (const x of waiting.splice(0)) x.drop();
       for (const t of takeovers) await releaseUnix(t);
       for (const link of Array.from(live)) link.destroy(); // a copy: closing removes entries
       await removeRules();
@@ -883,6 +1125,52 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
 }
 
 function ignore(): void {}
+
+/** A connection waiting in the hold: `forward` connects it to an upstream and joins it (done tells how it went). */
+interface Held {
+  l: StreamListener;
+  since: number;
+  forward(upstream: UpstreamConfig, done: (ok: boolean) => void): void;
+  drop(): void;
+}
+
+function planHoldStatus(c: HoldConfig): HoldStatus {
+  return {
+    state: "off",
+    startedAt: null,
+    endedAt: null,
+    windowMs: null,
+    heldNow: 0,
+    held: 0,
+    refused: 0,
+    longestWaitMs: 0,
+    maxConnections: c.maxConnections ?? 1000,
+    maxMs: c.maxMs ?? 30_000,
+    onTimeout: c.onTimeout ?? "release",
+    outcome: null,
+    releasedTo: null,
+    failed: 0,
+  };
+}
+
+/** Waits until something accepts at `u` (a service started again), trying every 50 ms up to `timeoutMs`. */
+async function waitListening(u: UpstreamConfig, timeoutMs: number): Promise<boolean> {
+  if (u.kind === "ssh") return true;
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = u.kind === "unix" ? connect({ path: u.path }) : connect({ host: u.host, port: u.port });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
 
 /** Where a bound listener really listens (port 0 in the config becomes the port the kernel chose). */
 function listenText(l: StreamListener): string {

@@ -85,6 +85,12 @@ export const commands: readonly CommandEntry[] = [
     description: "The relay on the old host: forward what still arrives to the new host, show who still arrives, drain",
     load: async () => (await import("./relay/index.js")).makeRelayCommand,
   },
+  {
+    name: "sync",
+    description:
+      "The data the old services write (plan's sync:): a warm rsync pass by hand, and what the final sync needs",
+    load: async () => (await import("./sync/index.js")).makeSyncCommand,
+  },
 ];
 
 /** The command a command line runs (`cutover NAME ...` or `cutover help NAME`), if it names one. */

@@ -1,3 +1,5 @@
+import type { HandoverStatus } from "@cutover/relay";
+import { syncSummary } from "../timeline/relay.js";
 import { Command } from "@commander-js/extra-typings";
 import { canonicalIp, type DnsRecord } from "@cutover/dns";
 import type { RunState } from "../state/store.js";
@@ -153,6 +155,8 @@ Examples:
           if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
           if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
         }
+        const sync = syncSummary((state.steps.handover?.result as { handover?: HandoverStatus } | undefined)?.handover);
+        if (sync) out.line(`${c.bold("Sync")}  ${sync}`);
         if (notify) for (const l of notificationLines(out, notify, tz)) out.line(l);
         if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
         else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));

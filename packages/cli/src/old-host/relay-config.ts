@@ -1,7 +1,16 @@
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ListenerConfig, RelayConfig, SshConfig, UpstreamConfig } from "@cutover/relay";
+import type {
+  FilesSyncStep,
+  HandoverConfig,
+  ListenerConfig,
+  RelayConfig,
+  SshConfig,
+  SyncSsh,
+  SyncStep,
+  UpstreamConfig,
+} from "@cutover/relay";
 import { UsageError, UserError } from "../errors.js";
 import type { Plan } from "../plan/schema.js";
 
@@ -113,9 +122,58 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
       at: plan.schedule.swapAt.toISOString(),
     },
   };
+  const hold = planHold(plan);
+  if (hold !== undefined) Object.assign(config.handover!, hold);
+  if (plan.handover.startCommand) config.handover!.startCommand = plan.handover.startCommand;
   if (ssh !== undefined) config.ssh = ssh;
   if (plan.relay.workers !== undefined) config.workers = plan.relay.workers;
   return config;
+}
+
+/** How the old host's OpenSSH client reaches the new host for the sync (new.ssh, sync.ssh). */
+export function planSyncSsh(plan: Plan): SyncSsh {
+  if (plan.new.ssh === undefined) throw new UserError("sync: the plan has no new.ssh for the old host to copy to");
+  const t = parseSshTarget(plan.new.ssh);
+  return {
+    target: `${t.username}@${t.host}`,
+    ...(t.port === 22 ? {} : { port: t.port }),
+    ...(plan.sync?.ssh.identity === undefined ? {} : { identity: plan.sync.ssh.identity }),
+    ...(plan.sync?.ssh.knownHosts === undefined ? {} : { knownHosts: plan.sync.ssh.knownHosts }),
+  };
+}
+
+/** The rsync part of the sync: each path once, as the warm pass and the final delta both copy it. */
+export function planFilesStep(plan: Plan): FilesSyncStep | undefined {
+  if (plan.sync === undefined || plan.sync.files.length === 0) return undefined;
+  return {
+    kind: "files",
+    paths: plan.sync.files.map((f) =>
+      typeof f === "string"
+        ? { from: f }
+        : { from: f.path, ...(f.to === undefined ? {} : { to: f.to }), ...(f.delete ? { delete: true } : {}) },
+    ),
+    ssh: planSyncSsh(plan),
+  };
+}
+
+/** The hold and the final sync the relay runs at the handover: files first, then the database. */
+export function planHold(plan: Plan): Pick<HandoverConfig, "hold" | "sync"> | undefined {
+  const sync = plan.sync;
+  if (sync === undefined) return undefined;
+  const steps: SyncStep[] = [];
+  const files = planFilesStep(plan);
+  if (files !== undefined) steps.push(files);
+  const m = sync.mysql;
+  if (m !== undefined) {
+    const common = { optionsFile: m.optionsFile, newOptionsFile: m.newOptionsFile, ssh: planSyncSsh(plan) };
+    if (m.mode === "dump") steps.push({ kind: "mysql-dump", databases: m.databases ?? [], ...common });
+    // The replica's wait ends a little before the hold does, so its promotion (or the release) still fits.
+    else steps.push({ kind: "mysql-replication", ...common, timeoutMs: Math.max(1000, sync.maxHold - 5000) });
+  }
+  return {
+    hold: { maxConnections: sync.maxHeld, maxMs: sync.maxHold, onTimeout: sync.onTimeout },
+    sync: steps,
+  };
 }
 
 /**

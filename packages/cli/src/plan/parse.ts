@@ -414,6 +414,7 @@ function checkPlan(
   }
 
   checkTiming(plan, add, warnings);
+  checkSync(plan, add);
 
   if (seen.has(25) && plan.relay.proxyProtocol["25"] === undefined) {
     warnings.push(
@@ -422,6 +423,35 @@ function checkPlan(
         "Use relay.proxyProtocol: { 25: v2 } with postscreen_upstream_proxy_protocol = haproxy, or keep the old address out of mynetworks.",
     );
   }
+}
+
+/** A sync needs the hosts' SSH, the relay's handover, and what each mode needs. */
+function checkSync(plan: Plan, add: (path: readonly PropertyKey[], message: string) => void): void {
+  const sync = plan.sync;
+  if (sync === undefined) return;
+  if (sync.files.length === 0 && sync.mysql === undefined)
+    add(["sync"], "list files and/or mysql to sync, or remove the sync section");
+  if (!plan.new.ssh) add(["sync"], "the old host copies to the new one over SSH: give new.ssh, e.g. root@203.0.113.20");
+  if (plan.relay.ports.length === 0 && plan.relay.sockets.length === 0)
+    add(["sync"], "the final sync runs in the relay's handover: give relay.ports or relay.sockets");
+  if (plan.relay.workers !== undefined && plan.relay.workers > 1)
+    add(["relay", "workers"], "a sync holds connections in one process: remove workers (or set 1)");
+  const m = sync.mysql;
+  if (m?.mode === "dump" && m.databases === undefined)
+    add(["sync", "mysql"], "mode dump copies the databases you list: add databases: [shop]");
+  if (m?.mode === "replication" && m.databases !== undefined)
+    add(["sync", "mysql", "databases"], "mode replication promotes the whole replica: remove databases");
+  if (m !== undefined && plan.handover.mode === "rebind" && plan.relay.ports.includes(3306))
+    add(
+      ["sync", "mysql"],
+      "with handover rebind the relay cannot take 3306 while the old server still runs for the sync: use handover mode redirect",
+    );
+  const seen = new Set<string>();
+  sync.files.forEach((f, i) => {
+    const path = typeof f === "string" ? f : f.path;
+    if (seen.has(path)) add(["sync", "files", i], `${path} is listed twice`);
+    seen.add(path);
+  });
 }
 
 /**

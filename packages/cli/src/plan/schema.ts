@@ -144,6 +144,68 @@ const handover = z.strictObject({
       error: 'stopCommand must contain {service}, e.g. [service, "{service}", stop]',
     })
     .optional(),
+  /** How the relay starts a service again when a hold is aborted (sync.onTimeout: abort); default systemctl start. */
+  startCommand: argv
+    .refine((a) => a.some((x) => x.includes("{service}")), {
+      error: 'startCommand must contain {service}, e.g. [service, "{service}", start]',
+    })
+    .optional(),
+});
+
+/** An absolute path on one of the hosts (the plan's own files are relative to it; these never are). */
+const hostPath = z
+  .string()
+  .startsWith("/", { error: "a path on the host is absolute, e.g. /var/www" })
+  .max(4096, { error: "a path is at most 4096 characters" })
+  .refine((s) => !/[\0\s]/.test(s), {
+    error: "a path to sync cannot contain spaces or a NUL byte (rsync -e splits on them)",
+  });
+
+/** A synced path: `/var/www`, or `{ path: /var/vmail, delete: true }`, or `{ path: /srv/a, to: /srv/b }`. */
+const syncPath = z.union([
+  hostPath,
+  z.strictObject({
+    path: hostPath,
+    /** Where it goes on the new host; default the same path. */
+    to: hostPath.optional(),
+    /** Files gone on the old host are deleted on the new one too (rsync --delete). Default false. */
+    delete: z.boolean().optional(),
+  }),
+]);
+
+const database = z
+  .string()
+  .regex(/^[A-Za-z0-9_$-]{1,64}$/, { error: "a database name such as shop (letters, digits, _ $ -)" });
+
+const mysqlSync = z.strictObject({
+  /** `dump`: mysqldump --single-transaction into the new server; `replication`: promote the new server's replica. */
+  mode: z.enum(["dump", "replication"], { error: 'sync.mysql.mode is "dump" or "replication"' }),
+  /** dump: the databases to copy. */
+  databases: z.array(database).min(1).max(1000).optional(),
+  /** Option file with user and password on the old host ([client] group); default /root/.my.cnf. */
+  optionsFile: hostPath.default("/root/.my.cnf"),
+  /** The same on the new host. */
+  newOptionsFile: hostPath.default("/root/.my.cnf"),
+});
+
+const sync = z.strictObject({
+  /** Paths on the old host copied to the new one with rsync over SSH: a warm pass, then the final delta at the handover. */
+  files: z.array(syncPath).max(100, { error: "at most 100 paths" }).default([]),
+  mysql: mysqlSync.optional(),
+  /** The warm pass (rsync ahead of time, also by hand: cutover sync warm) runs this long before the swap. Default 1h. */
+  warmBefore: duration.default(3_600_000),
+  /** The longest new connections are held at the handover while the final sync runs. Default 30s. */
+  maxHold: duration
+    .refine((ms) => ms >= 1000 && ms <= 3_600_000, {
+      error: "maxHold is from 1s to 1h: clients wait that long at most (30s is usual)",
+    })
+    .default(30_000),
+  /** Past maxHold (or when the sync fails): `release` to the new host anyway, or `abort`: the old services take over again. */
+  onTimeout: z.enum(["release", "abort"], { error: 'sync.onTimeout is "release" or "abort"' }).default("release"),
+  /** Connections held at once; past it new ones are refused. Default 1000. */
+  maxHeld: z.number().int().min(1).max(1_000_000).default(1000),
+  /** How the old host's ssh reaches the new host (new.ssh): a key and a known_hosts file on the old host. */
+  ssh: z.strictObject({ identity: hostPath.optional(), knownHosts: hostPath.optional() }).default({}),
 });
 
 const upstream = z.strictObject({
@@ -295,6 +357,8 @@ export const planSchema = z.strictObject({
   handover: handover.default({ mode: "redirect", stopServices: [] }),
   relay: relay.default({ ports: [], proxyProtocol: {}, sockets: [], targets: {} }),
   propagation: propagation.default({ resolvers: "default", authoritative: {} }),
+  /** Zero data loss: the data the old services write, copied while the relay holds new connections (#21). */
+  sync: sync.optional(),
   notify: notify.optional(),
   /** The time zone views print times in (the journal stays UTC); default UTC. */
   timezone: timeZone.optional(),

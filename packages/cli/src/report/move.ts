@@ -2,7 +2,8 @@ import { formatDuration } from "../plan/duration.js";
 import { formatAt } from "../output/time.js";
 import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
-import type { RelaySummary } from "../timeline/relay.js";
+import type { HandoverStatus } from "@cutover/relay";
+import { syncSummary, type RelaySummary } from "../timeline/relay.js";
 import type { Lane, WatchResult } from "../timeline/watch.js";
 import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
 
@@ -159,11 +160,13 @@ ${timeline.rollback.changes
   const ran = timeline.steps
     .filter((s) => state.steps[s.kind]?.doneAt && state.steps[s.kind]?.status === "done")
     .map((s) => `${s.kind} ${t(state.steps[s.kind]!.doneAt)}`);
+  const syncLine = syncSummary((state.steps.handover?.result as { handover?: HandoverStatus } | undefined)?.handover);
   const headline = [
     `<li><b>Moved</b> ${esc(moved.names.length)} records (${esc(moved.names.slice(0, 6).join(", "))}${moved.names.length > 6 ? ", …" : ""}) from <b>${esc(moved.from.join(", ") || "–")}</b> to <b>${esc(moved.to.join(", ") || "–")}</b></li>`,
     `<li><b>Steps</b> ${ran.length ? ran.join(" · ") : "none done yet"}</li>`,
     `<li><b>The world had moved</b> ${world}</li>`,
     `<li><b>Relay</b> ${plural(lastRelay?.total ?? 0, "connection")} carried to the new host from ${plural(clients.length, "client")}; ${esc(arriving)} still arriving${drainAt ? ` at the drain (${t(drainAt)})` : ""}</li>`,
+    ...(syncLine === undefined ? [] : [`<li><b>Sync</b> ${esc(syncLine)}</li>`]),
     `<li class="${failed.length ? "bad" : ""}"><b>Failures</b> ${failed.length ? failed.map(([k, s]) => `${esc(k)}: ${esc(s?.error)}`).join("; ") : "none"}${retries ? ` (${retries} attempts retried)` : ""}</li>`,
     ...(options.headline ?? []).map((l) => `<li class="extra">${esc(l)}</li>`),
     ...(state.rolledBack ? [`<li class="bad"><b>Rolled back</b> ${t(state.rolledBack.at)}</li>`] : []),

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { preflightStep } from "./preflight.js";
 import { drainStep, handoverStep, localRelayDriver, remoteRelayDriver, type RelayDriver } from "./relay.js";
 import type { StepExecutors, StepRuntime } from "./run.js";
+import { warmSyncStep } from "./sync.js";
 import { watchStep } from "./watch.js";
 
 /**
@@ -10,14 +11,16 @@ import { watchStep } from "./watch.js";
  * SSH when the plan has old.ssh (deployed and armed by `cutover relay deploy`), else on this machine.
  */
 export function defaultExecutors(env: Record<string, string | undefined> = process.env): StepExecutors {
+  const pre = (rt: StepRuntime) => preflightStep(rt, env);
   const driver = (rt: StepRuntime): RelayDriver =>
     rt.loaded.plan.old.ssh
       ? remoteRelayDriver(rt, env)
       : localRelayDriver(rt.stateDir ?? join(rt.loaded.dir, ".cutover", rt.state.name));
   return {
-    preflight: async (rt) => preflightStep(rt),
+    preflight: pre,
     handover: async (rt) => handoverStep(rt, driver(rt)),
     watch: watchStep,
     drain: async (rt) => drainStep(rt, driver(rt)),
+    sync: async (rt) => warmSyncStep(rt, env),
   };
 }

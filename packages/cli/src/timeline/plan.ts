@@ -11,7 +11,7 @@ import {
 } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
 
-export type StepKind = "lower" | "preflight" | "handover" | "swap" | "watch" | "drain" | "restore";
+export type StepKind = "lower" | "sync" | "preflight" | "handover" | "swap" | "watch" | "drain" | "restore";
 
 export interface TimelineStep {
   kind: StepKind;
@@ -203,11 +203,24 @@ export function planTimeline(
       plan.relay.sockets.length ? `sockets ${plan.relay.sockets.map((s) => s.listen).join(", ")}` : "",
     ].filter(Boolean);
     const services = plan.handover.stopServices;
+    const sync = plan.sync;
+    if (sync !== undefined && sync.files.length > 0)
+      steps.push({
+        kind: "sync",
+        at: new Date(Math.max(now.getTime(), swapMs - sync.warmBefore)),
+        label: "",
+        summary: `warm sync: rsync ${count(sync.files.length, "path")} from the old host to the new one (the final delta runs in the handover's hold)`,
+        notes: [],
+      });
+    const synced =
+      sync === undefined
+        ? []
+        : [...(sync.files.length ? ["files"] : []), ...(sync.mysql ? [`mysql ${sync.mysql.mode}`] : [])];
     steps.push({
       kind: "handover",
       at: swapAt,
       label: "",
-      summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}`,
+      summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}${sync === undefined ? "" : `; new connections held (≤ ${fmtSeconds(sync.maxHold / 1000)}, then ${sync.onTimeout}) while the final sync runs (${synced.join(", ")})`}`,
       // What rebind costs, in one line: nothing with a firewall on the old host, a few ms of refusals without.
       notes:
         plan.handover.mode === "rebind"
@@ -261,7 +274,7 @@ export function planTimeline(
     notes: [],
   });
 
-  const order: StepKind[] = ["lower", "preflight", "handover", "swap", "watch", "drain", "restore"];
+  const order: StepKind[] = ["lower", "sync", "preflight", "handover", "swap", "watch", "drain", "restore"];
   steps.sort((a, b) => a.at.getTime() - b.at.getTime() || order.indexOf(a.kind) - order.indexOf(b.kind));
   for (const s of steps) s.label = relativeLabel(s.at, swapAt);
 

@@ -2,6 +2,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from "node:tls";
 import type { StepOutcome, StepRuntime } from "./run.js";
 import { StepFailed } from "./run.js";
+import { syncChecks } from "./sync.js";
 
 export interface PreflightCheck {
   check: string;
@@ -127,13 +128,17 @@ export async function runPreflightChecks(
 }
 
 /** The timeline's preflight step: every check must pass, or the step fails (and is retried) before the swap. */
-export async function preflightStep(rt: StepRuntime): Promise<StepOutcome> {
+export async function preflightStep(
+  rt: StepRuntime,
+  env: Record<string, string | undefined> = process.env,
+): Promise<StepOutcome> {
   const { plan } = rt.loaded;
   const target = plan.new.ipv4 ?? plan.new.ipv6!;
   const names = [...new Set(rt.timeline.targets.map((r) => r.name))];
   // the ports the relay forwards to on the new host
   const ports = plan.relay.ports.map((p) => plan.relay.targets[String(p)] ?? p);
   const checks = await runPreflightChecks(target, ports, names, { now: rt.now() });
+  if (plan.sync !== undefined) checks.push(...(await syncChecks(rt, env)));
   const failed = checks.filter((c) => !c.ok);
   for (const c of checks) rt.say(`preflight ${c.ok ? "ok  " : "FAIL"} ${c.check}: ${c.detail}`);
   if (failed.length > 0) {

@@ -13,6 +13,7 @@ import {
   stopRemoteRelay,
   type OldHost,
   type RelayConfig,
+  type HandoverStatus,
   type RelayStatus,
 } from "@cutover/relay";
 import { openOldHost } from "../old-host/connect.js";
@@ -37,6 +38,7 @@ function silentReporter(say: (t: string) => void): Reporter {
 }
 import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
+import { formatHoldLines } from "../output/relay.js";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
 
 /**
@@ -142,6 +144,26 @@ export function relaySummary(s: RelayStatus): RelaySummary {
 }
 
 /**
+ * The hold and the sync of a handover in one line, for `status` and the report: what was held and for how
+ * long, what the sync copied, and how it ended. Undefined when the handover had no hold.
+ */
+export function syncSummary(h: HandoverStatus | null | undefined): string | undefined {
+  const hold = h?.hold;
+  if (hold === undefined) return undefined;
+  const sync = h?.sync;
+  const held = `${hold.held} connection${hold.held === 1 ? "" : "s"} held${hold.windowMs === null ? "" : ` for a ${hold.windowMs} ms window`} (longest wait ${hold.longestWaitMs} ms${hold.refused ? `, ${hold.refused} refused` : ""})`;
+  const copied =
+    sync === undefined
+      ? ""
+      : `; sync ${sync.state}${sync.durationMs === null ? "" : ` in ${sync.durationMs} ms`}: ${sync.files} files, ${sync.bytes} bytes, ${sync.rows} rows`;
+  const ended =
+    hold.outcome === null
+      ? ""
+      : `; ${hold.outcome}, released to ${hold.releasedTo === "old-services" ? "the old services" : "the new host"}`;
+  return `${hold.state === "holding" ? "holding now: " : ""}${held}${copied}${ended}${sync?.error ? ` (${sync.error})` : ""}`;
+}
+
+/**
  * The handover step: the relay takes the old host's ports (rebind or redirect) and the plan's services
  * stop. A relay already running (deployed and armed ahead) is checked; otherwise it is started now.
  */
@@ -175,12 +197,23 @@ export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promis
       h.error ?? "the relay's handover failed",
       "see `cutover relay status` and the relay's log",
     );
+  if (h?.state === "aborted")
+    throw new StepFailed(
+      "handover",
+      h.error ?? "the hold was aborted: the old services run again",
+      "the old host serves again; see `cutover relay status` (the sync's steps) and the relay's log, then roll back or arm a new handover",
+    );
   if (h && h.state === "waiting") {
     rt.say(`handover: the relay is armed for ${h.at ?? "the swap"}`);
     return { status: "wait", until: new Date(rt.now().getTime() + 1000), result: { state: "waiting" } };
   }
+  if (h && h.state === "holding") {
+    for (const line of formatHoldLines(h)) rt.say(`handover: ${line.trim()}`);
+    return { status: "wait", until: new Date(rt.now().getTime() + 1000), result: { state: "holding", handover: h } };
+  }
   const gap = h?.gapMs != null ? `, gap ${h.gapMs} ms` : "";
   rt.say(`handover: done (${h?.mode ?? "none"}${gap}${h?.stopped.length ? `; stopped ${h.stopped.join(" ")}` : ""})`);
+  if (h) for (const line of formatHoldLines(h)) rt.say(`handover: ${line.trim()}`);
   return { status: "done", result: { ...relaySummary(s), handover: h } };
 }
 

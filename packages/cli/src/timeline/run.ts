@@ -30,6 +30,7 @@ export interface StepExecutors {
   handover?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
   watch?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
   drain?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
+  sync?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
 }
 
 export class StepFailed extends Error {
@@ -48,6 +49,8 @@ export class StepFailed extends Error {
 /** Steps that must be done before a step may start. */
 const REQUIRES: Record<StepKind, StepKind[]> = {
   lower: [],
+  // The warm pass only shortens the final one (which copies whatever is missing): nothing waits for it.
+  sync: [],
   preflight: ["lower"],
   handover: ["lower", "preflight"],
   swap: ["lower", "preflight", "handover"],
@@ -61,6 +64,7 @@ function windowEnd(step: TimelineStep, t: Timeline): number {
   const swap = t.swapAt.getTime();
   switch (step.kind) {
     case "lower":
+    case "sync":
     case "preflight":
       return swap;
     case "handover":
@@ -258,6 +262,7 @@ async function executeStep(rt: StepRuntime, step: TimelineStep, executors: StepE
     case "swap":
     case "restore":
       return runDnsStep(rt, step, step.changes!);
+    case "sync":
     case "preflight":
     case "handover":
     case "watch":

@@ -1,16 +1,7 @@
 import type { RelayStatus } from "@cutover/relay";
+import { formatBytes, formatHoldLines } from "../../output/relay.js";
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
+export { formatBytes };
 
 /** Columns padded to the widest cell. */
 export function table(rows: readonly (readonly string[])[]): string[] {
@@ -46,6 +37,7 @@ export function formatStatus(s: RelayStatus, limit: number): string[] {
     if (h.stopped.length > 0) parts.push(`stopped ${h.stopped.join(", ")}`);
     if (h.error !== null) parts.push(`problem: ${h.error}`);
     lines.push(parts.join("; "));
+    lines.push(...formatHoldLines(h));
   }
   lines.push("");
   lines.push(

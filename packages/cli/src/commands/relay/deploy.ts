@@ -95,6 +95,12 @@ The relay runs as root (sudo -n for a non-root login) from /var/lib/cutover/NAME
           `${opts.dryRun === true ? "checking" : "deploying to"} ${host.label} (host key ${host.fingerprint}), ${dir}`,
         );
         if (opts.socat === true) {
+          if (loaded.plan.sync !== undefined)
+            throw new UserError("--socat cannot hold connections or run the plan's sync: deploy the relay itself", {
+              details: [
+                "cutover relay deploy without --socat (Node 18+ on the old host), or remove sync: from the plan",
+              ],
+            });
           const r = await deploySocatRelay(host, {
             name: loaded.plan.name,
             config,

@@ -1,3 +1,4 @@
+import { UserError } from "../../errors.js";
 import { Command } from "@commander-js/extra-typings";
 import { defaultRemoteDir, planSocatScript } from "@cutover/relay";
 import type { Deps } from "../../context.js";
@@ -32,6 +33,13 @@ cutover relay deploy --socat uploads everything for you.`,
       const loaded = await loadRemotePlan(deps, opts.plan);
       for (const w of loaded.warnings) out.warn(w);
       const plan = loaded.plan;
+      if (plan.sync !== undefined)
+        throw new UserError(
+          "the socat script cannot hold connections or run the plan's sync: deploy the relay itself",
+          {
+            details: ["cutover relay deploy (it needs Node 18+ on the old host), or remove sync: from the plan"],
+          },
+        );
       const dir = (opts.remoteDir ?? defaultRemoteDir(plan.name)).replace(/\/+$/, "");
       const knownHosts = opts.knownHosts ?? `${deps.env.HOME ?? "/root"}/.ssh/known_hosts`;
       const config = planRelayConfig(plan, { adminPath: `${dir}/admin.sock`, knownHostsPath: knownHosts });
