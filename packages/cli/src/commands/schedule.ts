@@ -12,6 +12,7 @@ import { createReporter, type Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import {
   atTag,
+  atEnvironment,
   credentialNames,
   environmentFile,
   planAtJobs,
@@ -127,7 +128,7 @@ The journal starts now: the original records are read and saved before anything 
         if (opts.with === "edge")
           await scheduleEdge(session, out, { dryRun: print, remove: opts.remove, accountId: opts.accountId }, deps);
         else if (opts.with === "systemd") await systemd(session, target, out, { ...opts, print }, deps.env);
-        else await atJobs(session, target, out, { ...opts, print });
+        else await atJobs(session, target, out, { ...opts, print }, deps.env);
       } finally {
         await session.close();
       }
@@ -276,7 +277,10 @@ async function atJobs(
   target: ScheduleTarget,
   out: Reporter,
   opts: { print: boolean; remove?: boolean },
+  env: Record<string, string | undefined>,
 ): Promise<void> {
+  const envFile = tickEnvPath(target.stateDir);
+  const credentials = credentialNames(session.loaded.plan).filter((n) => env[n] !== undefined);
   if (opts.remove) {
     if (opts.print) {
       const ids = await queuedAtJobs(target.stateDir);
@@ -285,6 +289,7 @@ async function atJobs(
       return;
     }
     const ids = await removeAtJobs(target.stateDir);
+    await rm(envFile, { force: true });
     await writeRecord(session, undefined);
     out.data({ removed: ids, left: [] });
     out.line(
@@ -305,9 +310,15 @@ async function atJobs(
   if (replaced.length) out.line(`replaced the queued at jobs ${replaced.join(" ")}`);
   if (!(await atdRunning()))
     out.warn("atd is not running on this machine: the jobs will not fire until it runs (systemctl start atd)");
+  await writeFileAtomic(envFile, environmentFile(credentials, env), { mode: 0o600 });
+  out.line(
+    credentials.length
+      ? `the jobs read ${credentials.join(", ")} from ${envFile} (0600); at's own copy of the environment holds none of them`
+      : `no credential was set in this environment; put what the provider needs in ${envFile} (0600) as NAME=value`,
+  );
   const recorded: Array<{ id: string; at: string }> = [];
   for (const j of jobs) {
-    const id = await submitAt(j.timeSpec, j.script);
+    const id = await submitAt(j.timeSpec, j.script, atEnvironment(env, credentials));
     recorded.push({ id, at: j.at.toISOString() });
     out.line(`at job ${id}: tick at ${formatUtc(j.at)}`);
   }
@@ -315,10 +326,10 @@ async function atJobs(
   out.data({ jobs: recorded, replaced, atd: await atdRunning() });
 }
 
-export function submitAt(timeSpec: string, script: string): Promise<string> {
+export function submitAt(timeSpec: string, script: string, env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn("at", ["-t", timeSpec], {
-      env: { ...process.env, TZ: "UTC" },
+      env,
       stdio: ["pipe", "pipe", "pipe"],
     });
     let text = "";

@@ -6,7 +6,7 @@ import { createReporter } from "../output/reporter.js";
 import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors } from "../timeline/run.js";
-import { atJobFor } from "../timeline/schedule.js";
+import { atEnvironment, atJobFor, credentialNames } from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
 import type { Reporter } from "../output/reporter.js";
@@ -14,7 +14,12 @@ import { withRunOptions } from "./_options.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 
 /** Queues one at job for the next due time, unless one is queued for that time already. */
-async function rearmAt(session: Session, next: Date, out: Reporter): Promise<void> {
+async function rearmAt(
+  session: Session,
+  next: Date,
+  out: Reporter,
+  env: Record<string, string | undefined>,
+): Promise<void> {
   const rec = (await readRecord(session)) ?? { with: "at" as const, jobs: [] };
   const iso = next.toISOString();
   if (rec.jobs?.some((j) => j.at === iso)) return;
@@ -24,7 +29,8 @@ async function rearmAt(session: Session, next: Date, out: Reporter): Promise<voi
     command: selfCommand(),
     workDir: session.loaded.dir,
   });
-  const id = await submitAt(job.timeSpec, job.script);
+  // The job reads the credentials from the environment file, as the jobs `schedule` queued do.
+  const id = await submitAt(job.timeSpec, job.script, atEnvironment(env, credentialNames(session.loaded.plan)));
   rec.jobs = [...(rec.jobs ?? []), { id, at: iso }];
   await writeRecord(session, rec);
   out.line(`queued at job ${id} for ${iso}`);
@@ -105,7 +111,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
         });
         if (result.ran.length === 0) out.line("nothing due");
         for (const r of result.ran) out.line(`${r.kind}: ${r.status}`);
-        if (opts.rearmAt && !result.finished && result.nextAt) await rearmAt(session, result.nextAt, out);
+        if (opts.rearmAt && !result.finished && result.nextAt) await rearmAt(session, result.nextAt, out, deps.env);
         if (stuck.length > 0) {
           for (const [k, st] of stuck)
             out.error(`${k} failed: ${st?.error}; fix the cause, then \`cutover tick --retry\` or \`cutover run\``);

@@ -44,6 +44,25 @@ export function environmentFile(names: readonly string[], env: Record<string, st
 }
 
 /** The environment file the service reads its credentials from (0600, beside the journal). */
+/**
+ * The environment `at` is run with: `at` writes its caller's whole environment into the queued job (a
+ * file in the spool), so every variable that may hold a secret stays out: the plan's credentials (they
+ * reach the job through the 0600 environment file) and anything named like a token, key, secret or password.
+ */
+export function atEnvironment(
+  env: Record<string, string | undefined>,
+  credentials: readonly string[],
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || credentials.includes(k)) continue;
+    if (/TOKEN|SECRET|PASSW|CREDENTIAL|API_?KEY|ACCESS_KEY|PRIVATE/i.test(k)) continue;
+    out[k] = v;
+  }
+  // A caller without PATH (an embedding with a bare environment) still finds at and the job its tools.
+  return { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", ...out, TZ: "UTC" };
+}
+
 export function tickEnvPath(stateDir: string): string {
   return `${stateDir}/tick.env`;
 }
@@ -171,10 +190,13 @@ export function atJobFor(at: Date, target: ScheduleTarget): { at: Date; timeSpec
     .join(" ");
   // at reads local time; TZ=UTC in the environment of `at` makes the spec UTC. The tag line finds every
   // job of this plan in the queue (`at -c ID`), whoever queued it: re-scheduling and --remove need no memory.
+  // The credentials come from the 0600 environment file `schedule` writes (at copies its caller's
+  // environment into the job, which is why they are kept out of that: see atEnvironment).
+  const envFile = shellQuote(tickEnvPath(target.stateDir));
   return {
     at,
     timeSpec: atTimeSpec(at),
-    script: `${atTag(target.stateDir)}\ncd ${shellQuote(target.workDir)} && ${exec}\n`,
+    script: `${atTag(target.stateDir)}\nif [ -r ${envFile} ]; then set -a; . ${envFile}; set +a; fi\ncd ${shellQuote(target.workDir)} && ${exec}\n`,
   };
 }
 

@@ -126,4 +126,29 @@ describe("cutover schedule --with at", () => {
     const after = execFileSync("atq", { encoding: "utf8" });
     for (const j of jobs) expect(after).not.toMatch(new RegExp(`^${j.id}\\s`, "m"));
   });
+
+  test("no secret reaches the at spool: at copies its caller's environment into each job", async () => {
+    const move = await makeMoveDir({ swapAt: SWAP });
+    cleanup.push(move.close);
+    // In this process's environment too: that is what at copied before.
+    process.env.SOME_API_TOKEN = "tok-0123456789-secret";
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, SOME_API_TOKEN: process.env.SOME_API_TOKEN };
+    const r = await runCli(["schedule", "--with", "at", "--json"], { cwd: move.dir, now: NOW, env }).finally(
+      () => delete process.env.SOME_API_TOKEN,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const ids = (JSON.parse(r.stdout).jobs as Array<{ id: string }>).map((j) => j.id);
+    try {
+      for (const id of ids) {
+        const script = execFileSync("at", ["-c", id], { encoding: "utf8" });
+        expect(script).not.toContain("tok-0123456789-secret");
+        // The jobs read the plan's credentials from the 0600 environment file instead.
+        expect(script).toContain(".cutover/move-test/tick.env");
+      }
+      expect(statSync(join(move.dir, ".cutover/move-test/tick.env")).mode & 0o777).toBe(0o600);
+    } finally {
+      await runCli(["schedule", "--with", "at", "--remove"], { cwd: move.dir, now: NOW });
+    }
+    expect(existsSync(join(move.dir, ".cutover/move-test/tick.env"))).toBe(false);
+  });
 });
