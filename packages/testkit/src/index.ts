@@ -4,3 +4,4 @@ export { fingerprintOf, keygen, startSshd, type TestSshd } from "./sshd.js";
 export { UNBOUND, unboundConfig, type UnboundOptions } from "./unbound.js";
 export { runBounded, type BoundedRun } from "./process.js";
 export { freePort } from "./ports.js";
+export { renderTerminal, runInPty, startInPty, type PtyProcess, type PtyRun, type Screen } from "./pty.js";

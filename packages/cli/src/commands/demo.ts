@@ -10,6 +10,7 @@ import { createReporter } from "../output/reporter.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { openSession, type Session } from "../timeline/session.js";
 import { checkOutputPath } from "../output/path.js";
+import { formatAt } from "../output/time.js";
 import { tearDownDemo } from "../demo/teardown.js";
 import { runForeground, STOP_SIGNALS } from "./run.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
@@ -60,6 +61,9 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         out.line(
           "handover rebind (redirect needs root and nftables): new connections that arrive in the few ms between the old service closing its port and the relay binding it are refused, unless nftables/iptables can hold them",
         );
+      // On a terminal the demo's own lines go through the run's live view too (wrapped at the width, above it).
+      const view = out.tty && !out.json ? (await import("../output/live.js")).createLiveView(deps.stdout) : undefined;
+      out.useLiveView(view);
       const demo = await setupDemo(deps.now(), mode);
       const abort = new AbortController();
       const onSigint = () => abort.abort();
@@ -71,14 +75,18 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
       const tallyLine = () => {
         const t = clients?.tally;
         return t
-          ? `visitors: ${t.ok} pages served (old host ${t.byHost.old ?? 0}, new host ${t.byHost.new ?? 0}, through the relay ${t.relayed}), ${t.failed} failed`
+          ? `visitors: ${t.ok} pages served, ${t.failed} failed (old host ${t.byHost.old ?? 0}, new host ${t.byHost.new ?? 0}, relayed ${t.relayed})`
           : "visitors: none started";
       };
       try {
         out.line(
           out.c.bold("cutover demo: moving www.example.test from 127.0.0.2 (old) to 127.0.0.3 (new) on loopback"),
         );
-        out.line(out.c.dim(`plan and journal in ${demo.dir}; the swap is at ${demo.swapAt.toISOString()}`));
+        out.line(
+          out.c.dim(
+            `plan and journal in ${demo.dir}; the swap is at ${formatAt(demo.swapAt, undefined, { seconds: true })}`,
+          ),
+        );
         clients = startClients({
           dns: demo.dns.address,
           name: "www.example.test",
@@ -109,6 +117,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
           extraLines: () => [tallyLine()],
           ...(notifier ? { notifier } : {}),
           stoppedLine: "stopped; tearing the demo down",
+          ...(view ? { view } : {}),
         });
       } catch (error) {
         if (error instanceof ExitCode) stopped = true;
@@ -135,6 +144,7 @@ gone, restores the TTL and writes the report. Nothing leaves this machine.`,
         for (const l of torn.lines) out.line(l);
         for (const p of torn.problems) out.warn(p);
         out.data({ report: torn.report, visitors: clients?.tally, stopped, teardown: torn });
+        out.useLiveView(undefined);
       }
       if (stopped) throw new ExitCode(130);
     });

@@ -2,13 +2,14 @@ import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
-import { formatUtc, printTimeline, timelineToJson } from "../output/timeline.js";
+import { formatPlanTime, formatUtc, printTimeline, timelineToJson } from "../output/timeline.js";
 import { timeZoneOption } from "../output/time.js";
 import { loadPlan } from "../plan/load.js";
 import { readPlanRecords } from "../timeline/records.js";
 import { planTimeline } from "../timeline/plan.js";
 import { acceptPlanChanges } from "../timeline/session.js";
 import { parseNowOption } from "./_options.js";
+import { count } from "../output/words.js";
 
 export function makePlanCommand(deps: Deps) {
   return new Command("plan")
@@ -60,7 +61,7 @@ Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed w
         const details = [...result.problems];
         if (result.earliestSafeSwap) {
           details.push(
-            `earliest safe swap: ${result.earliestSafeSwap.toISOString()} (set schedule.swapAt to it or later, or pass --accept-risk)`,
+            `earliest safe swap: ${formatPlanTime(result.earliestSafeSwap)} (set schedule.swapAt to it or later, or pass --accept-risk)`,
           );
         }
         throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details });
@@ -78,7 +79,9 @@ Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed w
       const olds = [loaded.plan.old.ipv4, loaded.plan.old.ipv6].filter(Boolean).join(", ");
       const news = [loaded.plan.new.ipv4, loaded.plan.new.ipv6].filter(Boolean).join(", ");
       out.line(`${c.bold(t.name)}: ${olds} → ${news}  (${providerName}: ${loaded.plan.dns.zones.join(", ")})`);
-      out.line(c.dim(`now ${formatUtc(now)}; swap at ${formatUtc(t.swapAt)}; ${t.targets.length} records move`));
+      out.line(
+        c.dim(`now ${formatUtc(now)}; swap at ${formatUtc(t.swapAt)}; ${count(t.targets.length, "record")} to move`),
+      );
       out.line();
       // The second column: --tz, the plan's timezone, else the machine's TZ.
       const tz = timeZoneOption(opts.tz, loaded.plan.timezone) ?? deps.env.TZ;

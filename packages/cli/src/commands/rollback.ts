@@ -10,6 +10,7 @@ import { openSession } from "../timeline/session.js";
 import { withStateOption } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
+import { count } from "../output/words.js";
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
 export interface RollbackHooks {
@@ -67,7 +68,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
         const say = (t: string) => out.line(t);
         if (opts.dryRun) {
           out.data({ dryRun: true, changes: changeSetToJson(set).changes });
-          out.line(`would put back ${set.changes.length} records:`);
+          out.line(`would put back ${count(set.changes.length, "record")}:`);
           for (const ch of set.changes) out.line(`  ${ch.name} ${ch.type} → ${ch.after.content} ttl ${ch.after.ttl}`);
           if (state.steps.handover?.attempts) {
             if (hooks.undoHandover) await hooks.undoHandover({ planFile: session.loaded.path, dryRun: true, say });

@@ -4,11 +4,13 @@ import { formatDuration } from "../plan/duration.js";
 import { ExitCode } from "../errors.js";
 import { printDryRun } from "./_dry-run.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
+import type { LiveView } from "../output/live.js";
 import { stepLines } from "../output/steps.js";
 import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
-import { retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
+import { isFinished, retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
+import type { StepKind } from "../timeline/plan.js";
 import { withRunOptions } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
@@ -97,23 +99,45 @@ export async function runForeground(
     notifier?: Notifier;
     /** The zone printed times are in (undefined: UTC). */
     timeZone?: string | undefined;
+    /** The live view to draw in (the demo's, which also carries its own lines); else one of its own on a TTY. */
+    view?: LiveView;
   },
 ): Promise<void> {
   const executors = options.executors ?? defaultExecutors(deps.env);
-  const log: string[] = [];
   const live = out.tty && !out.json;
-  // In a pipe, progress of a polling step (watch, drain) is printed at most every 10 s.
+  const view = !live ? undefined : (options.view ?? (await import("../output/live.js")).createLiveView(deps.stdout));
+  out.useLiveView(view);
+  // A polling step (watch, drain) says how it goes every second or so: its latest line is shown in the live
+  // view while the step runs, and printed (above the view, or in a pipe) at most every 10 s.
   const lastSaid = new Map<string, number>();
+  const latest = new Map<StepKind, string>();
+  const lastText = new Map<StepKind, string>();
+  const frame = (): string[] => {
+    const now = deps.now();
+    const progress = [...latest].filter(([kind]) => !isFinished(session.state.steps[kind])).map(([, l]) => l);
+    const extra = [...(options.extraLines?.() ?? []), ...progress];
+    return [
+      out.c.bold(`${session.timeline.name}  ${formatAt(now, options.timeZone, { seconds: false })}`),
+      ...stepLines(out, session.timeline, session.state, now, options.timeZone),
+      ...(extra.length > 0 ? ["", ...extra] : []),
+    ];
+  };
+  const draw = () => view?.render(frame());
   const say = (text: string) => {
-    const key = /^(\w+): /.exec(text)?.[1];
-    const nowMs = deps.now().getTime();
-    if (!live && !out.json && key && !/done|failed|stopped|quiet|deadline/.test(text)) {
-      if (nowMs - (lastSaid.get(key) ?? -Infinity) < 10_000) return;
-      lastSaid.set(key, nowMs);
+    const at = deps.now();
+    if (out.json) {
+      deps.stdout.write(`${JSON.stringify({ at: at.toISOString(), event: "log", text })}\n`);
+      return;
     }
-    const line = `${formatAt(deps.now(), options.timeZone)}  ${text}`;
-    if (out.json) deps.stdout.write(`${JSON.stringify({ at: deps.now().toISOString(), event: "log", text })}\n`);
-    else if (live) log.push(line);
+    const line = `${formatAt(at, options.timeZone, { seconds: true })}  ${text}`;
+    const key = session.timeline.steps.find((s) => text.startsWith(`${s.kind}: `))?.kind;
+    if (key) lastText.set(key, text);
+    if (key && !/done|failed|stopped|quiet|deadline/.test(text)) {
+      latest.set(key, line);
+      if (at.getTime() - (lastSaid.get(key) ?? -Infinity) < 10_000) return draw();
+      lastSaid.set(key, at.getTime());
+    } else if (key) latest.delete(key);
+    if (view) view.print([line]);
     else out.line(line);
   };
   const rt: StepRuntime = {
@@ -127,75 +151,62 @@ export async function runForeground(
     signal: options.signal,
     say,
   };
-  for (const n of session.notes) out.warn(n);
-  if (session.created) say(`journal started in ${session.store.dir}; the original records are saved`);
-  else say(`resuming from the journal in ${session.store.dir}`);
-  for (const k of await retryFailedSteps(session.state, session.store, deps.now()))
-    say(`${k}: failed before; trying again`);
-  for (const w of session.timeline.warnings) out.warn(w);
-  let drawn = 0;
-  let ranAny = false;
-  const draw = () => {
-    if (!live) return;
-    const now = deps.now();
-    const lines = [
-      out.c.bold(`${session.timeline.name}  ${formatAt(now, options.timeZone)}`),
-      ...stepLines(out, session.timeline, session.state, now, options.timeZone),
-      ...(options.extraLines ? ["", ...options.extraLines()] : []),
-      "",
-      ...log.slice(-8),
-    ];
-    const cols = (deps.stdout as { columns?: number }).columns ?? 100;
-    let text = drawn > 0 ? `\x1b[${drawn}A\x1b[J` : "";
-    text += lines.map((l) => l.slice(0, cols + 20)).join("\n") + "\n";
-    deps.stdout.write(text);
-    drawn = lines.length;
-  };
-  for (;;) {
-    if (session.state.rolledBack) {
-      say("this run was rolled back; nothing more to do");
-      break;
-    }
-    const tick = await runDueSteps(rt, session.store, executors);
-    if (tick.ran.length > 0) ranAny = true;
-    if (!live && !out.json) {
-      for (const r of tick.ran) if (r.status !== "pending") say(`${r.kind}: ${r.status}`);
-      if (tick.ran.length > 0 && options.extraLines) for (const l of options.extraLines()) say(l);
-    }
-    if (out.json)
-      for (const r of tick.ran)
-        deps.stdout.write(
-          `${JSON.stringify({ at: deps.now().toISOString(), event: "step", step: r.kind, status: r.status })}\n`,
-        );
-    draw();
-    if (tick.finished) {
-      if (ranAny) options.notifier?.finished(deps.now());
-      say("the timeline is finished");
+  try {
+    for (const n of session.notes) out.warn(n);
+    if (session.created) say(`journal started in ${session.store.dir}; the original records are saved`);
+    else say(`resuming from the journal in ${session.store.dir}`);
+    for (const k of await retryFailedSteps(session.state, session.store, deps.now()))
+      say(`${k}: failed before; trying again`);
+    for (const w of session.timeline.warnings) out.warn(w);
+    let ranAny = false;
+    for (;;) {
+      if (session.state.rolledBack) {
+        say("this run was rolled back; nothing more to do");
+        break;
+      }
+      const tick = await runDueSteps(rt, session.store, executors);
+      if (tick.ran.length > 0) ranAny = true;
+      // A step's outcome, unless its executor just said it ("handover: done (redirect; ...)").
+      if (!out.json)
+        for (const r of tick.ran)
+          if (r.status !== "pending" && !lastText.get(r.kind)?.startsWith(`${r.kind}: ${r.status}`))
+            say(`${r.kind}: ${r.status}`);
+      if (!live && !out.json && tick.ran.length > 0 && options.extraLines) for (const l of options.extraLines()) say(l);
+      if (out.json)
+        for (const r of tick.ran)
+          deps.stdout.write(
+            `${JSON.stringify({ at: deps.now().toISOString(), event: "step", step: r.kind, status: r.status })}\n`,
+          );
       draw();
-      break;
+      if (tick.finished) {
+        if (ranAny) options.notifier?.finished(deps.now());
+        say("the timeline is finished");
+        break;
+      }
+      if (options.signal.aborted) {
+        say(options.stoppedLine ?? "stopped; run `cutover run` again to resume");
+        throw new ExitCode(130);
+      }
+      if (!tick.nextAt) {
+        say("nothing can run: a step failed; see `cutover status`");
+        break;
+      }
+      const wait = tick.nextAt.getTime() - deps.now().getTime();
+      if (wait >= 5000 && !live)
+        say(`next: ${formatAt(tick.nextAt, options.timeZone, { seconds: true })} (in ${formatDuration(wait)})`);
+      // On a terminal, wake to redraw when the view changes: the countdown shows two units ("1d3h", "3h5m",
+      // "5m30s"), so every second in the last hour, else at each minute (the clock shows minutes).
+      const nowMs = deps.now().getTime();
+      const tickMs = wait < 3_600_000 ? 1000 : 60_000 - (nowMs % 60_000);
+      const slice = live ? Math.min(Math.max(wait, 0), tickMs) : Math.max(wait, 0);
+      try {
+        await deps.sleep(Math.max(slice, 0), options.signal);
+      } catch {
+        // aborted: loop once more to journal and exit
+      }
     }
-    if (options.signal.aborted) {
-      say(options.stoppedLine ?? "stopped; run `cutover run` again to resume");
-      draw();
-      throw new ExitCode(130);
-    }
-    if (!tick.nextAt) {
-      say("nothing can run: a step failed; see `cutover status`");
-      break;
-    }
-    const wait = tick.nextAt.getTime() - deps.now().getTime();
-    if (wait >= 5000 && !live) say(`next: ${formatAt(tick.nextAt, options.timeZone)} (in ${formatDuration(wait)})`);
-    // On a terminal, wake to redraw the countdown when it changes: each second in the last hour, each
-    // minute before (it shows two units, "25h59m"), so a day's wait is not 86,400 redraws.
-    const slice = !live
-      ? Math.max(wait, 0)
-      : wait >= 3_600_000
-        ? wait % 60_000 || 60_000
-        : Math.min(Math.max(wait, 0), 1000);
-    try {
-      await deps.sleep(Math.max(slice, 0), options.signal);
-    } catch {
-      // aborted: loop once more to journal and exit
-    }
+  } finally {
+    view?.done();
+    if (!options.view) out.useLiveView(undefined);
   }
 }

@@ -23,6 +23,7 @@ import { UserError } from "../errors.js";
 import type { Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import type { Session } from "../timeline/session.js";
+import { count } from "../output/words.js";
 
 /**
  * What the admin's machine keeps about a deployed Worker (mode 0600, beside the journal; not in it). It is
@@ -265,7 +266,7 @@ export async function scheduleEdge(
     steps,
     status: result.status,
   });
-  out.line(`deployed ${name} (${result.handle.url}) and armed ${steps.length} steps:`);
+  out.line(`deployed ${name} (${result.handle.url}) and armed ${count(steps.length, "step")}:`);
   for (const s of deployment.data.steps) out.line(`  ${formatUtc(new Date(s.at))}  ${s.id.padEnd(8)} ${s.summary}`);
   out.line(
     `startup time ${result.startupTimeMs === undefined ? "not reported" : `${result.startupTimeMs} ms`} (Cloudflare's limit ${WORKER_LIMITS.startupMs} ms); ${describeUploadSizes(result.sizes)[0]}`,

@@ -128,7 +128,7 @@ Examples:
         const at = (d: Date) => formatAt(d, tz);
         out.line(`${c.bold(state.name)}  ${at(now)}  (journal: ${session.store.dir})`);
         if (timeline.risk) out.line(c.red(`RISK ACCEPTED: ${timeline.risk.reason}`));
-        if (state.rolledBack) out.line(c.yellow(`rolled back at ${state.rolledBack.at}`));
+        if (state.rolledBack) out.line(c.yellow(`rolled back at ${at(new Date(state.rolledBack.at))}`));
         out.line();
         for (const l of stepLines(out, timeline, state, now, tz)) out.line(l);
         out.line();

@@ -96,7 +96,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
             now: deps.now,
             sleep: deps.sleep,
             oneShot: true,
-            say: (t) => out.line(`${formatAt(deps.now(), tz)}  ${t}`),
+            say: (t) => out.line(`${formatAt(deps.now(), tz, { seconds: true })}  ${t}`),
           },
           session.store,
           hooks.executors ?? defaultExecutors(deps.env),

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
+import { count } from "../output/words.js";
 
 /** What a notification is about (docs/notifications.md lists each with its fields). */
 export type NotifyEventType =
@@ -67,7 +68,7 @@ function shortSummary(result: unknown): string | undefined {
   if (typeof r?.summary === "string") return r.summary;
   if (Array.isArray(r?.records)) {
     const changed = r.records.filter((x) => x.status === "applied").length;
-    return `${changed} records changed, ${r.records.length - changed} already in place`;
+    return `${count(changed, "record")} changed, ${r.records.length - changed} already in place`;
   }
   return undefined;
 }
@@ -145,7 +146,7 @@ export function notificationsFor(e: JournalEvent, ctx: EventContext): NotifyEven
       return [
         {
           ...base("move.rolled-back", "rolled back: the records point at the old host again"),
-          summary: `${ctx.state.rolledBack?.outcomes.length ?? 0} records put back`,
+          summary: `${count(ctx.state.rolledBack?.outcomes.length ?? 0, "record")} put back`,
         },
       ];
     default:
@@ -180,6 +181,6 @@ export function finishedEvent(ctx: EventContext, at: string): NotifyEvent {
     move: ctx.move,
     runner: ctx.runner,
     host: ctx.host,
-    text: `${ctx.move}: the move is finished${failed ? ` (${failed} steps failed)` : ""}`,
+    text: `${ctx.move}: the move is finished${failed ? ` (${count(failed, "step")} failed)` : ""}`,
   };
 }

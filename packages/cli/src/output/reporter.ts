@@ -1,4 +1,5 @@
 import pc from "picocolors";
+import type { LiveView } from "./live.js";
 
 export interface Streams {
   stdout: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
@@ -27,6 +28,11 @@ export interface Reporter {
   error(text: string): void;
   /** Raw write to stdout (live views). */
   write(text: string): void;
+  /**
+   * While a live view is on the terminal, lines, warnings and errors are printed above it (a line written
+   * below it would be overwritten by the next redraw, or push it out of place); undefined ends that.
+   */
+  useLiveView(view: LiveView | undefined): void;
 }
 
 export function createReporter(streams: Streams, options: ReporterOptions): Reporter {
@@ -36,25 +42,34 @@ export function createReporter(streams: Streams, options: ReporterOptions): Repo
   const errColor = streams.stderr.isTTY === true && !noColor;
   const c = pc.createColors(color);
   const ec = pc.createColors(errColor);
+  let live: LiveView | undefined;
+  // stderr goes above the view only when it is a terminal too (the same screen); else it stays on stderr.
+  const toStderr = (text: string) =>
+    live && streams.stderr.isTTY === true ? live.print([text]) : streams.stderr.write(`${text}\n`);
   return {
     json: options.json,
     tty,
     color,
     c,
     line(text = "") {
-      if (!options.json) streams.stdout.write(`${text}\n`);
+      if (options.json) return;
+      if (live) live.print([text]);
+      else streams.stdout.write(`${text}\n`);
     },
     data(value) {
       if (options.json) streams.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     },
     warn(text) {
-      streams.stderr.write(`${ec.yellow("warning:")} ${text}\n`);
+      toStderr(`${ec.yellow("warning:")} ${text}`);
     },
     error(text) {
-      streams.stderr.write(`${ec.red("error:")} ${text}\n`);
+      toStderr(`${ec.red("error:")} ${text}`);
     },
     write(text) {
       streams.stdout.write(text);
+    },
+    useLiveView(view) {
+      live = view;
     },
   };
 }

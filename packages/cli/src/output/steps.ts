@@ -10,7 +10,9 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
   const { c } = out;
   const labelW = Math.max(...t.steps.map((s) => s.label.length)) + 2;
   let nextMarked = false;
-  return t.steps.map((step) => {
+  // Times with seconds on every row: the column lines up, and a step done at 14:00:00 reads 14:00:00Z, not 14:00Z.
+  const at = (d: Date) => formatAt(d, timeZone, { seconds: true });
+  const rows = t.steps.map((step) => {
     const s = state.steps[step.kind];
     let mark: string;
     let when: string;
@@ -19,7 +21,7 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
       when = "rolled back";
     } else if (s?.status === "done") {
       mark = c.green("✓");
-      when = `done ${formatAt(new Date(s.doneAt!), timeZone)}`;
+      when = `done ${at(new Date(s.doneAt!))}`;
     } else if (s?.status === "skipped") {
       mark = c.dim("–");
       when = "skipped";
@@ -36,9 +38,11 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
         mark = c.cyan("→");
         nextMarked = true;
       } else mark = c.dim("·");
-      when = left > 0 ? `${formatAt(new Date(due), timeZone)} in ${formatDuration(left)}` : "due now";
+      when = left > 0 ? `${at(new Date(due))} in ${formatDuration(left)}` : "due now";
     }
     const err = s?.error && s.status !== "done" ? c.red(`  (${s.error})`) : "";
-    return `${mark} ${c.bold(step.label.padEnd(labelW))}${when.padEnd(34)} ${step.summary}${err}`;
+    return { mark, label: step.label, when, rest: `${step.summary}${err}` };
   });
+  const whenW = Math.max(...rows.map((r) => r.when.length));
+  return rows.map((r) => `${r.mark} ${c.bold(r.label.padEnd(labelW))}${r.when.padEnd(whenW)}  ${r.rest}`);
 }

@@ -43,17 +43,18 @@ function partsIn(d: Date, timeZone: string, locale: string): Record<string, stri
 
 /**
  * An instant as a view prints it: `2026-12-01 14:00Z` in UTC (the default), else the wall time in the
- * zone with its abbreviation, `2026-12-01 15:00 CET`; seconds only when they are not zero.
+ * zone with its abbreviation, `2026-12-01 15:00 CET`; seconds only when they are not zero, unless
+ * `seconds` (columns and logs where other rows have seconds).
  */
-export function formatAt(d: Date, timeZone?: string): string {
-  if (timeZone === undefined || isUtc(timeZone)) return formatUtc(d);
+export function formatAt(d: Date, timeZone?: string, o: { seconds?: boolean } = {}): string {
+  if (timeZone === undefined || isUtc(timeZone)) return formatUtc(d, o);
   const parts = partsIn(d, timeZone, "en-US");
   // en-US names American zones (EST), en-GB European ones (CET); each gives the other as GMT+1 / GMT-5.
   if (/^GMT[+-]/.test(parts.timeZoneName ?? "")) {
     const gb = partsIn(d, timeZone, "en-GB").timeZoneName;
     if (gb && !/^GMT[+-]/.test(gb)) parts.timeZoneName = gb;
   }
-  const secs = parts.second === "00" ? "" : `:${parts.second}`;
+  const secs = (o.seconds ?? parts.second !== "00") ? `:${parts.second}` : "";
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}${secs} ${parts.timeZoneName}`;
 }
 

@@ -2,12 +2,8 @@ import type { ChangeSet } from "@cutover/dns";
 import type { Timeline, TimelineStep } from "../timeline/plan.js";
 import type { Reporter } from "./reporter.js";
 
-/** `2026-11-30 13:00Z`; seconds only when they are not zero. */
-export function formatUtc(d: Date): string {
-  const iso = d.toISOString();
-  const secs = iso.slice(17, 19);
-  return `${iso.slice(0, 10)} ${iso.slice(11, 16)}${secs === "00" ? "" : `:${secs}`}Z`;
-}
+export { formatPlanTime, formatUtc, needSeconds } from "./utc.js";
+import { formatUtc, needSeconds } from "./utc.js";
 
 // One formatter per zone: building an Intl.DateTimeFormat costs ~1 ms, once per line was 60 ms of `plan`.
 const localFormats = new Map<string, Intl.DateTimeFormat>();
@@ -107,9 +103,13 @@ export function printTimeline(
 ): void {
   const { c } = out;
   const labelWidth = Math.max(...t.steps.map((s) => s.label.length), 3) + 2;
+  // One shape for the whole column: seconds on every row when any time has them.
+  const seconds = needSeconds(t.steps.filter((s) => s.kind !== "watch").map((s) => s.at));
+  const whenWidth = seconds ? 21 : 18;
   for (const step of t.steps) {
     const local = formatLocal(step.at, options.timeZone);
-    const when = step.kind === "watch" ? pad(step.until ?? "", 18) : pad(formatUtc(step.at), 18);
+    const when =
+      step.kind === "watch" ? pad(step.until ?? "", whenWidth) : pad(formatUtc(step.at, { seconds }), whenWidth);
     out.line(
       `${c.bold(pad(step.label, labelWidth))}${c.cyan(when)} ${local && step.kind !== "watch" ? c.dim(pad(`(${local})`, 20)) : pad("", local ? 20 : 0)} ${step.summary}`,
     );
@@ -127,9 +127,12 @@ export function printTimeline(
       }
     }
   }
-  if (t.info.length > 0) {
+  // SPF records naming the old host are changed (at the swap and the restore, listed there): not "also affected".
+  const spf = new Set(t.spf.map((r) => `${r.zone}|${r.id}`));
+  const info = t.info.filter((i) => !spf.has(`${i.record.zone}|${i.record.id}`));
+  if (info.length > 0) {
     out.line();
     out.line(c.bold("Also affected (not changed by cutover):"));
-    for (const i of t.info) out.line(`  ${i.record.name} ${i.record.type} ${i.record.content}: ${i.why}`);
+    for (const i of info) out.line(`  ${i.record.name} ${i.record.type} ${i.record.content}: ${i.why}`);
   }
 }

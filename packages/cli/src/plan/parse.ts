@@ -8,6 +8,7 @@ import { UserError } from "../errors.js";
 import { formatDuration } from "./duration.js";
 import { clip } from "./fields.js";
 import { planSchema, type Plan } from "./schema.js";
+import { formatPlanTime, formatUtc } from "../output/utc.js";
 
 export interface PlanProblem {
   line: number;
@@ -378,7 +379,7 @@ function checkPlan(
   if (now && plan.schedule.swapAt.getTime() <= now.getTime()) {
     add(
       ["schedule", "swapAt"],
-      `${plan.schedule.swapAt.toISOString()} is in the past (now is ${now.toISOString()}); pick a future time`,
+      `${formatPlanTime(plan.schedule.swapAt)} is in the past (now is ${formatUtc(now, { seconds: true })}); pick a future time`,
     );
   }
 

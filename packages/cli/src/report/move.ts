@@ -6,6 +6,7 @@ import type { HandoverStatus } from "@cutover/relay";
 import { syncSummary, type RelaySummary } from "../timeline/relay.js";
 import type { Lane, WatchResult } from "../timeline/watch.js";
 import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
+import { count } from "../output/words.js";
 
 interface RecordRow {
   zone: string;
@@ -162,7 +163,7 @@ ${timeline.rollback.changes
     .map((s) => `${s.kind} ${t(state.steps[s.kind]!.doneAt)}`);
   const syncLine = syncSummary((state.steps.handover?.result as { handover?: HandoverStatus } | undefined)?.handover);
   const headline = [
-    `<li><b>Moved</b> ${esc(moved.names.length)} records (${esc(moved.names.slice(0, 6).join(", "))}${moved.names.length > 6 ? ", …" : ""}) from <b>${esc(moved.from.join(", ") || "–")}</b> to <b>${esc(moved.to.join(", ") || "–")}</b></li>`,
+    `<li><b>Moved</b> ${esc(count(moved.names.length, "record"))} (${esc(moved.names.slice(0, 6).join(", "))}${moved.names.length > 6 ? ", …" : ""}) from <b>${esc(moved.from.join(", ") || "–")}</b> to <b>${esc(moved.to.join(", ") || "–")}</b></li>`,
     `<li><b>Steps</b> ${ran.length ? ran.join(" · ") : "none done yet"}</li>`,
     `<li><b>The world had moved</b> ${world}</li>`,
     `<li><b>Relay</b> ${plural(lastRelay?.total ?? 0, "connection")} carried to the new host from ${plural(clients.length, "client")}; ${esc(arriving)} still arriving${drainAt ? ` at the drain (${t(drainAt)})` : ""}</li>`,

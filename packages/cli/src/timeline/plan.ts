@@ -10,6 +10,8 @@ import {
   type ProviderCapabilities,
 } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
+import { count } from "../output/words.js";
+import { formatUtc } from "../output/utc.js";
 
 export type StepKind = "lower" | "sync" | "preflight" | "handover" | "swap" | "watch" | "drain" | "restore";
 
@@ -161,12 +163,12 @@ export function planTimeline(
       const earliest = new Date(ceilMinute(now.getTime() + maxOldTtl * 1000 + plan.schedule.margin));
       const reason =
         `the TTL drop must land ${fmtSeconds(maxOldTtl)} (the highest old TTL) + ${fmtSeconds(plan.schedule.margin / 1000)} (margin) ` +
-        `before the swap, i.e. by ${new Date(lowerMs).toISOString()}, which is already past`;
+        `before the swap, i.e. by ${formatUtc(new Date(lowerMs), { seconds: true })}, which is already past`;
       if (!options.acceptRisk) return { ok: false, reason, earliestSafeSwap: earliest, problems: [] };
       at = now.getTime();
       risk = { reason, safeUntil: new Date(now.getTime() + maxOldTtl * 1000) };
       warnings.push(
-        `accepted risk: ${reason}; resolvers that cached a record just before ${now.toISOString()} may send clients to the old host until ${risk.safeUntil.toISOString()} (the relay covers them)`,
+        `accepted risk: ${reason}; resolvers that cached a record just before ${formatUtc(now, { seconds: true })} may send clients to the old host until ${formatUtc(risk.safeUntil, { seconds: true })} (the relay covers them)`,
       );
     }
     const from = [...new Set(lower.changes.map((c) => c.before.ttl))].sort((a, b) => b - a).join("/");
@@ -292,10 +294,6 @@ export function planTimeline(
   };
   if (risk) timeline.risk = risk;
   return { ok: true, timeline };
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function zonesOf(set: ChangeSet): string {

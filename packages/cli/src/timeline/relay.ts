@@ -34,12 +34,14 @@ function silentReporter(say: (t: string) => void): Reporter {
     warn: (t) => say(`warning: ${t}`),
     error: (t) => say(`error: ${t}`),
     write: () => {},
+    useLiveView: () => {},
   };
 }
 import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
 import { formatHoldLines } from "../output/relay.js";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
+import { count } from "../output/words.js";
 
 /**
  * How the runner reaches the relay. `local`: the old host is this machine (the demo, or a runner on the
@@ -129,7 +131,7 @@ export function relaySummary(s: RelayStatus): RelaySummary {
   const after = s.clients;
   const restarts = s.restarts?.count ?? 0;
   return {
-    summary: `${s.state}, ${s.active} open, ${s.total} forwarded, ${after.length} clients still arriving after the swap${restarts > 0 ? `; restarted ${restarts}× (last ${s.restarts?.last?.at}: ${s.restarts?.last?.reason})` : ""}`,
+    summary: `${s.state}, ${s.active} open, ${s.total} forwarded, ${count(after.length, "client")} still arriving after the swap${restarts > 0 ? `; restarted ${restarts}× (last ${s.restarts?.last?.at}: ${s.restarts?.last?.reason})` : ""}`,
     restarts,
     active: s.active,
     total: s.total,
@@ -174,7 +176,7 @@ export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promis
     // The step is due: hand over at once (the relay's clock, not the runner's, would decide otherwise).
     if (config.handover) delete config.handover.at;
     rt.say(
-      `handover: starting the relay (${config.handover?.mode ?? "none"}) for ${config.listeners.length} listeners`,
+      `handover: starting the relay (${config.handover?.mode ?? "none"}) for ${count(config.listeners.length, "listener")}`,
     );
     await driver.start(config);
     s = await driver.status();

@@ -3,6 +3,7 @@ import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
 import type { RunState, StateStore, StepState } from "../state/store.js";
 import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
+import { count } from "../output/words.js";
 
 /** What a step did: finished, or must be polled again (watch, drain) at a later time. */
 export type StepOutcome = { status: "done"; result?: unknown } | { status: "wait"; until: Date; result?: unknown };
@@ -140,7 +141,10 @@ async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): 
   if (!report.complete) {
     const bad = records.filter((r) => r.status !== "applied" && r.status !== "already");
     const lines = bad.map((r) => `${r.name} ${r.type}: ${r.status}${"error" in r ? ` (${r.error})` : ""}`);
-    const err = new StepFailed(step.kind, `${bad.length} of ${records.length} records not done: ${lines.join("; ")}`);
+    const err = new StepFailed(
+      step.kind,
+      `${bad.length} of ${count(records.length, "record")} not done: ${lines.join("; ")}`,
+    );
     (err as StepFailed & { records?: unknown }).records = records;
     throw err;
   }

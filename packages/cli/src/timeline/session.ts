@@ -9,6 +9,7 @@ import { acquireLock, type Lock } from "../state/lock.js";
 import { hashPlanText, stateDirFor, StateStore, type RunState } from "../state/store.js";
 import { planTimeline, type Timeline } from "./plan.js";
 import { timelineOf } from "./run.js";
+import { formatPlanTime } from "../output/utc.js";
 
 export interface Session {
   loaded: LoadedPlan;
@@ -160,7 +161,7 @@ async function startJournal(
 ): Promise<RunState> {
   if (loaded.plan.schedule.swapAt.getTime() <= now.getTime()) {
     throw new UserError(
-      `${loaded.file}: schedule.swapAt ${loaded.plan.schedule.swapAt.toISOString()} is in the past; pick a future time to start a run`,
+      `${loaded.file}: schedule.swapAt ${formatPlanTime(loaded.plan.schedule.swapAt)} is in the past; pick a future time to start a run`,
       {
         code: "E_PLAN_PAST",
       },
@@ -181,7 +182,7 @@ async function startJournal(
   if (!result.ok) {
     const details = [...result.problems];
     if (result.earliestSafeSwap)
-      details.push(`earliest safe swap: ${result.earliestSafeSwap.toISOString()} (or pass --accept-risk)`);
+      details.push(`earliest safe swap: ${formatPlanTime(result.earliestSafeSwap)} (or pass --accept-risk)`);
     throw new UserError(`${loaded.file}: ${result.reason}`, { code: "E_PLAN_UNSAFE", details });
   }
   const state: RunState = {

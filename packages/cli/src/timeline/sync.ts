@@ -199,6 +199,7 @@ function quietReporter(say: (t: string) => void): Reporter {
     warn: (t) => say(`warning: ${t}`),
     error: (t) => say(`error: ${t}`),
     write: () => {},
+    useLiveView: () => {},
   };
 }
 

@@ -11,6 +11,7 @@ import type { RunState } from "../state/store.js";
 import { formatUtc } from "../output/timeline.js";
 import type { StepOutcome, StepRuntime } from "./run.js";
 import type { TimelineStep } from "./plan.js";
+import { count } from "../output/words.js";
 
 /**
  * The watchers of a run in this process: one for the IPv4 names, one for the IPv6 names (a name that only
@@ -79,7 +80,7 @@ function lanesOf(targets: PropagationRound["targets"]): Lane[] {
   });
 }
 
-function summarize(rounds: PropagationRound[], count: number): WatchResult {
+function summarize(rounds: PropagationRound[], roundCount: number): WatchResult {
   const targets = rounds.flatMap((r) => r.targets);
   const stale = targets
     .filter((t) => !t.propagated && !t.unreachable)
@@ -98,7 +99,7 @@ function summarize(rounds: PropagationRound[], count: number): WatchResult {
   const auth = auths.length
     ? authProblems.length === 0 && auths.every((a) => a.complete)
       ? "authoritative: all new"
-      : `authoritative: ${authProblems.length} problems`
+      : `authoritative: ${count(authProblems.length, "problem")}`
     : "";
   const expectedBy = Math.max(0, ...rounds.map((r) => r.estimate.expectedBy ?? 0));
   const bound = Math.max(0, ...rounds.map((r) => r.estimate.bound ?? 0));
@@ -117,7 +118,7 @@ function summarize(rounds: PropagationRound[], count: number): WatchResult {
     summary: `${Math.round(progress * 100)}% propagated${auth ? `, ${auth}` : ""}${stale.length ? `, ${stale.length} stale` : ""}${expectedBy ? `, caches expire by ${formatUtc(new Date(expectedBy))}` : ""}`,
     propagated: rounds.every((r) => r.propagated),
     progress,
-    rounds: count,
+    rounds: roundCount,
     shares: [...groups].map(([group, g]) => ({ group, shareNew: g.n ? g.sum / g.n : 0 })),
     stale,
     checked: [...new Set(targets.map((t) => `${t.name} ${t.type}`))],
@@ -209,7 +210,7 @@ export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<St
   const giveUpAt = rt.timeline.swapAt.getTime() + (plan.propagation.timeout ?? maxOldTtl * 1000 + plan.schedule.margin);
   if (rt.now().getTime() >= giveUpAt) {
     rt.say(
-      `watch: stopped at ${formatUtc(rt.now())} with ${result.stale.length} stale answers; those resolvers keep old data past their TTL (capping or serve-stale); the relay covers their clients`,
+      `watch: stopped at ${formatUtc(rt.now())} with ${count(result.stale.length, "stale answer")}; those resolvers keep old data past their TTL (capping or serve-stale); the relay covers their clients`,
     );
     return { status: "done", result: { ...result, gaveUp: true } };
   }

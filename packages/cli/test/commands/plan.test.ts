@@ -6,6 +6,7 @@ import { runCli } from "../_run.js";
 
 const examples = new URL("../../../../examples/", import.meta.url).pathname;
 const NOW = "2027-11-29T10:00:00Z";
+const lines = (stdout: string) => stdout.split("\n").filter((l) => /^T[-+0]/.test(l));
 
 describe("cutover plan", () => {
   test("prints the example's timeline", async () => {
@@ -27,6 +28,30 @@ describe("cutover plan", () => {
     ]);
     expect(r.stdout).toContain("lower TTL 86400/3600→300 on 9 records in example.com, example.org");
     expect(r.stdout).toMatch(/www\.example\.com\s+A\s+198\.51\.100\.10 → 203\.0\.113\.20\s+ttl 300/);
+    // The SPF record is changed at the swap and the restore (listed there), so it is not "not changed by cutover".
+    expect(r.stdout).toMatch(/TXT +v=spf1 mx ip4:198\.51\.100\.10 .* → v=spf1 mx ip4:203\.0\.113\.20/);
+    const also = r.stdout.slice(r.stdout.indexOf("Also affected (not changed by cutover):"));
+    expect(also).toContain("smtp.example.com CNAME mail.example.com");
+    expect(also).not.toContain("spf");
+    expect(r.stdout).toContain("9 records to move");
+  });
+
+  test("a time column has one shape: seconds on every row when any time has them", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cutover-plan-"));
+    cpSync(join(examples, "zones"), join(dir, "zones"), { recursive: true });
+    const good = readFileSync(join(examples, "colo-to-linode.yaml"), "utf8");
+    writeFileSync(join(dir, "cutover.yaml"), good.replace("  margin: 1h", "  margin: 90s"));
+    const r = await runCli(["plan", "--now", NOW], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines(r.stdout).map((l) => l.split(/\s+/).slice(0, 3).join(" "))).toEqual([
+      "T-24h1m 2027-11-30 13:58:30Z",
+      "T-15m 2027-12-01 13:45:00Z",
+      "T0 2027-12-01 14:00:00Z",
+      "T0 2027-12-01 14:00:00Z",
+      "T0 until propagated",
+      "T+30m 2027-12-01 14:30:00Z",
+      "T+24h 2027-12-02 14:00:00Z",
+    ]);
   });
 
   test("--json gives the same timeline as data", async () => {
@@ -66,7 +91,7 @@ describe("cutover plan", () => {
     const r = await runCli(["plan", "colo-to-linode.yaml", "--now", "2027-11-30T20:00:00Z"], { cwd: examples });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("earliest safe swap: 2027-12-01T21:00:00.000Z");
+    expect(r.stderr).toContain("earliest safe swap: 2027-12-01T21:00:00Z");
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const risky = await runCli(["plan", "colo-to-linode.yaml", "--now", "2027-11-30T20:00:00Z", "--accept-risk"], {
       cwd: examples,

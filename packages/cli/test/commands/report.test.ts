@@ -54,6 +54,8 @@ test("cutover report: one self-contained page of the whole move, rendered by hea
   expect(out.code).toBe(0);
   const html = readFileSync(join(move.dir, "move.html"), "utf8");
   expect(html).not.toMatch(/<script|src=|href=/);
+  // The watch's summary is a sentence of its own ("all new No cache ..." ran two together).
+  expect(html).toMatch(/propagated[^<]*\. No cache may hold the old address after /);
   const { dom } = await renderInChromium(join(move.dir, "move.html"), "move-report.png");
   expect(dom).toContain('<table id="timeline">');
   expect(dom.match(/<tr class="done">/g)?.length).toBe(7);

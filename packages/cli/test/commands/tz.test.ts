@@ -22,18 +22,18 @@ test("times in the plan's timezone or --tz in plan, tick and status; UTC by defa
   const tick = await runCli(["tick"], { cwd: move.dir, now: new Date("2027-11-30T13:00:00Z") });
   expect(tick.code).toBe(0);
   // The plan's timezone: 13:00Z is 14:00 in Berlin.
-  expect(tick.stdout).toMatch(/^2027-11-30 14:00 CET {2}lower: /m);
+  expect(tick.stdout).toMatch(/^2027-11-30 14:00:00 CET {2}lower: /m);
   expect(tick.stdout).toMatch(/next: 2027-12-01 14:45 CET/);
   const st = await runCli(["status", "--offline", "--tz", "America/New_York"], {
     cwd: move.dir,
     now: new Date("2027-11-30T13:05:00Z"),
   });
-  expect(st.stdout).toContain("done 2027-11-30 08:00 EST");
+  expect(st.stdout).toContain("done 2027-11-30 08:00:00 EST");
   const utc = await runCli(["status", "--offline", "--tz", "UTC"], {
     cwd: move.dir,
     now: new Date("2027-11-30T13:05:00Z"),
   });
-  expect(utc.stdout).toContain("done 2027-11-30 13:00Z");
+  expect(utc.stdout).toContain("done 2027-11-30 13:00:00Z");
   const json = JSON.parse(
     (await runCli(["status", "--offline", "--json"], { cwd: move.dir, now: new Date("2027-11-30T13:05:00Z") })).stdout,
   );

@@ -16,11 +16,57 @@ export const TSIG_TYPE = 250;
 const CLASS_ANY = 255;
 const FUDGE = 300;
 
-/** Parses a BIND-style key file: `key "name" { algorithm hmac-sha256; secret "base64"; };` (first key). */
+const KEY_FORMATS =
+  'expected BIND\'s key "name" { algorithm hmac-sha256; secret "..."; }; (tsig-keygen), Knot\'s YAML "key: - id: name, algorithm: hmac-sha256, secret: ..." (keymgr -t name hmac-sha256) or the line hmac-sha256:name:secret';
+
+/** Builds a key from its parts, or says what is wrong (never the secret). */
+function keyOf(name: string, algorithm: string | undefined, secret: string | undefined): TsigKey {
+  const alg = algorithm?.toLowerCase();
+  if (alg !== "hmac-sha256")
+    throw new Error(`key "${name}" uses ${alg ?? "no algorithm"}; only hmac-sha256 is supported`);
+  if (!secret || !/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw new Error(`key "${name}" has no base64 secret`);
+  return { name: name.toLowerCase().replace(/\.$/, ""), algorithm: alg, secret: Buffer.from(secret, "base64") };
+}
+
+/** Knot's `keymgr -t NAME hmac-sha256` output: `key:` then a list of `- id: / algorithm: / secret:` (first key). */
+function parseKnotYaml(text: string): TsigKey | undefined {
+  const lines = text.split(/\r?\n/).map((l) => l.replace(/\s+#.*$|^\s*#.*$/, ""));
+  const start = lines.findIndex((l) => /^key:\s*$/.test(l));
+  if (start === -1) return undefined;
+  const fields: Record<string, string> = {};
+  let items = 0;
+  for (const line of lines.slice(start + 1)) {
+    if (line.trim() === "") continue;
+    if (!/^\s/.test(line)) break; // the next top-level section
+    const m = /^\s*(-\s+)?([a-z-]+):\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    if (m[1] && ++items > 1) break; // the first key only
+    fields[m[2]!] = m[3]!.replace(/^(["'])(.*)\1$/, "$2");
+  }
+  if (!fields.id) throw new Error(`a Knot key section without an id; ${KEY_FORMATS}`);
+  return keyOf(fields.id, fields.algorithm, fields.secret);
+}
+
+/**
+ * Parses a TSIG key file in any of the forms the servers' own tools write: BIND's
+ * `key "name" { algorithm hmac-sha256; secret "base64"; };` (tsig-keygen), Knot's YAML (keymgr), or Knot's
+ * one-line `hmac-sha256:name:secret` (kdig -y; `name:secret` means hmac-sha256 there too). The first key.
+ */
 export function parseKeyFile(text: string): TsigKey {
   const body = stripComments(text);
   const m = /key\s+"?([A-Za-z0-9._-]+)"?\s*\{([^}]*)\}/.exec(body);
-  if (!m) throw new Error('no key block found; expected key "name" { algorithm hmac-sha256; secret "..."; };');
+  if (!m) {
+    const knot = parseKnotYaml(text);
+    if (knot) return knot;
+    // From the text itself: a secret may contain "//", which is not a comment here.
+    const line = text
+      .split(/\r?\n/)
+      .map((l) => l.replace(/^\s*#.*$/, "").trim())
+      .find(Boolean);
+    const one = line ? /^(?:([A-Za-z0-9-]+):)?([A-Za-z0-9._-]+):([A-Za-z0-9+/]+={0,2})$/.exec(line) : null;
+    if (one) return keyOf(one[2]!, one[1] ?? "hmac-sha256", one[3]);
+    throw new Error(`no key found; ${KEY_FORMATS}`);
+  }
   const algorithm = /algorithm\s+"?([A-Za-z0-9-]+)"?\s*;/.exec(m[2]!)?.[1]?.toLowerCase();
   const secret = /secret\s+"([A-Za-z0-9+/=\s]+)"\s*;/.exec(m[2]!)?.[1]?.replace(/\s/g, "");
   if (algorithm !== "hmac-sha256") {

@@ -106,6 +106,34 @@ describe("rfc2136 provider", () => {
     expect(key.secret.equals(Buffer.from(secret, "base64"))).toBe(true);
   });
 
+  it("reads Knot's key formats: keymgr's YAML and the hmac-sha256:name:secret line, as well as BIND's", async () => {
+    const { execFileSync } = await import("node:child_process");
+    // The real tool's output: a comment with the one-line form, then the YAML.
+    const yaml = execFileSync("keymgr", ["-t", "knot-made", "hmac-sha256"], { encoding: "utf8" });
+    const line = /^# (hmac-sha256:knot-made:\S+)$/m.exec(yaml)![1]!;
+    const secret = line.split(":")[2]!;
+    const fromYaml = parseKeyFile(yaml);
+    expect(fromYaml).toMatchObject({ name: "knot-made", algorithm: "hmac-sha256" });
+    expect(fromYaml.secret.equals(Buffer.from(secret, "base64"))).toBe(true);
+    for (const text of [
+      `${line}\n`,
+      `knot-made:${secret}`,
+      `key "knot-made" { algorithm hmac-sha256; secret "${secret}"; };`,
+    ])
+      expect(parseKeyFile(text)).toEqual(fromYaml);
+    // A secret with "//" in the one-line form is not cut as a comment.
+    expect(
+      parseKeyFile("hmac-sha256:k:ab//cd+ef//gh/ijk=").secret.equals(Buffer.from("ab//cd+ef//gh/ijk=", "base64")),
+    ).toBe(true);
+    expect(() => parseKeyFile("hmac-md5:k:YWJj")).toThrow('key "k" uses hmac-md5; only hmac-sha256 is supported');
+    expect(() => parseKeyFile("key:\n  - id: k\n    algorithm: hmac-sha512\n    secret: YWJj\n")).toThrow(
+      "only hmac-sha256",
+    );
+    expect(() => parseKeyFile("nothing here")).toThrow(
+      /no key found; expected BIND's .* Knot's YAML .* hmac-sha256:name:secret/,
+    );
+  });
+
   it("fails clearly with a wrong key", async () => {
     const { writeFile } = await import("node:fs/promises");
     const bad = `${knot.dir}/bad.key`;

@@ -73,7 +73,7 @@ export function planSocatScript(config: RelayConfig, options: SocatScriptOptions
           `ssh ${u.via} (${s.host}): no known_hosts line for the new host, so the tunnel could not check its key`,
           {
             code: "E_SSH_HOSTKEY_UNKNOWN",
-            hint: "connect once with ssh to record the new host's key in known_hosts, or pass it",
+            hint: "connect once with ssh to record the new host's key in known_hosts, or give a known_hosts file that has it (cutover relay script --known-hosts FILE)",
           },
         );
       const kh = `ssh-${u.via}.known_hosts`;

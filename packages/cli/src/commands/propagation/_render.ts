@@ -1,8 +1,11 @@
 import { resolverWhere, type Observation, type PropagationRound, type TargetRound } from "@cutover/dns";
 import type { Reporter } from "../../output/reporter.js";
 import { formatDuration } from "../../plan/duration.js";
+import { formatUtc } from "../../output/timeline.js";
 
 const hhmmss = (ms: number) => new Date(ms).toISOString().slice(11, 19) + "Z";
+// Plain lines (a pipe, a log) carry the date: `2027-12-01 14:00:05Z`.
+const at = (ms: number) => formatUtc(new Date(ms), { seconds: true });
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 
 function mark(out: Reporter, t: { propagated: boolean; status: string }): string {
@@ -95,9 +98,9 @@ export function plainRound(r: PropagationRound): string[] {
   const auth = r.authoritative ? `authoritative ${r.authoritative.complete ? "ok" : "not in sync"}, ` : "";
   const e = r.estimate;
   lines.push(
-    `round ${r.index + 1} ${new Date(r.startedAt).toISOString()}: ${auth}${groups}; ${counted.filter((t) => t.propagated).length}/${counted.length} propagated` +
-      (e.expectedBy !== undefined ? `; expected by ${new Date(e.expectedBy).toISOString()}` : "") +
-      (e.bound !== undefined ? `; bound ${new Date(e.bound).toISOString()}` : ""),
+    `round ${r.index + 1} ${at(r.startedAt)}: ${auth}${groups}; ${counted.filter((t) => t.propagated).length}/${counted.length} propagated` +
+      (e.expectedBy !== undefined ? `; expected by ${at(e.expectedBy)}` : "") +
+      (e.bound !== undefined ? `; bound ${at(e.bound)}` : ""),
   );
   for (const p of r.authoritative?.problems ?? []) lines.push(`  authoritative: ${p}`);
   for (const t of r.targets) {
@@ -106,7 +109,7 @@ export function plainRound(r: PropagationRound): string[] {
     const what = o?.status === "ERROR" ? o.error : (o && recordsText(t.type, o)) || o?.status;
     const where = resolverWhere(t);
     lines.push(
-      `  ${t.status} ${t.resolver}${where ? ` (${where})` : ""} ${t.name} ${t.type}: ${what ?? ""}${o?.ttl !== undefined ? ` ttl ${o.ttl}` : ""}${t.expiresAt ? ` stale until ${new Date(t.expiresAt).toISOString()}` : ""}${t.unreachable ? " (unreachable)" : ""}`,
+      `  ${t.status} ${t.resolver}${where ? ` (${where})` : ""} ${t.name} ${t.type}: ${what ?? ""}${o?.ttl !== undefined ? ` ttl ${o.ttl}` : ""}${t.expiresAt ? ` stale until ${at(t.expiresAt)}` : ""}${t.unreachable ? " (unreachable)" : ""}`,
     );
   }
   return lines;

@@ -295,13 +295,12 @@ async function runPropagationCommand(
   const atlas = opts.atlas === undefined ? undefined : await startAtlas(deps, names, expect, old, opts);
   const now = () => deps.now().getTime();
   const live = out.tty && !out.json;
-  let drawn = 0;
+  // On a terminal: one view redrawn in place (lines cut to the width), what else is said printed above it.
+  const view = live ? (await import("../../output/live.js")).createLiveView(deps.stdout) : undefined;
+  out.useLiveView(view);
   let current: PropagationRound | undefined;
   const draw = () => {
-    if (!current) return;
-    const lines = renderRound(out, current, now(), deps.stdout.columns ?? 100);
-    out.write(`${drawn > 0 ? `\x1b[${drawn}A\x1b[0J` : ""}${lines.join("\n")}\n`);
-    drawn = lines.length;
+    if (current) view?.render(renderRound(out, current, now(), deps.stdout.columns ?? 100));
   };
   // On a terminal the view redraws every second while waiting, so remaining TTLs count down.
   const sleep = async (ms: number, signal?: AbortSignal) => {
@@ -333,31 +332,37 @@ async function runPropagationCommand(
       renderPropagationHtml(report, atlasSection ? { atlas: atlasSection } : {}),
     );
   };
-  const report = await watch.run({
-    watch: opts.watch === true,
-    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    onRound: async (r) => {
-      // No resolver answered at all and there is no authoritative check: that is not "not yet", it is an
-      // error (wrong addresses, a firewall, no network), and waiting for a timeout would not change it.
-      if (r.index === 0 && !r.authoritative && r.targets.length > 0 && r.targets.every((t) => t.unreachable)) {
-        const servers = [...new Set(r.targets.map((t) => t.server))];
-        const why = [...new Set(r.targets.map((t) => `${t.server}: ${t.observations[0]?.error ?? "no answer"}`))];
-        throw new UserError(`no resolver answered: ${why.slice(0, 3).join("; ")}${why.length > 3 ? "; ..." : ""}`, {
-          exitCode: 2,
-          code: "E_NO_ANSWER",
-          details: [
-            `check --resolvers (${servers.length} asked) and that this machine reaches them on port 53 (UDP and TCP) or 443 (DoH)`,
-          ],
-        });
-      }
-      current = r;
-      if (out.json) {
-        if (opts.watch) out.write(`${JSON.stringify(r)}\n`);
-      } else if (live) draw();
-      else for (const l of plainRound(r)) out.line(l);
-      if (opts.watch) await writeReport(watch.report());
-    },
-  });
+  const report = await watch
+    .run({
+      watch: opts.watch === true,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      onRound: async (r) => {
+        // No resolver answered at all and there is no authoritative check: that is not "not yet", it is an
+        // error (wrong addresses, a firewall, no network), and waiting for a timeout would not change it.
+        if (r.index === 0 && !r.authoritative && r.targets.length > 0 && r.targets.every((t) => t.unreachable)) {
+          const servers = [...new Set(r.targets.map((t) => t.server))];
+          const why = [...new Set(r.targets.map((t) => `${t.server}: ${t.observations[0]?.error ?? "no answer"}`))];
+          throw new UserError(`no resolver answered: ${why.slice(0, 3).join("; ")}${why.length > 3 ? "; ..." : ""}`, {
+            exitCode: 2,
+            code: "E_NO_ANSWER",
+            details: [
+              `check --resolvers (${servers.length} asked) and that this machine reaches them on port 53 (UDP and TCP) or 443 (DoH)`,
+            ],
+          });
+        }
+        current = r;
+        if (out.json) {
+          if (opts.watch) out.write(`${JSON.stringify(r)}\n`);
+        } else if (live) draw();
+        else for (const l of plainRound(r)) out.line(l);
+        if (opts.watch) await writeReport(watch.report());
+      },
+    })
+    .finally(() => {
+      // The last view stays on the screen; what follows is printed below it.
+      view?.done();
+      out.useLiveView(undefined);
+    });
   let atlasSection: ReportAtlasSection | undefined;
   if (atlas) {
     const done = await atlas.finish();

@@ -15,6 +15,7 @@ import { planRelayConfig } from "../../old-host/relay-config.js";
 import { formatStatus } from "./_format.js";
 import { openOldHost } from "../../old-host/connect.js";
 import { loadRemotePlan, withRemoteOptions } from "./_remote.js";
+import { formatUtc } from "../../output/timeline.js";
 
 /** `--at`: `now`, or a date-time with an offset. */
 export function parseAt(value: string | undefined): Date | "now" | undefined {
@@ -86,7 +87,9 @@ The relay runs as root (sudo -n for a non-root login) from /var/lib/cutover/NAME
         );
       const handoverAt = at === "now" ? deps.now() : (at ?? loaded.plan.schedule.swapAt);
       if (at === undefined && handoverAt.getTime() <= deps.now().getTime())
-        out.warn(`the plan's swap time ${handoverAt.toISOString()} is past: the relay hands over as soon as it starts`);
+        out.warn(
+          `the plan's swap time ${formatUtc(handoverAt, { seconds: true })} is past: the relay hands over as soon as it starts`,
+        );
 
       const { host, dir } = await openOldHost(deps, out, loaded, opts);
       const say = (line: string) => out.line(`  ${line}`);
