@@ -30,7 +30,7 @@ function checkScreen(s: Screen, cols: number, transcript: string): { header: num
   expect(s.wrapped, why).toEqual([]); // no line was longer than the terminal
   for (const r of s.rows) expect(r.length, why).toBeLessThanOrEqual(cols);
   // A stale frame (a redraw that did not go back far enough, or left lines behind) shows as a second header.
-  const headers = s.rows.flatMap((r, i) => (/^demo {2}\d{4}-\d\d-\d\d \d\d:\d\dZ$/.test(r) ? [i] : []));
+  const headers = s.rows.flatMap((r, i) => (/^demo(-\d+)? {2}\d{4}-\d\d-\d\d \d\d:\d\dZ$/.test(r) ? [i] : []));
   expect(headers.length, why).toBe(1);
   const header = headers[0]!;
   const steps = s.rows.filter((r) => STEP.test(r));

@@ -396,8 +396,9 @@ ${relayPart}propagation:
       if (m) handoverAt = Date.parse(m[1]!);
       say(`relay log:\n${relayLog}`);
     }
-    const nftTable = await lab.exec("old", ["nft", "list", "table", "inet", "cutover"]).then(
-      (r) => r.stdout,
+    // Any table of cutover's (each plan's relay has its own, cutover_NAME), not only the default name.
+    const nftTable = await lab.exec("old", ["nft", "list", "tables"]).then(
+      (r) => (/^table inet cutover\w*$/m.test(r.stdout) ? r.stdout : null),
       () => null,
     );
     // Processes in the old host's namespace only (the machine's process list is shared).

@@ -82,7 +82,8 @@ www  IN A   127.0.0.2
   await writeFile(
     planPath,
     `# cutover demo: move www.example.test from 127.0.0.2 to 127.0.0.3, compressed in time.
-name: demo
+# Named by its port: two demos on one machine have firewall tables of their own (cutover_demo_PORT).
+name: demo-${port}
 old: { ipv4: 127.0.0.2 }
 new: { ipv4: 127.0.0.3 }
 dns:

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +121,7 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
       addresses: [plan.old.ipv4, plan.old.ipv6].filter((a): a is string => a !== undefined),
       ...(plan.handover.stopCommand ? { stopCommand: plan.handover.stopCommand } : {}),
       at: plan.schedule.swapAt.toISOString(),
+      table: relayTable(plan.name),
     },
   };
   const hold = planHold(plan);
@@ -128,6 +130,19 @@ export function planRelayConfig(plan: Plan, options: RelayConfigOptions): RelayC
   if (ssh !== undefined) config.ssh = ssh;
   if (plan.relay.workers !== undefined) config.workers = plan.relay.workers;
   return config;
+}
+
+/**
+ * The firewall table (nft) or tag (iptables) of a plan's relay: its own per plan, so two moves from one
+ * host (or two relays on one test machine) never remove each other's rules, which a starting relay does
+ * with rules left behind under its name. At most 23 characters: iptables names its hold chain
+ * `TABLE_HOLD` and a chain name has 28 at most.
+ */
+export function relayTable(planName: string): string {
+  const name = planName.replace(/[^a-z0-9]/g, "_");
+  if (name.length <= 15) return `cutover_${name}`;
+  const hash = createHash("sha256").update(planName).digest("hex").slice(0, 4);
+  return `cutover_${name.slice(0, 10)}_${hash}`;
 }
 
 /** How the old host's OpenSSH client reaches the new host for the sync (new.ssh, sync.ssh). */

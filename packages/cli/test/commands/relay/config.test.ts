@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { expect, test } from "vitest";
-import { parseForwardSpec, parseSshTarget, planRelayConfig } from "../../../src/old-host/relay-config.js";
+import { parseForwardSpec, parseSshTarget, planRelayConfig, relayTable } from "../../../src/old-host/relay-config.js";
 import { loadPlan } from "../../../src/plan/load.js";
 
 const example = resolve(import.meta.dirname, "../../../../../examples/colo-to-linode.yaml");
@@ -32,6 +32,7 @@ test("planRelayConfig maps the plan's relay, new, handover and schedule.drain se
     services: ["dovecot", "postfix", "nginx", "mariadb"],
     addresses: ["198.51.100.10", "2001:db8:10::10"],
     at: "2027-12-01T14:00:00.000Z",
+    table: "cutover_colo_to_linode",
   });
   expect(config.drain).toEqual({
     quietMs: 1_800_000,
@@ -82,4 +83,15 @@ test("SSH targets", () => {
     username: "admin",
   });
   expect(parseSshTarget("[2001:db8::20]:2200")).toEqual({ host: "2001:db8::20", port: 2200, username: "root" });
+});
+
+test("each plan's relay has a firewall table of its own, short enough for an iptables chain name", () => {
+  expect(relayTable("colo-to-linode")).toBe("cutover_colo_to_linode");
+  const a = relayTable("a-very-long-plan-name-for-the-mail-move");
+  const b = relayTable("a-very-long-plan-name-for-the-web-move");
+  expect(a).not.toBe(b);
+  for (const t of [a, b, relayTable("x")]) {
+    expect(t).toMatch(/^cutover_[a-z0-9_]+$/);
+    expect(`${t.toUpperCase()}_HOLD`.length).toBeLessThanOrEqual(28);
+  }
 });

@@ -158,7 +158,7 @@ test("start --plan --dry-run --json prints the config and the nftables rules, ch
   const out = JSON.parse(r.stdout);
   expect(out.config.listeners).toHaveLength(10);
   expect(out.config.handover.mode).toBe("redirect");
-  expect(out.firewall.commands[0]).toContain("table inet cutover {");
+  expect(out.firewall.commands[0]).toContain("table inet cutover_colo_to_linode {");
   expect(out.firewall.commands[0]).toContain("tcp dport 25 tcp flags & (syn | ack) == syn redirect to :20025");
 });
 
