@@ -268,7 +268,9 @@ test(`fault injection: ${TRIALS} trials of SIGKILL at journal boundaries and see
       const first = await Promise.all(runs);
       let killed = first[0]!.signal === "SIGKILL";
       if (killed && t.fault === "state.json removed") rmSync(join(dir, ".cutover/crash/state.json"), { force: true });
-      if (killed && t.fault === "state.json damaged" && existsSync(join(dir, ".cutover/crash")))
+      // Damaged where it exists: a kill before the journal began leaves no state.json to damage (and a damaged
+      // state.json with no journal beside it is refused, since it may be all that holds the originals).
+      if (killed && t.fault === "state.json damaged" && existsSync(join(dir, ".cutover/crash/state.json")))
         writeFileSync(join(dir, ".cutover/crash/state.json"), '{"version":1,"steps":"damaged"}');
       // Then `run` (or `tick`, as a timer would) again until the move is over: a failed reload or a killed
       // runner ends in a retry; a tick exits at once when nothing is due, so it is called many times.
