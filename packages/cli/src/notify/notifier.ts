@@ -28,6 +28,8 @@ export interface DeliveryRecord {
   status?: number;
   error?: string;
   finishedAt: string;
+  /** The order in which this runner sent its events (deliveries finish in any order). */
+  seq?: number;
 }
 
 /** `notify.json` in the state directory: the last deliveries, and what was last said about clients. */
@@ -140,7 +142,9 @@ export async function createNotifier(o: {
       .catch(() => undefined);
     return saving;
   };
+  let sent = 0;
   const send = (event: NotifyEvent) => {
+    const seq = ++sent;
     for (const t of o.targets) {
       const p = deliver(t, event, o.deliver).then(async (outcome) => {
         const r: DeliveryRecord = {
@@ -151,8 +155,14 @@ export async function createNotifier(o: {
           target: describeTarget(t),
           ...outcome,
           finishedAt: new Date().toISOString(),
+          seq,
         };
-        record.deliveries = [...record.deliveries, r].slice(-KEEP);
+        // Kept in the order of the events (a later event's delivery may finish first), not of completion.
+        record.deliveries = [...record.deliveries, r]
+          .map((d, i) => ({ d, i }))
+          .sort((a, b) => a.d.at.localeCompare(b.d.at) || (a.d.seq ?? 0) - (b.d.seq ?? 0) || a.i - b.i)
+          .map((x) => x.d)
+          .slice(-KEEP);
         o.onDelivery?.(r);
         await save();
       });
