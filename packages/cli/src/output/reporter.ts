@@ -73,3 +73,22 @@ export function createReporter(streams: Streams, options: ReporterOptions): Repo
     },
   };
 }
+
+/**
+ * A reporter that prints nothing but passes warnings and errors on as progress lines: what a runner's
+ * step gives the code it shares with a command (the old host's SSH connection, the sync's checks).
+ */
+export function silentReporter(say: (t: string) => void): Reporter {
+  return {
+    json: true,
+    tty: false,
+    color: false,
+    c: pc.createColors(false),
+    line: () => {},
+    data: () => {},
+    warn: (t) => say(`warning: ${t}`),
+    error: (t) => say(`error: ${t}`),
+    write: () => {},
+    useLiveView: () => {},
+  };
+}

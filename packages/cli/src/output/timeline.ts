@@ -4,6 +4,7 @@ import type { Reporter } from "./reporter.js";
 
 export { formatPlanTime, formatUtc, needSeconds } from "./utc.js";
 import { formatUtc, needSeconds } from "./utc.js";
+import { ttlText } from "./words.js";
 
 // One formatter per zone: building an Intl.DateTimeFormat costs ~1 ms, once per line was 60 ms of `plan`.
 const localFormats = new Map<string, Intl.DateTimeFormat>();
@@ -120,7 +121,10 @@ export function printTimeline(
       for (const ch of rows) {
         const content =
           ch.before.content === ch.after.content ? ch.after.content : `${ch.before.content} → ${ch.after.content}`;
-        const ttl = ch.before.ttl === ch.after.ttl ? `ttl ${ch.after.ttl}` : `ttl ${ch.before.ttl} → ${ch.after.ttl}`;
+        const ttl =
+          ch.before.ttl === ch.after.ttl
+            ? `ttl ${ttlText(ch.after.ttl, ch.record)}`
+            : `ttl ${ttlText(ch.before.ttl, ch.record)} → ${ttlText(ch.after.ttl, ch.record)}`;
         out.line(
           `${" ".repeat(labelWidth + 4)}${pad(ch.name, nameW)}  ${pad(ch.type, 4)}  ${content}  ${c.dim(ttl)}${ch.record.proxied ? c.yellow("  proxied") : ""}`,
         );

@@ -9,7 +9,8 @@ export interface LockInfo {
   since: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this machine still runs (EPERM: it does, under another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -54,7 +55,7 @@ export async function acquireLock(path: string, command: string, now: Date): Pro
           ],
         });
       }
-      if (held.host === me.host && !alive(held.pid)) {
+      if (held.host === me.host && !processAlive(held.pid)) {
         await unlink(path).catch(() => {}); // stale: its runner is gone
         continue;
       }

@@ -3,7 +3,6 @@ import { openSync, closeSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import createColors from "picocolors";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import {
@@ -17,26 +16,13 @@ import {
   type RelayStatus,
 } from "@cutover/relay";
 import { openOldHost } from "../old-host/connect.js";
-import type { Reporter } from "../output/reporter.js";
+import { silentReporter } from "../output/reporter.js";
+import { processAlive } from "../state/lock.js";
+
 import type { LoadedPlan } from "../plan/load.js";
 
 const run = promisify(execFile);
 
-/** A reporter that prints nothing but passes warnings on as progress lines. */
-function silentReporter(say: (t: string) => void): Reporter {
-  return {
-    json: true,
-    tty: false,
-    color: false,
-    c: createColors.createColors(false),
-    line: () => {},
-    data: () => {},
-    warn: (t) => say(`warning: ${t}`),
-    error: (t) => say(`error: ${t}`),
-    write: () => {},
-    useLiveView: () => {},
-  };
-}
 import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
 import { formatHoldLines } from "../output/relay.js";
@@ -59,15 +45,6 @@ export interface RelayDriver {
 export function relayMainPath(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve("@cutover/relay")), "main.js");
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: string } {
@@ -108,7 +85,8 @@ export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: s
       const pid = (await status())?.pid;
       await queryAdmin(adminPath, { cmd: "stop" }, 5000).catch(() => undefined);
       // Stopped when its process is gone (its rules go before it exits), within a bound.
-      for (let i = 0; pid !== undefined && i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; pid !== undefined && i < 300 && processAlive(pid); i++)
+        await new Promise((r) => setTimeout(r, 100));
     },
   };
 }

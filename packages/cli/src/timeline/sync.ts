@@ -3,9 +3,9 @@ import { parseRsyncStats, rsyncArgv, sshArgv, type OldHost } from "@cutover/rela
 import { planFilesStep, planSyncSsh } from "../old-host/relay-config.js";
 import { openOldHost, type RemoteCliOptions, type RemoteDeps } from "../old-host/connect.js";
 import { UserError } from "../errors.js";
-import type { Reporter } from "../output/reporter.js";
+import { silentReporter, type Reporter } from "../output/reporter.js";
+
 import type { LoadedPlan } from "../plan/load.js";
-import createColors from "picocolors";
 import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
 
 /** One check of what the sync needs (the preflight step lists them with its own). */
@@ -187,24 +187,8 @@ function lastLines(text: string): string {
   return text.trim().split("\n").slice(-3).join("; ");
 }
 
-/** A reporter that prints nothing but passes warnings on as progress lines (the runner's steps). */
-function quietReporter(say: (t: string) => void): Reporter {
-  return {
-    json: true,
-    tty: false,
-    color: false,
-    c: createColors.createColors(false),
-    line: () => {},
-    data: () => {},
-    warn: (t) => say(`warning: ${t}`),
-    error: (t) => say(`error: ${t}`),
-    write: () => {},
-    useLiveView: () => {},
-  };
-}
-
 function runnerShell(rt: StepRuntime, env: Record<string, string | undefined>): Promise<OldHostShell> {
-  return openOldHostShell(rt.loaded, { cwd: rt.loaded.dir, env, now: rt.now }, quietReporter(rt.say), {
+  return openOldHostShell(rt.loaded, { cwd: rt.loaded.dir, env, now: rt.now }, silentReporter(rt.say), {
     identity: env.CUTOVER_SSH_IDENTITY,
     knownHosts: env.CUTOVER_SSH_KNOWN_HOSTS,
   });

@@ -26,6 +26,7 @@ import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
 import { stateDirFor } from "../../state/store.js";
+import { ttlText } from "../../output/words.js";
 
 export interface StepOptions {
   plan: string;
@@ -234,10 +235,12 @@ export async function planStep(
 }
 
 function describeChange(c: RecordChange): string {
+  const before = ttlText(c.before.ttl, c.record);
+  const after = ttlText(c.after.ttl, c.record);
   const what =
     c.before.content === c.after.content
-      ? `ttl ${c.before.ttl} → ${c.after.ttl}`
-      : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${c.after.ttl}` : `, ttl ${c.before.ttl} → ${c.after.ttl}`}`;
+      ? `ttl ${before} → ${after}`
+      : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${after}` : `, ttl ${before} → ${after}`}`;
   return `${c.name} ${c.type}  ${what}`;
 }
 

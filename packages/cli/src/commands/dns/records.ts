@@ -3,6 +3,7 @@ import { discoverTargets, movingTtl, spfWithNew, spfWithoutOld, type DnsRecord }
 import type { Deps } from "../../context.js";
 import { createReporter } from "../../output/reporter.js";
 import { readPlanZones } from "./_step.js";
+import { ttlText } from "../../output/words.js";
 
 /** `cutover dns records`: what the move touches, with current TTLs and what each step would do. */
 export function makeDnsRecordsCommand(deps: Deps) {
@@ -36,6 +37,7 @@ Examples:
             content: r.content,
             ttl: r.ttl,
             ...(r.proxied ? { proxied: true } : {}),
+            ...(ttlText(r.ttl, r) === "auto" ? { ttlAuto: true } : {}),
             lower: r.proxied
               ? null
               : low.ttl < r.ttl
@@ -79,10 +81,10 @@ Examples:
           const lower = t.proxied
             ? "proxied: no TTL to lower"
             : t.lower
-              ? `lower ${t.ttl}→${t.lower.ttl}`
-              : `ttl ${t.ttl} already ≤ ${lowTtl}`;
+              ? `lower ${t.ttlAuto ? "auto" : t.ttl}→${t.lower.ttl}`
+              : `ttl ${t.ttlAuto ? `auto (${t.ttl} s)` : t.ttl} already ≤ ${lowTtl}`;
           out.line(
-            `  ${t.name.padEnd(nameW)} ${t.type.padEnd(4)} ${t.content.padEnd(16)} ttl ${String(t.ttl).padEnd(6)} ${c.dim("│")} ${lower}; swap → ${t.swap.content ?? "?"}${t.proxied ? " (instant for clients)" : ""}; restore ttl ${t.restore.ttl}`,
+            `  ${t.name.padEnd(nameW)} ${t.type.padEnd(4)} ${t.content.padEnd(16)} ttl ${(t.ttlAuto ? "auto" : String(t.ttl)).padEnd(6)} ${c.dim("│")} ${lower}; swap → ${t.swap.content ?? "?"}${t.proxied ? " (instant for clients)" : ""}; restore ttl ${t.ttlAuto ? "auto" : t.restore.ttl}`,
           );
           if (t.lower?.note) out.line(c.dim(`      ${t.lower.note}`));
         }

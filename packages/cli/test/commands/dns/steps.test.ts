@@ -44,7 +44,9 @@ describe("cutover dns records", () => {
     expect(r.stdout).toMatch(
       /cdn\.example\.com .*proxied: no TTL to lower; swap → 203\.0\.113\.20 \(instant for clients\)/,
     );
-    expect(r.stdout).toMatch(/app\.example\.com .*ttl 300 .*ttl 300 already ≤ 300/);
+    // Cloudflare's automatic TTL (ttl: 1, 300 s in effect) is called "auto", as its dashboard does; proxied too.
+    expect(r.stdout).toMatch(/app\.example\.com .*ttl auto .*ttl auto \(300 s\) already ≤ 300/);
+    expect(r.stdout).toMatch(/cdn\.example\.com\s+A\s+198\.51\.100\.10\s+ttl auto /);
     expect(r.stdout).toMatch(
       /SPF ttl 3600: swap → "v=spf1 ip4:198\.51\.100\.10 ip4:203\.0\.113\.20 -all"; restore → "v=spf1 ip4:203\.0\.113\.20 -all"/,
     );
