@@ -744,6 +744,11 @@ export async function startRelay(input: RelayConfig, options: RelayOptions = {})
         if (cancelled()) return h;
         startHold(h);
         const stopping = stopServices(services, stopCommand, log);
+        // A service that could not be stopped keeps listening: narrow the hold at once, so its clients reach
+        // it again instead of waiting out the bind's timeout behind rules that drop every SYN.
+        void stopping.then(async (r) => {
+          if (r.failed.length > 0 && held !== undefined) await guard!.install(held).catch(() => false);
+        });
         const gaps = await Promise.all(
           streams.map(async (l) => {
             if (l.config.kind === "unix") {

@@ -137,6 +137,43 @@ while True:
   });
 });
 
+describe.skipIf(!isRoot)("rebind with a service that cannot be stopped (needs root)", () => {
+  test("the hold narrows at once, so the service that keeps listening gets its clients again", async () => {
+    const servicePort = await freePort();
+    const service = (await import("node:net")).createServer((c) => c.end("old\n"));
+    await new Promise<void>((r) => service.listen(servicePort, "127.0.0.1", () => r()));
+    const table = `cot_nf${process.pid}`;
+    try {
+      const relay = await startRelay({
+        listeners: [
+          { kind: "tcp", host: "127.0.0.1", port: servicePort, upstream: { kind: "tcp", host: "127.0.0.1", port: 9 } },
+        ],
+        handover: {
+          mode: "rebind",
+          table,
+          services: ["svc"],
+          stopCommand: ["false"],
+          rebindTimeoutMs: 8000,
+          settleMs: 200,
+        },
+      });
+      // While the relay still tries to bind (8 s), the rules drop a SYN only where nobody listens.
+      await waitFor(() => {
+        try {
+          return execFileSync("nft", ["list", "table", "inet", table], { encoding: "utf8" }).includes(
+            "socket transparent 0 accept",
+          );
+        } catch {
+          return false; // not in yet
+        }
+      }, 4000);
+      await relay.stop();
+    } finally {
+      await new Promise((r) => service.close(r));
+    }
+  });
+});
+
 // Network namespaces and nftables need root (CI runs as root); skipped, and said so, otherwise.
 describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs root)", () => {
   const tag = `${process.pid % 100000}`;
