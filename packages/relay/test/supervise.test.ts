@@ -125,9 +125,12 @@ describe.skipIf(!isRoot)("a supervised relay comes back (respawn wrapper, networ
     console.log(
       `supervised relay killed with ${before.active} connection(s) open: restarted and serving after ${restartMs} ms (status poll); load ${JSON.stringify(result)}; restart ${JSON.stringify(second!.restarts)}`,
     );
-    // Only the connections open at the kill may fail (a kill loses what the process held): the client has
-    // at most 4 open at any instant.
-    expect(result.failed, out + wrapper.output()).toBeLessThanOrEqual(4);
+    // Only the connections open at the kill may fail (a kill loses what the process held). The client has at
+    // most 4 open at any instant, but a dying process closes its sockets one by one: a loop whose connection is
+    // reset first reconnects within a millisecond, and its handshake can still complete on the listening
+    // socket that has not been closed yet, which then resets it too. So at most 2 per loop; never a refusal
+    // (the rules drop SYNs while nobody listens, and the client's retransmit reaches the new relay).
+    expect(result.failed, out + wrapper.output()).toBeLessThanOrEqual(8);
     expect(result.errors.ECONNREFUSED ?? 0, out + wrapper.output()).toBe(0);
     expect(result.bodies.new).toBeGreaterThan(20);
     expect(second!.restarts).toMatchObject({ count: 1, last: { pid: first.pid, reason: "SIGKILL" } });
