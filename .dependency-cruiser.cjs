@@ -1,7 +1,7 @@
 /**
  * The dependency rules of the source tree, checked in `npm run check` (`npm run deps`) with
- * dependency-cruiser. Packages import only downward (dns and relay at the bottom, edge on dns, the CLI on
- * all three), only through their entry points (`@cutover/dns`, never `../../dns/src/…`); `src` never imports
+ * dependency-cruiser. Packages import only downward (core at the bottom, dns and relay on core, edge on dns,
+ * the CLI on all of them), only through their entry points (`@cutover/dns`, never `../../dns/src/…`); `src` never imports
  * tests; no cycles; inside the CLI, commands are the top layer: nothing below imports from `commands/`.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -29,6 +29,14 @@ module.exports = {
       to: { path: "^packages/([^/]+)/", pathNot: "^packages/$1/", dependencyTypes: ["local"] },
     },
     {
+      name: "core-is-the-base",
+      comment:
+        "The model of a move (errors, and the plan, timeline and journal as they move in) imports no other package of ours.",
+      severity: "error",
+      from: { path: "^packages/core/src/" },
+      to: { path: "^(packages/(dns|relay|edge|cli|testkit)/|node_modules/@cutover/(dns|relay|edge|cli|testkit))" },
+    },
+    {
       name: "dns-is-a-base",
       severity: "error",
       comment: "DNS providers, changes and propagation know nothing of the relay, the edge or the CLI.",
@@ -54,7 +62,10 @@ module.exports = {
       severity: "error",
       comment:
         "Inside the CLI, commands/ is the top layer: what it uses (timeline, plan, output, report…) lives below and never imports back up.",
-      from: { path: "^packages/cli/src/", pathNot: ["^packages/cli/src/commands/", "^packages/cli/src/(main|cli)\\.ts$"] },
+      from: {
+        path: "^packages/cli/src/",
+        pathNot: ["^packages/cli/src/commands/", "^packages/cli/src/(main|cli)\\.ts$"],
+      },
       to: { path: "^packages/cli/src/commands/" },
     },
   ],

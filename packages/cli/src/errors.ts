@@ -1,3 +1,5 @@
+import { isCutoverError } from "@cutover/core";
+
 /**
  * A mistake the user can fix: printed as one clear line (or a list of lines), exit code 1, no stack.
  * Everything else that reaches `handleError` is a bug and prints its stack.
@@ -34,13 +36,7 @@ export class UsageError extends UserError {
 }
 
 /** Errors from our libraries that carry a `code` and a user-facing message are user errors too. */
-export function isUserFacing(error: unknown): error is Error & { code: string } {
-  return (
-    error instanceof Error &&
-    typeof (error as { code?: unknown }).code === "string" &&
-    (error as { userFacing?: unknown }).userFacing === true
-  );
-}
+export const isUserFacing = isCutoverError;
 
 /** Thrown by commands that want a specific exit code without another message (e.g. "not yet", 130). */
 export class ExitCode extends Error {

@@ -1,26 +1,21 @@
+import { CutoverError } from "@cutover/core";
+
 /**
  * Errors thrown by @cutover/dns. They carry a `code`, the provider's name, and a message a user can act
- * on; they never contain credentials. `userFacing` tells the CLI to print the message without a stack.
+ * on; they never contain credentials. They extend core's CutoverError.
  */
-export class DnsError extends Error {
+export class DnsError extends CutoverError {
   override name = "DnsError";
-  readonly userFacing = true;
-  readonly code: string;
   readonly provider: string | undefined;
   readonly status: number | undefined;
-  readonly hint: string | undefined;
 
   constructor(
     message: string,
     options: { code: string; provider?: string; status?: number; hint?: string; cause?: unknown },
   ) {
-    super(options.provider ? `[${options.provider}] ${message}` : message, {
-      cause: options.cause,
-    });
-    this.code = options.code;
+    super(options.provider ? `[${options.provider}] ${message}` : message, options);
     this.provider = options.provider;
     this.status = options.status;
-    this.hint = options.hint;
   }
 }
 

@@ -1,3 +1,4 @@
+import { CutoverError } from "@cutover/core";
 import { applyChangeSet, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
@@ -34,16 +35,12 @@ export interface StepExecutors {
   sync?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
 }
 
-export class StepFailed extends Error {
+export class StepFailed extends CutoverError {
   override name = "StepFailed";
-  readonly userFacing = true;
-  readonly code = "E_STEP_FAILED";
   readonly step: StepKind;
-  readonly hint: string | undefined;
   constructor(step: StepKind, message: string, hint?: string) {
-    super(`${step} failed: ${message}`);
+    super(`${step} failed: ${message}`, { code: "E_STEP_FAILED", hint });
     this.step = step;
-    this.hint = hint;
   }
 }
 

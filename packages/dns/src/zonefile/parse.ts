@@ -1,3 +1,4 @@
+import { CutoverError } from "@cutover/core";
 import { absoluteName, normalizeName, type DnsRecord } from "../records.js";
 
 /** A token of a zone file with its position in the text, so edits can replace exactly that token. */
@@ -28,13 +29,11 @@ export interface ZoneFile {
   serial: { value: number; token: ZoneToken } | undefined;
 }
 
-export class ZoneFileError extends Error {
+export class ZoneFileError extends CutoverError {
   override name = "ZoneFileError";
-  readonly code = "E_ZONEFILE";
-  readonly userFacing = true;
   readonly line: number;
   constructor(file: string, line: number, message: string) {
-    super(`${file}:${line}: ${message}`);
+    super(`${file}:${line}: ${message}`, { code: "E_ZONEFILE" });
     this.line = line;
   }
 }

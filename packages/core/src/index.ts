@@ -1,0 +1,1 @@
+export { CutoverError, isCutoverError } from "./errors.js";
