@@ -117,6 +117,7 @@ export {
   type PropagationRound,
   type PropagationWatch,
   type PropagationWatchOptions,
+  type PropagationCheckSet,
   type TargetRound,
 } from "./propagation/watch.js";
 export {

@@ -155,7 +155,7 @@ table{border-collapse:collapse;margin:8px 0 20px}td{overflow-wrap:anywhere}td,th
 </style></head><body>
 <h1>${esc(title)}</h1>
 <p class="summary">${report.propagated ? `<span class="ok">✓ propagated</span>` : `<span class="bad">not yet propagated</span>`} ·
-${esc(expectedText(report))} expected${report.old.length ? `, ${esc(report.old.join(", "))} before` : ""} · ${report.rounds} rounds since ${esc(iso(report.startedAt))}</p>
+${esc(expectedLine(report))} · ${report.rounds} rounds since ${esc(iso(report.startedAt))}</p>
 <p>Expected by (latest stale cache expiry seen): <b>${esc(iso(est?.expectedBy))}</b> ·
 bound (authoritative complete ${esc(iso(est?.authoritativeCompleteAt))} + ${esc(est?.oldTtl ? `old TTL ${est.oldTtl.seconds} s, ${est.oldTtl.source}` : "old TTL unknown")}${est?.negativeTtl !== undefined ? `, negative TTL ${est.negativeTtl} s` : ""}): <b id="bound">${esc(iso(est?.bound))}</b></p>
 ${renderShareChart(report)}
@@ -171,7 +171,28 @@ ${atlas}
 `;
 }
 
-function expectedText(report: PropagationReport): string {
+/** "203.0.113.20 expected, 198.51.100.10 before"; with per-name sets, one clause per set. */
+function expectedLine(report: PropagationReport): string {
+  const sets: Array<Pick<PropagationReport, "expect" | "old" | "records"> & { names?: string[] }> = [
+    ...(report.expect.length || report.records
+      ? [{ expect: report.expect, old: report.old, ...(report.records ? { records: report.records } : {}) }]
+      : []),
+    ...(report.sets ?? []).map((s) => ({
+      names: [...s.names],
+      expect: [...s.expect],
+      old: [...(s.old ?? [])],
+      ...(s.records ? { records: s.records } : {}),
+    })),
+  ];
+  return sets
+    .map((s) => {
+      const who = s.names && (report.sets?.length ?? 0) > 0 ? `${s.names.join(", ")}: ` : "";
+      return `${who}${expectedText(s)} expected${s.old.length ? `, ${s.old.join(", ")} before` : ""}`;
+    })
+    .join(" · ");
+}
+
+function expectedText(report: Pick<PropagationReport, "expect" | "records">): string {
   const parts = report.expect.length ? [report.expect.join(", ")] : [];
   for (const [type, v] of Object.entries(report.records ?? {}))
     if (v)

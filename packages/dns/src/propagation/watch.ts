@@ -1,6 +1,11 @@
 import { normalizeName } from "../records.js";
 import { mapLimit } from "../_pool.js";
-import { checkAuthoritative, type AuthoritativeCheck, type AuthoritativeOptions } from "./authoritative.js";
+import {
+  checkAuthoritative,
+  type AuthoritativeCheck,
+  type AuthoritativeOptions,
+  type ZoneAuthoritativeCheck,
+} from "./authoritative.js";
 import { classifyAnswer, typesFor, type AnswerStatus, type Expectation, type Observation } from "./classify.js";
 import { queryDns, type QueryOptions, type QueryResult } from "./query.js";
 import type { ResolverSpec, ServerSpec } from "./servers.js";
@@ -81,8 +86,71 @@ export interface PropagationReport {
   latest?: PropagationRound;
   history: PropagationHistoryPoint[];
   propagated: boolean;
+  /** With per-name expectations: each set of names and what it should now be. */
+  sets?: PropagationCheckSet[];
   /** Extra source groups measured once (RIPE Atlas), added by the caller. */
   atlas?: unknown;
+}
+
+function setForReport(set: { names: string[]; expectation: Expectation; types: string[] }): PropagationCheckSet {
+  const e = set.expectation;
+  return {
+    names: set.names,
+    expect: [...e.expect],
+    ...(e.old ? { old: [...e.old] } : {}),
+    ...(e.records ? { records: e.records } : {}),
+    types: set.types,
+  };
+}
+
+/**
+ * One check per set of names, read as one: a zone (and each of its servers) appears once with the answers
+ * of every set, complete when every part is.
+ */
+function mergeAuthoritative(checks: AuthoritativeCheck[]): AuthoritativeCheck | undefined {
+  if (checks.length <= 1) return checks[0];
+  const zones = new Map<string, ZoneAuthoritativeCheck>();
+  for (const z of checks.flatMap((c) => c.zones)) {
+    const seen = zones.get(z.apex);
+    if (!seen) {
+      zones.set(z.apex, {
+        ...z,
+        names: [...z.names],
+        servers: z.servers.map((s) => ({ ...s })),
+        problems: [...z.problems],
+      });
+      continue;
+    }
+    seen.names = [...new Set([...seen.names, ...z.names])];
+    seen.complete &&= z.complete;
+    seen.problems = [...new Set([...seen.problems, ...z.problems])];
+    if (z.maxSerial !== undefined) seen.maxSerial = Math.max(seen.maxSerial ?? 0, z.maxSerial);
+    for (const s of z.servers) {
+      const same = seen.servers.find((x) => x.address === s.address && x.ns === s.ns);
+      if (!same) {
+        seen.servers.push({ ...s });
+        continue;
+      }
+      same.answers = [...same.answers, ...s.answers];
+      same.ok &&= s.ok;
+      same.problems = [...new Set([...same.problems, ...s.problems])];
+    }
+  }
+  return {
+    at: Math.max(...checks.map((c) => c.at)),
+    zones: [...zones.values()],
+    complete: checks.every((c) => c.complete),
+    problems: [...new Set(checks.flatMap((c) => c.problems))],
+  };
+}
+
+/** Names that share one expectation: what a move changes differs per name (an SPF text, a sibling address). */
+export interface PropagationCheckSet {
+  names: readonly string[];
+  expect: readonly string[];
+  old?: readonly string[];
+  records?: Expectation["records"];
+  types?: readonly string[];
 }
 
 export interface PropagationWatchOptions {
@@ -93,6 +161,11 @@ export interface PropagationWatchOptions {
   records?: Expectation["records"];
   /** The types to ask for (default: those with expected values). */
   types?: readonly string[];
+  /**
+   * More names, each set with its own expectation, watched in the same rounds (one verdict, one bound).
+   * `names`/`expect` may then be empty.
+   */
+  sets?: readonly PropagationCheckSet[];
   resolvers: readonly ResolverSpec[];
   /** Check every authoritative server each round (`false` skips it). */
   authoritative?: Omit<AuthoritativeOptions, "names" | "expectation" | "now"> | false;
@@ -165,14 +238,19 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
       }));
   const random = options.random ?? Math.random;
   const send = options.send ?? queryDns;
-  const names = options.names.map(normalizeName);
-  const expectation: Expectation = {
-    expect: [...options.expect],
-    ...(options.old ? { old: [...options.old] } : {}),
-    ...(options.records ? { records: options.records } : {}),
-    ...(options.types ? { types: options.types } : {}),
-  };
-  const types = typesFor(expectation);
+  const sets = [options, ...(options.sets ?? [])]
+    .filter((set) => set.names.length > 0)
+    .map((set) => {
+      const expectation: Expectation = {
+        expect: [...set.expect],
+        ...(set.old ? { old: [...set.old] } : {}),
+        ...(set.records ? { records: set.records } : {}),
+        ...(set.types ? { types: set.types } : {}),
+      };
+      return { names: set.names.map(normalizeName), expectation, types: typesFor(expectation) };
+    });
+  const names = [...new Set(sets.flatMap((set) => set.names))];
+  const types = [...new Set(sets.flatMap((set) => set.types))];
   const perResolver = options.queriesPerResolver ?? 3;
   const streaks = new Map<string, number>();
   const everAnswered = new Set<string>();
@@ -189,20 +267,25 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
 
   const round = async (): Promise<PropagationRound> => {
     const roundStart = now();
+    const auth = options.authoritative;
     const authPromise =
-      options.authoritative === false || options.authoritative === undefined
+      auth === false || auth === undefined
         ? Promise.resolve(undefined)
-        : checkAuthoritative({ ...options.authoritative, names, expectation, now });
-    const jobs: Array<{ r: ResolverSpec; name: string; type: string }> = [];
+        : Promise.all(
+            sets.map((set) => checkAuthoritative({ ...auth, names: set.names, expectation: set.expectation, now })),
+          ).then(mergeAuthoritative);
+    const jobs: Array<{ r: ResolverSpec; name: string; type: string; expectation: Expectation }> = [];
     for (const r of options.resolvers)
-      for (const name of names)
-        for (const type of types) for (let k = 0; k < perResolver; k++) jobs.push({ r, name, type });
+      for (const set of sets)
+        for (const name of set.names)
+          for (const type of set.types)
+            for (let k = 0; k < perResolver; k++) jobs.push({ r, name, type, expectation: set.expectation });
     // Awaited together: a zone that cannot be found rejects at once (and never unobserved, which
     // crashed the process with a raw stack while the resolver queries were still out).
     const [results, authoritative] = await Promise.all([
       mapLimit(jobs, options.concurrency ?? 64, async (j) => {
         const res = await send(j.r.server, j.name, j.type, { timeoutMs: 2000, retries: 1, ...options.query, rd: true });
-        return classifyAnswer(res, expectation, now());
+        return classifyAnswer(res, j.expectation, now());
       }),
       authPromise,
     ]);
@@ -346,6 +429,7 @@ export function createPropagationWatch(options: PropagationWatchOptions): Propag
       old: [...(options.old ?? [])],
       types: [...types],
       ...(options.records ? { records: options.records } : {}),
+      ...(options.sets?.length ? { sets: sets.map(setForReport) } : {}),
       startedAt,
       rounds: index,
       history,

@@ -103,6 +103,57 @@ describe("createPropagationWatch", () => {
     expect(report.latest!.groups[0]!.total).toBe(2);
   });
 
+  it("watches sets of names with their own expectations in one round (a sibling address that stays)", async () => {
+    const w = world(() => ({}));
+    // www keeps a second server (.11) beside the moved address; mail moves alone.
+    const answers: Record<string, string[]> = {
+      "www.example.test": ["203.0.113.20", "198.51.100.11"],
+      "mail.example.test": ["203.0.113.20"],
+    };
+    const send = async (server: ServerSpec, name: string, type: string): Promise<QueryResult> => ({
+      server: server.label,
+      name,
+      type,
+      transport: "udp",
+      elapsedMs: 1,
+      attempts: 1,
+      truncatedRetry: false,
+      response: {
+        rcode: "NOERROR",
+        aa: false,
+        tc: false,
+        rd: true,
+        ra: true,
+        answers: (answers[name] ?? []).map((data) => ({ name, type: "A", ttl: 60, data })),
+        authorities: [],
+        additionals: [],
+      },
+    });
+    const base = { resolvers, authoritative: false as const, now: w.now, sleep: w.sleep, send };
+    const sets = [
+      {
+        names: ["www.example.test"],
+        expect: ["203.0.113.20", "198.51.100.11"],
+        old: ["198.51.100.10", "198.51.100.11"],
+      },
+      { names: ["mail.example.test"], expect: ["203.0.113.20"], old: ["198.51.100.10"] },
+    ];
+    const report = await createPropagationWatch({ ...base, names: [], expect: [], sets }).run({ watch: false });
+    expect(report.propagated).toBe(true);
+    expect(report.names).toEqual(["www.example.test", "mail.example.test"]);
+    expect(report.sets?.map((s) => s.names)).toEqual([["www.example.test"], ["mail.example.test"]]);
+    expect(new Set(report.latest!.targets.map((t) => t.status))).toEqual(new Set(["NEW"]));
+    // One expectation for both names could not be right: the sibling makes mail's answer incomplete, or
+    // www's answer has an address that is not expected.
+    const one = await createPropagationWatch({
+      ...base,
+      names: ["www.example.test", "mail.example.test"],
+      expect: ["203.0.113.20"],
+      old: ["198.51.100.10"],
+    }).run({ watch: false });
+    expect(one.propagated).toBe(false);
+  });
+
   it("one-shot mode confirms an all-NEW round with a second one, and stops after one round otherwise", async () => {
     const w = world(() => ({ addr: "203.0.113.20", ttl: 30 }));
     const opts = {
