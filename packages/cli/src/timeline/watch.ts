@@ -1,12 +1,15 @@
 import {
-  canonicalIp,
   createPropagationWatch,
   parseResolverList,
   parseServerSpec,
   spfWithNew,
+  type DnsRecord,
+  type PropagationCheckSet,
   type PropagationRound,
   type PropagationWatch,
+  type PropagationWatchOptions,
 } from "@cutover/dns";
+import type { Plan } from "../plan/schema.js";
 import type { RunState } from "../state/store.js";
 import { formatUtc } from "../output/timeline.js";
 import type { StepOutcome, StepRuntime } from "./run.js";
@@ -14,11 +17,64 @@ import type { TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
 
 /**
- * The watchers of a run in this process: one for the IPv4 names, one for the IPv6 names (a name that only
- * had an A record is not asked for AAAA), one per SPF record the swap changes (its own expected text);
- * streaks need consecutive rounds by the same watcher.
+ * The watcher of a run in this process (streaks need consecutive rounds by the same watcher), with the
+ * sets of `moveCheckSets`.
  */
-const watchers = new WeakMap<RunState, PropagationWatch[]>();
+const watchers = new WeakMap<RunState, PropagationWatch>();
+
+/**
+ * What a move changes, as sets of names that share one expectation: the IPv4 names (asked for A only), the
+ * IPv6 names (AAAA only: a name that only had an A record is not asked for AAAA), and each SPF record the
+ * swap gives the new address (its own expected text). The watch step and `cutover propagation --plan` both
+ * watch these.
+ */
+export function moveCheckSets(
+  plan: Pick<Plan, "old" | "new">,
+  targets: readonly DnsRecord[],
+  spf: readonly DnsRecord[],
+): PropagationCheckSet[] {
+  const families = [
+    { type: "A", expect: plan.new.ipv4, old: plan.old.ipv4 },
+    { type: "AAAA", expect: plan.new.ipv6, old: plan.old.ipv6 },
+  ];
+  const addresses = { old: plan.old, new: plan.new };
+  return [
+    ...families.flatMap((f) => {
+      const names = [...new Set(targets.filter((t) => t.type === f.type).map((t) => t.name))];
+      if (names.length === 0 || !f.expect) return [];
+      // As the plan writes them: answers are compared in canonical form, and people read these.
+      return [{ names, expect: [f.expect], old: f.old ? [f.old] : [], types: [f.type] }];
+    }),
+    // The SPF records the swap gave the new address: mail from the new host passes SPF once they have.
+    ...spf.map((r) => ({
+      names: [r.name],
+      expect: [],
+      records: { TXT: { expect: [spfWithNew(r.content, addresses)], old: [r.content] } },
+      types: ["TXT"],
+    })),
+  ];
+}
+
+/** The watch options a plan gives (resolvers, authoritative servers, TTLs), without the names. */
+export function planWatchOptions(
+  plan: Plan,
+  oldTtl: number,
+): Pick<PropagationWatchOptions, "resolvers" | "authoritative" | "lowTtl" | "oldTtl"> {
+  const auth = plan.propagation.authoritative;
+  return {
+    resolvers: parseResolverList(plan.propagation.resolvers),
+    authoritative:
+      auth === false
+        ? (false as const)
+        : {
+            ...(auth.bootstrap ? { bootstrap: parseServerSpec(auth.bootstrap) } : {}),
+            ...(auth.nsAddresses ? { nsAddresses: auth.nsAddresses } : {}),
+            ...(auth.parent === false ? { parent: false as const } : {}),
+          },
+    lowTtl: plan.dns.lowTtl,
+    oldTtl,
+  };
+}
 
 export interface WatchResult {
   summary: string;
@@ -139,65 +195,27 @@ export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<St
   let watch = watchers.get(rt.state);
   if (!watch) {
     const maxOldTtl = Math.max(...rt.state.originals.map((o) => o.ttl));
-    const auth = plan.propagation.authoritative;
-    const families = [
-      { type: "A", expect: plan.new.ipv4, old: plan.old.ipv4 },
-      { type: "AAAA", expect: plan.new.ipv6, old: plan.old.ipv6 },
-    ];
-    const common = {
-      resolvers: parseResolverList(plan.propagation.resolvers),
-      authoritative:
-        auth === false
-          ? (false as const)
-          : {
-              ...(auth.bootstrap ? { bootstrap: parseServerSpec(auth.bootstrap) } : {}),
-              ...(auth.nsAddresses ? { nsAddresses: auth.nsAddresses } : {}),
-              ...(auth.parent === false ? { parent: false as const } : {}),
-            },
-      lowTtl: plan.dns.lowTtl,
-      oldTtl: maxOldTtl,
+    watch = createPropagationWatch({
+      ...planWatchOptions(plan, maxOldTtl),
+      names: [],
+      expect: [],
+      sets: moveCheckSets(plan, rt.timeline.targets, rt.timeline.spf),
       changedAt: rt.timeline.swapAt.getTime(),
       now: () => rt.now().getTime(),
       ...(rt.sleep ? { sleep: rt.sleep } : {}),
-    };
-    const addresses = { old: plan.old, new: plan.new };
-    watch = [
-      ...families.flatMap((f) => {
-        const names = [...new Set(rt.timeline.targets.filter((t) => t.type === f.type).map((t) => t.name))];
-        if (names.length === 0 || !f.expect) return [];
-        return [
-          createPropagationWatch({
-            ...common,
-            names,
-            expect: [canonicalIp(f.expect)],
-            old: f.old ? [canonicalIp(f.old)] : [],
-          }),
-        ];
-      }),
-      // The SPF records the swap gave the new address: mail from the new host passes SPF once they have.
-      ...rt.timeline.spf.map((r) =>
-        createPropagationWatch({
-          ...common,
-          names: [r.name],
-          expect: [],
-          records: { TXT: { expect: [spfWithNew(r.content, addresses)], old: [r.content] } },
-          types: ["TXT"],
-        }),
-      ),
-    ];
+    });
     watchers.set(rt.state, watch);
   }
-  const watches = watch;
   const previous = rt.state.steps.watch?.result as Partial<WatchResult> | undefined;
-  let rounds = await Promise.all(watches.map((w) => w.round()));
-  if (!rounds.every((r) => r.propagated) && watches[0]!.report().rounds === 1 && rt.sleep && !rt.oneShot) {
-    await rt.sleep(Math.min(...watches.map((w) => w.nextInterval())), rt.signal);
-    rounds = await Promise.all(watches.map((w) => w.round()));
+  let round = await watch.round();
+  if (!round.propagated && watch.report().rounds === 1 && rt.sleep && !rt.oneShot) {
+    await rt.sleep(watch.nextInterval(), rt.signal);
+    round = await watch.round();
   }
-  const interval = Math.min(...watches.map((w) => w.nextInterval()));
-  const result = summarize(rounds, Math.max(watches[0]!.report().rounds, (previous?.rounds ?? 0) + 1));
+  const interval = watch.nextInterval();
+  const result = summarize([round], Math.max(watch.report().rounds, (previous?.rounds ?? 0) + 1));
   // A tick does one round and exits: this round all new after a journaled round all new is two in a row.
-  if (!result.propagated && rt.oneShot && watches[0]!.report().rounds === 1 && result.allNew && previous?.allNew) {
+  if (!result.propagated && rt.oneShot && watch.report().rounds === 1 && result.allNew && previous?.allNew) {
     result.propagated = true;
     result.progress = 1;
     result.stale = [];

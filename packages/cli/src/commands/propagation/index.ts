@@ -6,6 +6,8 @@ import {
   CHECKED_TYPES,
   checkExpectedValue,
   createPropagationWatch,
+  discoverTargets,
+  type DnsRecord,
   isCheckedType,
   parseResolverLabel,
   parseResolverList,
@@ -26,7 +28,11 @@ import type { Deps } from "../../context.js";
 import { ExitCode, UserError, isUserFacing } from "../../errors.js";
 import { checkOutputPath } from "../../output/path.js";
 import { createReporter } from "../../output/reporter.js";
+import { loadPlan } from "../../plan/load.js";
 import { parseDuration } from "../../plan/duration.js";
+import { StateStore, stateDirFor } from "../../state/store.js";
+import { readPlanRecords } from "../../timeline/records.js";
+import { moveCheckSets, planWatchOptions } from "../../timeline/watch.js";
 import { plainRound, renderRound } from "./_render.js";
 
 function addressList(flag: string, text: string | undefined): string[] {
@@ -145,8 +151,10 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
 export function makePropagationCommand(deps: Deps) {
   return new Command("propagation")
     .description("Show where a DNS change has reached: every authoritative server, public resolvers, RIPE Atlas")
-    .argument("<names...>", "names to check, e.g. example.com www.example.com")
-    .requiredOption(
+    .argument("[names...]", "names to check, e.g. example.com www.example.com (none: what the plan moves)")
+    .option("--plan <file>", "check what this plan moves, name by name (the default with no names: cutover.yaml)")
+    .option("--state <dir>", "with a plan: its state directory (default: .cutover/NAME beside the plan)")
+    .option(
       "--expect <value>",
       "what is new: address(es), comma-separated, or TYPE=VALUE (MX=10 mail.example.net, TXT=v=spf1 ..., CNAME=host, NS=ns1,ns2); repeatable",
       collect,
@@ -192,7 +200,13 @@ export function makePropagationCommand(deps: Deps) {
       `
 Exit codes: 0 propagated, 1 not yet, 2 an error.
 
+With no names, the plan (--plan, or cutover.yaml) says what to check: every name the move changes with the
+address it gets, each SPF record with its new text, the plan's resolvers and authoritative servers; once
+a run has started, from its journal (no DNS token needed).
+
 Examples:
+  $ cutover propagation --plan colo-to-linode.yaml
+  $ cutover propagation --plan colo-to-linode.yaml --type A --watch --timeout 2h
   $ cutover propagation example.com www.example.com --expect 203.0.113.20 --old 198.51.100.10
   $ cutover propagation example.com --type MX,TXT --expect "MX=10 mail.example.net" --expect "TXT=v=spf1 ip4:203.0.113.20 -all"
   $ cutover propagation www.example.com --expect CNAME=web.example.net --resolvers 10.0.0.53 --label 10.0.0.53=Office@Berlin
@@ -201,12 +215,18 @@ Examples:
   $ cutover propagation example.com --expect 203.0.113.20 --resolvers https://dns.google/dns-query,9.9.9.9
   $ cutover propagation example.com --expect 203.0.113.20 --watch --json | jq -c '{round: .index, progress}'`,
     )
-    .action(async (names, opts) => {
+    .action(async (names, opts, cmd) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       try {
-        await runPropagationCommand(deps, out, names, opts);
+        const resolversGiven = cmd.getOptionValueSource("resolvers") === "cli";
+        await runPropagationCommand(deps, out, names, { ...opts, resolversGiven });
       } catch (error) {
-        if (error instanceof ExitCode || error instanceof UserError) throw error;
+        if (error instanceof ExitCode) throw error;
+        // Here 1 means "not yet propagated": every error is 2 (a plan that cannot be read, a missing token).
+        if (error instanceof UserError)
+          throw error.exitCode === 1
+            ? new UserError(error.message, { code: error.code, details: error.details, exitCode: 2, cause: error })
+            : error;
         if (isUserFacing(error)) throw new UserError(error.message, { exitCode: 2, cause: error });
         throw error;
       }
@@ -214,7 +234,10 @@ Examples:
 }
 
 interface Opts {
-  expect: string[];
+  plan?: string;
+  state?: string;
+  resolversGiven: boolean;
+  expect?: string[];
   old?: string[];
   type?: string;
   label?: string[];
@@ -242,6 +265,16 @@ async function runPropagationCommand(
   names: string[],
   opts: Opts,
 ): Promise<void> {
+  if (names.length > 0 && opts.plan !== undefined)
+    throw new UserError("give names with --expect, or --plan, not both", { exitCode: 2 });
+  if (names.length === 0 && (opts.expect !== undefined || opts.old !== undefined))
+    throw new UserError("--expect and --old go with names to check; with a plan, the plan says what is new", {
+      exitCode: 2,
+      details: ["e.g. cutover propagation www.example.com --expect 203.0.113.20, or cutover propagation --plan FILE"],
+    });
+  if (names.length > 0 && opts.expect === undefined)
+    throw new UserError("say what is new with --expect, e.g. --expect 203.0.113.20", { exitCode: 2 });
+  const fromPlan = names.length === 0 ? await planChecks(deps, out, opts) : undefined;
   const expected = expectedValues("--expect", opts.expect);
   const before = opts.old === undefined ? undefined : expectedValues("--old", opts.old);
   const expect = expected.addresses;
@@ -255,9 +288,9 @@ async function runPropagationCommand(
       throw new UserError(`--old ${type}=...: say what ${type} should be now too (--expect ${EXAMPLE[type]})`, {
         exitCode: 2,
       });
-  const types = typeList(opts.type, expected);
+  const types = fromPlan ? undefined : typeList(opts.type, expected);
   const resolvers: ResolverSpec[] = parseResolverList(
-    opts.resolvers === "default" ? "default" : opts.resolvers,
+    fromPlan && !opts.resolversGiven ? fromPlan.resolvers : opts.resolvers,
     "public",
     labelList(opts.label),
   );
@@ -282,6 +315,7 @@ async function runPropagationCommand(
   }
   const authoritative = opts.authoritative
     ? {
+        ...(fromPlan?.authoritative || {}),
         ...(opts.bootstrap ? { bootstrap: parseServerSpec(opts.bootstrap) } : {}),
         ...(opts.parent ? { parent: opts.parent.split(",").map((s) => parseServerSpec(s)) } : {}),
         ...(Object.keys(nsAddresses).length ? { nsAddresses } : {}),
@@ -290,9 +324,11 @@ async function runPropagationCommand(
     : (false as const);
   if (opts.report) await checkOutputPath("--report", resolve(deps.cwd, opts.report));
   // Last, after every option is checked: creating measurements spends the user's Atlas credits.
-  if (opts.atlas !== undefined && expect.length === 0)
+  const atlasOf = fromPlan ? fromPlan.atlas : { names, expect, old };
+  if (opts.atlas !== undefined && atlasOf.expect.length === 0)
     throw new UserError("--atlas measures addresses (A/AAAA): give the new address with --expect", { exitCode: 2 });
-  const atlas = opts.atlas === undefined ? undefined : await startAtlas(deps, names, expect, old, opts);
+  const atlas =
+    opts.atlas === undefined ? undefined : await startAtlas(deps, atlasOf.names, atlasOf.expect, atlasOf.old, opts);
   const now = () => deps.now().getTime();
   const live = out.tty && !out.json;
   // On a terminal: one view redrawn in place (lines cut to the width), what else is said printed above it.
@@ -317,11 +353,13 @@ async function runPropagationCommand(
     ...(old ? { old } : {}),
     ...(Object.keys(records).length ? { records } : {}),
     ...(types ? { types } : {}),
+    ...(fromPlan ? { sets: fromPlan.sets, lowTtl: fromPlan.lowTtl } : {}),
+    ...(fromPlan?.changedAt !== undefined ? { changedAt: fromPlan.changedAt } : {}),
     resolvers,
     authoritative,
     queriesPerResolver: queries,
     ...(intervalMs !== undefined ? { intervalMs } : {}),
-    ...(oldTtl !== undefined ? { oldTtl } : {}),
+    ...((oldTtl ?? fromPlan?.oldTtl) !== undefined ? { oldTtl: oldTtl ?? fromPlan?.oldTtl } : {}),
     now,
     sleep,
   });
@@ -389,6 +427,87 @@ async function runPropagationCommand(
     if (opts.report) out.line(`report: ${opts.report}`);
   }
   if (!report.propagated) throw new ExitCode(1);
+}
+
+/**
+ * What a plan moves, as check sets (the watch step's own: `moveCheckSets`), narrowed by `--type`. Once a
+ * run has started its journal's originals say what moved (the provider then serves the new records, and
+ * no token is needed); before, the provider's records do, as `cutover plan` reads them. Names already on
+ * the new address (changed by hand with `cutover dns swap`) are checked too.
+ */
+async function planChecks(deps: Deps, out: ReturnType<typeof createReporter>, opts: Opts) {
+  const loaded = await loadPlan(opts.plan, { cwd: deps.cwd, now: deps.now(), allowPastSwap: true });
+  const { plan } = loaded;
+  const store = new StateStore(stateDirFor(loaded.path, plan.name, opts.state, deps.cwd));
+  const { state } = await store.load({ repair: false });
+  const names = plan.dns.records === "auto" ? undefined : plan.dns.records;
+  const addresses = { old: plan.old, new: plan.new };
+  let records: DnsRecord[];
+  let source: string;
+  if (state) {
+    records = state.originals;
+    source = `the journal of ${plan.name}`;
+  } else {
+    const read = await readPlanRecords(loaded, deps.env);
+    const zones = new Set(plan.dns.zones);
+    records = read.records.filter((r) => zones.has(r.zone));
+    source = `${read.providerName} (no run has started)`;
+    // Already swapped by hand: the records on the new address are what moved.
+    const moved = discoverTargets(records, { old: plan.new, new: plan.new }).targets;
+    records = [...records, ...moved.map((r) => ({ ...r, content: oldAddressFor(r, plan) ?? r.content }))];
+  }
+  const discovery = discoverTargets(records, addresses);
+  const targets = discovery.targets.filter((t) => !names || names.includes(t.name));
+  if (targets.length === 0)
+    throw new UserError(`${loaded.file}: nothing to check: no record in ${source} points at the old or the new host`, {
+      exitCode: 2,
+      code: "E_NOTHING_TO_CHECK",
+      details: ["give names to check with --expect instead, e.g. cutover propagation www.example.com --expect IP"],
+    });
+  let sets = moveCheckSets(plan, targets, discovery.spf);
+  if (opts.type !== undefined) {
+    const wanted = [
+      ...new Set(
+        opts.type
+          .split(",")
+          .map((t) => t.trim().toUpperCase())
+          .filter(Boolean),
+      ),
+    ];
+    const moved = [...new Set(sets.flatMap((s) => s.types ?? []))];
+    for (const t of wanted)
+      if (!moved.includes(t))
+        throw new UserError(`--type ${t}: the plan changes no ${t} record (it changes ${moved.join(", ")})`, {
+          exitCode: 2,
+        });
+    sets = sets
+      .map((s) => ({ ...s, types: (s.types ?? []).filter((t) => wanted.includes(t)) }))
+      .filter((s) => s.types.length > 0);
+  }
+  const options = planWatchOptions(plan, Math.max(...records.map((r) => r.ttl)));
+  out.line(
+    `checking what ${plan.name} moves (from ${source}): ${sets.map((s) => `${s.names.join(", ")} ${(s.types ?? []).join("/")}`).join("; ")}`,
+  );
+  const swapDone = state?.steps.swap?.status === "done";
+  const addressSets = sets.filter((s) => s.expect.length > 0);
+  return {
+    sets,
+    resolvers: plan.propagation.resolvers,
+    authoritative: options.authoritative,
+    lowTtl: plan.dns.lowTtl,
+    oldTtl: Math.max(...targets.map((t) => t.ttl)),
+    ...(swapDone && state?.steps.swap?.doneAt ? { changedAt: Date.parse(state.steps.swap.doneAt) } : {}),
+    atlas: {
+      names: [...new Set(addressSets.flatMap((s) => s.names))],
+      expect: [...new Set(addressSets.flatMap((s) => s.expect))],
+      old: [...new Set(addressSets.flatMap((s) => s.old ?? []))],
+    },
+  };
+}
+
+/** The old address of the record's family, for a record already moved by hand. */
+function oldAddressFor(r: DnsRecord, plan: { old: { ipv4?: string; ipv6?: string } }): string | undefined {
+  return r.type === "A" ? plan.old.ipv4 : r.type === "AAAA" ? plan.old.ipv6 : undefined;
 }
 
 /**
