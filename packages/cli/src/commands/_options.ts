@@ -29,3 +29,10 @@ export function withRunOptions<A extends unknown[], O extends OptionValues, G ex
       "start even though a step changes more records than the plan's limits (dns.maxChanges, 30 % of a zone)",
     );
 }
+
+/** The plan file, given as FILE or as --plan FILE (every command that reads a plan takes both); both must agree. */
+export function planFileOf(file: string | undefined, plan: string | undefined): string {
+  if (file !== undefined && plan !== undefined && file !== plan)
+    throw new UsageError(`the plan file is given twice (${file} and --plan ${plan}); give it once`);
+  return plan ?? file ?? "cutover.yaml";
+}

@@ -7,7 +7,7 @@ import { createReporter } from "../output/reporter.js";
 import { loadPlan } from "../plan/load.js";
 import { acquireLock } from "../state/lock.js";
 import { stateDirFor, StateStore } from "../state/store.js";
-import { withStateOption } from "./_options.js";
+import { withStateOption, planFileOf } from "./_options.js";
 
 /**
  * `cutover archive`: the only way to set a run's journal aside so that a new run of the same plan can
@@ -17,7 +17,8 @@ export function makeArchiveCommand(deps: Deps) {
   return withStateOption(
     new Command("archive")
       .description("Set a run's journal aside (renamed, never deleted) so the plan can start a new run")
-      .argument("[file]", "the plan file", "cutover.yaml"),
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
   )
     .option("--confirm <name>", "the plan's name, typed out: says you mean it")
     .option("--json", "print where the journal went as JSON")
@@ -31,6 +32,7 @@ The archived journal keeps the run's original records: \`cutover dns restore --o
 its state.json. A new \`cutover run\` then reads the records as they are NOW as its originals.`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = deps.now();
       const loaded = await loadPlan(file, { cwd: deps.cwd, now, allowPastSwap: true });

@@ -8,13 +8,14 @@ import { loadPlan } from "../plan/load.js";
 import { readPlanRecords } from "../timeline/records.js";
 import { planTimeline } from "../timeline/plan.js";
 import { acceptPlanChanges } from "../timeline/session.js";
-import { parseNowOption } from "./_options.js";
+import { parseNowOption, planFileOf } from "./_options.js";
 import { count } from "../output/words.js";
 
 export function makePlanCommand(deps: Deps) {
   return new Command("plan")
     .description("Validate a plan file and show the timeline: every step, its time and the records it changes")
-    .argument("[file]", "the plan file", "cutover.yaml")
+    .argument("[file]", "the plan file (default cutover.yaml)")
+    .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)")
     .option("--now <iso>", "plan as if the current time were this (an ISO time with offset)")
     .option("--accept-risk", "accept a swap too soon for the TTL drop to reach every cache (shown as a warning)")
     .option("--accept-changes", "adopt an edited plan file for a run already under way (shows the difference)")
@@ -32,6 +33,7 @@ Examples:
 Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed with its line).`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = parseNowOption(opts.now, deps);
       if (opts.acceptChanges) {

@@ -6,14 +6,15 @@ import { checkOutputPath } from "../output/path.js";
 import { createReporter } from "../output/reporter.js";
 import { renderMoveReport } from "../output/report.js";
 import { openSession } from "../timeline/session.js";
-import { withStateOption } from "./_options.js";
+import { withStateOption, planFileOf } from "./_options.js";
 import { timeZoneOption } from "../output/time.js";
 
 export function makeReportCommand(deps: Deps) {
   return withStateOption(
     new Command("report")
       .description("Write one self-contained HTML page of the whole move: timeline, DNS changes, propagation, relay")
-      .argument("[file]", "the plan file", "cutover.yaml")
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)")
       .option("--out <file>", "where to write the page", "cutover-report.html")
       .option(
         "--tz <zone>",
@@ -30,6 +31,7 @@ Examples:
   $ cutover report plans/colo.yaml --out /var/www/html/move.html`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = deps.now();
       const path = resolve(deps.cwd, opts.out);

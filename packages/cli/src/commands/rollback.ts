@@ -7,7 +7,7 @@ import { changeSetToJson, formatUtc } from "../output/timeline.js";
 import { undoHandover } from "../timeline/relay.js";
 import { cancelEdgeForSession, scheduleEdge } from "./schedule-edge.js";
 import { openSession } from "../timeline/session.js";
-import { withStateOption } from "./_options.js";
+import { withStateOption, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { count } from "../output/words.js";
@@ -24,7 +24,8 @@ export function makeRollbackCommand(deps: Deps) {
       .description(
         "Undo the move: put the original records back (contents and TTLs), stop the relay, start the old services",
       )
-      .argument("[file]", "the plan file", "cutover.yaml"),
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
   )
     .option("--dry-run", "show what would be changed and change nothing")
     .option("--force", "roll back even after the relay has drained")
@@ -39,6 +40,7 @@ Examples:
 Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could not be put back.`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = deps.now();
       const session = await openSession({

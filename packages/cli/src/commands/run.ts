@@ -11,7 +11,7 @@ import { defaultExecutors } from "../timeline/executors.js";
 import { isFinished, retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import type { StepKind } from "../timeline/plan.js";
-import { withRunOptions } from "./_options.js";
+import { withRunOptions, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 
@@ -26,7 +26,8 @@ export function makeRunCommand(deps: Deps) {
   return withRunOptions(
     new Command("run")
       .description("Run the timeline in the foreground: sleep until each step's time, do it, show progress; resumable")
-      .argument("[file]", "the plan file", "cutover.yaml"),
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
   )
     .option("--dry-run", "show what is due now and what it would change; change nothing")
     .option("--json", "print one JSON object per event instead of the live view")
@@ -46,6 +47,7 @@ Examples:
 Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where it stands), 130 stopped.`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
       const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));

@@ -22,7 +22,7 @@ import {
 } from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { scheduleEdge } from "./schedule-edge.js";
-import { withRunOptions } from "./_options.js";
+import { withRunOptions, planFileOf } from "./_options.js";
 
 const run = promisify(execFile);
 
@@ -72,7 +72,8 @@ export function makeScheduleCommand(deps: Deps) {
       .description(
         "Arm the timeline on a machine you own: systemd timers or at jobs that call `cutover tick` at each step time",
       )
-      .argument("[file]", "the plan file", "cutover.yaml")
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)")
       .addOption(
         new Option("--with <runner>", "where the steps run")
           .choices(["systemd", "at", "edge"] as const)
@@ -106,6 +107,7 @@ Examples:
 The journal starts now: the original records are read and saved before anything is armed.`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const print = opts.print === true || opts.dryRun === true;
       // --print/--dry-run plans a new run in memory: no journal, no state directory.

@@ -10,7 +10,7 @@ import { formatAt, timeZoneOption } from "../output/time.js";
 import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "./schedule-edge.js";
-import { withStateOption } from "./_options.js";
+import { withStateOption, planFileOf } from "./_options.js";
 import { readNotifyRecord } from "../notify/notifier.js";
 import { notificationLines } from "../notify/status.js";
 
@@ -42,7 +42,8 @@ export function makeStatusCommand(deps: Deps) {
   return withStateOption(
     new Command("status")
       .description("Show where a move stands: the timeline with what is done and next, each record, propagation, relay")
-      .argument("[file]", "the plan file", "cutover.yaml"),
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
   )
     .option("--offline", "only the journal; do not read the DNS provider")
     .option("--json", "print the status as JSON")
@@ -55,6 +56,7 @@ Examples:
   $ cutover status cutover.yaml --json | jq '.records[] | select(.state != "swapped")'`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       const now = deps.now();
       const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });

@@ -10,7 +10,7 @@ import { atEnvironment, atJobFor, credentialNames } from "../timeline/schedule.j
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
 import type { Reporter } from "../output/reporter.js";
-import { withRunOptions } from "./_options.js";
+import { withRunOptions, planFileOf } from "./_options.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 
 /** Queues one at job for the next due time, unless one is queued for that time already. */
@@ -41,7 +41,8 @@ export function makeTickCommand(deps: Deps) {
   return withRunOptions(
     new Command("tick")
       .description("Do what is due now and exit (for cron, systemd timers or at); never does a step twice")
-      .argument("[file]", "the plan file", "cutover.yaml"),
+      .argument("[file]", "the plan file (default cutover.yaml)")
+      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
   )
     .option("--retry", "try failed steps again (after fixing their cause); without it a failed step waits for you")
     .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
@@ -63,6 +64,7 @@ Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1
 75 another runner holds the plan (the next tick does what is due).`,
     )
     .action(async (file, opts) => {
+      file = planFileOf(file, opts.plan);
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
       if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
       const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "tick", create: true }));

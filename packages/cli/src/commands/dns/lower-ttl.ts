@@ -1,11 +1,13 @@
 import { Command } from "@commander-js/extra-typings";
+import { planFileOf } from "../_options.js";
 import type { Deps } from "../../context.js";
 import { runDnsStep } from "./_step.js";
 
 export function makeDnsLowerTtlCommand(deps: Deps) {
   return new Command("lower-ttl")
     .description("Lower the TTL of every record that moves (and of SPF records naming the old host) to dns.lowTtl, now")
-    .option("--plan <file>", "the plan file", "cutover.yaml")
+    .argument("[file]", "the plan file (default cutover.yaml)")
+    .option("--plan <file>", "the plan file, as FILE")
     .option("--dry-run", "show each record's change and change nothing")
     .option("--force", "apply even when the change is larger than dns.maxChanges or 30 % of a zone")
     .option(
@@ -24,7 +26,7 @@ Examples:
 Exit codes: 0 every record done and verified by reading back, 1 some record failed or a mistake in the
 plan or options (nothing else is touched; running the same command again finishes the job).`,
     )
-    .action(async (opts) => {
-      await runDnsStep("lower", opts, deps);
+    .action(async (file, opts) => {
+      await runDnsStep("lower", { ...opts, plan: planFileOf(file, opts.plan) }, deps);
     });
 }

@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { planFileOf } from "../_options.js";
 import { discoverTargets, movingTtl, spfWithNew, spfWithoutOld, type DnsRecord } from "@cutover/dns";
 import type { Deps } from "../../context.js";
 import { createReporter } from "../../output/reporter.js";
@@ -9,7 +10,8 @@ import { ttlText } from "../../output/words.js";
 export function makeDnsRecordsCommand(deps: Deps) {
   return new Command("records")
     .description("List the records the move touches, their current TTLs and what each step would do to them")
-    .option("--plan <file>", "the plan file", "cutover.yaml")
+    .argument("[file]", "the plan file (default cutover.yaml)")
+    .option("--plan <file>", "the plan file, as FILE")
     .option("--json", "print the records as JSON")
     .addHelpText(
       "after",
@@ -18,9 +20,9 @@ Examples:
   $ cutover dns records
   $ cutover dns records --plan cutover.yaml --json | jq '.targets[] | {name, type, ttl}'`,
     )
-    .action(async (opts) => {
+    .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const ctx = await readPlanZones(opts.plan, deps);
+      const ctx = await readPlanZones(planFileOf(file, opts.plan), deps);
       try {
         const { plan } = ctx.loaded;
         const caps = ctx.provider.capabilities;

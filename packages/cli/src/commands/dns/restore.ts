@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { planFileOf } from "../_options.js";
 import type { Deps } from "../../context.js";
 import { runDnsStep } from "./_step.js";
 
@@ -7,7 +8,8 @@ export function makeDnsRestoreCommand(deps: Deps) {
     .description(
       "Give the moved records their original TTLs back (they keep the new address); SPF drops the old address",
     )
-    .option("--plan <file>", "the plan file", "cutover.yaml")
+    .argument("[file]", "the plan file (default cutover.yaml)")
+    .option("--plan <file>", "the plan file, as FILE")
     .option("--dry-run", "show each record's change and change nothing")
     .option("--force", "apply even when the change is larger than dns.maxChanges or 30 % of a zone")
     .option("--originals <file>", "the original records (JSON list, from --save-originals or the journal)")
@@ -23,7 +25,7 @@ Examples:
 Exit codes: 0 every record done and verified by reading back, 1 some record failed or a mistake in the
 plan or options (nothing else is touched; running the same command again finishes the job).`,
     )
-    .action(async (opts) => {
-      await runDnsStep("restore", opts, deps);
+    .action(async (file, opts) => {
+      await runDnsStep("restore", { ...opts, plan: planFileOf(file, opts.plan) }, deps);
     });
 }

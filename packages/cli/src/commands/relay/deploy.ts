@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { planFileOf } from "../_options.js";
 import { Command } from "@commander-js/extra-typings";
 import {
   deployRelay,
@@ -42,9 +43,11 @@ export async function tunnelKnownHosts(config: RelayConfig, knownHostsPath: stri
 
 export function makeRelayDeployCommand(deps: Deps) {
   return withRemoteOptions(
-    new Command("deploy").description(
-      "Install the relay on the old host over SSH and arm the handover there (it fires by that host's clock)",
-    ),
+    new Command("deploy")
+      .argument("[file]", "the plan file (default cutover.yaml; or --plan FILE)")
+      .description(
+        "Install the relay on the old host over SSH and arm the handover there (it fires by that host's clock)",
+      ),
   )
     .option("--at <time>", "handover time: an ISO date-time or now (default: the plan's swap time)")
     .option("--socat", "deploy the socat script instead (for hosts without Node 18+)")
@@ -64,9 +67,9 @@ Examples:
   $ cutover relay deploy --plan cutover.yaml --socat         # no Node on the old host
 The relay runs as root (sudo -n for a non-root login) from /var/lib/cutover/NAME; deploying again replaces it.`,
     )
-    .action(async (opts) => {
+    .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const loaded = await loadRemotePlan(deps, opts.plan);
+      const loaded = await loadRemotePlan(deps, planFileOf(file, opts.plan));
       for (const w of loaded.warnings) out.warn(w);
       const at = parseAt(opts.at);
       const home = deps.env.HOME ?? "/root";

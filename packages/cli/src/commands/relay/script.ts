@@ -1,4 +1,5 @@
 import { UserError } from "../../errors.js";
+import { planFileOf } from "../_options.js";
 import { Command } from "@commander-js/extra-typings";
 import { defaultRemoteDir, planSocatScript } from "@cutover/relay";
 import type { Deps } from "../../context.js";
@@ -9,6 +10,7 @@ import { loadRemotePlan } from "./_remote.js";
 
 export function makeRelayScriptCommand(deps: Deps) {
   return new Command("script")
+    .argument("[file]", "the plan file (default cutover.yaml; or --plan FILE)")
     .description("Print the socat fallback as a shell script, for an old host without Node (run it there as root)")
     .option("--plan <file>", "the plan file (default cutover.yaml)")
     .option("--at <time>", "handover time: an ISO date-time or now (default: the plan's swap time)")
@@ -28,9 +30,9 @@ Examples:
 Files the script expects next to it (the new host's known_hosts line) are printed as comments at the end;
 cutover relay deploy --socat uploads everything for you.`,
     )
-    .action(async (opts) => {
+    .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const loaded = await loadRemotePlan(deps, opts.plan);
+      const loaded = await loadRemotePlan(deps, planFileOf(file, opts.plan));
       for (const w of loaded.warnings) out.warn(w);
       const plan = loaded.plan;
       if (plan.sync !== undefined)

@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { planFileOf } from "../_options.js";
 import type { Deps } from "../../context.js";
 import { ExitCode, UserError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
@@ -7,9 +8,11 @@ import { loadRemotePlan, withRemoteOptions } from "../relay/_remote.js";
 
 export function makeSyncCheckCommand(deps: Deps) {
   return withRemoteOptions(
-    new Command("check").description(
-      "Check what the final sync needs: rsync/mysqldump on both hosts, the old host's ssh to the new one, credentials, the replica",
-    ),
+    new Command("check")
+      .argument("[file]", "the plan file (default cutover.yaml; or --plan FILE)")
+      .description(
+        "Check what the final sync needs: rsync/mysqldump on both hosts, the old host's ssh to the new one, credentials, the replica",
+      ),
   )
     .option("--json", "print the checks as JSON")
     .addHelpText(
@@ -21,9 +24,9 @@ Examples:
   $ cutover sync check --plan cutover.yaml
   $ cutover sync check --json | jq '.checks[] | select(.ok == false)'`,
     )
-    .action(async (opts) => {
+    .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const loaded = await loadRemotePlan(deps, opts.plan);
+      const loaded = await loadRemotePlan(deps, planFileOf(file, opts.plan));
       if (loaded.plan.sync === undefined) throw new UserError("the plan has no sync section");
       const shell = await openOldHostShell(loaded, deps, out, opts);
       try {

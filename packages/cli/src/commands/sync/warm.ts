@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { planFileOf } from "../_options.js";
 import type { Deps } from "../../context.js";
 import { createReporter } from "../../output/reporter.js";
 import { openOldHostShell, runWarmSync } from "../../timeline/sync.js";
@@ -6,9 +7,11 @@ import { loadRemotePlan, withRemoteOptions } from "../relay/_remote.js";
 
 export function makeSyncWarmCommand(deps: Deps) {
   return withRemoteOptions(
-    new Command("warm").description(
-      "Copy sync.files from the old host to the new one now (rsync over SSH), so the final pass in the handover's hold is short",
-    ),
+    new Command("warm")
+      .argument("[file]", "the plan file (default cutover.yaml; or --plan FILE)")
+      .description(
+        "Copy sync.files from the old host to the new one now (rsync over SSH), so the final pass in the handover's hold is short",
+      ),
   )
     .option("--dry-run", "print the rsync commands the old host would run; copy nothing")
     .option("--json", "print the result as JSON")
@@ -22,9 +25,9 @@ Examples:
   $ cutover sync warm --plan cutover.yaml
   $ cutover sync warm --dry-run`,
     )
-    .action(async (opts) => {
+    .action(async (file, opts) => {
       const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const loaded = await loadRemotePlan(deps, opts.plan);
+      const loaded = await loadRemotePlan(deps, planFileOf(file, opts.plan));
       const shell = await openOldHostShell(loaded, deps, out, opts);
       try {
         const r = await runWarmSync(loaded, shell, (l) => out.line(l), opts.dryRun === true);
