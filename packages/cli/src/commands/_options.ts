@@ -1,6 +1,6 @@
 import type { Command, OptionValues } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
-import { UsageError, UserError } from "../errors.js";
+import { UsageError } from "../errors.js";
 
 /** `--now ISO` for planning ahead; defaults to the clock. The time needs an offset, like the plan's. */
 export function parseNowOption(value: string | undefined, deps: Deps): Date {

@@ -5,7 +5,7 @@ import { ExitCode, UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
 import { changeSetToJson, formatUtc } from "../output/timeline.js";
 import { undoHandover } from "../timeline/relay.js";
-import { cancelEdgeForSession, scheduleEdge } from "./schedule-edge.js";
+import { cancelEdgeForSession, scheduleEdge } from "../schedule/edge.js";
 import { openSession } from "../timeline/session.js";
 import { withStateOption, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";

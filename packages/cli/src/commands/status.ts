@@ -9,7 +9,7 @@ import { stepLines } from "../output/steps.js";
 import { formatAt, timeZoneOption } from "../output/time.js";
 import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
-import { edgeStatusForSession, edgeStatusLines } from "./schedule-edge.js";
+import { edgeStatusForSession, edgeStatusLines } from "../schedule/edge.js";
 import { withStateOption, planFileOf } from "./_options.js";
 import { readNotifyRecord } from "../notify/notifier.js";
 import { notificationLines } from "../notify/status.js";

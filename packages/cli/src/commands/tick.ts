@@ -8,7 +8,7 @@ import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors } from "../timeline/run.js";
 import { atEnvironment, atJobFor, credentialNames } from "../timeline/schedule.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
-import { readRecord, selfCommand, submitAt, writeRecord } from "./schedule.js";
+import { readRecord, selfCommand, submitAt, writeRecord } from "../schedule/local.js";
 import type { Reporter } from "../output/reporter.js";
 import { withRunOptions, planFileOf } from "./_options.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { edgeStatusForSession, edgeStatusLines } from "../../src/commands/schedule-edge.js";
+import { edgeStatusForSession, edgeStatusLines } from "../../src/schedule/edge.js";
 import { createReporter } from "../../src/output/reporter.js";
 import { openSession } from "../../src/timeline/session.js";
 import { runCli } from "../_run.js";

@@ -313,15 +313,17 @@ async function runPropagationCommand(
     for (const a of addrs) parseServerSpec(a);
     nsAddresses[m[1]!.toLowerCase().replace(/\.$/, "")] = addrs;
   }
-  const authoritative = opts.authoritative
-    ? {
-        ...(fromPlan?.authoritative || {}),
-        ...(opts.bootstrap ? { bootstrap: parseServerSpec(opts.bootstrap) } : {}),
-        ...(opts.parent ? { parent: opts.parent.split(",").map((s) => parseServerSpec(s)) } : {}),
-        ...(Object.keys(nsAddresses).length ? { nsAddresses } : {}),
-        ...(opts.apex ? { apex: opts.apex } : {}),
-      }
-    : (false as const);
+  // The plan may say not to ask the authoritative servers (e.g. they only answer from inside); --no-authoritative always does.
+  const authoritative =
+    opts.authoritative && fromPlan?.authoritative !== false
+      ? {
+          ...fromPlan?.authoritative,
+          ...(opts.bootstrap ? { bootstrap: parseServerSpec(opts.bootstrap) } : {}),
+          ...(opts.parent ? { parent: opts.parent.split(",").map((s) => parseServerSpec(s)) } : {}),
+          ...(Object.keys(nsAddresses).length ? { nsAddresses } : {}),
+          ...(opts.apex ? { apex: opts.apex } : {}),
+        }
+      : (false as const);
   if (opts.report) await checkOutputPath("--report", resolve(deps.cwd, opts.report));
   // Last, after every option is checked: creating measurements spends the user's Atlas credits.
   const atlasOf = fromPlan ? fromPlan.atlas : { names, expect, old };
