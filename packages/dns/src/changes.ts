@@ -21,11 +21,18 @@ export interface Discovery {
    * is removed at restore.
    */
   spf: DnsRecord[];
+  /**
+   * The other members of a target's RRset (same zone, name and type, another address) that stay: one
+   * RRset has one TTL (RFC 2181 §5.2), so their TTL is lowered and restored with the target's, and the
+   * swap keeps them beside the new address.
+   */
+  siblings: DnsRecord[];
 }
 
-/** Options of the plan functions: the SPF records found by discovery (see `Discovery.spf`). */
+/** Options of the plan functions: the SPF records and RRset siblings found by discovery. */
 export interface ChangeOptions {
   spf?: readonly DnsRecord[];
+  siblings?: readonly DnsRecord[];
 }
 
 /**
@@ -78,7 +85,13 @@ export function discoverTargets(
       why: `SPF names the old host: the new address is added at the swap, the old removed at restore`,
     });
   }
-  return { targets, info, problems, spf };
+  return { targets, info, problems, spf, siblings: siblingsOf(records, targets) };
+}
+
+/** The records that share an RRset (zone, name, type) with a target without being targets themselves. */
+export function siblingsOf(records: readonly DnsRecord[], targets: readonly DnsRecord[]): DnsRecord[] {
+  const rrsets = new Set(targets.map((t) => `${t.zone}|${t.name}|${t.type}`));
+  return records.filter((r) => rrsets.has(`${r.zone}|${r.name}|${r.type}`) && !targets.includes(r));
 }
 
 function isSpf(r: DnsRecord): boolean {
@@ -152,6 +165,15 @@ function change(
   return c;
 }
 
+const STAYS = "stays: shares its RRset with a moving record (one TTL per RRset)";
+
+/** A sibling's change: its content stays, its TTL goes from `from` to `to`. */
+function siblingChange(r: DnsRecord, from: number, to: number): RecordChange {
+  const c = change(r, { content: r.content, ttl: from }, { content: r.content, ttl: to }, [STAYS]);
+  c.sibling = true;
+  return c;
+}
+
 /** The TTL a target has while the move is on: the low TTL (snapped) when its own is higher. */
 export function movingTtl(
   record: DnsRecord,
@@ -185,6 +207,11 @@ export function planLower(
       );
     }
   }
+  for (const r of options.siblings ?? []) {
+    if (r.proxied) continue;
+    const t = movingTtl(r, lowTtl, caps);
+    if (t.ttl < r.ttl) changes.push(siblingChange(r, r.ttl, t.ttl));
+  }
   return { step: "lower", changes };
 }
 
@@ -216,6 +243,11 @@ export function planSwap(
         );
       }),
       ...spf,
+      // The staying members are kept beside the new address, at the low TTL until the restore.
+      ...(options.siblings ?? []).map((r) => {
+        const t = movingTtl(r, lowTtl, caps).ttl;
+        return siblingChange(r, t, t);
+      }),
     ],
   };
 }
@@ -245,6 +277,7 @@ export function planRestore(
         return change(r, { content, ttl: movingTtl(r, lowTtl, caps).ttl }, { content, ttl: r.ttl });
       }),
       ...spf,
+      ...(options.siblings ?? []).map((r) => siblingChange(r, movingTtl(r, lowTtl, caps).ttl, r.ttl)),
     ],
   };
 }
@@ -276,6 +309,7 @@ export function planRollback(
         ),
       ),
       ...spf,
+      ...(options.siblings ?? []).map((r) => siblingChange(r, movingTtl(r, lowTtl, caps).ttl, r.ttl)),
     ],
   };
 }

@@ -8,6 +8,7 @@ export {
   planRestore,
   planRollback,
   planSwap,
+  siblingsOf,
   spfWithNew,
   spfWithoutOld,
   type ChangeLimits,

@@ -82,7 +82,12 @@ Exit codes: 0 the plan is valid and safe, 1 a problem in the plan (each listed w
       const news = [loaded.plan.new.ipv4, loaded.plan.new.ipv6].filter(Boolean).join(", ");
       out.line(`${c.bold(t.name)}: ${olds} → ${news}  (${providerName}: ${loaded.plan.dns.zones.join(", ")})`);
       out.line(
-        c.dim(`now ${formatUtc(now)}; swap at ${formatUtc(t.swapAt)}; ${count(t.targets.length, "record")} to move`),
+        c.dim(
+          `now ${formatUtc(now)}; swap at ${formatUtc(t.swapAt)}; ${count(t.targets.length, "record")} to move` +
+            (t.siblings.length > 0
+              ? `; ${t.siblings.map((r) => `${r.name} ${r.type} ${r.content}`).join(", ")} ${t.siblings.length === 1 ? "stays" : "stay"} in the same RRset (its TTL follows)`
+              : ""),
+        ),
       );
       out.line();
       // The second column: --tz, the plan's timezone, else the machine's TZ.

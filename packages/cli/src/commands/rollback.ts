@@ -89,6 +89,7 @@ Exit codes: 0 rolled back (or nothing to do), 1 refused or some records could no
         }
         const report = await applyChangeSet(session.provider, set);
         const outcomes = report.outcomes.map((o) => ({
+          id: o.change.id,
           name: o.change.name,
           type: o.change.type,
           status: o.status,

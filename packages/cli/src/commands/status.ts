@@ -1,7 +1,7 @@
 import type { HandoverStatus } from "@cutover/relay";
 import { syncSummary } from "../timeline/relay.js";
 import { Command } from "@commander-js/extra-typings";
-import { canonicalIp, type DnsRecord } from "@cutover/dns";
+import { canonicalIp, sameIp, type DnsRecord } from "@cutover/dns";
 import type { RunState } from "../state/store.js";
 import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
@@ -77,14 +77,26 @@ Examples:
         const records = state.originals.map((o) => {
           // Offline (or the provider unreachable): the record as the journal last left it.
           const fromJournal = live === undefined;
+          const old = o.type === "AAAA" ? loaded.plan.old.ipv6 : o.type === "A" ? loaded.plan.old.ipv4 : undefined;
+          // An address beside the moving one in its RRset stays where it is.
+          const stays = (o.type === "A" || o.type === "AAAA") && !(old && sameIp(o.content, old));
+          const next = stays ? o.content : o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
+          const same = (r: DnsRecord) => r.name === o.name && r.type === o.type;
           const current = live
             ? (live.find((r) => r.id === o.id && r.type === o.type) ??
-              live.find((r) => r.name === o.name && r.type === o.type))
+              // Ids may follow the content (RRset providers): a member of the RRset with its old or new content.
+              live.find(
+                (r) =>
+                  same(r) &&
+                  (stays || o.type === "TXT"
+                    ? r.content === o.content || o.type === "TXT"
+                    : sameIp(r.content, o.content) || (next !== undefined && sameIp(r.content, next))),
+              ))
             : journaledRecord(state, o);
-          const next = o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
           return {
             name: o.name,
             type: o.type,
+            ...(stays ? { stays: true } : {}),
             original: { content: o.content, ttl: o.ttl },
             current: current ? { content: current.content, ttl: current.ttl } : null,
             source: fromJournal ? ("journal" as const) : ("provider" as const),
@@ -144,7 +156,9 @@ Examples:
             : r.source === "journal"
               ? "(not journaled)"
               : "(not found)";
-          out.line(`  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}`);
+          out.line(
+            `  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}${r.stays ? c.dim("  stays (same RRset)") : ""}`,
+          );
         }
         const watch = state.steps.watch?.result as { summary?: string } | undefined;
         const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
@@ -178,7 +192,9 @@ Examples:
  * `after` of the last DNS step (lower, swap, restore) that wrote or found it, else the original.
  */
 function journaledRecord(state: RunState, o: DnsRecord): DnsRecord | undefined {
-  const back = state.rolledBack?.outcomes.find((x) => x.name === o.name && x.type === o.type);
+  const back =
+    state.rolledBack?.outcomes.find((x) => x.id === o.id && x.type === o.type) ??
+    state.rolledBack?.outcomes.find((x) => x.name === o.name && x.type === o.type);
   if (back && (back.status === "applied" || back.status === "already")) return o;
   let current: DnsRecord | undefined = o;
   for (const kind of ["lower", "swap", "restore"] as const) {

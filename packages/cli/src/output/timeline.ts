@@ -49,6 +49,7 @@ export function changeSetToJson(set: ChangeSet) {
       before: c.before,
       after: c.after,
       ...(c.record.proxied ? { proxied: true } : {}),
+      ...(c.sibling ? { stays: true } : {}),
       ...(c.notes ? { notes: c.notes } : {}),
     })),
   };
@@ -86,6 +87,14 @@ export function timelineToJson(t: Timeline) {
     info: t.info.map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why })),
     rollback: changeSetToJson(t.rollback).changes,
     spf: t.spf.map((r) => ({ zone: r.zone, id: r.id, name: r.name, content: r.content, ttl: r.ttl })),
+    siblings: t.siblings.map((r) => ({
+      zone: r.zone,
+      id: r.id,
+      name: r.name,
+      type: r.type,
+      content: r.content,
+      ttl: r.ttl,
+    })),
     limits: t.limits,
     warnings: t.warnings,
     ...(t.risk ? { risk: { reason: t.risk.reason, safeUntil: t.risk.safeUntil.toISOString() } } : {}),
@@ -126,7 +135,7 @@ export function printTimeline(
             ? `ttl ${ttlText(ch.after.ttl, ch.record)}`
             : `ttl ${ttlText(ch.before.ttl, ch.record)} → ${ttlText(ch.after.ttl, ch.record)}`;
         out.line(
-          `${" ".repeat(labelWidth + 4)}${pad(ch.name, nameW)}  ${pad(ch.type, 4)}  ${content}  ${c.dim(ttl)}${ch.record.proxied ? c.yellow("  proxied") : ""}`,
+          `${" ".repeat(labelWidth + 4)}${pad(ch.name, nameW)}  ${pad(ch.type, 4)}  ${content}  ${c.dim(ttl)}${ch.record.proxied ? c.yellow("  proxied") : ""}${ch.sibling ? c.dim("  stays (same RRset)") : ""}`,
         );
       }
     }

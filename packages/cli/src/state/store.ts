@@ -36,7 +36,10 @@ export interface RunState {
   originals: DnsRecord[];
   steps: Partial<Record<StepKind, StepState>>;
   /** Set once the whole move has been rolled back. */
-  rolledBack?: { at: string; outcomes: Array<Pick<ChangeOutcome, "status"> & { name: string; type: string }> };
+  rolledBack?: {
+    at: string;
+    outcomes: Array<Pick<ChangeOutcome, "status"> & { id?: string; name: string; type: string }>;
+  };
   createdAt: string;
   updatedAt: string;
 }

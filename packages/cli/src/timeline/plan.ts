@@ -40,6 +40,8 @@ export interface Timeline {
   targets: DnsRecord[];
   /** SPF records that name an old address: changed along with the targets. */
   spf: DnsRecord[];
+  /** The other members of a target's RRset, which stay: their TTL follows the targets' (one TTL per RRset). */
+  siblings: DnsRecord[];
   info: Array<{ record: DnsRecord; why: string }>;
   /** Steps larger than the plan's limits (dns.maxChanges, 30 % of a zone): applying them needs --force. */
   limits: string[];
@@ -132,7 +134,8 @@ export function planTimeline(
   const swapAt = plan.schedule.swapAt;
   const swapMs = swapAt.getTime();
   // SPF records that name the old address gain the new one at the swap and lose the old one at restore.
-  const changeOptions = { spf: discovery.spf };
+  // The other members of a moving record's RRset stay, with the RRset's one TTL.
+  const changeOptions = { spf: discovery.spf, siblings: discovery.siblings };
   const lower = planLower(targets, plan.dns.lowTtl, caps, changeOptions);
   const swap = planSwap(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
   const restore = planRestore(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
@@ -287,6 +290,7 @@ export function planTimeline(
     steps,
     targets,
     spf: discovery.spf,
+    siblings: discovery.siblings,
     info: discovery.info,
     rollback,
     warnings,

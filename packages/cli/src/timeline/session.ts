@@ -196,8 +196,9 @@ async function startJournal(
       plannedAt: now.toISOString(),
       acceptRisk,
     },
-    // The SPF records are originals too: restore and rollback give back their exact text.
-    originals: [...result.timeline.targets, ...result.timeline.spf],
+    // The SPF records are originals too: restore and rollback give back their exact text; and the staying
+    // members of a moving RRset, whose TTL is lowered with it.
+    originals: [...result.timeline.targets, ...result.timeline.siblings, ...result.timeline.spf],
     steps: {},
     createdAt: now.toISOString(),
     updatedAt: now.toISOString(),

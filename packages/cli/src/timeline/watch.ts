@@ -32,6 +32,7 @@ export function moveCheckSets(
   plan: Pick<Plan, "old" | "new">,
   targets: readonly DnsRecord[],
   spf: readonly DnsRecord[],
+  siblings: readonly DnsRecord[] = [],
 ): PropagationCheckSet[] {
   const families = [
     { type: "A", expect: plan.new.ipv4, old: plan.old.ipv4 },
@@ -42,8 +43,25 @@ export function moveCheckSets(
     ...families.flatMap((f) => {
       const names = [...new Set(targets.filter((t) => t.type === f.type).map((t) => t.name))];
       if (names.length === 0 || !f.expect) return [];
+      // A name whose RRset keeps other addresses (siblings that stay) is new when it answers the new
+      // address beside them: one set per group of staying addresses.
+      const groups = new Map<string, { names: string[]; stay: string[] }>();
+      for (const name of names) {
+        const stay = siblings
+          .filter((s) => s.name === name && s.type === f.type)
+          .map((s) => s.content)
+          .sort();
+        const g = groups.get(stay.join(" ")) ?? { names: [], stay };
+        g.names.push(name);
+        groups.set(stay.join(" "), g);
+      }
       // As the plan writes them: answers are compared in canonical form, and people read these.
-      return [{ names, expect: [f.expect], old: f.old ? [f.old] : [], types: [f.type] }];
+      return [...groups.values()].map((g) => ({
+        names: g.names,
+        expect: [f.expect!, ...g.stay],
+        old: [...(f.old ? [f.old] : []), ...g.stay],
+        types: [f.type],
+      }));
     }),
     // The SPF records the swap gave the new address: mail from the new host passes SPF once they have.
     ...spf.map((r) => ({
@@ -199,7 +217,7 @@ export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<St
       ...planWatchOptions(plan, maxOldTtl),
       names: [],
       expect: [],
-      sets: moveCheckSets(plan, rt.timeline.targets, rt.timeline.spf),
+      sets: moveCheckSets(plan, rt.timeline.targets, rt.timeline.spf, rt.timeline.siblings),
       changedAt: rt.timeline.swapAt.getTime(),
       now: () => rt.now().getTime(),
       ...(rt.sleep ? { sleep: rt.sleep } : {}),

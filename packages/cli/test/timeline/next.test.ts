@@ -25,6 +25,7 @@ function timeline(): Timeline {
     ],
     targets: [],
     spf: [],
+    siblings: [],
     info: [],
     limits: [],
     rollback: { zone: "", changes: [] } as unknown as Timeline["rollback"],

@@ -120,8 +120,17 @@ describe("planTimeline (property)", () => {
                 expect(caps.ttlSteps).toContain(inSwap[0]!.after.ttl);
             }
           }
-          expect(swap.changes!.changes).toHaveLength(targets.length);
-          expect(restore.changes!.changes).toHaveLength(targets.length);
+          // The other members of a moving RRset stay on their address; their TTL goes down and back with it.
+          const siblings = shaped.filter((r) => r.content !== OLD && targets.some((x) => x.name === r.name));
+          for (const r of siblings) {
+            const inSwap = swap.changes!.changes.filter((c) => c.id === r.id);
+            const inRestore = restore.changes!.changes.filter((c) => c.id === r.id);
+            expect(inSwap).toHaveLength(1);
+            expect(inSwap[0]!.after.content).toBe(r.content);
+            expect(inRestore[0]!.after).toEqual({ content: r.content, ttl: r.ttl });
+          }
+          expect(swap.changes!.changes).toHaveLength(targets.length + siblings.length);
+          expect(restore.changes!.changes).toHaveLength(targets.length + siblings.length);
           // Steps are in time order.
           const times = t.steps.map((s) => s.at.getTime());
           expect([...times].sort((a, b) => a - b)).toEqual(times);

@@ -37,6 +37,8 @@ export interface RecordChange {
   alsoBefore?: string[];
   /** Human notes such as "TTL 250 snapped up to 300 (provider steps)". */
   notes?: string[];
+  /** A member of a moving record's RRset that stays on its address: only its TTL follows the step's. */
+  sibling?: boolean;
 }
 
 export type ChangeStep = "lower" | "swap" | "restore" | "rollback";

@@ -10,6 +10,7 @@ import {
   planRestore,
   planRollback,
   planSwap,
+  siblingsOf,
   writeFileAtomic,
   type ApplyReport,
   type ChangeOutcome,
@@ -102,11 +103,14 @@ export function reconstructOriginals(
   a: MoveAddresses,
   names: readonly string[] | undefined,
   ttl: number | undefined,
-): { targets: DnsRecord[]; spf: DnsRecord[] } {
+): { targets: DnsRecord[]; siblings: DnsRecord[]; spf: DnsRecord[] } {
   const wanted = names ? new Set(names) : undefined;
-  const targets = records
-    .filter((r) => isAddr(r) && (!wanted || wanted.has(r.name)) && on(r, a.new[v(r)]) && a.old[v(r)])
-    .map((r) => ({ ...r, content: a.old[v(r)]!, ttl: ttl ?? r.ttl }));
+  const swapped = records.filter(
+    (r) => isAddr(r) && (!wanted || wanted.has(r.name)) && on(r, a.new[v(r)]) && a.old[v(r)],
+  );
+  const targets = swapped.map((r) => ({ ...r, content: a.old[v(r)]!, ttl: ttl ?? r.ttl }));
+  // The other members of their RRsets stayed where they were.
+  const siblings = siblingsOf(records, swapped).map((r) => ({ ...r, ttl: ttl ?? r.ttl }));
   const spf = discoverTargets(
     records.map((r) => (r.type === "TXT" ? { ...r, content: spfBeforeSwap(r.content, a) } : r)),
     a,
@@ -114,7 +118,7 @@ export function reconstructOriginals(
     const now = records.find((x) => x.id === r.id)!;
     return now.content !== r.content; // it carries the new address: the swap touched it
   });
-  return { targets, spf: spf.map((r) => ({ ...r, ttl: ttl ?? r.ttl })) };
+  return { targets, siblings, spf: spf.map((r) => ({ ...r, ttl: ttl ?? r.ttl })) };
 }
 
 /**
@@ -180,6 +184,7 @@ export async function planStep(
   const lowTtl = ctx.loaded.plan.dns.lowTtl;
   const caps = ctx.provider.capabilities;
   let targets: DnsRecord[];
+  let siblings: DnsRecord[];
   let spf: DnsRecord[];
   if (step === "lower" || step === "swap") {
     const d = discoverTargets(records, addresses, names);
@@ -190,6 +195,7 @@ export async function planStep(
     });
     if (problems.length > 0) throw new UserError("the records cannot be moved as planned", { details: problems });
     targets = d.targets;
+    siblings = d.siblings;
     spf = d.spf;
   } else if (opts.originals || (opts.ttl === undefined && (await readKeptOriginals(ctx.loaded)))) {
     const file = opts.originals ?? keptOriginalsPath(ctx.loaded);
@@ -206,7 +212,9 @@ export async function planStep(
         },
       );
     }
-    targets = all.filter(isAddr);
+    // The addresses on the old host move; the other members of their RRsets stay.
+    targets = all.filter((r) => isAddr(r) && on(r, addresses.old[v(r)]));
+    siblings = siblingsOf(all.filter(isAddr), targets);
     spf = all.filter((r) => r.type === "TXT");
   } else {
     const ttl = ttlOption(opts.ttl);
@@ -215,17 +223,17 @@ export async function planStep(
         "restore needs the original TTLs: pass --originals FILE (from --save-originals or the journal) or --ttl SECONDS",
       );
     }
-    ({ targets, spf } = reconstructOriginals(records, addresses, names, ttl));
+    ({ targets, siblings, spf } = reconstructOriginals(records, addresses, names, ttl));
   }
   const plan = { lower: planLower, swap: planSwap, restore: planRestore, rollback: planRollback }[step];
   const set =
     step === "lower"
-      ? planLower(targets, lowTtl, caps, { spf })
-      : (plan as typeof planSwap)(targets, addresses, lowTtl, caps, { spf });
+      ? planLower(targets, lowTtl, caps, { spf, siblings })
+      : (plan as typeof planSwap)(targets, addresses, lowTtl, caps, { spf, siblings });
   // Planned from the records as they are now: show their real state (a swap without a lower also lowers).
   if (step === "lower" || step === "swap")
     for (const c of set.changes) c.before = { content: c.record.content, ttl: c.record.ttl };
-  let originals = [...targets, ...spf];
+  let originals = [...targets, ...siblings, ...spf];
   if (step === "lower" || step === "swap") {
     // The originals are the records before cutover's first change: the kept ones where a lower ran first.
     const kept = await readKeptOriginals(ctx.loaded);
@@ -237,8 +245,9 @@ export async function planStep(
 function describeChange(c: RecordChange): string {
   const before = ttlText(c.before.ttl, c.record);
   const after = ttlText(c.after.ttl, c.record);
-  const what =
-    c.before.content === c.after.content
+  const what = c.sibling
+    ? `${c.after.content} stays (same RRset), ${c.before.ttl === c.after.ttl ? `ttl ${after}` : `ttl ${before} → ${after}`}`
+    : c.before.content === c.after.content
       ? `ttl ${before} → ${after}`
       : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${after}` : `, ttl ${before} → ${after}`}`;
   return `${c.name} ${c.type}  ${what}`;

@@ -62,6 +62,22 @@ Examples:
             restore: spfWithoutOld(swapped, ctx.addresses),
           };
         });
+        // The other members of a moving RRset stay; their TTL is the RRset's, lowered and restored with it.
+        const siblings = d.siblings.map((r) => {
+          const low = movingTtl(r, lowTtl, caps);
+          return {
+            zone: r.zone,
+            id: r.id,
+            name: r.name,
+            type: r.type,
+            content: r.content,
+            ttl: r.ttl,
+            ...(r.proxied ? { proxied: true } : {}),
+            lower: !r.proxied && low.ttl < r.ttl ? { ttl: low.ttl } : null,
+            swap: { content: r.content, ttl: low.ttl },
+            restore: { ttl: r.ttl },
+          };
+        });
         const info = d.info
           .filter((i) => i.record.type !== "TXT")
           .map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why }));
@@ -70,6 +86,7 @@ Examples:
           zones: plan.dns.zones,
           lowTtl,
           targets,
+          siblings,
           spf,
           info,
           problems: d.problems,
@@ -89,6 +106,16 @@ Examples:
             `  ${t.name.padEnd(nameW)} ${t.type.padEnd(4)} ${t.content.padEnd(16)} ttl ${(t.ttlAuto ? "auto" : String(t.ttl)).padEnd(6)} ${c.dim("│")} ${lower}; swap → ${t.swap.content ?? "?"}${t.proxied ? " (instant for clients)" : ""}; restore ttl ${t.ttlAuto ? "auto" : t.restore.ttl}`,
           );
           if (t.lower?.note) out.line(c.dim(`      ${t.lower.note}`));
+        }
+        for (const s of siblings) {
+          const lower = s.proxied
+            ? "proxied"
+            : s.lower
+              ? `lower ${s.ttl}→${s.lower.ttl}`
+              : `ttl ${s.ttl} already ≤ ${lowTtl}`;
+          out.line(
+            `  ${s.name.padEnd(nameW)} ${s.type.padEnd(4)} ${s.content.padEnd(16)} ttl ${String(s.ttl).padEnd(6)} ${c.dim("│")} stays (same RRset): ${lower}; kept at the swap; restore ttl ${s.restore.ttl}`,
+          );
         }
         for (const s of spf) {
           out.line(

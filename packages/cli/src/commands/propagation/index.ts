@@ -13,6 +13,7 @@ import {
   parseResolverList,
   parseServerSpec,
   renderPropagationHtml,
+  sameIp,
   classifyAtlasResults,
   createAtlasClient,
   summarizeAtlas,
@@ -466,7 +467,12 @@ async function planChecks(deps: Deps, out: ReturnType<typeof createReporter>, op
       code: "E_NOTHING_TO_CHECK",
       details: ["give names to check with --expect instead, e.g. cutover propagation www.example.com --expect IP"],
     });
-  let sets = moveCheckSets(plan, targets, discovery.spf);
+  // The other members of a moving RRset stay beside the new address (not the moved ones found by hand).
+  const newAddrs = [plan.new.ipv4, plan.new.ipv6].filter((a): a is string => a !== undefined);
+  const siblings = discovery.siblings.filter(
+    (s) => targets.some((t) => t.name === s.name && t.type === s.type) && !newAddrs.some((a) => sameIp(a, s.content)),
+  );
+  let sets = moveCheckSets(plan, targets, discovery.spf, siblings);
   if (opts.type !== undefined) {
     const wanted = [
       ...new Set(
