@@ -7,7 +7,9 @@ const fds = () => readdirSync("/proc/self/fd").length;
 
 function connectRaw(port: number): Promise<RawHandle> {
   return new Promise((resolve, reject) =>
-    rawPath!.connect({ host: "127.0.0.1", port }, 2000, (error, handle) => (handle ? resolve(handle) : reject(error))),
+    rawPath!.connect({ kind: "tcp", host: "127.0.0.1", port }, 2000, undefined, (error, handle) =>
+      handle ? resolve(handle) : reject(error),
+    ),
   );
 }
 
