@@ -149,12 +149,19 @@ export class ConnectionHandler<L extends ServedListener> {
     this.closed(conn);
   }
 
-  /** Tracks a joined link until it closes (a link can close while being joined: then it is not kept). */
+  /**
+   * Tracks a joined link until it closes. A link can close while being joined (the fast path's join closes it
+   * at once when the PROXY header cannot be written): its onClose then runs before join returns, so it must
+   * not touch the link, and the link is not kept.
+   */
   private track(conn: LiveConnection, join: (onClose: () => void) => Link): void {
-    const link = join(() => {
-      this.live.delete(link);
+    let link: Link | undefined;
+    const joined = join(() => {
+      if (link !== undefined) this.live.delete(link);
       this.closed(conn);
     });
-    if (!link.closed) this.live.add(link);
+    if (joined.closed) return;
+    link = joined;
+    this.live.add(joined);
   }
 }
