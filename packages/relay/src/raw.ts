@@ -14,8 +14,10 @@
  * reading from the fast writer (past HIGH_WATER bytes waiting per direction: memory per connection stays
  * bounded), an error or reset on either side resets both.
  */
-import { isIPv6, type Server } from "node:net";
+import { isIPv6 } from "node:net";
 import { getSystemErrorName } from "node:util";
+import type { UpstreamConfig } from "./config.js";
+import type { DataPath, SocketAddress } from "./data-path.js";
 import type { Link } from "./forward.js";
 
 /** A libuv stream handle (TCPWrap or PipeWrap), as Node's internals expose it. */
@@ -395,37 +397,18 @@ function closeHandle(handle: RawHandle, reset: boolean): void {
   else handle.close();
 }
 
-/** The fast path's entry points; undefined where Node's internals are not what this file expects. */
-export interface RawPath {
-  /** Hands each connection accepted by `server` (at every listen) to `onHandle` as a raw handle. */
-  acceptRaw(server: Server, onHandle: (handle: RawHandle) => void, onError: (error: Error) => void): void;
-  /**
-   * Opens a TCP (IP address, not a name) or unix-socket connection. The handle reads from the start, so
-   * `callback` must join it (or close it) before it returns.
-   */
-  connect(
-    target: { host: string; port: number } | { path: string },
-    timeoutMs: number,
-    callback: (error: Error | undefined, handle: RawHandle | undefined) => void,
-  ): void;
-  /** Joins two connected handles; `header` (PROXY protocol) goes to the upstream first. */
+/**
+ * The fast path as a DataPath (data-path.ts); undefined where Node's internals are not what this file expects.
+ * Its `connect` reaches IP addresses and unix sockets only (see `rawReaches`), and opens a handle that reads
+ * from the start, so the callback must join it (or close it) before it returns.
+ */
+export interface RawPath extends DataPath<RawHandle, RawHandle> {
   join(
     client: RawHandle,
     upstream: RawHandle,
     header: Uint8Array | undefined,
     onClose: (e: Error | undefined) => void,
   ): RawLink;
-  /** The peer's address of a TCP handle (undefined for unix sockets). */
-  remoteAddress(handle: RawHandle): SocketAddress | undefined;
-  /** The local address of a TCP handle (undefined for unix sockets); a system call, so only for PROXY. */
-  localAddress(handle: RawHandle): SocketAddress | undefined;
-  /** Refuses an accepted connection: RST for TCP, a close for unix sockets. */
-  refuse(handle: RawHandle): void;
-}
-
-export interface SocketAddress {
-  address: string;
-  port: number;
 }
 
 interface PendingConnect {
@@ -461,7 +444,8 @@ const peerScratch = { address: "", family: "", port: 0 };
 
 function makeRawPath(internals: Internals): RawPath {
   return {
-    acceptRaw(server, onHandle, onError) {
+    name: "libuv handles",
+    accept(server, onHandle, onError) {
       const onConnection = (err: number, client: RawHandle | undefined) => {
         if (err !== 0 || client === undefined) {
           onError(uvError(err, "accept"));
@@ -479,8 +463,12 @@ function makeRawPath(internals: Internals): RawPath {
       server.on("listening", take);
       if (server.listening) take();
     },
-    connect(target, timeoutMs, callback) {
-      const isPath = "path" in target;
+    connect(target: UpstreamConfig, timeoutMs, _from, callback) {
+      if (target.kind === "ssh") {
+        callback(new Error("SSH upstreams are reached through streams, not the fast path"), undefined);
+        return;
+      }
+      const isPath = target.kind === "unix";
       const handle = isPath ? new internals.Pipe(internals.pipeSocket) : new internals.TCP(internals.tcpSocket);
       const req = isPath ? new internals.PipeConnectWrap() : new internals.TCPConnectWrap();
       const where = isPath ? target.path : `${target.host}:${target.port}`;
@@ -543,6 +531,18 @@ function makeRawPath(internals: Internals): RawPath {
     },
     refuse(handle) {
       closeHandle(handle, true);
+    },
+    // A connection dropped unjoined is reset, as a refused one: nothing of it reached an upstream.
+    close(handle) {
+      closeHandle(handle, true);
+    },
+    abandon(client, upstream) {
+      closeHandle(client, true);
+      upstream.close();
+    },
+    // A handle that is not reading learns nothing of its peer's close: whether it is gone shows at join.
+    isClosed() {
+      return false;
     },
   };
 }

@@ -7,7 +7,9 @@ const fds = () => readdirSync("/proc/self/fd").length;
 
 function connectRaw(port: number): Promise<RawHandle> {
   return new Promise((resolve, reject) =>
-    rawPath!.connect({ host: "127.0.0.1", port }, 2000, (error, handle) => (handle ? resolve(handle) : reject(error))),
+    rawPath!.connect({ kind: "tcp", host: "127.0.0.1", port }, 2000, undefined, (error, handle) =>
+      handle ? resolve(handle) : reject(error),
+    ),
   );
 }
 
@@ -67,5 +69,33 @@ test.skipIf(rawPath === undefined)(
     link.destroy();
     await a.close();
     await b.close();
+  },
+);
+
+test.skipIf(rawPath === undefined)(
+  "join closes the link before it returns when the PROXY header cannot be written (the handler copes: connection.test.ts)",
+  async () => {
+    const up = await startServer((s) => s.resume());
+    const a = await connectRaw(up.port);
+    const b = await connectRaw(up.port);
+    // The upstream's sending side is shut already: the header's write fails at once (EPIPE).
+    const { ShutdownWrap } = (process as unknown as { binding(n: string): { ShutdownWrap: new () => object } }).binding(
+      "stream_wrap",
+    );
+    await new Promise((resolve) =>
+      expect(b.shutdown(Object.assign(new ShutdownWrap(), { oncomplete: resolve }))).toBe(0),
+    );
+    let returned = false;
+    let closedInsideJoin: boolean | undefined;
+    let closedWith: Error | undefined;
+    const link = rawPath!.join(a, b, Buffer.from("PROXY TCP4 192.0.2.1 198.51.100.10 40001 443\r\n"), (e) => {
+      closedInsideJoin = !returned;
+      closedWith = e;
+    });
+    returned = true;
+    expect(closedInsideJoin).toBe(true);
+    expect(link.closed).toBe(true);
+    expect(closedWith?.message).toMatch(/^write E/);
+    await up.close();
   },
 );

@@ -122,19 +122,25 @@ test("workers: 2 with an admin socket: the helper serves while the main process 
 test("workers: 2 and drain.quietMs: a connection open in the helper keeps the relay up; quiet after it, all stop", async () => {
   const up = await startServer((s) => s.pipe(s));
   cleanups.push(up.close);
-  const { relay, port, main } = await startTwoProcessRelay("quiet", up.port, { drain: { quietMs: 800 } });
+  // quietMs counts from the main process's start until the helper has started: a helper slow to start (over
+  // a second on a busy machine) found the relay already stopped at 800 ms. So a longer quietMs, and one
+  // connection first, after which it counts from then.
+  const { relay, port, main } = await startTwoProcessRelay("quiet", up.port, { drain: { quietMs: 2500 } });
+  const first = await dial({ port });
+  first.end("hi");
+  expect((await readAll(first)).data.toString()).toBe("hi");
   const c = await whileFrozen(main, async () => {
     const c = await dial({ port }); // the helper's
     c.write("ping");
     await sleep(200);
     return c;
   });
-  await sleep(2_000); // far past quietMs: only the helper's open connection keeps the relay up
+  await sleep(4_000); // far past quietMs: only the helper's open connection keeps the relay up
   expect(relay.child.exitCode).toBe(null);
   const reply = readAll(c);
   c.end();
   expect((await reply).data.toString()).toBe("ping");
   await waitFor(() => relay.child.exitCode !== null, 10_000);
   expect(relay.child.exitCode).toBe(0);
-  await relay.waitForOutput("quiet for 800 ms: stopping");
+  await relay.waitForOutput("quiet for 2500 ms: stopping");
 });

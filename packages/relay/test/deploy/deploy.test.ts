@@ -60,7 +60,9 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
     const host0 = await open();
     await host0.exec(["service", svc.name, "start"], { sudo: true });
     host0.close();
-    for (let i = 0; i < 100 && !(await svc.running()); i++) await new Promise((r) => setTimeout(r, 20));
+    // Running (its pid file written) comes before socat listens: wait for the port itself.
+    for (let i = 0; i < 100 && (await ask(svc.port).catch(() => "")) !== "hello\n"; i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(await ask(svc.port)).toBe("hello\n"); // the old service answers (echo)
 
     const config: RelayConfig = {
