@@ -27,7 +27,6 @@ export async function resolve(specifier, context, next) {
 /** Heavy dependencies only some commands need, by the path their files live under. */
 const HEAVY = {
   cloudflare: "/node_modules/cloudflare/",
-  cloudflareSdkBundle: "/_cloudflare-sdk.js",
   linode: "/node_modules/@linode/",
   aws: "/node_modules/@aws-sdk/",
   ssh2: "/node_modules/ssh2/",
@@ -64,5 +63,5 @@ test("--version and --help load no command, no provider, no SDK, no plan parser"
 test("plan on a zone-file plan loads no cloud SDK, no SSH and no edge code", async () => {
   const lines = await loaded(["plan", "examples/colo-to-linode.yaml", "--now", "2027-11-29T10:00:00Z"]);
   expect(lines.some((l) => l.includes("/providers/zonefile.js"))).toBe(true);
-  expect(heavyIn(lines, ["cloudflare", "cloudflareSdkBundle", "linode", "aws", "ssh2", "edge"])).toEqual([]);
+  expect(heavyIn(lines, ["cloudflare", "linode", "aws", "ssh2", "edge"])).toEqual([]);
 });

@@ -30,9 +30,10 @@ export type {
   RecordChange,
 } from "./providers/types.js";
 export { loadProvider, providers } from "./providers/index.js";
-// The Cloudflare and Linode providers import their SDKs: reach them through `providers` (lazily) or the
-// subpath exports `@cutover/dns/cloudflare` and `@cutover/dns/linode`, never from here. (The others load
-// their SDKs, if any, when a provider is created.)
+// Cloudflare and Linode speak plain HTTP through the kit (no SDK); the Worker reaches them through the subpath
+// exports `@cutover/dns/cloudflare` and `@cutover/dns/linode`. Route 53 loads its SDK when a provider is created.
+export { CLOUDFLARE_API_URL, CLOUDFLARE_AUTO_TTL, createCloudflareProvider } from "./providers/cloudflare.js";
+export { createLinodeProvider, LINODE_API_URL } from "./providers/linode.js";
 export { createPowerDnsProvider } from "./providers/powerdns.js";
 export {
   createRoute53Provider,

@@ -1,4 +1,4 @@
-/** Helpers shared by the HTTP API providers (Cloudflare, Linode): rate budget, bounded concurrency, retries. */
+/** The kit's small parts: sleeping, a request budget, Retry-After, TXT unquoting (see _kit.ts). */
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 

@@ -2,10 +2,10 @@ import type { ProviderFactory } from "./types.js";
 
 /**
  * Every provider by the name a plan uses in `dns.provider`: a plain map of loaders, one line each. A
- * provider's file (and its SDK: `cloudflare`, `@linode/api-v4`, `@aws-sdk/...`) is imported only when a
- * plan names it, so a command that needs no provider does not pay for any (importing the `cloudflare`
- * SDK alone took ~1.1 s). A provider file that imports an SDK at its top stays out of src/index.ts and
- * gets a subpath export instead (test/cli/start.test.ts checks what `--version` and `plan` load).
+ * provider's file (and its SDK, `@aws-sdk/...` for Route 53) is imported only when a plan names it, so a
+ * command that needs no provider does not pay for any (importing the `cloudflare` SDK alone took ~1.1 s,
+ * before Cloudflare and Linode moved to plain HTTP). A provider file that imports an SDK at its top stays
+ * out of src/index.ts (test/cli/start.test.ts checks what `--version` and `plan` load).
  */
 export const providers: Record<string, () => Promise<ProviderFactory>> = {
   cloudflare: async () => (await import("./cloudflare.js")).createCloudflareProvider,

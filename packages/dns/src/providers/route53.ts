@@ -1,9 +1,9 @@
 import type { ResourceRecordSet, Route53Client } from "@aws-sdk/client-route-53";
-import { DnsError, redact } from "../errors.js";
+import { DnsError } from "../errors.js";
 import { mapLimit } from "../_pool.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { RateBudget, realSleep, type Sleep } from "./_http.js";
-import { failureText } from "./_kit.js";
+import { failureText, providerError, withRetries, type Failure } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation, type RrsetWrite } from "./_rrset.js";
 import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
 
@@ -82,46 +82,40 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
       return { sdk: m, client };
     }));
 
-  const fail = (error: unknown, what: string): DnsError => {
-    if (error instanceof DnsError) return error;
-    const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-    const status = e.$metadata?.httpStatusCode;
-    const credentials = e.name === "CredentialsProviderError" || /credential/i.test(e.name ?? "");
-    const auth = status === 401 || status === 403 || credentials;
-    const hint = auth
-      ? "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for an IAM identity allowed route53:ListHostedZonesByName, route53:ListResourceRecordSets, route53:ChangeResourceRecordSets and route53:GetChange on this hosted zone"
-      : e.name === "Throttling" || e.name === "PriorRequestNotComplete"
-        ? "Route 53's limit (5 requests per second per account) was hit, perhaps by other tools of the account; run again"
-        : status === undefined || status >= 500
-          ? "Route 53 did not answer cleanly; run the same command again (it only does what is missing)"
-          : undefined;
-    const reason = redact(`${e.name ?? "Error"}: ${e.message ?? String(error)}`, secrets);
-    return new DnsError(`${status ?? (credentials ? "no credentials:" : "network error:")} ${reason} while ${what}`, {
-      code: auth ? "E_AUTH" : status === 404 ? "E_NOT_FOUND" : "E_PROVIDER",
-      provider: "route53",
-      ...(status === undefined ? {} : { status }),
-      ...(hint ? { hint } : {}),
-    });
+  const hints = {
+    label: "Route 53",
+    auth: "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for an IAM identity allowed route53:ListHostedZonesByName, route53:ListResourceRecordSets, route53:ChangeResourceRecordSets and route53:GetChange on this hosted zone",
+    rateLimit:
+      "Route 53's limit (5 requests per second per account) was hit, perhaps by other tools of the account; run again",
   };
 
-  /** One API call under the budget, retried on throttling, 5xx and network errors with backoff. */
+  /** An SDK exception as the kit's Failure: Route 53 throttles with 400 Throttling, and says so by name. */
+  const describe = (error: unknown): Failure | undefined => {
+    if (error instanceof DnsError) return undefined;
+    const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    return {
+      status,
+      reason: `${e.name ?? "Error"}: ${e.message ?? String(error)}`,
+      auth: e.name === "CredentialsProviderError" || /credential/i.test(e.name ?? ""),
+      throttled: e.name === "Throttling" || e.name === "PriorRequestNotComplete",
+    };
+  };
+  const fail = (error: unknown, what: string): DnsError => {
+    const f = describe(error);
+    return f ? providerError("route53", f, what, { hints, secrets, where: endpoint }) : (error as DnsError);
+  };
+
+  /** One API call under the budget and the kit's retry policy (throttling, 5xx and network errors). */
   async function call<T>(what: string, fn: (c: Route53Client, m: Sdk) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const { client, sdk: m } = await load();
-    for (let i = 0; ; i++) {
-      try {
-        return await fn(client, m);
-      } catch (error) {
-        const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-        const status = e.$metadata?.httpStatusCode;
-        const throttled = e.name === "Throttling" || e.name === "PriorRequestNotComplete" || status === 429;
-        const retryable =
-          throttled ||
-          (status !== undefined && status >= 500) ||
-          (status === undefined && !/credential/i.test(e.name ?? ""));
-        if (!retryable || i >= retries || signal?.aborted) throw fail(error, what);
-        await sleep(Math.min(8000, 500 * 2 ** i), signal);
-      }
-    }
+    return withRetries(() => fn(client, m), {
+      retries,
+      sleep,
+      signal,
+      describe,
+      fail: (f) => providerError("route53", f, what, { hints, secrets, where: endpoint }),
+    });
   }
 
   async function zoneId(zone: string): Promise<string> {
