@@ -24,12 +24,19 @@ export type {
   ChangeSet,
   ChangeStep,
   DnsProvider,
+  OptionKinds,
+  OptionsOf,
+  OptionsShape,
   ProviderCapabilities,
   ProviderConfig,
+  ProviderDefinition,
   ProviderFactory,
+  ProviderTraits,
+  ProviderTuning,
   RecordChange,
 } from "./providers/types.js";
-export { loadProvider, providers } from "./providers/index.js";
+export { defineProvider, tokenFrom } from "./providers/define.js";
+export { loadProvider, providerDefinition, providerRegistry, providers, type ProviderName } from "./providers/index.js";
 // Cloudflare and Linode speak plain HTTP through the kit (no SDK); the Worker reaches them through the subpath
 // exports `@cutover/dns/cloudflare` and `@cutover/dns/linode`. Route 53 loads its SDK when a provider is created.
 export { CLOUDFLARE_API_URL, CLOUDFLARE_AUTO_TTL, createCloudflareProvider } from "./providers/cloudflare.js";

@@ -1,4 +1,4 @@
-import type { ChangeSet, DnsRecord } from "@cutover/dns";
+import { providerDefinition, type ChangeSet, type DnsRecord } from "@cutover/dns";
 import { EdgeError } from "./errors.js";
 
 /** The Durable Object class the Worker exports; one object per plan holds its steps, its log and its alarm. */
@@ -172,9 +172,12 @@ const EDGE_REFUSALS: Record<string, string> = {
   other: "the Worker carries only the cloudflare and linode clients",
 };
 
-/** The names of the secret bindings a provider needs besides the control token. */
+/**
+ * The names of the secret bindings a provider needs besides the control token: its first token variable as
+ * the provider declares it (the Worker reads the token under that name).
+ */
 export function secretNamesFor(provider: string): string[] {
-  return [provider === "linode" ? "LINODE_TOKEN" : "CLOUDFLARE_API_TOKEN", "CONTROL_TOKEN"];
+  return [providerDefinition(provider)?.tokens[0] ?? "CLOUDFLARE_API_TOKEN", "CONTROL_TOKEN"];
 }
 
 /**

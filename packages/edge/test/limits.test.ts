@@ -106,6 +106,16 @@ async function uploadRaw(d: EdgeDeployment, withPlanVariable: boolean): Promise<
 }
 
 describe("Cloudflare's limits", () => {
+  it("the Worker carries the providers' code, not their SDKs nor the plan's validators", async () => {
+    const code = await readFile(workerBundlePath(), "utf8");
+    // Cloudflare and Linode speak HTTP through the provider kit: no SDK, no axios (the bundle was 384 KB with
+    // them, 67 KB without); the provider registry's option schemas (zod, ~440 KB) stay out with the plans.
+    expect(code).not.toMatch(/x-stainless/i); // the cloudflare SDK's headers
+    expect(code).not.toContain("AxiosError");
+    expect(code).not.toContain("$ZodType");
+    expect(code).toContain("/dns_records/batch");
+  });
+
   it("a 500-record, 10-zone move deploys within every limit and its swap and restore run in the Worker", async () => {
     const d = await bigMove(10_000);
     expect(d.data.originals).toHaveLength(500);

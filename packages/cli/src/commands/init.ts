@@ -1,28 +1,10 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { access, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
+import { providerDefinition, providerRegistry } from "@cutover/dns";
 import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
-
-const PROVIDER_LINES: Record<string, string> = {
-  zonefile: `  provider: zonefile              # zone files you serve with NSD, BIND or Knot
-  files: { example.com: /etc/knot/zones/example.com.zone }
-  reload: knotc zone-reload {zone}  # run after each write; {zone} and {file} are replaced`,
-  cloudflare: `  provider: cloudflare            # token from CLOUDFLARE_API_TOKEN (Zone.DNS edit)`,
-  linode: `  provider: linode                # token from LINODE_TOKEN (Domains read/write)`,
-  powerdns: `  provider: powerdns              # key from PDNS_API_KEY (pdns.conf api-key; api=yes, webserver=yes)
-  apiUrl: http://192.0.2.53:8081    # the PowerDNS webserver (or PDNS_API_URL); allow this host in webserver-allow-from`,
-  route53: `  provider: route53               # AWS credentials from the SDK's chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, role)
-  # least privilege: route53:ListHostedZonesByName, ListResourceRecordSets, ChangeResourceRecordSets
-  # on arn:aws:route53:::hostedzone/ZONEID, and GetChange on arn:aws:route53:::change/*`,
-  digitalocean: `  provider: digitalocean          # token from DIGITALOCEAN_ACCESS_TOKEN (custom scopes domain:read, domain:update)`,
-  hetzner: `  provider: hetzner               # token from HCLOUD_TOKEN: a Read & Write token of the project holding the zone
-  # (Hetzner DNS through the Cloud API; tokens of the old DNS Console do not work there)`,
-  rfc2136: `  provider: rfc2136               # dynamic UPDATE with TSIG to BIND, Knot or PowerDNS
-  server: 192.0.2.53:53
-  keyFile: /etc/cutover/tsig.key    # key "name" { algorithm hmac-sha256; secret "..."; };`,
-};
 
 /** A plan to start from: every section, with the choices explained. */
 export function planTemplate(provider: string, swapAt: Date): string {
@@ -39,7 +21,7 @@ new:                                # the host you are moving to
   # ipv6: 2001:db8::20
   ssh: root@203.0.113.20
 dns:
-${PROVIDER_LINES[provider]}
+${providerDefinition(provider)?.template ?? `  provider: ${provider}`}
   zones: [example.com]
   records: auto                     # every A/AAAA on an old address (or a list of names)
   lowTtl: 300                       # seconds, during the move
@@ -70,17 +52,8 @@ export function makeInitCommand(deps: Deps) {
     .argument("[file]", "where to write it", "cutover.yaml")
     .addOption(
       new Option("--provider <name>", "the DNS provider")
-        .choices([
-          "zonefile",
-          "cloudflare",
-          "linode",
-          "rfc2136",
-          "powerdns",
-          "route53",
-          "digitalocean",
-          "hetzner",
-        ] as const)
-        .default("cloudflare" as const),
+        .choices(providerRegistry.map((d) => d.name))
+        .default("cloudflare" as string),
     )
     .option("--force", "overwrite an existing file")
     .option("--dry-run", "print the plan instead of writing it")

@@ -7,7 +7,7 @@ import type { z } from "zod";
 import { UserError } from "../errors.js";
 import { formatDuration } from "./duration.js";
 import { clip } from "./fields.js";
-import { planSchema, type Plan } from "./schema.js";
+import { planSchema, providersWithOption, type Plan } from "./schema.js";
 import { formatPlanTime, formatUtc } from "../output/utc.js";
 
 export interface PlanProblem {
@@ -166,10 +166,17 @@ export function parsePlan(text: string, options: ParsePlanOptions): ParsedPlan {
             continue;
           }
           const guess = closest(key, known);
+          const owners = issue.path.length === 1 && issue.path[0] === "dns" ? providersWithOption(key) : [];
           add(
             issue.path,
             `unknown key "${clip(key)}"` +
-              (guess ? `; did you mean "${guess}"?` : known.length ? `; expected one of ${known.join(", ")}` : ""),
+              (guess
+                ? `; did you mean "${guess}"?`
+                : owners.length
+                  ? `; only for dns.provider ${owners.join(" or ")}`
+                  : known.length
+                    ? `; expected one of ${known.join(", ")}`
+                    : ""),
             key,
           );
         }
@@ -552,9 +559,24 @@ function knownKeys(schema: z.ZodType, path: readonly PropertyKey[], data: unknow
         return visit(def.innerType, rest, value);
       case "pipe":
         return visit(def.in, rest, value);
-      case "union":
-        for (const o of def.options as unknown[]) visit(o, rest, value);
+      case "union": {
+        // A discriminated union (dns by provider): only the variant the value names, so a key of another
+        // provider is not offered as the "did you mean" for itself.
+        const tag = typeof def.discriminator === "string" ? def.discriminator : undefined;
+        const named = tag && value && typeof value === "object" ? (value as Record<string, unknown>)[tag] : undefined;
+        const options = def.options as unknown[];
+        const chosen =
+          named === undefined
+            ? []
+            : options.filter((o) => {
+                const shape = (o as { _zod?: { def?: { shape?: Record<string, unknown> } } })._zod?.def?.shape;
+                const lit = (shape?.[tag!] as { _zod?: { def?: { values?: unknown[] } } } | undefined)?._zod?.def
+                  ?.values;
+                return lit?.includes(named) === true;
+              });
+        for (const o of chosen.length > 0 ? chosen : options) visit(o, rest, value);
         return;
+      }
       case "array":
         return visit(def.element, rest.slice(1), Array.isArray(value) ? value[Number(rest[0])] : undefined);
       case "object": {

@@ -1,22 +1,30 @@
-import { loadProvider, providers, type DnsProvider, type ProviderConfig } from "@cutover/dns";
+import {
+  providerDefinition,
+  providerRegistry,
+  type DnsProvider,
+  type ProviderConfig,
+  type ProviderFactory,
+} from "@cutover/dns";
 import { UserError } from "../errors.js";
 import type { LoadedPlan } from "./load.js";
 
-/** Builds the DNS provider a plan names, with credentials from the environment (its code is loaded now). */
+/** Builds the DNS provider a plan names, from the registry, with credentials from the environment. */
 export async function createProviderForPlan(
   loaded: LoadedPlan,
   env: Record<string, string | undefined>,
   extra: { sleep?: ProviderConfig["sleep"] } = {},
 ): Promise<DnsProvider> {
   const { dns } = loaded.plan;
-  const factory = await loadProvider(dns.provider);
-  if (!factory) {
+  const definition = providerDefinition(dns.provider);
+  if (!definition) {
     throw new UserError(
-      `dns.provider "${dns.provider}" is not available in this build (available: ${Object.keys(providers).join(", ")})`,
+      `dns.provider "${dns.provider}" is not available in this build (available: ${providerRegistry.map((d) => d.name).join(", ")})`,
     );
   }
+  // The plan's schema for this provider is the definition's own (schema.ts), so its options fit its factory.
+  const create = definition.create as ProviderFactory;
   const { provider, zones, apiUrl, batchSize, records, lowTtl: _lowTtl, maxChanges: _max, ...options } = dns;
-  return factory({
+  return create({
     provider,
     zones,
     ...(apiUrl === undefined ? {} : { apiUrl }),

@@ -1,3 +1,4 @@
+import { providerRegistry, type OptionKinds, type OptionsShape, type ProviderDefinition } from "@cutover/dns";
 import { z } from "zod";
 import {
   argv,
@@ -74,56 +75,34 @@ const dnsCommon = {
   maxChanges: z.number().int().min(1).max(1_000_000).default(20),
 };
 
+/** The kinds of values provider options hold, with the plan's own validators (and messages) for each. */
+const optionKinds: OptionKinds = { z, hostname, filePath, hostPort, shellCommand };
+
+/** One `dns:` shape per provider: the common keys plus the options the provider declares in its own file. */
+function dnsVariant<const N extends string, S extends OptionsShape>(definition: ProviderDefinition<N, S>) {
+  return z.strictObject({
+    provider: z.literal(definition.name),
+    ...dnsCommon,
+    ...(definition.options(optionKinds) as ReturnType<S>),
+  });
+}
+type VariantOf<D> = D extends ProviderDefinition<infer N, infer S> ? ReturnType<typeof dnsVariant<N, S>> : never;
+type Variants<T extends readonly unknown[]> = { -readonly [K in keyof T]: VariantOf<T[K]> };
+type DnsVariants = Variants<typeof providerRegistry>;
+
+const providerList = providerRegistry.map((d) => `"${d.name}"`);
 const dns = z.discriminatedUnion(
   "provider",
-  [
-    z.strictObject({
-      provider: z.literal("zonefile"),
-      ...dnsCommon,
-      /** Zone name → zone file path (relative to the plan file). */
-      files: z.record(hostname, filePath),
-      /** Run after writing a zone, e.g. `knotc zone-reload {zone}`; {zone} and {file} are replaced. */
-      reload: shellCommand.optional(),
-    }),
-    z.strictObject({
-      provider: z.literal("cloudflare"),
-      ...dnsCommon,
-      accountId: z
-        .string()
-        .regex(/^[0-9a-f]{32}$/i, { error: "a Cloudflare account id is 32 hex digits (dashboard → Account ID)" })
-        .optional(),
-    }),
-    z.strictObject({ provider: z.literal("linode"), ...dnsCommon }),
-    z.strictObject({
-      provider: z.literal("powerdns"),
-      ...dnsCommon,
-      /** The server id in the API's paths (`/api/v1/servers/{serverId}`); "localhost" on every PowerDNS. */
-      serverId: z.string().optional(),
-    }),
-    z.strictObject({ provider: z.literal("digitalocean"), ...dnsCommon }),
-    z.strictObject({ provider: z.literal("hetzner"), ...dnsCommon }),
-    z.strictObject({
-      provider: z.literal("route53"),
-      ...dnsCommon,
-      /** Zone name → hosted zone id, when an account has several zones of one name (public and private). */
-      hostedZoneIds: z
-        .record(hostname, z.string().regex(/^[A-Z0-9]+$/, { error: "a hosted zone id such as Z0123456789ABC" }))
-        .optional(),
-    }),
-    z.strictObject({
-      provider: z.literal("rfc2136"),
-      ...dnsCommon,
-      /** The primary server to send UPDATEs to, `host` or `host:port`. */
-      server: hostPort,
-      /** A BIND-style TSIG key file (`key "name" { algorithm hmac-sha256; secret "..."; };`). */
-      keyFile: filePath,
-    }),
-  ],
+  providerRegistry.map((d) => dnsVariant(d as ProviderDefinition)) as unknown as DnsVariants,
   {
-    error:
-      'dns.provider must be one of "zonefile", "cloudflare", "linode", "rfc2136", "powerdns", "route53", "digitalocean" or "hetzner"',
+    error: `dns.provider must be one of ${providerList.slice(0, -1).join(", ")} or ${providerList.at(-1)}`,
   },
 );
+
+/** The providers that take `key` as a plan option under `dns:`, for a key given to another provider. */
+export function providersWithOption(key: string): string[] {
+  return providerRegistry.filter((d) => Object.hasOwn(d.options(optionKinds), key)).map((d) => d.name);
+}
 
 const schedule = z.strictObject({
   swapAt: instant,

@@ -1,6 +1,6 @@
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "@cutover/dns";
+import { providerDefinition, tokenFrom, writeFileAtomic } from "@cutover/dns";
 import {
   cancelEdge,
   checkEdgeUpload,
@@ -12,6 +12,7 @@ import {
   planEdgeDeployment,
   readWorkerBundle,
   removeEdge,
+  secretNamesFor,
   type EdgeApiOptions,
   type EdgeDeployment,
   type EdgeHandle,
@@ -220,13 +221,15 @@ export async function scheduleEdge(
   if (problems.length > 0) throw refuse();
   const api = apiOptions(session, deps, opts.accountId, "deploy");
   const provider = session.loaded.plan.dns.provider;
-  const dnsToken =
-    provider === "linode" ? (deps.env.LINODE_TOKEN ?? deps.env.LINODE_CLI_TOKEN) : deps.env.CLOUDFLARE_API_TOKEN;
+  // The provider's token under whichever of its variables is set, bound under its first name (the Worker's).
+  const definition = providerDefinition(provider);
+  const dnsToken = definition ? tokenFrom(definition, deps.env)?.value : undefined;
+  const [binding = "CLOUDFLARE_API_TOKEN"] = secretNamesFor(provider);
   // The control token of an earlier deploy from here goes up again: the version still running knows it.
   const previous = await readRecord(session);
   const kept = previous?.scriptName === name ? previous.controlToken : undefined;
   const secrets = {
-    ...(provider === "linode" ? { LINODE_TOKEN: dnsToken } : { CLOUDFLARE_API_TOKEN: dnsToken }),
+    [binding]: dnsToken,
     ...(kept ? { CONTROL_TOKEN: kept } : {}),
     ...notifySecrets(session, deps),
   };

@@ -166,3 +166,40 @@ describe("parsePlan", () => {
     ]);
   });
 });
+
+describe("provider options (declared by each provider in @cutover/dns's registry)", () => {
+  const dns = (lines: string) =>
+    GOOD.replace(
+      "dns:\n  provider: zonefile\n  zones: [example.com]\n  files: { example.com: zones/example.com.zone }\n",
+      `dns:\n${lines}`,
+    );
+
+  // The key of another provider was offered as the "did you mean" for itself ('unknown key "serverId"; did
+  // you mean "serverId"?'): the suggestions came from every provider's keys.
+  test("a bad option, a missing one and one of another provider: each with its line", () => {
+    expect(problems(dns("  provider: cloudflare\n  zones: [example.com]\n  accountId: nope\n"))).toEqual([
+      "cutover.yaml:7:14 dns.accountId: a Cloudflare account id is 32 hex digits (dashboard → Account ID)",
+    ]);
+    expect(problems(dns("  provider: rfc2136\n  zones: [example.com]\n  server: 192.0.2.53:99999\n"))).toEqual([
+      "cutover.yaml:5:3 dns.keyFile: is required: expected string, received undefined",
+      'cutover.yaml:7:11 dns.server: "192.0.2.53:99999" has port 99999, not from 1 to 65535; e.g. 192.0.2.53, ns1.example.com:53 or [2001:db8::53]:53',
+    ]);
+    expect(problems(dns("  provider: linode\n  zones: [example.com]\n  serverId: x\n"))).toEqual([
+      'cutover.yaml:7:3 dns.serverId: unknown key "serverId"; only for dns.provider powerdns',
+    ]);
+  });
+
+  test("an unknown provider lists every registered one", () => {
+    expect(problems(dns("  provider: gandi\n  zones: [example.com]\n"))).toEqual([
+      'cutover.yaml:5:13 dns.provider: dns.provider must be one of "zonefile", "cloudflare", "linode", "rfc2136", "powerdns", "route53", "digitalocean" or "hetzner"',
+    ]);
+  });
+
+  test("each provider's options reach it typed: route53's hosted zone ids, rfc2136's server and key file", () => {
+    const { plan } = parsePlan(
+      dns("  provider: route53\n  zones: [example.com]\n  hostedZoneIds: { Example.COM: Z0123456789ABC }\n"),
+      { file: "cutover.yaml", now: NOW },
+    );
+    expect(plan.dns.provider === "route53" && plan.dns.hostedZoneIds).toEqual({ "example.com": "Z0123456789ABC" });
+  });
+});

@@ -3,7 +3,16 @@ import { mapLimit } from "../_pool.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { sameContent } from "./_rrset.js";
-import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider, tokenFrom } from "./define.js";
+import type {
+  ApplyOptions,
+  ChangeOutcome,
+  DnsProvider,
+  OptionsOf,
+  ProviderConfig,
+  ProviderDefinition,
+  RecordChange,
+} from "./types.js";
 
 export const DIGITALOCEAN_API_URL = "https://api.digitalocean.com/v2";
 const PER_PAGE = 200;
@@ -26,14 +35,21 @@ interface DoPage {
   meta?: { total?: number };
 }
 
+const TOKENS = {
+  tokens: ["DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN"],
+} as const satisfies Pick<ProviderDefinition, "tokens">;
+/** DigitalOcean takes no options of its own under `dns:`. */
+const options = () => ({});
+export type DigitalOceanOptions = OptionsOf<typeof options>;
+
 /**
  * DigitalOcean DNS through its HTTP API v2 (there is no official JS client): records page by page (200 per
  * page), one `PATCH` per record with bounded concurrency under the token's limits (250 requests per minute,
  * 5,000 per hour), so a swap's skew grows with the number of records past the burst. Other members of a
  * multi-value RRset get the changed TTL too (DigitalOcean keeps a TTL per record; RFC 2181 wants one per set).
  */
-export function createDigitalOceanProvider(config: ProviderConfig): DnsProvider {
-  const token = config.env.DIGITALOCEAN_ACCESS_TOKEN || config.env.DIGITALOCEAN_TOKEN;
+export function createDigitalOceanProvider(config: ProviderConfig<DigitalOceanOptions>): DnsProvider {
+  const token = tokenFrom(TOKENS, config.env)?.value;
   if (!token) {
     throw new DnsError("no API token: set DIGITALOCEAN_ACCESS_TOKEN (doctl's name) or DIGITALOCEAN_TOKEN", {
       code: "E_AUTH_MISSING",
@@ -185,3 +201,22 @@ export function createDigitalOceanProvider(config: ProviderConfig): DnsProvider 
     },
   };
 }
+
+export const digitalOceanProvider = /* @__PURE__ */ defineProvider({
+  name: "digitalocean",
+  title: "DigitalOcean DNS (API v2)",
+  options,
+  ...TOKENS,
+  env: ["DIGITALOCEAN_API_URL"],
+  credentials: "a token with the custom scopes domain:read and domain:update",
+  traits: {
+    writes: "one PATCH per record, 16 in flight, 250 requests/min",
+    atomic: "none",
+    rrsets: false,
+    minTtl: 30,
+    edge: false,
+  },
+  template:
+    "  provider: digitalocean          # token from DIGITALOCEAN_ACCESS_TOKEN (custom scopes domain:read, domain:update)",
+  create: createDigitalOceanProvider,
+});

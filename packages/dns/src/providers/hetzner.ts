@@ -3,7 +3,16 @@ import { mapLimit } from "../_pool.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, sameContent, toPresentation } from "./_rrset.js";
-import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider, tokenFrom } from "./define.js";
+import type {
+  ApplyOptions,
+  ChangeOutcome,
+  DnsProvider,
+  OptionsOf,
+  ProviderConfig,
+  ProviderDefinition,
+  RecordChange,
+} from "./types.js";
 
 export const HETZNER_API_URL = "https://api.hetzner.cloud/v1";
 // The Cloud API pages at most 50 entries by default on its list endpoints.
@@ -33,6 +42,13 @@ interface HPage {
   meta?: { pagination?: { next_page?: number | null } };
 }
 
+const TOKENS = { tokens: ["HCLOUD_TOKEN", "HETZNER_TOKEN"] } as const satisfies Pick<ProviderDefinition, "tokens">;
+/** Tokens of the old DNS Console API: read only to say they no longer work. */
+const LEGACY_TOKENS = { tokens: ["HETZNER_DNS_TOKEN", "HETZNER_DNS_API_TOKEN"] } as const;
+/** Hetzner takes no options of its own under `dns:`. */
+const options = () => ({});
+export type HetznerOptions = OptionsOf<typeof options>;
+
 /**
  * Hetzner DNS through the Hetzner Cloud API (`api.hetzner.cloud/v1`, where DNS moved from the old
  * dns.hetzner.com API, which no longer answers for migrated zones): zones and RRsets page by page, one
@@ -41,10 +57,10 @@ interface HPage {
  * endpoint for RRsets (a zone-file import would replace the whole zone), so a swap is one call per RRset,
  * 8 in flight, under 3,600 requests per hour.
  */
-export function createHetznerProvider(config: ProviderConfig): DnsProvider {
-  const token = config.env.HCLOUD_TOKEN || config.env.HETZNER_TOKEN;
+export function createHetznerProvider(config: ProviderConfig<HetznerOptions>): DnsProvider {
+  const token = tokenFrom(TOKENS, config.env)?.value;
   if (!token) {
-    const legacy = config.env.HETZNER_DNS_TOKEN || config.env.HETZNER_DNS_API_TOKEN;
+    const legacy = tokenFrom(LEGACY_TOKENS, config.env);
     throw new DnsError(
       legacy
         ? "HETZNER_DNS_TOKEN is a token for the old DNS Console API, which Hetzner has shut down: set HCLOUD_TOKEN"
@@ -285,3 +301,22 @@ export function createHetznerProvider(config: ProviderConfig): DnsProvider {
     },
   };
 }
+
+export const hetznerProvider = /* @__PURE__ */ defineProvider({
+  name: "hetzner",
+  title: "Hetzner DNS (Hetzner Cloud API)",
+  options,
+  ...TOKENS,
+  env: ["HCLOUD_ENDPOINT", ...LEGACY_TOKENS.tokens],
+  credentials: "a Read & Write API token of the project that holds the zone",
+  traits: {
+    writes: "one set_records action per RRset (Hetzner Cloud API), 8 in flight",
+    atomic: "rrset",
+    rrsets: true,
+    minTtl: 60,
+    edge: false,
+  },
+  template: `  provider: hetzner               # token from HCLOUD_TOKEN: a Read & Write token of the project holding the zone
+  # (Hetzner DNS through the Cloud API; tokens of the old DNS Console do not work there)`,
+  create: createHetznerProvider,
+});

@@ -2,7 +2,16 @@ import { DnsError } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { mapLimit } from "../_pool.js";
 import { failureText, HttpKit } from "./_kit.js";
-import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider, tokenFrom } from "./define.js";
+import type {
+  ApplyOptions,
+  ChangeOutcome,
+  DnsProvider,
+  OptionsOf,
+  ProviderConfig,
+  ProviderDefinition,
+  RecordChange,
+} from "./types.js";
 
 export const LINODE_API_URL = "https://api.linode.com/v4";
 /** The TTLs Linode serves; it rounds any other value up to the next one. 0 = the domain's default. */
@@ -11,6 +20,11 @@ export const LINODE_TTL_STEPS = [
 ] as const;
 /** What Linode serves for a domain whose own ttl_sec is 0. */
 export const LINODE_DEFAULT_TTL = 86400;
+
+const TOKENS = { tokens: ["LINODE_TOKEN", "LINODE_CLI_TOKEN"] } as const satisfies Pick<ProviderDefinition, "tokens">;
+/** Linode takes no options of its own under `dns:`. */
+const options = () => ({});
+export type LinodeOptions = OptionsOf<typeof options>;
 
 /** A domain as the API answers it (GET /domains). */
 interface Domain {
@@ -41,8 +55,8 @@ interface Page<T> {
  * so), one PUT per record with bounded concurrency (16) under a request budget, the TTL written again when the
  * API did not keep it, and reverse DNS on an address when the plan asks for it.
  */
-export function createLinodeProvider(config: ProviderConfig): DnsProvider {
-  const token = config.env.LINODE_TOKEN || config.env.LINODE_CLI_TOKEN;
+export function createLinodeProvider(config: ProviderConfig<LinodeOptions>): DnsProvider {
+  const token = tokenFrom(TOKENS, config.env)?.value;
   if (!token) {
     throw new DnsError("no API token: set LINODE_TOKEN (or LINODE_CLI_TOKEN)", {
       code: "E_AUTH_MISSING",
@@ -243,3 +257,21 @@ export function createLinodeProvider(config: ProviderConfig): DnsProvider {
     },
   };
 }
+
+export const linodeProvider = /* @__PURE__ */ defineProvider({
+  name: "linode",
+  title: "Linode DNS Manager (API v4)",
+  options,
+  ...TOKENS,
+  env: ["LINODE_API_URL"],
+  credentials: "a personal access token with Domains Read/Write (IPs Read/Write for reverse DNS)",
+  traits: {
+    writes: "one PUT per record, 16 in flight",
+    atomic: "none",
+    rrsets: false,
+    minTtl: 30,
+    edge: true,
+  },
+  template: "  provider: linode                # token from LINODE_TOKEN (Domains read/write)",
+  create: createLinodeProvider,
+});

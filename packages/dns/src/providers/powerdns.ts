@@ -2,7 +2,17 @@ import { DnsError } from "../errors.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation } from "./_rrset.js";
-import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider, tokenFrom } from "./define.js";
+import type {
+  ApplyOptions,
+  ChangeOutcome,
+  DnsProvider,
+  OptionKinds,
+  OptionsOf,
+  ProviderConfig,
+  ProviderDefinition,
+  RecordChange,
+} from "./types.js";
 
 interface PdnsZone {
   id: string;
@@ -24,14 +34,22 @@ interface PdnsRrset {
 /** Zone kinds whose data the API may change; Slave/Consumer zones take their data from a primary. */
 const WRITABLE = new Set(["native", "master", "primary", "producer"]);
 
+const TOKENS = { tokens: ["PDNS_API_KEY"] } as const satisfies Pick<ProviderDefinition, "tokens">;
+/** The plan's options for PowerDNS under `dns:`. */
+const options = ({ z }: OptionKinds) => ({
+  /** The server id in the API's paths (`/api/v1/servers/{serverId}`); "localhost" on every PowerDNS. */
+  serverId: z.string().optional(),
+});
+export type PowerDnsOptions = OptionsOf<typeof options>;
+
 /**
  * The PowerDNS Authoritative HTTP API (`/api/v1/servers/localhost`): zones and their RRsets in one read, a
  * zone's changes in one `PATCH` of `changetype: REPLACE` RRsets (atomic per zone: all or none), staying
  * members of a multi-value RRset kept, then a NOTIFY to the secondaries for Master zones. Key from
  * `PDNS_API_KEY` (lego's name), server from `dns.apiUrl` or `PDNS_API_URL`.
  */
-export function createPowerDnsProvider(config: ProviderConfig): DnsProvider {
-  const key = config.env.PDNS_API_KEY;
+export function createPowerDnsProvider(config: ProviderConfig<PowerDnsOptions>): DnsProvider {
+  const key = tokenFrom(TOKENS, config.env)?.value;
   const url = config.apiUrl ?? config.env.PDNS_API_URL;
   if (!key || !url) {
     throw new DnsError(
@@ -178,3 +196,22 @@ export function createPowerDnsProvider(config: ProviderConfig): DnsProvider {
     },
   };
 }
+
+export const powerDnsProvider = /* @__PURE__ */ defineProvider({
+  name: "powerdns",
+  title: "PowerDNS authoritative server (HTTP API)",
+  options,
+  ...TOKENS,
+  env: ["PDNS_API_URL"],
+  credentials: "the server's api-key (pdns.conf), and its URL in dns.apiUrl or PDNS_API_URL",
+  traits: {
+    writes: "one PATCH of REPLACE RRsets per zone (HTTP API)",
+    atomic: "zone",
+    rrsets: true,
+    minTtl: 1,
+    edge: false,
+  },
+  template: `  provider: powerdns              # key from PDNS_API_KEY (pdns.conf api-key; api=yes, webserver=yes)
+  apiUrl: http://192.0.2.53:8081    # the PowerDNS webserver (or PDNS_API_URL); allow this host in webserver-allow-from`,
+  create: createPowerDnsProvider,
+});

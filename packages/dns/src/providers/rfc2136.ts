@@ -7,7 +7,8 @@ import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { exchangeTcp } from "./_dns-tcp.js";
 import { buildUpdate, contentOf, idFor, rcodeOf, TYPES } from "./_dns-wire.js";
 import { parseKeyFile, type TsigKey } from "./_tsig.js";
-import type { ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider } from "./define.js";
+import type { ChangeOutcome, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, RecordChange } from "./types.js";
 
 /** `host`, `host:port` or `[v6]:port` (port 53 by default). */
 export function parseServer(text: string): { host: string; port: number } {
@@ -19,6 +20,15 @@ export function parseServer(text: string): { host: string; port: number } {
   return { host: t, port: 53 };
 }
 
+/** The plan's options for RFC 2136 under `dns:`. */
+const options = (k: OptionKinds) => ({
+  /** The primary server to send UPDATEs to, `host` or `host:port`. */
+  server: k.hostPort,
+  /** A TSIG key file: BIND's key block, keymgr's YAML or kdig's `hmac-sha256:name:secret` line. */
+  keyFile: k.filePath,
+});
+export type Rfc2136Options = OptionsOf<typeof options>;
+
 /**
  * A primary server that takes dynamic updates (BIND, Knot, PowerDNS): reads a zone by AXFR (or, when
  * transfers are refused, by direct queries for the apex and the plan's names) and writes with RFC 2136
@@ -26,7 +36,7 @@ export function parseServer(text: string): { host: string; port: number } {
  * go in one UPDATE (split at `batchSize`) whose prerequisites require every touched RRset exactly as read:
  * a compare-and-swap the server applies whole or not at all.
  */
-export function createRfc2136Provider(config: ProviderConfig): DnsProvider {
+export function createRfc2136Provider(config: ProviderConfig<Rfc2136Options>): DnsProvider {
   const serverText = config.options.server;
   const keyFileOpt = config.options.keyFile;
   if (typeof serverText !== "string" || typeof keyFileOpt !== "string") {
@@ -37,7 +47,7 @@ export function createRfc2136Provider(config: ProviderConfig): DnsProvider {
   }
   const server = parseServer(serverText);
   const keyFile = isAbsolute(keyFileOpt) ? keyFileOpt : resolve(config.baseDir, keyFileOpt);
-  const names = Array.isArray(config.options.names) ? (config.options.names as string[]).map(normalizeName) : [];
+  const names = Array.isArray(config.options.names) ? config.options.names.map(normalizeName) : [];
   const timeoutMs = Number(config.options.timeoutMs ?? 10_000);
   const batchSize = Math.max(1, config.batchSize ?? 200);
   let key: Promise<TsigKey> | undefined;
@@ -201,3 +211,23 @@ export function createRfc2136Provider(config: ProviderConfig): DnsProvider {
     },
   };
 }
+
+export const rfc2136Provider = /* @__PURE__ */ defineProvider({
+  name: "rfc2136",
+  title: "dynamic UPDATE with TSIG (BIND, Knot, PowerDNS)",
+  options,
+  tokens: [],
+  env: [],
+  credentials: "a TSIG key file (dns.keyFile)",
+  traits: {
+    writes: "one DNS UPDATE per zone (split at batchSize), TSIG-signed, over TCP",
+    atomic: "compare-and-swap",
+    rrsets: true,
+    minTtl: 0,
+    edge: false,
+  },
+  template: `  provider: rfc2136               # dynamic UPDATE with TSIG to BIND, Knot or PowerDNS
+  server: 192.0.2.53:53
+  keyFile: /etc/cutover/tsig.key    # key "name" { algorithm hmac-sha256; secret "..."; };`,
+  create: createRfc2136Provider,
+});

@@ -5,7 +5,17 @@ import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { RateBudget, realSleep, type Sleep } from "./_http.js";
 import { failureText, providerError, withRetries, type Failure } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation, type RrsetWrite } from "./_rrset.js";
-import type { ApplyOptions, ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider } from "./define.js";
+import type {
+  ApplyOptions,
+  ChangeOutcome,
+  DnsProvider,
+  OptionKinds,
+  OptionsOf,
+  ProviderConfig,
+  ProviderDefinition,
+  RecordChange,
+} from "./types.js";
 
 /** Route 53's documented limits per ChangeResourceRecordSets request. */
 export const ROUTE53_MAX_RECORDS_PER_REQUEST = 1000;
@@ -19,6 +29,19 @@ const unescapeName = (name: string) =>
 
 const ROUTING = ["SetIdentifier", "Weight", "Region", "GeoLocation", "Failover", "MultiValueAnswer"] as const;
 
+/** Explicit keys, when not from a profile, SSO or a role (the SDK's chain reads the rest itself). */
+const TOKENS = {
+  tokens: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"],
+} as const satisfies Pick<ProviderDefinition, "tokens">;
+/** The plan's options for Route 53 under `dns:`. */
+const options = ({ z, ...k }: OptionKinds) => ({
+  /** Zone name → hosted zone id, when an account has several zones of one name (public and private). */
+  hostedZoneIds: z
+    .record(k.hostname, z.string().regex(/^[A-Z0-9]+$/, { error: "a hosted zone id such as Z0123456789ABC" }))
+    .optional(),
+});
+export type Route53Options = OptionsOf<typeof options>;
+
 /**
  * Amazon Route 53 through the official SDK, loaded only when this provider is used (it takes long to import).
  * Credentials come from the SDK's standard chain (AWS_PROFILE, AWS_ACCESS_KEY_ID..., SSO, instance roles).
@@ -29,7 +52,7 @@ const ROUTING = ["SetIdentifier", "Weight", "Region", "GeoLocation", "Failover",
  * Alias records and records with a routing policy (weighted, latency, geo, failover, multivalue) are listed
  * but never changed: a change to one is refused with what to do.
  */
-export function createRoute53Provider(config: ProviderConfig): DnsProvider {
+export function createRoute53Provider(config: ProviderConfig<Route53Options>): DnsProvider {
   const env = config.env;
   const endpoint = config.apiUrl ?? env.AWS_ENDPOINT_URL_ROUTE_53 ?? env.AWS_ENDPOINT_URL;
   const sleep: Sleep = config.sleep ?? realSleep;
@@ -122,7 +145,7 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
     const name = normalizeName(zone);
     const cached = zoneIds.get(name);
     if (cached) return cached;
-    const fixed = (config.options.hostedZoneIds as Record<string, string> | undefined)?.[name];
+    const fixed = config.options.hostedZoneIds?.[name];
     if (fixed) {
       zoneIds.set(name, fixed);
       return fixed;
@@ -385,3 +408,24 @@ export function createRoute53Provider(config: ProviderConfig): DnsProvider {
     },
   };
 }
+
+export const route53Provider = /* @__PURE__ */ defineProvider({
+  name: "route53",
+  title: "Amazon Route 53 (AWS SDK)",
+  options,
+  ...TOKENS,
+  env: ["AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_ROUTE_53"],
+  credentials: "the AWS SDK's credential chain (AWS_PROFILE, AWS_ACCESS_KEY_ID..., SSO, a role)",
+  traits: {
+    writes: "one ChangeResourceRecordSets per zone (per 1,000 values), DELETE + CREATE per RRset",
+    atomic: "compare-and-swap",
+    rrsets: true,
+    minTtl: 0,
+    propagationSignal: "GetChange until INSYNC",
+    edge: false,
+  },
+  template: `  provider: route53               # AWS credentials from the SDK's chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, role)
+  # least privilege: route53:ListHostedZonesByName, ListResourceRecordSets, ChangeResourceRecordSets
+  # on arn:aws:route53:::hostedzone/ZONEID, and GetChange on arn:aws:route53:::change/*`,
+  create: createRoute53Provider,
+});

@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { DnsRecord, Zone } from "../records.js";
 
 /** What a provider can do; the core asks these instead of asking which provider it is. */
@@ -95,14 +96,41 @@ export interface DnsProvider {
   close?(): Promise<void>;
 }
 
+/**
+ * Knobs every provider takes besides its plan options: tests and benches tune them, a plan does not (its
+ * schema has no such keys). Each provider reads those that apply to it.
+ */
+export interface ProviderTuning {
+  /** Attempts after the first (the kit's retry policy). */
+  retries?: number;
+  /** Per request. */
+  timeoutMs?: number;
+  /** The request budget: `rateLimit` requests per `rateWindowMs`. */
+  rateLimit?: number;
+  rateWindowMs?: number;
+  /** Linode's separate budget for paginated collections. */
+  collectionRateLimit?: number;
+  /** Requests (or batches) in flight at once. */
+  concurrency?: number;
+  batchConcurrency?: number;
+  /** Cloudflare: 30 on Enterprise zones. */
+  minTtl?: number;
+  /** Route 53: how long to wait for INSYNC. */
+  insyncTimeoutMs?: number;
+  /** PowerDNS: false = no NOTIFY after a write. */
+  notify?: boolean;
+  /** The owner names a plan lists in `dns.records` (rfc2136 queries them when transfers are refused). */
+  names?: readonly string[];
+}
+
 /** Settings a provider factory gets: the plan's `dns` section, the environment and the plan's directory. */
-export interface ProviderConfig {
+export interface ProviderConfig<O extends object = Record<string, unknown>> {
   provider: string;
   zones: readonly string[];
   apiUrl?: string;
   batchSize?: number;
-  /** Provider-specific options from the plan (zone files, RFC 2136 server and key file, ...). */
-  options: Record<string, unknown>;
+  /** The provider's own options from the plan (its definition's schema), and tuning. */
+  options: O & ProviderTuning;
   /** Paths in options resolve against this directory. */
   baseDir: string;
   env: Record<string, string | undefined>;
@@ -110,4 +138,69 @@ export interface ProviderConfig {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-export type ProviderFactory = (config: ProviderConfig) => DnsProvider;
+export type ProviderFactory<O extends object = Record<string, unknown>> = (config: ProviderConfig<O>) => DnsProvider;
+
+/**
+ * Validators for the kinds of values a provider option holds, supplied by whoever validates a plan (the
+ * CLI's plan fields, with their messages), so an option of a kind reads the same everywhere in a plan; and
+ * zod itself, so that a provider's file does not import it (the Worker bundles provider files, not plans:
+ * zod would add ~440 KB to it).
+ */
+export interface OptionKinds {
+  z: typeof z;
+  /** A DNS name such as example.com (lowercased, without the final dot). */
+  hostname: z.ZodType<string, string>;
+  /** A file path, relative to the plan file or absolute. */
+  filePath: z.ZodType<string, string>;
+  /** `host`, `host:port`, `[v6]:port`. */
+  hostPort: z.ZodType<string, string>;
+  /** A shell command line. */
+  shellCommand: z.ZodType<string, string>;
+}
+
+/** A provider's options schema: the plan keys it adds under `dns:` (besides the common ones), as a zod shape. */
+export type OptionsShape = (kinds: OptionKinds) => z.ZodRawShape;
+/** The typed options a provider's factory gets from its shape. */
+export type OptionsOf<S extends OptionsShape> = keyof ReturnType<S> extends never
+  ? object
+  : z.output<z.ZodObject<ReturnType<S>>>;
+
+/** What a provider can do, in a form a user compares (`cutover dns providers`, docs/providers.md). */
+export interface ProviderTraits {
+  /** How a zone's changes are written, in one line. */
+  writes: string;
+  /**
+   * What lands all at once: "none" (one call per record), "batch" (a transaction per call), "rrset", "zone",
+   * "file", or "compare-and-swap" (a zone's changes at once, and nothing if an RRset changed since read).
+   */
+  atomic: "none" | "batch" | "rrset" | "zone" | "file" | "compare-and-swap";
+  /** Stores RRsets (one TTL per name and type) rather than records. */
+  rrsets: boolean;
+  /** Lowest TTL it takes for a record cutover changes (the provider's instance may know better). */
+  minTtl: number;
+  /** The provider's own word that its servers serve a change, if it has one (else only DNS read-back). */
+  propagationSignal?: string;
+  /** The edge Worker carries this provider (`schedule --with edge`). */
+  edge: boolean;
+}
+
+/**
+ * A provider as the registry knows it, declared in the provider's own file: its name in `dns.provider`, its
+ * plan options, the environment variables it reads, what it can do, and its factory.
+ */
+export interface ProviderDefinition<N extends string = string, S extends OptionsShape = OptionsShape> {
+  name: N;
+  /** One line: what it talks to. */
+  title: string;
+  options: S;
+  /** Secret variables, in the order read; the first is the one docs and `init` name and the Worker binds. */
+  tokens: readonly string[];
+  /** Other variables it reads (endpoints, profiles). */
+  env: readonly string[];
+  /** Where the credential comes from, in a few words (for `cutover dns providers` and `init`). */
+  credentials: string;
+  traits: ProviderTraits;
+  /** The provider's lines of `cutover init`'s plan template, under `dns:` (indented two spaces). */
+  template: string;
+  create: ProviderFactory<OptionsOf<S>>;
+}

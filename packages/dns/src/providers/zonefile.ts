@@ -8,7 +8,8 @@ import { writeFileAtomic } from "../fs-atomic.js";
 import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { editZoneFile } from "../zonefile/edit.js";
 import { parseZoneFile, type ZoneFile } from "../zonefile/parse.js";
-import type { ChangeOutcome, DnsProvider, ProviderConfig, RecordChange } from "./types.js";
+import { defineProvider } from "./define.js";
+import type { ChangeOutcome, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, RecordChange } from "./types.js";
 
 const run = promisify(execFile);
 
@@ -16,14 +17,23 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** The plan's options for zone files under `dns:`. */
+const options = ({ z, ...k }: OptionKinds) => ({
+  /** Zone name → zone file path (relative to the plan file). */
+  files: z.record(k.hostname, k.filePath),
+  /** Run after writing a zone, e.g. `knotc zone-reload {zone}`; {zone} and {file} are replaced. */
+  reload: k.shellCommand.optional(),
+});
+export type ZonefileOptions = OptionsOf<typeof options>;
+
 /**
  * Zone files managed by hand or by a config tool and served by NSD, BIND or Knot. Changes edit only the
  * tokens they must (comments and layout stay), bump the SOA serial, write atomically, then run the plan's
  * reload command (`knotc zone-reload {zone}`, `rndc reload {zone}`, `nsd-control reload {zone}`).
  */
-export function createZonefileProvider(config: ProviderConfig): DnsProvider {
-  const files = (config.options.files ?? {}) as Record<string, string>;
-  const reload = config.options.reload as string | undefined;
+export function createZonefileProvider(config: ProviderConfig<ZonefileOptions>): DnsProvider {
+  const files: Record<string, string> = config.options.files ?? {};
+  const reload = config.options.reload;
   const pathOf = (zone: string): string => {
     const entry = Object.entries(files).find(([z]) => normalizeName(z) === normalizeName(zone));
     if (!entry) {
@@ -116,3 +126,23 @@ export function createZonefileProvider(config: ProviderConfig): DnsProvider {
     },
   };
 }
+
+export const zonefileProvider = /* @__PURE__ */ defineProvider({
+  name: "zonefile",
+  title: "zone files served by NSD, BIND or Knot",
+  options,
+  tokens: [],
+  env: [],
+  credentials: "write permission on the zone files",
+  traits: {
+    writes: "edits the zone file in place (serial bumped), then runs reload",
+    atomic: "file",
+    rrsets: false,
+    minTtl: 0,
+    edge: false,
+  },
+  template: `  provider: zonefile              # zone files you serve with NSD, BIND or Knot
+  files: { example.com: /etc/knot/zones/example.com.zone }
+  reload: knotc zone-reload {zone}  # run after each write; {zone} and {file} are replaced`,
+  create: createZonefileProvider,
+});

@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../../context.js";
 import { makeDnsLowerTtlCommand } from "./lower-ttl.js";
+import { makeDnsProvidersCommand } from "./providers.js";
 import { makeDnsRecordsCommand } from "./records.js";
 import { makeDnsRestoreCommand } from "./restore.js";
 import { makeDnsRollbackCommand } from "./rollback.js";
@@ -15,6 +16,7 @@ const verbs: ReadonlyArray<(deps: Deps) => Command<any, any, any>> = [
   makeDnsRestoreCommand,
   makeDnsRollbackCommand,
   makeDnsServeCommand,
+  makeDnsProvidersCommand,
 ];
 
 export function makeDnsCommand(deps: Deps) {
