@@ -22,6 +22,13 @@ module.exports = {
       to: { path: ["^packages/[^/]+/test/", "^test/", "^bench/"] },
     },
     {
+      name: "testkit-in-tests-only",
+      severity: "error",
+      comment: "@cutover/testkit (fixtures, the DNS API fakes, msw) is a devDependency: shipped code never imports it.",
+      from: { path: "^packages/[^/]+/src/", pathNot: "^packages/testkit/" },
+      to: { path: "^(packages/testkit/|node_modules/@cutover/testkit)" },
+    },
+    {
       name: "entry-points-only",
       severity: "error",
       comment: "Another package is reached through its package name and exports, not a path into its files.",

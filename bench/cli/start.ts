@@ -3,7 +3,7 @@
  * one interleaved loop beside `node -e 0` (the yardstick), median wall time of each and its ratio to the
  * yardstick's median. Also peak RSS (median, from /usr/bin/time when present). Targets (issue 13):
  * --version and --help <= 2x, `plan` on a zone-file plan <= 4x, a Cloudflare `dns records` against a local
- * fake <= 6x. The fake is the stateful Cloudflare fake of @cutover/dns's tests, served on loopback by this
+ * fake <= 6x. The fake is the stateful Cloudflare fake of @cutover/testkit/dns-fakes, served on loopback by this
  * process; no traffic leaves the machine.
  *
  *   npm run build && npx tsx bench/cli/start.ts [--runs 9] [--cli packages/cli/bin/cutover.js]
@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { getResponse } from "msw";
-import { CloudflareFake } from "../../packages/dns/test/fakes/index.js";
+import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const arg = (name: string): string | undefined => {

@@ -31,7 +31,7 @@ import {
   Route53Fake,
   startFakeServer,
   type LoggedRequest,
-} from "../../packages/dns/test/fakes/index.js";
+} from "@cutover/testkit/dns-fakes";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);

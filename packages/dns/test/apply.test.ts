@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { applyChangeSet, discoverTargets, planSwap, type ApplyReport, type DnsProvider } from "../src/index.js";
 import { createCloudflareProvider } from "../src/providers/cloudflare.js";
 import { createLinodeProvider } from "../src/providers/linode.js";
-import { CloudflareFake, LinodeFake, startFakeServer, type Fault } from "./fakes/index.js";
+import { CloudflareFake, LinodeFake, startFakeServer, type Fault } from "@cutover/testkit/dns-fakes";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const LI_TOKEN = "linode-test-token-abcdef0123";

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { discoverTargets, planRestore, planRollback, planSwap, type DnsRecord } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { afterAll, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "../../dns/test/fakes/index.js";
+import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import {
   buildUploadForm,
   checkEdgeUpload,

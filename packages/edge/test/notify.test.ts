@@ -11,7 +11,7 @@ import {
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { http, HttpResponse } from "msw";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "../../dns/test/fakes/index.js";
+import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgeNotifyEvent, type EdgePlanInput } from "../src/index.js";
 import { dohHandler, DOH_URL, startWorker, waitFor, type Outbound, type RunningWorker } from "./_edge.js";
 

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { afterAll, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "../../dns/test/fakes/index.js";
+import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import {
   cancelEdge,
   deployEdge,

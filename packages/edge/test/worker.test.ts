@@ -12,7 +12,7 @@ import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import { http, HttpResponse } from "msw";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { CloudflareFake, LinodeFake, startFakeServer } from "../../dns/test/fakes/index.js";
+import { CloudflareFake, LinodeFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgePlanInput } from "../src/index.js";
 import { dohHandler, DOH_URL, startWorker, waitFor, type Outbound, type RunningWorker } from "./_edge.js";
 

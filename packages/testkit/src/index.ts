@@ -5,3 +5,6 @@ export { UNBOUND, unboundConfig, type UnboundOptions } from "./unbound.js";
 export { runBounded, type BoundedRun } from "./process.js";
 export { freePort } from "./ports.js";
 export { renderTerminal, runInPty, startInPty, type PtyProcess, type PtyRun, type Screen } from "./pty.js";
+// The stateful fakes of the DNS providers' APIs (msw handlers: Cloudflare, Linode, PowerDNS, DigitalOcean,
+// Hetzner, Route 53) are the subpath export `@cutover/testkit/dns-fakes`, so a test that needs none does not
+// load msw.

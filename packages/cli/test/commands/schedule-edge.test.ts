@@ -10,8 +10,8 @@ import { runCli } from "../_run.js";
 const CF_TOKEN = "cf-test-token-0123456789";
 const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";
 
-// The fakes live in the other packages' tests (paths kept out of the typechecked import graph).
-const dnsFakes = new URL("../../../dns/test/fakes/index.ts", import.meta.url).pathname;
+// The Workers API fake lives in the edge package's tests (a path kept out of the typechecked import graph);
+// the DNS fakes are @cutover/testkit's.
 const workersFake = new URL("../../../edge/test/_workers-fake.ts", import.meta.url).pathname;
 
 interface Fakes {
@@ -38,7 +38,7 @@ let dir: string;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  const { CloudflareFake, startFakeServer } = (await import(dnsFakes)) as {
+  const { CloudflareFake, startFakeServer } = (await import("@cutover/testkit/dns-fakes")) as unknown as {
     CloudflareFake: new (o: object) => Fakes["dns"];
     startFakeServer: (...h: unknown[]) => Fakes["server"];
   };

@@ -8,7 +8,7 @@ import {
   type DnsProvider,
 } from "../../src/index.js";
 import { createCloudflareProvider } from "../../src/providers/cloudflare.js";
-import { CloudflareFake, startFakeServer } from "../fakes/index.js";
+import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 
 const TOKEN = "cf-test-token-0123456789";

@@ -8,7 +8,7 @@ import {
   planSwap,
   type DnsProvider,
 } from "../../src/index.js";
-import { DigitalOceanFake, startFakeServer } from "../fakes/index.js";
+import { DigitalOceanFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 
 const TOKEN = "dop_v1_fake0123456789abcdef";

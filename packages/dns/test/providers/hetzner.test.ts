@@ -8,7 +8,7 @@ import {
   planSwap,
   type DnsProvider,
 } from "../../src/index.js";
-import { HetznerFake, startFakeServer } from "../fakes/index.js";
+import { HetznerFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 
 const TOKEN = "hcloud-fake-token-0123456789abcdef";

@@ -1,7 +1,7 @@
 import { http, HttpResponse } from "msw";
 import { afterAll, describe, expect, it } from "vitest";
 import { HttpKit, providerError, withRetries, type Failure } from "../../src/providers/_kit.js";
-import { startFakeServer } from "../fakes/index.js";
+import { startFakeServer } from "@cutover/testkit/dns-fakes";
 
 // The kit is the one retry policy, hint table and redaction every provider goes through (the HTTP ones via
 // HttpKit, Route 53 via withRetries/providerError on the SDK's exceptions). These attack it directly.

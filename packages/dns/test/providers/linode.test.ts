@@ -8,7 +8,7 @@ import {
   type DnsProvider,
 } from "../../src/index.js";
 import { createLinodeProvider } from "../../src/providers/linode.js";
-import { LinodeFake, startFakeServer } from "../fakes/index.js";
+import { LinodeFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 
 const TOKEN = "linode-test-token-abcdef0123";

@@ -10,7 +10,7 @@ import {
   queryDns,
   type DnsProvider,
 } from "../../src/index.js";
-import { PowerDnsFake, startFakeServer } from "../fakes/index.js";
+import { PowerDnsFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 import { startPdns, type PdnsServer } from "./_pdns.js";
 

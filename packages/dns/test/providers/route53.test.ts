@@ -7,7 +7,7 @@ import {
   planSwap,
   type DnsProvider,
 } from "../../src/index.js";
-import { Route53Fake, startFakeServer } from "../fakes/index.js";
+import { Route53Fake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 
 const KEY_ID = "AKIAFAKE0123456789AB";

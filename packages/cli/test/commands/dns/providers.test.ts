@@ -1,11 +1,8 @@
+import * as fakes from "@cutover/testkit/dns-fakes";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCli } from "../../_run.js";
 import { writePlan } from "./_fakes.js";
 
-/** The fakes of @cutover/dns's tests, loosely typed (a computed path keeps them out of this typecheck). */
-// oxlint-disable-next-line typescript/no-explicit-any
-type Any = any;
-const fakes: Any = await import(new URL("../../../../dns/test/fakes/index.ts", import.meta.url).pathname);
 const server = fakes.startFakeServer();
 afterAll(() => server.close());
 

@@ -4,7 +4,8 @@ import { parseZoneFile } from "@cutover/dns";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { fastClock, makeMoveDir } from "../../_move.js";
 import { runCli } from "../../_run.js";
-import { CF_TOKEN, loadFakes, writePlan } from "./_fakes.js";
+import * as fakes from "@cutover/testkit/dns-fakes";
+import { CF_TOKEN, writePlan } from "./_fakes.js";
 
 /**
  * An RRset of two addresses where only one moves (`pool A 198.51.100.10` and `198.51.100.11`, the second
@@ -12,7 +13,6 @@ import { CF_TOKEN, loadFakes, writePlan } from "./_fakes.js";
  * moving member, every view shows the staying one, and the watch expects the RRset {new, .11}.
  */
 
-const fakes = await loadFakes();
 const server = fakes.startFakeServer();
 afterAll(() => server.close());
 let cleanup: Array<() => Promise<unknown>> = [];

@@ -1,10 +1,10 @@
 import { readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import * as fakes from "@cutover/testkit/dns-fakes";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../../_run.js";
-import { CF_TOKEN, LI_TOKEN, loadFakes, writePlan, type LiFake } from "./_fakes.js";
+import { CF_TOKEN, LI_TOKEN, writePlan } from "./_fakes.js";
 
-const fakes = await loadFakes();
 const server = fakes.startFakeServer();
 afterAll(() => server.close());
 const fastSleep = async () => {};
@@ -188,7 +188,7 @@ describe("cutover dns lower-ttl | swap | restore | rollback on Cloudflare", () =
 });
 
 describe("cutover dns on Linode", () => {
-  let fake: LiFake;
+  let fake: fakes.LinodeFake;
   let dir: string;
   beforeAll(() => {
     fake = new fakes.LinodeFake({ baseUrl: "https://cmd.linode.test/v4" });

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CLOUDFLARE_URL, CloudflareFake, LINODE_URL, LinodeFake, startFakeServer } from "./index.js";
+import { CLOUDFLARE_URL, CloudflareFake, LINODE_URL, LinodeFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 
 const cf = new CloudflareFake({ baseUrl: "https://cf.fake.test/client/v4" });
 const li = new LinodeFake({ baseUrl: "https://linode.fake.test/v4" });
