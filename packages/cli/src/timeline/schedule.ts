@@ -1,3 +1,4 @@
+import { providerDefinition } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
 import type { RunState } from "../state/store.js";
 import type { Timeline } from "./plan.js";
@@ -17,15 +18,9 @@ export interface ScheduleTarget {
 
 /** The environment variables a plan's runner may need: its provider's credentials, the webhook secret, RIPE Atlas. */
 export function credentialNames(plan: Plan): string[] {
-  const byProvider: Record<string, string[]> = {
-    cloudflare: ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_BASE_URL"],
-    linode: ["LINODE_TOKEN", "LINODE_CLI_TOKEN", "LINODE_API_URL"],
-    route53: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"],
-    digitalocean: ["DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN", "DIGITALOCEAN_API_URL"],
-    hetzner: ["HCLOUD_TOKEN", "HETZNER_TOKEN", "HETZNER_DNS_TOKEN", "HETZNER_DNS_API_TOKEN", "HCLOUD_ENDPOINT"],
-    powerdns: ["PDNS_API_KEY", "PDNS_API_URL"],
-  };
-  const names = [...(byProvider[plan.dns.provider] ?? [])];
+  // What the plan's provider reads (its token variables and endpoints), as its own file declares them.
+  const def = providerDefinition(plan.dns.provider);
+  const names = def ? [...def.tokens, ...def.env] : [];
   if (plan.notify?.webhook) names.push(plan.notify.webhook.secretEnv ?? "CUTOVER_NOTIFY_SECRET");
   if (plan.propagation.atlas) names.push("RIPE_ATLAS_KEY");
   return names;
