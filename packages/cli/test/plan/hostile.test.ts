@@ -4,26 +4,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { PlanError, parsePlan } from "../../src/plan/parse.js";
 import { runCli } from "../_run.js";
+import { GOOD, NOW } from "./_good-plan.js";
 
 // One test per category of the malformed-plan corpus (issue 14): each failed on the code before it.
-
-const NOW = new Date("2027-11-29T10:00:00Z");
-const GOOD = `name: colo-to-linode
-old: { ipv4: 198.51.100.10, ssh: root@198.51.100.10 }
-new: { ipv4: 203.0.113.20, ipv6: "2001:db8::20" }
-dns:
-  provider: zonefile
-  zones: [example.com]
-  files: { example.com: zones/example.com.zone }
-  lowTtl: 300
-schedule:
-  swapAt: 2027-12-01T14:00:00Z
-  margin: 1h
-  restoreTtlAfter: 24h
-  drain: { quiet: 30m, deadline: 72h }
-relay:
-  ports: [80, 443]
-`;
 
 /** The problem lines of a plan, or [] if it is accepted; any other exception fails the test. */
 function problems(text: string): string[] {

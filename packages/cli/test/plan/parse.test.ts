@@ -2,25 +2,7 @@ import { describe, expect, test } from "vitest";
 import { PlanError, parsePlan } from "../../src/plan/parse.js";
 import { planRelayConfig } from "../../src/old-host/relay-config.js";
 import { parseDuration } from "../../src/plan/duration.js";
-
-const NOW = new Date("2027-11-29T10:00:00Z");
-
-const GOOD = `name: colo-to-linode
-old: { ipv4: 198.51.100.10, ssh: root@198.51.100.10 }
-new: { ipv4: 203.0.113.20, ipv6: "2001:db8::20" }
-dns:
-  provider: zonefile
-  zones: [example.com]
-  files: { example.com: zones/example.com.zone }
-  lowTtl: 300
-schedule:
-  swapAt: 2027-12-01T14:00:00Z
-  margin: 1h
-  restoreTtlAfter: 24h
-  drain: { quiet: 30m, deadline: 72h }
-relay:
-  ports: [80, 443]
-`;
+import { GOOD, NOW } from "./_good-plan.js";
 
 function problems(text: string, now = NOW): string[] {
   try {
