@@ -1,4 +1,9 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import * as dnsPacket from "dns-packet";
+import { freePort } from "./ports.js";
 
 export const UNBOUND = "/usr/sbin/unbound";
 
@@ -58,4 +63,72 @@ remote-control:
 ${Object.entries(o.stubs)
   .map(([zone, addrs]) => `stub-zone:\n  name: "${zone}"\n${addrs.map((a) => `  stub-addr: ${a}`).join("\n")}\n`)
   .join("")}`;
+}
+
+export interface Unbound {
+  /** `127.0.0.1:PORT`, as the propagation code takes a server. */
+  address: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real Unbound (a caching resolver) on loopback, in `dir`, with stub zones pointing at local
+ * authoritative servers given as `IP:PORT`. No TTL floor, no prefetch, no serve-stale: caches expire exactly
+ * with their TTL. Ready when it answers a query; stopped by PID.
+ */
+export async function startUnbound(
+  dir: string,
+  stubs: Record<string, string[]>,
+  options: { threads?: number } = {},
+): Promise<Unbound> {
+  const port = await freePort("127.0.0.1", { udp: true }); // the server answers on UDP and TCP
+  const conf = join(dir, "unbound.conf");
+  const stubAddrs = Object.fromEntries(
+    Object.entries(stubs).map(([zone, addrs]) => [zone, addrs.map((a) => a.replace(":", "@"))]),
+  );
+  await writeFile(
+    conf,
+    unboundConfig({ dir, interfaces: [`127.0.0.1@${port}`], port, stubs: stubAddrs, threads: options.threads ?? 1 }),
+  );
+  const child: ChildProcess = spawn(UNBOUND, ["-d", "-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`unbound exited: ${stderr}`);
+    if (await answers(port)) break;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return {
+    address: `127.0.0.1:${port}`,
+    pid: child.pid!,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(child.pid!, "SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Whether something on 127.0.0.1:`port` answers a DNS query (localhost A) over UDP within 200 ms. */
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket("udp4");
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), 200);
+    socket.on("message", () => done(true));
+    socket.on("error", () => done(false));
+    const query = dnsPacket.encode({
+      type: "query",
+      id: 1,
+      flags: dnsPacket.RECURSION_DESIRED,
+      questions: [{ type: "A", name: "localhost" }],
+    });
+    socket.send(query, port, "127.0.0.1");
+  });
 }

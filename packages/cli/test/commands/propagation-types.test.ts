@@ -1,24 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { startKnotBehindUnbound, type KnotBehindUnbound, type Unbound } from "@cutover/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../_run.js";
 
 /**
  * `cutover propagation --type` through real servers: Knot serves the zone, one Unbound cached the old
- * records before the move, another asks only after it. The helpers live beside the dns package's tests;
- * computed paths keep those files out of this package's typecheck.
+ * records before the move, another asks only after it.
  */
-interface KnotServer {
-  port: number;
-  knotc(...args: string[]): Promise<string>;
-  zoneFile(zone: string): string;
-  stop(): Promise<void>;
-}
-interface Unbound {
-  address: string;
-  stop(): Promise<void>;
-}
 
 const OLD_SPF = "v=spf1 ip4:198.51.100.10 -all";
 const NEW_SPF = "v=spf1 ip4:198.51.100.10 ip4:203.0.113.20 -all";
@@ -33,24 +22,13 @@ ns1 3600 IN A 127.0.0.1
 web 3600 IN CNAME ${moved ? "new-host.example.net." : "old-host.example.net."}
 `;
 
-let knot: KnotServer;
+let servers: KnotBehindUnbound;
 let stale: Unbound;
 let fresh: Unbound;
-const dirs: string[] = [];
 
 beforeAll(async () => {
-  const helpers = new URL("../../../dns/test/", import.meta.url).pathname;
-  const { startKnot } = (await import(`${helpers}providers/_knot.ts`)) as {
-    startKnot: (zones: Record<string, string>) => Promise<KnotServer>;
-  };
-  const { startUnbound } = (await import(`${helpers}propagation/_unbound.ts`)) as {
-    startUnbound: (dir: string, stubs: Record<string, string[]>) => Promise<Unbound>;
-  };
-  knot = await startKnot({ "example.test": zone(1, false) });
-  for (let i = 0; i < 2; i++) dirs.push(await mkdtemp(join(tmpdir(), `cutover-cli-types-${process.pid}-`)));
-  const stub = { "example.test": [`127.0.0.1:${knot.port}`] };
-  stale = await startUnbound(dirs[0]!, stub);
-  fresh = await startUnbound(dirs[1]!, stub);
+  servers = await startKnotBehindUnbound({ "example.test": zone(1, false) });
+  [stale, fresh] = servers.resolvers as [Unbound, Unbound];
   // The stale resolver caches the old MX, TXT and CNAME; then the zone moves.
   for (const [name, type] of [
     ["example.test", "MX"],
@@ -60,15 +38,11 @@ beforeAll(async () => {
     const r = await runCli(["propagation", name, "--expect", `${type}=x.invalid`, "--type", type, ...quiet(stale)]);
     expect(r.code, r.stderr).toBe(1);
   }
-  await writeFile(knot.zoneFile("example.test"), zone(2, true));
-  await knot.knotc("-b", "zone-reload", "example.test");
+  await servers.replaceZone("example.test", zone(2, true));
 }, 60_000);
 
 afterAll(async () => {
-  await stale?.stop();
-  await fresh?.stop();
-  await knot?.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
+  await servers?.stop();
 });
 
 const quiet = (...rs: Unbound[]) => ["--resolvers", rs.map((r) => r.address).join(","), "--no-authoritative"];
@@ -140,7 +114,7 @@ describe("cutover propagation --type", () => {
   });
 
   it("--report shows the types' values and a table by location", async () => {
-    const html = join(dirs[0]!, "types.html");
+    const html = join(servers.knot.dir, "types.html"); // removed with the servers
     const r = await runCli(
       [
         "propagation",

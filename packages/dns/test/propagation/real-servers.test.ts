@@ -7,7 +7,7 @@ import { queryDns } from "../../src/propagation/query.js";
 import { parseServerSpec } from "../../src/propagation/servers.js";
 import { createPropagationWatch, type PropagationRound } from "../../src/propagation/watch.js";
 import { startAuthoritativeServer, type AuthoritativeServer } from "../../src/serve/server.js";
-import { startUnbound, type Unbound } from "./_unbound.js";
+import { startUnbound, type Unbound } from "@cutover/testkit";
 
 const OLD = "198.51.100.10";
 const NEW = "203.0.113.20";

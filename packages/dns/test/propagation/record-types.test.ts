@@ -1,13 +1,9 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { startKnotBehindUnbound, type KnotBehindUnbound, type KnotServer, type Unbound } from "@cutover/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Expectation } from "../../src/propagation/classify.js";
 import { queryDns } from "../../src/propagation/query.js";
 import { parseResolverList, parseServerSpec } from "../../src/propagation/servers.js";
 import { createPropagationWatch, type PropagationRound } from "../../src/propagation/watch.js";
-import { startKnot, type KnotServer } from "../providers/_knot.js";
-import { startUnbound, type Unbound } from "./_unbound.js";
 
 /**
  * Every record type people check when they move mail, through real servers: Knot serves the zone, one
@@ -48,17 +44,15 @@ const checks = [
   { names: ["web.example.test"], types: ["CNAME"] },
 ];
 
+let servers: KnotBehindUnbound;
 let knot: KnotServer;
-let dirs: string[] = [];
 let stale: Unbound;
 let fresh: Unbound;
 
 beforeAll(async () => {
-  knot = await startKnot({ "example.test": zone(1, false) });
-  const stub = { "example.test": [`127.0.0.1:${knot.port}`] };
-  for (let i = 0; i < 2; i++) dirs.push(await mkdtemp(join(tmpdir(), `cutover-types-${process.pid}-`)));
-  stale = await startUnbound(dirs[0]!, stub);
-  fresh = await startUnbound(dirs[1]!, stub);
+  servers = await startKnotBehindUnbound({ "example.test": zone(1, false) });
+  ({ knot } = servers);
+  [stale, fresh] = servers.resolvers as [Unbound, Unbound];
   // The stale resolver caches every old RRset; then the zone moves.
   for (const c of checks)
     for (const name of c.names)
@@ -66,16 +60,11 @@ beforeAll(async () => {
         const r = await queryDns(parseServerSpec(stale.address), name, type);
         expect(r.response?.answers.length, `${name} ${type} primed`).toBeGreaterThan(0);
       }
-  await writeFile(knot.zoneFile("example.test"), zone(2, true));
-  await knot.knotc("-b", "zone-reload", "example.test");
+  await servers.replaceZone("example.test", zone(2, true));
 }, 60_000);
 
 afterAll(async () => {
-  await stale?.stop();
-  await fresh?.stop();
-  await knot?.stop();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-  dirs = [];
+  await servers?.stop();
 });
 
 describe("propagation of A, AAAA, MX, TXT, CNAME, NS (Unbound in front of Knot)", () => {

@@ -4,7 +4,7 @@ import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_co
 import { exchangeTcp } from "../../src/providers/_dns-tcp.js";
 import { buildUpdate, rcodeOf } from "../../src/providers/_dns-wire.js";
 import { parseKeyFile } from "../../src/providers/_tsig.js";
-import { startKnot, zoneText, type KnotServer } from "./_knot.js";
+import { startKnot, zoneText, type KnotServer } from "@cutover/testkit";
 
 function providerOn(knot: KnotServer, options: Record<string, unknown> = {}) {
   return createRfc2136Provider({

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { expect } from "vitest";
 import { createRfc2136Provider, createZonefileProvider, type DnsProvider } from "../../src/index.js";
 import { CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
-import { startKnot, zoneText } from "./_knot.js";
+import { startKnot, zoneText } from "@cutover/testkit";
 
 /**
  * The zone-file provider against files a real Knot serves: every write is followed by `knotc zone-reload`,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
-import { freePort } from "@cutover/testkit";
+import { freePort } from "./ports.js";
 
 const run = promisify(execFile);
 
