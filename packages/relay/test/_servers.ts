@@ -1,10 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { startProcess, type Netns, type Proc } from "@cutover/testkit";
 import { sleep } from "./_helpers.js";
 
-export { freePort } from "@cutover/testkit";
+export { freePort, startProcess, type Proc } from "@cutover/testkit";
 
 export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 10_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -21,46 +23,6 @@ export async function waitForPort(port: number, host = "127.0.0.1", timeoutMs = 
     if (Date.now() > until) throw new Error(`nothing listens on ${host}:${port}`);
     await sleep(25);
   }
-}
-
-export interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  /** Waits (bounded) until the output contains `text`; fails with the output so far. The output reaches us
-   * through a pipe, so a line can arrive after the effect a test already saw (an admin socket, a port). */
-  waitForOutput: (text: string, timeoutMs?: number) => Promise<void>;
-  /** Stops the process by its PID and waits for it to exit. */
-  stop: () => Promise<void>;
-}
-
-export function startProcess(cmd: string, args: string[]): Proc {
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return {
-    child,
-    output: () => out,
-    waitForOutput: async (text, timeoutMs = 10_000) => {
-      const until = Date.now() + timeoutMs;
-      while (!out.includes(text)) {
-        if (Date.now() > until) throw new Error(`${cmd} did not print ${JSON.stringify(text)}; it printed:\n${out}`);
-        await sleep(25);
-      }
-    },
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-        process.kill(child.pid, "SIGTERM");
-        const t = setTimeout(
-          () => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, "SIGKILL"),
-          3000,
-        );
-        await exited;
-        clearTimeout(t);
-      }
-    },
-  };
 }
 
 /** HAProxy in TCP mode, one frontend per entry, each to `server` with the given server options. */
@@ -116,4 +78,27 @@ http {
   const p = startProcess("/usr/sbin/nginx", ["-c", file, "-p", dir, "-e", `${dir}/error.log`]);
   for (const x of ports) await waitForPort(x.port, x.host ?? "127.0.0.1");
   return p;
+}
+
+const pkg = resolve(import.meta.dirname, "..");
+
+/** Builds the relay program (dist/main.js) if it is not built yet: the namespace tests run it as a process. */
+export function ensureRelayBuilt(): void {
+  if (!existsSync(join(pkg, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: pkg });
+}
+
+/**
+ * Starts the built relay program in `ns` with `config` written to `DIR/NAME.json` (`args` before the file,
+ * e.g. `--supervise`). Stopped with the namespace's other programs.
+ */
+export async function startRelayIn(
+  ns: Netns,
+  dir: string,
+  name: string,
+  config: Record<string, unknown>,
+  args: string[] = [],
+): Promise<Proc> {
+  const file = join(dir, `${name}.json`);
+  await writeFile(file, JSON.stringify(config));
+  return ns.spawn(process.execPath, [join(pkg, "dist/main.js"), ...args, file]);
 }

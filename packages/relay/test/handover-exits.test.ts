@@ -1,14 +1,12 @@
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin } from "../src/index.js";
 import { sleep, tempDir } from "./_helpers.js";
-import { startProcess, type Proc } from "./_servers.js";
+import { ensureRelayBuilt, startRelayIn } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const pkg = resolve(import.meta.dirname, "..");
 
 /** A small deterministic generator (mulberry32), so a failing trial can be replayed by its seed. */
 function random(seed: number): () => number {
@@ -30,12 +28,11 @@ const ALIVE = 2; // the dead man's switch, in seconds (the smallest the config a
 // during the settle, while the service is being stopped): afterwards either the relay serves, or no rule is
 // in force (a SIGKILLed relay's switch expires), and the old service, still running, answers on its port.
 describe.skipIf(!isRoot)("no redirect outlives the relay (seeded trials in a network namespace; needs root)", () => {
-  const tag = `${process.pid % 100000}`;
-  const NS = `cot-exit-${tag}`;
+  const tag = `${process.pid}`;
+  let net: TestNetwork<"host">;
+  let NS: Netns;
   let t: Awaited<ReturnType<typeof tempDir>>;
-  const procs: Proc[] = [];
-  const ns = (...args: string[]) =>
-    execFileSync("ip", ["netns", "exec", NS, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const ns = (cmd: string, ...args: string[]) => NS.exec(cmd, ...args);
   /** A GET on the service port as a client of the host sees it: the body, or the error. */
   const get = (timeoutS: number) => {
     try {
@@ -66,33 +63,21 @@ describe.skipIf(!isRoot)("no redirect outlives the relay (seeded trials in a net
       ? nat
       : "none";
   };
-  const server = (port: number, body: string) =>
-    `require("node:http").createServer((q, s) => s.end(${JSON.stringify(body)})).listen(${port}, "0.0.0.0")`;
-
   beforeAll(async () => {
-    if (!existsSync(join(pkg, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: pkg });
+    ensureRelayBuilt();
     t = await tempDir();
-    execFileSync("ip", ["netns", "add", NS]);
-    execFileSync("ip", ["-n", NS, "link", "set", "lo", "up"]);
+    net = await createTestNetwork("exit", { host: {} });
+    NS = net.hosts.host;
     // The old service (keeps running throughout: the handover's stop command only records that it ran) and
     // the new host behind the relay.
-    for (const [port, body] of [
-      [80, "old"],
-      [8081, "new"],
-    ] as const) {
-      const p = startProcess("ip", ["netns", "exec", NS, process.execPath, "-e", server(port, body)]);
-      procs.push(p);
-    }
-    for (let i = 0; i < 200 && get(1) !== "old"; i++) await sleep(25);
+    NS.serveText(80, "old");
+    NS.serveText(8081, "new");
+    await NS.waitForListen(80);
+    await NS.waitForListen(8081);
   });
 
   afterAll(async () => {
-    for (const p of procs.reverse()) await p.stop();
-    try {
-      execFileSync("ip", ["netns", "del", NS]);
-    } catch {
-      // already gone
-    }
+    await net?.remove();
     await t?.remove();
   });
 
@@ -122,16 +107,7 @@ describe.skipIf(!isRoot)("no redirect outlives the relay (seeded trials in a net
         },
         ...(exit === "drain deadline passed" ? { drain: { stopBy: new Date(Date.now() - 1000).toISOString() } } : {}),
       };
-      await writeFile(join(t.dir, `r${seed}.json`), JSON.stringify(config));
-      const relay = startProcess("ip", [
-        "netns",
-        "exec",
-        NS,
-        process.execPath,
-        join(pkg, "dist/main.js"),
-        join(t.dir, `r${seed}.json`),
-      ]);
-      procs.push(relay);
+      const relay = await startRelayIn(NS, t.dir, `r${seed}`, config);
       await sleep(delay);
       const pid = relay.child.pid!;
       if (exit === "admin stop") {

@@ -3,10 +3,11 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, startRelay, type RelayStatus } from "../src/index.js";
 import { pattern, sleep, tempDir, waitFor } from "./_helpers.js";
-import { freePort, startNginx, startProcess, type Proc } from "./_servers.js";
+import { ensureRelayBuilt, freePort, startNginx, startRelayIn, type Proc } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 const pkg = resolve(import.meta.dirname, "..");
@@ -176,49 +177,24 @@ describe.skipIf(!isRoot)("rebind with a service that cannot be stopped (needs ro
 
 // Network namespaces and nftables need root (CI runs as root); skipped, and said so, otherwise.
 describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs root)", () => {
-  const tag = `${process.pid % 100000}`;
-  const OLD = `cot-old-${tag}`;
-  const CLI = `cot-cli-${tag}`;
+  let net: TestNetwork<"old" | "cli">;
+  let OLD: Netns;
+  let CLI: Netns;
   let t: Awaited<ReturnType<typeof tempDir>>;
-  const procs: Proc[] = [];
-  const ns = (name: string, ...args: string[]) =>
-    execFileSync("ip", ["netns", "exec", name, ...args], { encoding: "utf8" });
   /** Starts the built relay program in the old host's namespace with `config` (its admin socket at
    * `NAME.sock`), and waits for that socket: the relay is then listening. */
   const startRelayInOld = async (name: string, config: Record<string, unknown>): Promise<Proc> => {
     const admin = join(t.dir, `${name}.sock`);
-    await writeFile(join(t.dir, `${name}.json`), JSON.stringify({ ...config, admin: { path: admin } }));
-    const relay = startProcess("ip", [
-      "netns",
-      "exec",
-      OLD,
-      process.execPath,
-      join(pkg, "dist/main.js"),
-      join(t.dir, `${name}.json`),
-    ]);
-    procs.push(relay);
+    const relay = await startRelayIn(OLD, t.dir, name, { ...config, admin: { path: admin } });
     for (let i = 0; i < 200 && !existsSync(admin); i++) await sleep(25);
     return relay;
   };
 
   beforeAll(async () => {
-    if (!existsSync(join(pkg, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: pkg });
+    ensureRelayBuilt();
     t = await tempDir();
-    const ip = (...a: string[]) => execFileSync("ip", a);
-    ip("netns", "add", OLD);
-    ip("netns", "add", CLI);
-    ip("link", "add", `cva${tag}`, "type", "veth", "peer", "name", `cvb${tag}`);
-    ip("link", "set", `cva${tag}`, "netns", OLD);
-    ip("link", "set", `cvb${tag}`, "netns", CLI);
-    ip("-n", OLD, "addr", "add", "198.51.100.10/24", "dev", `cva${tag}`);
-    ip("-n", CLI, "addr", "add", "198.51.100.50/24", "dev", `cvb${tag}`);
-    for (const [n, d] of [
-      [OLD, `cva${tag}`],
-      [CLI, `cvb${tag}`],
-    ] as const) {
-      ip("-n", n, "link", "set", d, "up");
-      ip("-n", n, "link", "set", "lo", "up");
-    }
+    net = await createTestNetwork("rd", { old: { address: "198.51.100.10/24" }, cli: { address: "198.51.100.50/24" } });
+    ({ old: OLD, cli: CLI } = net.hosts);
   });
   test("a service port above 45535 gets a spare port below it (port + 20000 would pass 65535)", async () => {
     const relay = await startRelayInOld("high", {
@@ -232,14 +208,7 @@ describe.skipIf(!isRoot)("redirect handover inside network namespaces (needs roo
   });
 
   afterAll(async () => {
-    for (const p of procs.reverse()) await p.stop();
-    for (const n of [OLD, CLI]) {
-      try {
-        execFileSync("ip", ["netns", "del", n]);
-      } catch {
-        // already gone
-      }
-    }
+    await net?.remove();
     await t?.remove();
   });
 
@@ -254,21 +223,8 @@ events { worker_connections 4096; }
 http { access_log off; client_body_temp_path ${dir}/b; proxy_temp_path ${dir}/p; fastcgi_temp_path ${dir}/f; uwsgi_temp_path ${dir}/u; scgi_temp_path ${dir}/s;
 ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     await writeFile(join(dir, "nginx.conf"), conf);
-    const p = startProcess("ip", [
-      "netns",
-      "exec",
-      OLD,
-      "/usr/sbin/nginx",
-      "-c",
-      join(dir, "nginx.conf"),
-      "-p",
-      dir,
-      "-e",
-      `${dir}/error.log`,
-    ]);
-    procs.push(p);
-    const port = Number(/:(\d+)$/.exec(listen)![1]);
-    for (let i = 0; i < 200 && !ns(OLD, "ss", "-Htln", `sport = :${port}`).includes(`:${port}`); i++) await sleep(25);
+    const p = OLD.spawn("/usr/sbin/nginx", ["-c", join(dir, "nginx.conf"), "-p", dir, "-e", `${dir}/error.log`]);
+    await OLD.waitForListen(Number(/:(\d+)$/.exec(listen)![1]));
     return p;
   }
 
@@ -277,7 +233,7 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     const child = spawn("ip", [
       "netns",
       "exec",
-      CLI,
+      CLI.name,
       process.execPath,
       join(pkg, "test/fixtures/load-client.mjs"),
       "198.51.100.10",
@@ -307,9 +263,9 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     const oldNginx = await nginxIn("old", "198.51.100.10:80", "old");
     await nginxIn("new", "127.0.0.1:8081", "new");
     // Rules a crashed relay left behind are found and removed at start.
-    ns(OLD, "nft", "add table inet cutover");
-    ns(OLD, "nft", "add chain inet cutover prerouting { type nat hook prerouting priority dstnat; }");
-    ns(OLD, "nft", "add rule inet cutover prerouting tcp dport 81 redirect to :9");
+    OLD.exec("nft", "add table inet cutover");
+    OLD.exec("nft", "add chain inet cutover prerouting { type nat hook prerouting priority dstnat; }");
+    OLD.exec("nft", "add rule inet cutover prerouting tcp dport 81 redirect to :9");
 
     const at = new Date(Date.now() + 2500).toISOString();
     const relay = await startRelayInOld("relay", {
@@ -331,7 +287,7 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     await sleep(500);
     const load = await runLoad(4500, 4, 2);
     await relay.waitForOutput("handover: nft now sends new connections on 80→20080");
-    expect(ns(OLD, "ss", "-Htln", "sport = :80")).toBe(""); // the old nginx let go of port 80
+    expect(OLD.exec("ss", "-Htln", "sport = :80")).toBe(""); // the old nginx let go of port 80
     void oldNginx;
     expect({ failed: load.failed, errors: load.errors }).toEqual({ failed: 0, errors: {} });
     expect(load.errors).toEqual({});
@@ -341,7 +297,7 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
       { ok: true, size: BIG, error: null },
       { ok: true, size: BIG, error: null },
     ]);
-    expect(ns(OLD, "nft", "list", "table", "inet", "cutover")).toContain(
+    expect(OLD.exec("nft", "list", "table", "inet", "cutover")).toContain(
       "tcp dport 80 tcp flags syn / syn,ack redirect to :20080",
     );
 
@@ -362,6 +318,6 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
     await new Promise((r) => (relay.child.exitCode !== null ? r(null) : relay.child.once("exit", r)));
     expect(relay.child.exitCode).toBe(0);
     await relay.waitForOutput("draining: 2 connection(s) open");
-    expect(() => ns(OLD, "nft", "list", "table", "inet", "cutover")).toThrow();
+    expect(() => OLD.exec("nft", "list", "table", "inet", "cutover")).toThrow();
   }, 60_000);
 });

@@ -2,14 +2,14 @@ import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, startRelay, type RelayConfig, type RelayHandle, type RelayStatus } from "../src/index.js";
 import { sleep, startServer, tempDir, waitFor } from "./_helpers.js";
-import { freePort, startProcess, waitForPort, type Proc } from "./_servers.js";
+import { ensureRelayBuilt, freePort, startRelayIn, waitForPort } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const pkg = resolve(import.meta.dirname, "..");
 
 /** One client: connects, sends its id, reads the answer to the end. */
 function ask(port: number, id: string): Promise<{ reply: string; error?: string }> {
@@ -220,12 +220,11 @@ describe("the hold: connections wait while the final sync runs, then go upstream
 describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
   "a relay ended during the hold leaves no rule in force (needs root)",
   () => {
-    const tag = `${process.pid % 100000}`;
-    const NS = `cot-hold-${tag}`;
+    const tag = `${process.pid}`;
+    let net: TestNetwork<"host">;
+    let NS: Netns;
     let t: Awaited<ReturnType<typeof tempDir>>;
-    const procs: Proc[] = [];
-    const ns = (...args: string[]) =>
-      execFileSync("ip", ["netns", "exec", NS, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const ns = (cmd: string, ...args: string[]) => NS.exec(cmd, ...args);
     const get = () => {
       try {
         return ns("curl", "-sS", "-m", "5", "http://127.0.0.1:80/").trim();
@@ -234,75 +233,47 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
       }
     };
     beforeAll(async () => {
-      if (!existsSync(join(pkg, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: pkg });
+      ensureRelayBuilt();
       t = await tempDir();
-      execFileSync("ip", ["netns", "add", NS]);
-      execFileSync("ip", ["-n", NS, "link", "set", "lo", "up"]);
-      for (const [port, body] of [
-        [80, "old"],
-        [8081, "new"],
-      ] as const)
-        procs.push(
-          startProcess("ip", [
-            "netns",
-            "exec",
-            NS,
-            process.execPath,
-            "-e",
-            `require("node:http").createServer((q, s) => s.end(${JSON.stringify(body)})).listen(${port}, "0.0.0.0")`,
-          ]),
-        );
-      for (let i = 0; i < 200 && get() !== "old"; i++) await sleep(25);
+      net = await createTestNetwork("hold", { host: {} });
+      NS = net.hosts.host;
+      NS.serveText(80, "old");
+      NS.serveText(8081, "new");
+      await NS.waitForListen(80);
+      await NS.waitForListen(8081);
     });
     afterAll(async () => {
-      for (const p of procs.reverse()) await p.stop();
-      try {
-        execFileSync("ip", ["netns", "del", NS]);
-      } catch {
-        // already gone
-      }
+      await net?.remove();
       await t?.remove();
     });
 
     test("abort with redirect: the held client and the ones after it are answered by the old service through the relay", async () => {
       const table = `cot_ha${tag}`;
       const admin = join(t.dir, "abort.sock");
-      await writeFile(
-        join(t.dir, "abort.json"),
-        JSON.stringify({
-          listeners: [
-            { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-          ],
-          admin: { path: admin },
-          handover: {
-            mode: "redirect",
-            table,
-            settleMs: 100,
-            // The old host's own address (what moves): the relay reaches the old service over 127.0.0.1.
-            addresses: ["127.0.0.2"],
-            // The old service keeps running here (the stop only records that it ran), so "start" finds it up.
-            services: ["old"],
-            stopCommand: ["true"],
-            startCommand: ["true"],
-            hold: { maxMs: 1500, onTimeout: "abort" },
-            sync: [{ kind: "command", argv: ["sleep", "60"] }],
-          },
-        }),
-      );
-      const relay = startProcess("ip", [
-        "netns",
-        "exec",
-        NS,
-        process.execPath,
-        join(pkg, "dist/main.js"),
-        join(t.dir, "abort.json"),
-      ]);
-      procs.push(relay);
+      const relay = await startRelayIn(NS, t.dir, "abort", {
+        listeners: [
+          { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
+        ],
+        admin: { path: admin },
+        handover: {
+          mode: "redirect",
+          table,
+          settleMs: 100,
+          // The old host's own address (what moves): the relay reaches the old service over 127.0.0.1.
+          addresses: ["127.0.0.2"],
+          // The old service keeps running here (the stop only records that it ran), so "start" finds it up.
+          services: ["old"],
+          stopCommand: ["true"],
+          startCommand: ["true"],
+          hold: { maxMs: 1500, onTimeout: "abort" },
+          sync: [{ kind: "command", argv: ["sleep", "60"] }],
+        },
+      });
       await relay.waitForOutput("sync: ");
       // Redirected to the relay's spare port and held; answered after the abort through the same translation.
       const curl = () =>
         new Promise<string>((r) =>
-          execFile("ip", ["netns", "exec", NS, "curl", "-sS", "-m", "20", "http://127.0.0.2:80/"], (e, out, err) =>
+          execFile("ip", ["netns", "exec", NS.name, "curl", "-sS", "-m", "20", "http://127.0.0.2:80/"], (e, out, err) =>
             r(e ? `error: ${err.trim()}` : out),
           ),
         );
@@ -326,37 +297,25 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
       test(`${signal} while connections are held`, async () => {
         const table = `cot_hk${tag}_${signal === "SIGTERM" ? 1 : 2}`;
         const admin = join(t.dir, `${signal}.sock`);
-        await writeFile(
-          join(t.dir, `${signal}.json`),
-          JSON.stringify({
-            listeners: [
-              { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-            ],
-            admin: { path: admin },
-            handover: {
-              mode: "redirect",
-              table,
-              aliveSeconds: 2,
-              settleMs: 100,
-              services: ["old"],
-              stopCommand: ["true"],
-              hold: { maxMs: 60_000 },
-              sync: [{ kind: "command", argv: ["sleep", "60"] }],
-            },
-          }),
-        );
-        const relay = startProcess("ip", [
-          "netns",
-          "exec",
-          NS,
-          process.execPath,
-          join(pkg, "dist/main.js"),
-          join(t.dir, `${signal}.json`),
-        ]);
-        procs.push(relay);
+        const relay = await startRelayIn(NS, t.dir, signal, {
+          listeners: [
+            { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
+          ],
+          admin: { path: admin },
+          handover: {
+            mode: "redirect",
+            table,
+            aliveSeconds: 2,
+            settleMs: 100,
+            services: ["old"],
+            stopCommand: ["true"],
+            hold: { maxMs: 60_000 },
+            sync: [{ kind: "command", argv: ["sleep", "60"] }],
+          },
+        });
         await relay.waitForOutput("sync: ");
         const heldClient = new Promise<string>((r) =>
-          execFile("ip", ["netns", "exec", NS, "curl", "-sS", "-m", "20", "http://127.0.0.1:80/"], (e, out, err) =>
+          execFile("ip", ["netns", "exec", NS.name, "curl", "-sS", "-m", "20", "http://127.0.0.1:80/"], (e, out, err) =>
             r(e ? `error: ${err.trim()}` : out),
           ),
         );

@@ -1,74 +1,49 @@
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, type RelayStatus } from "../src/index.js";
 import { sleep, tempDir, waitFor } from "./_helpers.js";
-import { startProcess, type Proc } from "./_servers.js";
+import { ensureRelayBuilt, startRelayIn, type Proc } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const pkg = resolve(import.meta.dirname, "..");
 
 // The respawn wrapper (hosts without systemd; this machine has none running): kill -9 the relay under load
 // after its redirect handover. Only the connections open at that instant may fail; new ones wait (their SYN
 // is held while nothing listens on the spare port) and reach the restarted relay, which takes over the rules.
 describe.skipIf(!isRoot)("a supervised relay comes back (respawn wrapper, network namespaces; needs root)", () => {
-  const tag = `${process.pid % 100000}`;
-  const OLD = `cot-sv-old-${tag}`;
-  const CLI = `cot-sv-cli-${tag}`;
-  const table = `cot_sv${tag}`;
+  const table = `cot_sv${process.pid}`;
+  let net: TestNetwork<"old" | "cli">;
+  let OLD: Netns;
+  let CLI: Netns;
+  let oldService: Proc;
   let t: Awaited<ReturnType<typeof tempDir>>;
-  const procs: Proc[] = [];
-  const ns = (name: string, ...args: string[]) =>
-    execFileSync("ip", ["netns", "exec", name, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  const server = (port: number, body: string) =>
-    `require("node:http").createServer((q, s) => s.end(${JSON.stringify(body)})).listen(${port}, "0.0.0.0")`;
 
   beforeAll(async () => {
-    if (!existsSync(join(pkg, "dist/main.js"))) execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: pkg });
+    ensureRelayBuilt();
     t = await tempDir();
-    const ip = (...a: string[]) => execFileSync("ip", a);
-    ip("netns", "add", OLD);
-    ip("netns", "add", CLI);
-    ip("link", "add", `csa${tag}`, "type", "veth", "peer", "name", `csb${tag}`);
-    ip("link", "set", `csa${tag}`, "netns", OLD);
-    ip("link", "set", `csb${tag}`, "netns", CLI);
-    ip("-n", OLD, "addr", "add", "198.51.100.10/24", "dev", `csa${tag}`);
-    ip("-n", CLI, "addr", "add", "198.51.100.50/24", "dev", `csb${tag}`);
-    for (const [n, d] of [
-      [OLD, `csa${tag}`],
-      [CLI, `csb${tag}`],
-    ] as const) {
-      ip("-n", n, "link", "set", d, "up");
-      ip("-n", n, "link", "set", "lo", "up");
-    }
+    net = await createTestNetwork("sv", { old: { address: "198.51.100.10/24" }, cli: { address: "198.51.100.50/24" } });
+    ({ old: OLD, cli: CLI } = net.hosts);
     // The old service on 80 (stopped at the handover) and the new host behind the relay on 8081.
-    for (const [port, body] of [
-      [80, "old"],
-      [8081, "new"],
-    ] as const)
-      procs.push(startProcess("ip", ["netns", "exec", OLD, process.execPath, "-e", server(port, body)]));
-    for (let i = 0; i < 200 && !ns(OLD, "ss", "-Htln").includes(":8081"); i++) await sleep(25);
+    oldService = OLD.serveText(80, "old");
+    OLD.serveText(8081, "new");
+    await OLD.waitForListen(80);
+    await OLD.waitForListen(8081);
   });
 
   afterAll(async () => {
-    for (const p of procs.reverse()) await p.stop();
-    for (const n of [OLD, CLI])
-      try {
-        execFileSync("ip", ["netns", "del", n]);
-      } catch {
-        // already gone
-      }
+    await net?.remove();
     await t?.remove();
   });
 
   test("kill -9 after the handover: restarted at once, only the connections open then fail, the redirect taken over", async () => {
     const admin = join(t.dir, "relay.sock");
-    const servicePid = procs[0]!.child.pid!;
-    await writeFile(
-      join(t.dir, "relay.json"),
-      JSON.stringify({
+    const servicePid = oldService.child.pid!;
+    const wrapper = await startRelayIn(
+      OLD,
+      t.dir,
+      "relay",
+      {
         listeners: [
           { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
         ],
@@ -81,23 +56,14 @@ describe.skipIf(!isRoot)("a supervised relay comes back (respawn wrapper, networ
           // a restarted relay stops the services again: the stop command must accept one already stopped
           stopCommand: ["sh", "-c", "kill {service} 2>/dev/null; true"],
         },
-      }),
+      },
+      ["--supervise"],
     );
-    const wrapper = startProcess("ip", [
-      "netns",
-      "exec",
-      OLD,
-      process.execPath,
-      join(pkg, "dist/main.js"),
-      "--supervise",
-      join(t.dir, "relay.json"),
-    ]);
-    procs.push(wrapper);
     await wrapper.waitForOutput("handover: stopped", 20_000);
     const first = (await queryAdmin(admin, { cmd: "status" })) as RelayStatus;
 
     // Fresh connections from the client, 4 at a time, back to back.
-    const load = spawn("ip", ["netns", "exec", CLI, process.execPath, "-e", LOAD, "198.51.100.10", "80", "6000"]);
+    const load = spawn("ip", ["netns", "exec", CLI.name, process.execPath, "-e", LOAD, "198.51.100.10", "80", "6000"]);
     let out = "";
     load.stdout.on("data", (d: Buffer) => (out += d.toString()));
     load.stderr.on("data", (d: Buffer) => (out += d.toString()));
@@ -144,7 +110,7 @@ describe.skipIf(!isRoot)("a supervised relay comes back (respawn wrapper, networ
     process.kill(wrapper.child.pid!, "SIGTERM");
     await new Promise((r) => (wrapper.child.exitCode !== null ? r(null) : wrapper.child.once("exit", r)));
     expect(wrapper.child.exitCode).toBe(0);
-    expect(() => ns(OLD, "nft", "list", "table", "inet", table)).toThrow();
+    expect(() => OLD.exec("nft", "list", "table", "inet", table)).toThrow();
   }, 60_000);
 });
 

@@ -7,6 +7,8 @@ export { startKnotBehindUnbound, type KnotBehindUnbound } from "./knot-behind-un
 export { runBounded, type BoundedRun } from "./process.js";
 export { freePort } from "./ports.js";
 export { renderTerminal, runInPty, startInPty, type PtyProcess, type PtyRun, type Screen } from "./pty.js";
+export { startProcess, type Proc } from "./started.js";
+export { createTestNetwork, type HostSpec, type Netns, type TestNetwork } from "./netns.js";
 // The stateful fakes of the DNS providers' APIs (msw handlers: Cloudflare, Linode, PowerDNS, DigitalOcean,
 // Hetzner, Route 53) are the subpath export `@cutover/testkit/dns-fakes`, so a test that needs none does not
 // load msw.
