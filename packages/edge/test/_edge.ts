@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import * as dnsPacket from "dns-packet";
 import { Miniflare, Response as MfResponse } from "miniflare";
 import { getResponse, http, HttpResponse, type RequestHandler } from "msw";
+import { afterAll, afterEach } from "vitest";
 import {
   EDGE_CLASS_NAME,
   EDGE_COMPATIBILITY_DATE,
@@ -12,6 +13,7 @@ import {
   type EdgePlanData,
 } from "../src/index.js";
 import type { EdgeStatusBody } from "../src/worker/schedule.js";
+import { startFakeServer } from "@cutover/testkit/dns-fakes";
 
 export const DOH_URL = "https://doh.test/dns-query";
 
@@ -133,4 +135,43 @@ export async function waitFor(
     if (Date.now() > end) throw new Error(`timed out; last status: ${JSON.stringify(s, null, 2).slice(0, 4000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** What a DNS fake offers the Worker's world: its msw handlers and its current records. */
+export interface DnsFake {
+  handlers: RequestHandler[];
+  list(zone: string): Array<{ name: string; type: string; content: string }>;
+}
+
+/** The DoH resolver answering from `fake`'s current records of `zone` (what a resolver sees after a change). */
+export function dohFrom(fake: DnsFake, zone: string, url = DOH_URL): RequestHandler {
+  return dohHandler(
+    (name, type) =>
+      fake
+        .list(zone)
+        .filter((r) => r.name === name && r.type === type)
+        .map((r) => r.content),
+    url,
+  );
+}
+
+/**
+ * The Worker tests' world: msw for the Node side (closed after the file's tests) and `startWorker`, whose
+ * Worker is disposed after each test.
+ */
+export function useWorkers() {
+  const server = startFakeServer();
+  let running: RunningWorker | undefined;
+  afterEach(async () => {
+    await running?.close();
+    running = undefined;
+  });
+  afterAll(() => server.close());
+  return {
+    server,
+    async startWorker(options: Parameters<typeof startWorker>[0]): Promise<RunningWorker> {
+      running = await startWorker(options);
+      return running;
+    },
+  };
 }

@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { http, HttpResponse, type RequestHandler } from "msw";
 import type { WorkerMetadata } from "../src/index.js";
-import { startWorker, type Outbound, type RunningWorker } from "./_edge.js";
+import { afterAll } from "vitest";
+import { startFakeServer } from "@cutover/testkit/dns-fakes";
+import { startWorker, type DnsFake, type Outbound, type RunningWorker } from "./_edge.js";
 
 export interface UploadedScript {
   metadata: WorkerMetadata;
@@ -262,4 +264,30 @@ export class WorkersApiFake {
       }),
     ];
   }
+}
+
+/**
+ * The deploy tests' world, closed after the file's tests: msw for the Node side (the admin's machine), the
+ * Workers API fake that runs each upload in miniflare, and the Worker's outbound answered by `dns` (and
+ * `doh`, when given). `api` is what deployEdge takes to reach the Workers API fake.
+ */
+export function useWorkersApi(deployToken: string, dns: DnsFake, options: { doh?: RequestHandler } = {}) {
+  const server = startFakeServer();
+  const outbound: Outbound = {
+    handlers: [...dns.handlers, ...(options.doh ? [options.doh] : [])],
+    unhandled: [],
+    seen: [],
+  };
+  const workers = new WorkersApiFake(deployToken, outbound);
+  server.use(...dns.handlers, ...workers.handlers);
+  afterAll(async () => {
+    await workers.close();
+    server.close();
+  });
+  return {
+    server,
+    outbound,
+    workers,
+    api: { accountId: workers.accountId, apiToken: deployToken, baseUrl: workers.baseUrl },
+  };
 }

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { discoverTargets, planRestore, planRollback, planSwap } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
-import { afterAll, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
+import { describe, expect, it } from "vitest";
+import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
   deployEdge,
   describeMetadata,
@@ -13,29 +13,17 @@ import {
   workerBundlePath,
   type EdgeStatusBody,
 } from "../src/index.js";
-import { dohHandler, DOH_URL, type Outbound } from "./_edge.js";
-import { WorkersApiFake } from "./_workers-fake.js";
+import { dohFrom, DOH_URL } from "./_edge.js";
+import { useWorkersApi } from "./_workers-fake.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";
 const MOVE = { old: { ipv4: "198.51.100.10" }, new: { ipv4: "203.0.113.20" } };
 
-const server = startFakeServer();
 const dns = new CloudflareFake({ baseUrl: "https://dns.cloudflare.test/client/v4" });
 dns.addZone("example.com");
 dns.addRecord("example.com", { name: "www", type: "A", content: "198.51.100.10", ttl: 300 });
-const lookup = (name: string, type: string) =>
-  dns
-    .list("example.com")
-    .filter((r) => r.name === name && r.type === type)
-    .map((r) => r.content);
-const outbound: Outbound = { handlers: [...dns.handlers, dohHandler(lookup)], unhandled: [], seen: [] };
-const workers = new WorkersApiFake(DEPLOY_TOKEN, outbound);
-server.use(...dns.handlers, ...workers.handlers);
-afterAll(async () => {
-  await workers.close();
-  server.close();
-});
+const { outbound, workers, api } = useWorkersApi(DEPLOY_TOKEN, dns, { doh: dohFrom(dns, "example.com") });
 
 async function deployment(swapInMs: number) {
   const provider = createCloudflareProvider({
@@ -71,8 +59,6 @@ async function deployment(swapInMs: number) {
     now: new Date(now),
   });
 }
-
-const api = { accountId: workers.accountId, apiToken: DEPLOY_TOKEN, baseUrl: workers.baseUrl };
 
 describe("deployEdge against a fake of the Workers API", () => {
   it("uploads one module with its metadata, bindings and secrets, enables workers.dev, arms, and the steps run", async () => {

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { discoverTargets, planRestore, planRollback, planSwap, type DnsRecord } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
-import { afterAll, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
+import { describe, expect, it } from "vitest";
+import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
   buildUploadForm,
   checkEdgeUpload,
@@ -14,8 +14,8 @@ import {
   workerBundlePath,
   type EdgeDeployment,
 } from "../src/index.js";
-import { dohHandler, DOH_URL, type Outbound } from "./_edge.js";
-import { WorkersApiFake } from "./_workers-fake.js";
+import { dohHandler, DOH_URL } from "./_edge.js";
+import { useWorkersApi } from "./_workers-fake.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";
@@ -25,7 +25,6 @@ const MOVE = {
 };
 const ZONES = Array.from({ length: 10 }, (_, i) => `zone${i + 1}.example`);
 
-const server = startFakeServer();
 const dns = new CloudflareFake({ baseUrl: "https://dns.cloudflare.test/client/v4" });
 // 500 records on 10 zones: per zone an apex A and AAAA, www, mail, an SPF naming the old address, 45 hosts.
 for (const zone of ZONES) {
@@ -37,15 +36,7 @@ for (const zone of ZONES) {
   dns.addRecord(zone, { name: "@", type: "TXT", content: `v=spf1 ip4:${MOVE.old.ipv4} mx -all`, ttl: 300 });
   for (let i = 1; i <= 45; i++) dns.addRecord(zone, { name: `host${i}`, type: "A", content: MOVE.old.ipv4, ttl: 300 });
 }
-const outbound: Outbound = { handlers: [...dns.handlers, dohHandler(() => [])], unhandled: [], seen: [] };
-const workers = new WorkersApiFake(DEPLOY_TOKEN, outbound);
-server.use(...dns.handlers, ...workers.handlers);
-afterAll(async () => {
-  await workers.close();
-  server.close();
-});
-
-const api = { accountId: workers.accountId, apiToken: DEPLOY_TOKEN, baseUrl: workers.baseUrl };
+const { outbound, workers, api } = useWorkersApi(DEPLOY_TOKEN, dns, { doh: dohHandler(() => []) });
 
 async function bigMove(swapInMs: number, extraOriginals: DnsRecord[] = []): Promise<EdgeDeployment> {
   const provider = createCloudflareProvider({

@@ -10,10 +10,10 @@ import {
 } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
+import { describe, expect, it } from "vitest";
+import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgeNotifyEvent, type EdgePlanInput } from "../src/index.js";
-import { dohHandler, DOH_URL, startWorker, waitFor, type Outbound, type RunningWorker } from "./_edge.js";
+import { dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
 
 const CF_TOKEN = "cf-test-token-notify-0123456789";
 const CONTROL = "control-token-for-notify-tests-0123456789";
@@ -22,13 +22,7 @@ const HOOK = "https://hooks.test/services/T0KEN-in-the-path-5555";
 const HMAC = "hmac-secret-for-the-webhook-7777";
 const MOVE = { old: { ipv4: "198.51.100.10" }, new: { ipv4: "203.0.113.20" } };
 
-const server = startFakeServer();
-afterAll(() => server.close());
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.close();
-  worker = undefined;
-});
+const { server, startWorker } = useWorkers();
 
 const order = (e: EdgeNotifyEvent) => ["step.started", "step.failed", "step.done", "move.finished"].indexOf(e.type);
 
@@ -71,12 +65,7 @@ function setup() {
     baseDir: "/",
     env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
   });
-  const lookup = (name: string, type: string) =>
-    fake
-      .list("example.com")
-      .filter((r) => r.name === name && r.type === type)
-      .map((r) => r.content);
-  return { fake, provider, lookup };
+  return { fake, provider };
 }
 
 async function deployment(
@@ -121,7 +110,7 @@ async function deployment(
 
 describe("notifications from the edge Worker (miniflare)", () => {
   it("sends the move's events, signed, retried after a 500; a slow webhook holds up no step; no secret shows", async () => {
-    const { fake, provider, lookup } = setup();
+    const { fake, provider } = setup();
     const now = Date.now();
     const d = await deployment(fake, provider, { swap: now + 8000, restore: now + 11_000 });
     // The webhook's first answer is slow (2.5 s, while the swap and the check are due) and a 500: the
@@ -132,11 +121,11 @@ describe("notifications from the edge Worker (miniflare)", () => {
       return new Response("busy", { status: 500 });
     });
     const outbound: Outbound = {
-      handlers: [hook.handler, ...fake.handlers, dohHandler(lookup)],
+      handlers: [hook.handler, ...fake.handlers, dohFrom(fake, "example.com")],
       unhandled: [],
       seen: [],
     };
-    worker = await startWorker({
+    const worker = await startWorker({
       data: d.data,
       secrets: {
         CONTROL_TOKEN: CONTROL,
@@ -235,7 +224,7 @@ describe("notifications from the edge Worker (miniflare)", () => {
       ),
     );
     const outbound: Outbound = { handlers: [hook.handler, refused, ...fake.handlers], unhandled: [], seen: [] };
-    worker = await startWorker({
+    const worker = await startWorker({
       data: d.data,
       secrets: {
         CONTROL_TOKEN: CONTROL,

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
-import { afterAll, describe, expect, it } from "vitest";
-import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
+import { describe, expect, it } from "vitest";
+import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
   cancelEdge,
   deployEdge,
@@ -12,27 +12,17 @@ import {
   type EdgeHandle,
   type EdgeStatusBody,
 } from "../src/index.js";
-import type { Outbound } from "./_edge.js";
-import { WorkersApiFake } from "./_workers-fake.js";
+import { useWorkersApi } from "./_workers-fake.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";
 const MOVE = { old: { ipv4: "198.51.100.10" }, new: { ipv4: "203.0.113.20" } };
 
-const server = startFakeServer();
 const dns = new CloudflareFake({ baseUrl: "https://dns.cloudflare.test/client/v4" });
 dns.addZone("example.com");
 // Already at a low TTL: the lower step has nothing to change, so the swap need not wait an old TTL after it.
 dns.addRecord("example.com", { name: "www", type: "A", content: MOVE.old.ipv4, ttl: 60 });
-const outbound: Outbound = { handlers: dns.handlers, unhandled: [], seen: [] };
-const workers = new WorkersApiFake(DEPLOY_TOKEN, outbound);
-server.use(...dns.handlers, ...workers.handlers);
-afterAll(async () => {
-  await workers.close();
-  server.close();
-});
-
-const api = { accountId: workers.accountId, apiToken: DEPLOY_TOKEN, baseUrl: workers.baseUrl };
+const { outbound, workers, api } = useWorkersApi(DEPLOY_TOKEN, dns);
 
 /** The same timeline planned again, as `cutover schedule --with edge` run a second time plans it. */
 async function deployment(times: { lower: number; swap: number; restore: number }, plannedAt: number) {

@@ -11,10 +11,10 @@ import {
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import { http, HttpResponse } from "msw";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { CloudflareFake, LinodeFake, startFakeServer } from "@cutover/testkit/dns-fakes";
+import { describe, expect, it } from "vitest";
+import { CloudflareFake, LinodeFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgePlanInput } from "../src/index.js";
-import { dohHandler, DOH_URL, startWorker, waitFor, type Outbound, type RunningWorker } from "./_edge.js";
+import { dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const LINODE_TOKEN = "linode-test-token-abcdef0123";
@@ -22,14 +22,7 @@ const CONTROL = "control-token-for-tests-0123456789abcdef";
 const MOVE = { old: { ipv4: "198.51.100.10" }, new: { ipv4: "203.0.113.20" } };
 
 // The Node side (planning, like the admin's machine) reads the same fakes through msw.
-const server = startFakeServer();
-afterAll(() => server.close());
-
-let worker: RunningWorker | undefined;
-afterEach(async () => {
-  await worker?.close();
-  worker = undefined;
-});
+const { server, startWorker } = useWorkers();
 
 async function readAll(p: DnsProvider): Promise<DnsRecord[]> {
   return p.listRecords("example.com");
@@ -67,12 +60,11 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
     fake.addRecord("example.com", { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });
     fake.addRecord("example.com", { name: "other", type: "A", content: "192.0.2.7", ttl: 3600 });
     server.use(...fake.handlers);
-    const lookup = (name: string, type: string) =>
-      fake
-        .list("example.com")
-        .filter((r) => r.name === name && r.type === type)
-        .map((r) => r.content);
-    const outbound: Outbound = { handlers: [...fake.handlers, dohHandler(lookup)], unhandled: [], seen: [] };
+    const outbound: Outbound = {
+      handlers: [...fake.handlers, dohFrom(fake, "example.com")],
+      unhandled: [],
+      seen: [],
+    };
     const provider = createCloudflareProvider({
       provider: "cloudflare",
       zones: ["example.com"],
@@ -114,7 +106,7 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
     const writesBefore = fake.writes().length;
     // The first batch write answers 500: the provider waits and sends it again.
     fake.failNext({ kind: "status", status: 500 }, (r) => r.method === "POST" && r.path.endsWith("/dns_records/batch"));
-    worker = await startWorker({
+    const worker = await startWorker({
       data: deployment.data,
       secrets: { CONTROL_TOKEN: CONTROL, CLOUDFLARE_API_TOKEN: CF_TOKEN },
       outbound,
@@ -200,7 +192,7 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
       now: new Date(now),
     });
     expect(d.data.steps.map((s) => s.id)).toEqual(["swap", "check-1"]);
-    worker = await startWorker({
+    const worker = await startWorker({
       data: d.data,
       secrets: { CONTROL_TOKEN: CONTROL, CLOUDFLARE_API_TOKEN: CF_TOKEN },
       outbound,
@@ -236,7 +228,7 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
       originals: plan.targets,
       now: new Date(now),
     });
-    worker = await startWorker({
+    const worker = await startWorker({
       data: d.data,
       secrets: { CONTROL_TOKEN: CONTROL, CLOUDFLARE_API_TOKEN: CF_TOKEN },
       outbound,
@@ -283,7 +275,7 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
       checkOffsetsMs: [],
       now: new Date(now),
     });
-    worker = await startWorker({
+    const worker = await startWorker({
       data: d.data,
       secrets: { CONTROL_TOKEN: CONTROL, CLOUDFLARE_API_TOKEN: CF_TOKEN },
       outbound,
@@ -342,7 +334,7 @@ describe("the Worker in miniflare, Linode DNS", () => {
     // so the step fails
     // and the Durable Object tries it again a second later.
     for (let i = 0; i < 10; i++) fake.failNext({ kind: "status", status: 500 }, (r) => r.method === "PUT");
-    worker = await startWorker({ data: d.data, secrets: { CONTROL_TOKEN: CONTROL, LINODE_TOKEN }, outbound });
+    const worker = await startWorker({ data: d.data, secrets: { CONTROL_TOKEN: CONTROL, LINODE_TOKEN }, outbound });
     await worker.call("POST", "/arm");
     const s = await waitFor(worker, (x) => x.steps[0]!.status === "done");
     const lower = s.steps[0]!;
