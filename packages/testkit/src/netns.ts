@@ -21,7 +21,8 @@ export interface TestNetwork<K extends string = string> {
   /** The hosts by the keys they were asked for. */
   hosts: Record<K, Netns>;
   /** Stops the programs started in the hosts and deletes the namespaces (and with them their veths and
-   * firewall tables). Safe to call twice; also run at the process's exit if a test never got to it. */
+   * firewall tables). Safe to call twice. At the process's exit, what a test never removed is removed
+   * anyway (its programs SIGKILLed, its namespaces deleted). */
   remove(): Promise<void>;
 }
 
@@ -31,6 +32,7 @@ export interface HostSpec {
 }
 
 const live = new Set<string>();
+const running = new Set<Proc>();
 let exitHook = false;
 let links = 0;
 
@@ -58,6 +60,13 @@ export async function createTestNetwork<K extends string>(
   if (!exitHook) {
     exitHook = true;
     process.once("exit", () => {
+      for (const p of running)
+        if (p.child.exitCode === null && p.child.signalCode === null && p.child.pid !== undefined)
+          try {
+            process.kill(p.child.pid, "SIGKILL");
+          } catch {
+            // gone already
+          }
       for (const name of live) deleteNetns(name); // deleting the visited entry is safe in a Set's loop
     });
   }
@@ -67,7 +76,10 @@ export async function createTestNetwork<K extends string>(
   const remove = async () => {
     if (removed) return;
     removed = true;
-    for (const p of procs.reverse()) await p.stop();
+    for (const p of procs.reverse()) {
+      await p.stop();
+      running.delete(p);
+    }
     for (const n of made) deleteNetns(n.name);
   };
   try {
@@ -110,6 +122,7 @@ function netns(name: string, procs: Proc[]): Netns {
   const spawn = (cmd: string, args: string[]) => {
     const p = startProcess("ip", ["netns", "exec", name, cmd, ...args]);
     procs.push(p);
+    running.add(p);
     return p;
   };
   const listening = (port: number) => exec("ss", "-Htln", `sport = :${port}`).includes(`:${port}`);
