@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { connect } from "node:net";
@@ -101,4 +101,39 @@ export async function startRelayIn(
   const file = join(dir, `${name}.json`);
   await writeFile(file, JSON.stringify(config));
   return ns.spawn(process.execPath, [join(pkg, "dist/main.js"), ...args, file]);
+}
+
+/** The namespace tests' listener: port 80 (redirected to the spare port 20080) to the new host on 127.0.0.1:8081. */
+export const LISTENER_80 = {
+  kind: "tcp",
+  port: 80,
+  sparePort: 20080,
+  upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 },
+} as const;
+
+/** Starts the old service (answers "old" on 80) and the new host (answers "new" on 8081) in `ns`; waits for both. */
+export async function startOldAndNew(ns: Netns): Promise<{ old: Proc; new: Proc }> {
+  const old = ns.serveText(80, "old");
+  const next = ns.serveText(8081, "new");
+  await ns.waitForListen(80);
+  await ns.waitForListen(8081);
+  return { old, new: next };
+}
+
+/** A GET from inside `ns`, as a client of that host sees it: the body (trimmed), or `error: ` and curl's message. */
+export function curlIn(ns: Netns, url: string, timeoutS: number): string {
+  try {
+    return ns.exec("curl", "-sS", "-m", String(timeoutS), url).trim();
+  } catch (error) {
+    return `error: ${(error as { stderr?: string }).stderr?.trim()}`;
+  }
+}
+
+/** `curlIn` without waiting for it: for a client that is held while the test goes on. */
+export function curlInLater(ns: Netns, url: string, timeoutS: number): Promise<string> {
+  return new Promise((r) =>
+    execFile("ip", ["netns", "exec", ns.name, "curl", "-sS", "-m", String(timeoutS), url], (e, out, err) =>
+      r(e ? `error: ${err.trim()}` : out),
+    ),
+  );
 }

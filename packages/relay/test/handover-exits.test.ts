@@ -4,7 +4,7 @@ import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testki
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin } from "../src/index.js";
 import { sleep, tempDir } from "./_helpers.js";
-import { ensureRelayBuilt, startRelayIn } from "./_servers.js";
+import { curlIn, ensureRelayBuilt, LISTENER_80, startOldAndNew, startRelayIn } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -34,13 +34,7 @@ describe.skipIf(!isRoot)("no redirect outlives the relay (seeded trials in a net
   let t: Awaited<ReturnType<typeof tempDir>>;
   const ns = (cmd: string, ...args: string[]) => NS.exec(cmd, ...args);
   /** A GET on the service port as a client of the host sees it: the body, or the error. */
-  const get = (timeoutS: number) => {
-    try {
-      return ns("curl", "-sS", "-m", String(timeoutS), "http://127.0.0.1:80/").trim();
-    } catch (error) {
-      return `error: ${(error as { stderr?: string }).stderr?.trim()}`;
-    }
-  };
+  const get = (timeoutS: number) => curlIn(NS, "http://127.0.0.1:80/", timeoutS);
   /** What of the table is in force: "none" (no table, or its switch expired), or the rules. */
   const rulesInForce = (table: string, firewall: "nft" | "iptables"): string => {
     if (firewall === "nft") {
@@ -70,10 +64,7 @@ describe.skipIf(!isRoot)("no redirect outlives the relay (seeded trials in a net
     NS = net.hosts.host;
     // The old service (keeps running throughout: the handover's stop command only records that it ran) and
     // the new host behind the relay.
-    NS.serveText(80, "old");
-    NS.serveText(8081, "new");
-    await NS.waitForListen(80);
-    await NS.waitForListen(8081);
+    await startOldAndNew(NS);
   });
 
   afterAll(async () => {
@@ -92,9 +83,7 @@ describe.skipIf(!isRoot)("no redirect outlives the relay (seeded trials in a net
       const table = `cot_x${tag}_${seed}`;
       const admin = join(t.dir, `r${seed}.sock`);
       const config = {
-        listeners: [
-          { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-        ],
+        listeners: [LISTENER_80],
         admin: { path: admin },
         handover: {
           mode: "redirect",

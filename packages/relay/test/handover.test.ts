@@ -7,7 +7,7 @@ import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testki
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, startRelay, type RelayStatus } from "../src/index.js";
 import { pattern, sleep, tempDir, waitFor } from "./_helpers.js";
-import { ensureRelayBuilt, freePort, startNginx, startRelayIn, type Proc } from "./_servers.js";
+import { ensureRelayBuilt, freePort, LISTENER_80, startNginx, startRelayIn, type Proc } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 const pkg = resolve(import.meta.dirname, "..");
@@ -269,9 +269,7 @@ ${nginxHttp(dir, listen, join(dir, "www"))} }`;
 
     const at = new Date(Date.now() + 2500).toISOString();
     const relay = await startRelayInOld("relay", {
-      listeners: [
-        { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-      ],
+      listeners: [LISTENER_80],
       handover: {
         mode: "redirect",
         at,

@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
@@ -7,7 +7,16 @@ import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testki
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, startRelay, type RelayConfig, type RelayHandle, type RelayStatus } from "../src/index.js";
 import { sleep, startServer, tempDir, waitFor } from "./_helpers.js";
-import { ensureRelayBuilt, freePort, startRelayIn, waitForPort } from "./_servers.js";
+import {
+  curlIn,
+  curlInLater,
+  ensureRelayBuilt,
+  freePort,
+  LISTENER_80,
+  startOldAndNew,
+  startRelayIn,
+  waitForPort,
+} from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -225,22 +234,13 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
     let NS: Netns;
     let t: Awaited<ReturnType<typeof tempDir>>;
     const ns = (cmd: string, ...args: string[]) => NS.exec(cmd, ...args);
-    const get = () => {
-      try {
-        return ns("curl", "-sS", "-m", "5", "http://127.0.0.1:80/").trim();
-      } catch (error) {
-        return `error: ${(error as { stderr?: string }).stderr?.trim()}`;
-      }
-    };
+    const get = () => curlIn(NS, "http://127.0.0.1:80/", 5);
     beforeAll(async () => {
       ensureRelayBuilt();
       t = await tempDir();
       net = await createTestNetwork("hold", { host: {} });
       NS = net.hosts.host;
-      NS.serveText(80, "old");
-      NS.serveText(8081, "new");
-      await NS.waitForListen(80);
-      await NS.waitForListen(8081);
+      await startOldAndNew(NS);
     });
     afterAll(async () => {
       await net?.remove();
@@ -251,9 +251,7 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
       const table = `cot_ha${tag}`;
       const admin = join(t.dir, "abort.sock");
       const relay = await startRelayIn(NS, t.dir, "abort", {
-        listeners: [
-          { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-        ],
+        listeners: [LISTENER_80],
         admin: { path: admin },
         handover: {
           mode: "redirect",
@@ -271,12 +269,7 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
       });
       await relay.waitForOutput("sync: ");
       // Redirected to the relay's spare port and held; answered after the abort through the same translation.
-      const curl = () =>
-        new Promise<string>((r) =>
-          execFile("ip", ["netns", "exec", NS.name, "curl", "-sS", "-m", "20", "http://127.0.0.2:80/"], (e, out, err) =>
-            r(e ? `error: ${err.trim()}` : out),
-          ),
-        );
+      const curl = () => curlInLater(NS, "http://127.0.0.2:80/", 20);
       // Redirected to the relay's spare port and held; after the abort the relay passes it to the old service.
       expect(await curl(), relay.output()).toBe("old");
       await relay.waitForOutput("hold: aborted");
@@ -298,9 +291,7 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
         const table = `cot_hk${tag}_${signal === "SIGTERM" ? 1 : 2}`;
         const admin = join(t.dir, `${signal}.sock`);
         const relay = await startRelayIn(NS, t.dir, signal, {
-          listeners: [
-            { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-          ],
+          listeners: [LISTENER_80],
           admin: { path: admin },
           handover: {
             mode: "redirect",
@@ -314,11 +305,7 @@ describe.skipIf(!isRoot || process.env.CUTOVER_RELAY_DATA_PATH === "streams")(
           },
         });
         await relay.waitForOutput("sync: ");
-        const heldClient = new Promise<string>((r) =>
-          execFile("ip", ["netns", "exec", NS.name, "curl", "-sS", "-m", "20", "http://127.0.0.1:80/"], (e, out, err) =>
-            r(e ? `error: ${err.trim()}` : out),
-          ),
-        );
+        const heldClient = curlInLater(NS, "http://127.0.0.1:80/", 20);
         for (let i = 0; i < 200; i++) {
           const s = (await queryAdmin(admin, { cmd: "status" }).catch(() => undefined)) as RelayStatus | undefined;
           if (s?.handover?.hold?.heldNow === 1) break;

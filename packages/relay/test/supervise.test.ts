@@ -4,7 +4,7 @@ import { createTestNetwork, type Netns, type TestNetwork } from "@cutover/testki
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { queryAdmin, type RelayStatus } from "../src/index.js";
 import { sleep, tempDir, waitFor } from "./_helpers.js";
-import { ensureRelayBuilt, startRelayIn, type Proc } from "./_servers.js";
+import { ensureRelayBuilt, LISTENER_80, startOldAndNew, startRelayIn, type Proc } from "./_servers.js";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -25,10 +25,7 @@ describe.skipIf(!isRoot)("a supervised relay comes back (respawn wrapper, networ
     net = await createTestNetwork("sv", { old: { address: "198.51.100.10/24" }, cli: { address: "198.51.100.50/24" } });
     ({ old: OLD, cli: CLI } = net.hosts);
     // The old service on 80 (stopped at the handover) and the new host behind the relay on 8081.
-    oldService = OLD.serveText(80, "old");
-    OLD.serveText(8081, "new");
-    await OLD.waitForListen(80);
-    await OLD.waitForListen(8081);
+    ({ old: oldService } = await startOldAndNew(OLD));
   });
 
   afterAll(async () => {
@@ -44,9 +41,7 @@ describe.skipIf(!isRoot)("a supervised relay comes back (respawn wrapper, networ
       t.dir,
       "relay",
       {
-        listeners: [
-          { kind: "tcp", port: 80, sparePort: 20080, upstream: { kind: "tcp", host: "127.0.0.1", port: 8081 } },
-        ],
+        listeners: [LISTENER_80],
         admin: { path: admin },
         handover: {
           mode: "redirect",
