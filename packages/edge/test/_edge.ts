@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import * as dnsPacket from "dns-packet";
 import { Miniflare, Response as MfResponse } from "miniflare";
 import { getResponse, http, HttpResponse, type RequestHandler } from "msw";
@@ -174,4 +175,16 @@ export function useWorkers() {
       return running;
     },
   };
+}
+
+/** The Cloudflare provider as the admin's machine builds it from a plan, pointed at `fake` with `token`. */
+export function cloudflareOn(fake: { baseUrl: string }, zones: string[], token: string) {
+  return createCloudflareProvider({
+    provider: "cloudflare",
+    zones,
+    apiUrl: fake.baseUrl,
+    options: {},
+    baseDir: "/",
+    env: { CLOUDFLARE_API_TOKEN: token },
+  });
 }

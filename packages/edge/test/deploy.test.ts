@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
 import { discoverTargets, planRestore, planRollback, planSwap } from "@cutover/dns";
-import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
@@ -13,7 +12,7 @@ import {
   workerBundlePath,
   type EdgeStatusBody,
 } from "../src/index.js";
-import { dohFrom, DOH_URL } from "./_edge.js";
+import { cloudflareOn, dohFrom, DOH_URL } from "./_edge.js";
 import { useWorkersApi } from "./_workers-fake.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
@@ -26,14 +25,7 @@ dns.addRecord("example.com", { name: "www", type: "A", content: "198.51.100.10",
 const { outbound, workers, api } = useWorkersApi(DEPLOY_TOKEN, dns, { doh: dohFrom(dns, "example.com") });
 
 async function deployment(swapInMs: number) {
-  const provider = createCloudflareProvider({
-    provider: "cloudflare",
-    zones: ["example.com"],
-    apiUrl: dns.baseUrl,
-    options: {},
-    baseDir: "/",
-    env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
-  });
+  const provider = cloudflareOn(dns, ["example.com"], CF_TOKEN);
   const { targets } = discoverTargets(await provider.listRecords("example.com"), MOVE);
   const now = Date.now();
   const caps = provider.capabilities;

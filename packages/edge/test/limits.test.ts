@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { discoverTargets, planRestore, planRollback, planSwap, type DnsRecord } from "@cutover/dns";
-import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
@@ -14,7 +13,7 @@ import {
   workerBundlePath,
   type EdgeDeployment,
 } from "../src/index.js";
-import { dohHandler, DOH_URL } from "./_edge.js";
+import { cloudflareOn, dohHandler, DOH_URL } from "./_edge.js";
 import { useWorkersApi } from "./_workers-fake.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
@@ -39,14 +38,7 @@ for (const zone of ZONES) {
 const { outbound, workers, api } = useWorkersApi(DEPLOY_TOKEN, dns, { doh: dohHandler(() => []) });
 
 async function bigMove(swapInMs: number, extraOriginals: DnsRecord[] = []): Promise<EdgeDeployment> {
-  const provider = createCloudflareProvider({
-    provider: "cloudflare",
-    zones: ZONES,
-    apiUrl: dns.baseUrl,
-    options: {},
-    baseDir: "/",
-    env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
-  });
+  const provider = cloudflareOn(dns, ZONES, CF_TOKEN);
   const records: DnsRecord[] = [];
   for (const z of ZONES) records.push(...(await provider.listRecords(z)));
   expect(records).toHaveLength(500);

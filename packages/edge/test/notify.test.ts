@@ -8,12 +8,11 @@ import {
   planSwap,
   type DnsRecord,
 } from "@cutover/dns";
-import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgeNotifyEvent, type EdgePlanInput } from "../src/index.js";
-import { dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
+import { cloudflareOn, dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
 
 const CF_TOKEN = "cf-test-token-notify-0123456789";
 const CONTROL = "control-token-for-notify-tests-0123456789";
@@ -57,20 +56,13 @@ function setup() {
   fake.addZone("example.com");
   fake.addRecord("example.com", { name: "www", type: "A", content: "198.51.100.10", ttl: 3600 });
   server.use(...fake.handlers);
-  const provider = createCloudflareProvider({
-    provider: "cloudflare",
-    zones: ["example.com"],
-    apiUrl: fake.baseUrl,
-    options: {},
-    baseDir: "/",
-    env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
-  });
+  const provider = cloudflareOn(fake, ["example.com"], CF_TOKEN);
   return { fake, provider };
 }
 
 async function deployment(
   fake: CloudflareFake,
-  provider: ReturnType<typeof createCloudflareProvider>,
+  provider: ReturnType<typeof cloudflareOn>,
   times: { swap: number; restore: number },
 ) {
   const records: DnsRecord[] = await provider.listRecords("example.com");

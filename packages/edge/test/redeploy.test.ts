@@ -1,6 +1,5 @@
 import { readFile } from "node:fs/promises";
 import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/dns";
-import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
@@ -12,6 +11,7 @@ import {
   type EdgeHandle,
   type EdgeStatusBody,
 } from "../src/index.js";
+import { cloudflareOn } from "./_edge.js";
 import { useWorkersApi } from "./_workers-fake.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
@@ -26,14 +26,7 @@ const { outbound, workers, api } = useWorkersApi(DEPLOY_TOKEN, dns);
 
 /** The same timeline planned again, as `cutover schedule --with edge` run a second time plans it. */
 async function deployment(times: { lower: number; swap: number; restore: number }, plannedAt: number) {
-  const provider = createCloudflareProvider({
-    provider: "cloudflare",
-    zones: ["example.com"],
-    apiUrl: dns.baseUrl,
-    options: {},
-    baseDir: "/",
-    env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
-  });
+  const provider = cloudflareOn(dns, ["example.com"], CF_TOKEN);
   const { targets } = discoverTargets(await provider.listRecords("example.com"), MOVE);
   const caps = provider.capabilities;
   await provider.close?.();

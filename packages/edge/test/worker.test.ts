@@ -8,13 +8,12 @@ import {
   type DnsProvider,
   type DnsRecord,
 } from "@cutover/dns";
-import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake, LinodeFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgePlanInput } from "../src/index.js";
-import { dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
+import { cloudflareOn, dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const LINODE_TOKEN = "linode-test-token-abcdef0123";
@@ -65,14 +64,7 @@ describe("the Worker in miniflare, Cloudflare DNS", () => {
       unhandled: [],
       seen: [],
     };
-    const provider = createCloudflareProvider({
-      provider: "cloudflare",
-      zones: ["example.com"],
-      apiUrl: fake.baseUrl,
-      options: {},
-      baseDir: "/",
-      env: { CLOUDFLARE_API_TOKEN: CF_TOKEN },
-    });
+    const provider = cloudflareOn(fake, ["example.com"], CF_TOKEN);
     return { fake, outbound, provider };
   }
 
