@@ -1,1 +1,32 @@
 export { CutoverError, isCutoverError } from "./errors.js";
+export {
+  afterFailure,
+  isFinished,
+  nextAction,
+  REQUIRES,
+  RETRY,
+  retryDelayMs,
+  retryWindowEnd,
+  type AfterFailure,
+  type NextAction,
+  type PolicyStep,
+  type PolicyTimeline,
+  type RetryPolicy,
+  type StepProgress,
+  type StepStatus,
+  type Wait,
+} from "./policy.js";
+export {
+  changesOf,
+  relativeLabel,
+  STEP_KINDS,
+  type DnsStep,
+  type DnsStepKind,
+  type DrainStep,
+  type HostStep,
+  type HostStepKind,
+  type StepHold,
+  type StepKind,
+  type TimelineStep,
+  type WatchStep,
+} from "./timeline.js";

@@ -1,3 +1,4 @@
+import { RETRY, type RetryPolicy, type TimelineStep } from "@cutover/core";
 import { providerDefinition, type ChangeSet, type DnsRecord } from "@cutover/dns";
 import { EdgeError } from "./errors.js";
 
@@ -24,16 +25,27 @@ export interface EdgeCheckSpec {
   targets: Array<{ name: string; type: string; expect: string; old: string }>;
 }
 
-/** One step the Durable Object runs, at an absolute time (ms since the epoch). */
-export interface EdgeStepSpec {
+interface EdgeStepBase {
   id: string;
-  kind: EdgeStepKind;
+  /** When the step is due (ms since the epoch). */
   at: number;
   summary: string;
-  /** lower, swap, restore: the change set, with each record as it was read when planning. */
-  changes?: ChangeSet;
-  check?: EdgeCheckSpec;
 }
+
+/** lower, swap, restore: the change set, with each record as it was read when planning. */
+export interface EdgeChangeStep extends EdgeStepBase {
+  kind: "lower" | "swap" | "restore";
+  changes: ChangeSet;
+}
+
+/** A DoH check after the swap (the Worker's watch: it reports, it never fails). */
+export interface EdgeCheckStep extends EdgeStepBase {
+  kind: "check";
+  check: EdgeCheckSpec;
+}
+
+/** One step the Durable Object runs, at an absolute time: a union keyed by `kind`. */
+export type EdgeStepSpec = EdgeChangeStep | EdgeCheckStep;
 
 /**
  * Where the Worker sends its notifications. Only the webhook's origin is here (for the log and the
@@ -72,8 +84,8 @@ export interface EdgePlanData {
    */
   swapAfterLowerMs: number;
   lowerDoneAt?: number;
-  /** A failed step is tried again after `firstMs`, doubling up to `maxMs`. */
-  retry: { firstMs: number; maxMs: number };
+  /** A failed step is tried again after `firstMs`, doubling up to `maxMs` (core's `RETRY` unless a test shortens it). */
+  retry: RetryPolicy;
   plannedAt: string;
   /** Notifications (docs/notifications.md), when the plan has a webhook. */
   notify?: EdgeNotifyData;
@@ -133,8 +145,8 @@ export interface EdgePlanInput {
   providerOptions?: Record<string, unknown>;
   zones: readonly string[];
   swapAt: Date;
-  /** The timeline's DNS steps (lower, swap, restore); other kinds are ignored. */
-  steps: ReadonlyArray<{ kind: string; at: Date; summary: string; changes?: ChangeSet | undefined }>;
+  /** The timeline's steps; only the DNS steps (lower, swap, restore) run at the edge. */
+  steps: ReadonlyArray<TimelineStep<ChangeSet>>;
   /** Kinds already done on the admin's machine: not uploaded. */
   done?: readonly string[];
   lowerDoneAt?: Date | undefined;
@@ -144,7 +156,7 @@ export interface EdgePlanInput {
   resolvers?: readonly string[];
   /** Offsets after the swap for the DoH checks; default 1 minute, the low TTL, and twice that. */
   checkOffsetsMs?: readonly number[];
-  retry?: { firstMs: number; maxMs: number };
+  retry?: RetryPolicy;
   /** The plan's webhook: its URL (uploaded as a secret binding, never in the plan module) and whether it is signed. */
   notify?: { webhook?: { url: string; signed: boolean } };
   now: Date;
@@ -202,7 +214,6 @@ export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
   let maxOldTtl = 0;
   for (const s of input.steps) {
     if (s.kind !== "lower" && s.kind !== "swap" && s.kind !== "restore") continue;
-    if (!s.changes) continue;
     if (s.kind === "lower") maxOldTtl = Math.max(0, ...s.changes.changes.map((c) => c.before.ttl));
     if (s.kind === "swap") {
       swap = s.changes;
@@ -251,7 +262,7 @@ export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
     steps,
     swapAfterLowerMs: maxOldTtl * 1000,
     ...(input.lowerDoneAt ? { lowerDoneAt: input.lowerDoneAt.getTime() } : {}),
-    retry: input.retry ?? { firstMs: 5_000, maxMs: 300_000 },
+    retry: input.retry ?? RETRY,
     plannedAt: input.now.toISOString(),
   };
   const hook = input.notify?.webhook;

@@ -36,9 +36,18 @@ async function deployment(swapInMs: number) {
     zones: ["example.com"],
     swapAt: new Date(now + swapInMs),
     steps: [
-      { kind: "swap", at: new Date(now + swapInMs), summary: "swap", changes: planSwap(targets, MOVE, 300, caps) },
       {
-        kind: "restore",
+        kind: "swap" as const,
+        label: "",
+        notes: [] as string[],
+        at: new Date(now + swapInMs),
+        summary: "swap",
+        changes: planSwap(targets, MOVE, 300, caps),
+      },
+      {
+        kind: "restore" as const,
+        label: "",
+        notes: [] as string[],
         at: new Date(now + swapInMs + 1000),
         summary: "restore",
         changes: planRestore(targets, MOVE, 300, caps),

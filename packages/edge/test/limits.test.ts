@@ -53,9 +53,18 @@ async function bigMove(swapInMs: number, extraOriginals: DnsRecord[] = []): Prom
     zones: ZONES,
     swapAt: new Date(now + swapInMs),
     steps: [
-      { kind: "swap", at: new Date(now + swapInMs), summary: "swap", changes: planSwap(targets, MOVE, 300, caps) },
       {
-        kind: "restore",
+        kind: "swap" as const,
+        label: "",
+        notes: [] as string[],
+        at: new Date(now + swapInMs),
+        summary: "swap",
+        changes: planSwap(targets, MOVE, 300, caps),
+      },
+      {
+        kind: "restore" as const,
+        label: "",
+        notes: [] as string[],
         at: new Date(now + swapInMs + 1000),
         summary: "restore",
         changes: planRestore(targets, MOVE, 300, caps),

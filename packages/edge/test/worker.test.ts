@@ -38,10 +38,26 @@ function stepsOf(
   return {
     targets,
     steps: [
-      { kind: "lower", at: new Date(times.lower), summary: "lower TTL", changes: planLower(targets, lowTtl, caps) },
-      { kind: "swap", at: new Date(times.swap), summary: "swap", changes: planSwap(targets, MOVE, lowTtl, caps) },
       {
-        kind: "restore",
+        kind: "lower" as const,
+        label: "",
+        notes: [] as string[],
+        at: new Date(times.lower),
+        summary: "lower TTL",
+        changes: planLower(targets, lowTtl, caps),
+      },
+      {
+        kind: "swap" as const,
+        label: "",
+        notes: [] as string[],
+        at: new Date(times.swap),
+        summary: "swap",
+        changes: planSwap(targets, MOVE, lowTtl, caps),
+      },
+      {
+        kind: "restore" as const,
+        label: "",
+        notes: [] as string[],
         at: new Date(times.restore),
         summary: "restore TTL",
         changes: planRestore(targets, MOVE, lowTtl, caps),

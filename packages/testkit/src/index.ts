@@ -12,3 +12,18 @@ export { createTestNetwork, type HostSpec, type Netns, type TestNetwork } from "
 // The stateful fakes of the DNS providers' APIs (msw handlers: Cloudflare, Linode, PowerDNS, DigitalOcean,
 // Hetzner, Route 53) are the subpath export `@cutover/testkit/dns-fakes`, so a test that needs none does not
 // load msw.
+export {
+  decisionOf,
+  describeWait,
+  isExpect,
+  JOURNAL,
+  JOURNAL_OLD_TTL_MS,
+  JOURNAL_STEPS,
+  JOURNAL_SWAP_AT,
+  replayJournal,
+  type JournalRunner,
+  type JournalAct,
+  type JournalEntry,
+  type JournalExpect,
+  type JournalStep,
+} from "./step-journal.js";

@@ -47,7 +47,7 @@ export async function printDryRun(
     due: due.map((s) => ({
       kind: s.kind,
       at: s.at.toISOString(),
-      ...(s.changes ? { changes: changeSetToJson(s.changes).changes } : {}),
+      ...("changes" in s ? { changes: changeSetToJson(s.changes).changes } : {}),
     })),
   });
   out.line(`dry run: nothing is changed${state ? "" : " (no run has started: the journal would start now)"}`);
@@ -56,7 +56,7 @@ export async function printDryRun(
   if (due.length === 0) out.line("nothing is due now");
   for (const s of due) {
     out.line(`due now: ${s.kind}: ${s.summary}`);
-    for (const c of s.changes?.changes ?? [])
+    for (const c of "changes" in s ? s.changes.changes : [])
       out.line(`  ${c.name} ${c.type} ${c.before.content} ttl ${c.before.ttl} → ${c.after.content} ttl ${c.after.ttl}`);
   }
 }

@@ -61,9 +61,9 @@ export function stepToJson(s: TimelineStep) {
     at: s.at.toISOString(),
     label: s.label,
     summary: s.summary,
-    ...(s.until ? { until: s.until } : {}),
-    ...(s.deadline ? { deadline: s.deadline.toISOString() } : {}),
-    ...(s.changes ? { changes: changeSetToJson(s.changes).changes } : {}),
+    ...(s.kind === "watch" || s.kind === "drain" ? { until: s.until } : {}),
+    ...(s.kind === "drain" ? { deadline: s.deadline.toISOString() } : {}),
+    ...("changes" in s ? { changes: changeSetToJson(s.changes).changes } : {}),
     notes: s.notes,
   };
 }
@@ -118,13 +118,12 @@ export function printTimeline(
   const whenWidth = seconds ? 21 : 18;
   for (const step of t.steps) {
     const local = formatLocal(step.at, options.timeZone);
-    const when =
-      step.kind === "watch" ? pad(step.until ?? "", whenWidth) : pad(formatUtc(step.at, { seconds }), whenWidth);
+    const when = step.kind === "watch" ? pad(step.until, whenWidth) : pad(formatUtc(step.at, { seconds }), whenWidth);
     out.line(
       `${c.bold(pad(step.label, labelWidth))}${c.cyan(when)} ${local && step.kind !== "watch" ? c.dim(pad(`(${local})`, 20)) : pad("", local ? 20 : 0)} ${step.summary}`,
     );
     for (const note of step.notes) out.line(`${" ".repeat(labelWidth + 4)}${c.yellow("note:")} ${note}`);
-    if (options.changes !== false && step.changes) {
+    if (options.changes !== false && "changes" in step) {
       const rows = step.changes.changes;
       const nameW = Math.max(...rows.map((r) => r.name.length));
       for (const ch of rows) {

@@ -55,7 +55,7 @@ export function lanesFromJournal(events: readonly JournalEvent[]): LaneData[] {
 const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
 function addressesMoved(timeline: Timeline): { from: string[]; to: string[]; names: string[] } {
-  const swap = timeline.steps.find((s) => s.kind === "swap")?.changes?.changes ?? [];
+  const swap = timeline.steps.flatMap((s) => (s.kind === "swap" ? s.changes.changes : []));
   const addr = swap.filter((c) => c.type === "A" || c.type === "AAAA");
   return {
     from: [...new Set(addr.map((c) => c.before.content))],

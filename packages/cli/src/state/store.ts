@@ -17,6 +17,8 @@ export interface StepState {
   error?: string;
   /** What the step found or did, for status and the report. */
   result?: unknown;
+  /** An open-ended step (watch, drain) asked to be run again at this time. */
+  nextPollAt?: string;
 }
 
 /** The snapshot of a run: everything needed to resume, restore or roll back without memory. */
@@ -82,6 +84,7 @@ const stepStateSchema = z.looseObject({
   doneAt: z.string().optional(),
   error: z.string().optional(),
   result: z.unknown().optional(),
+  nextPollAt: z.string().optional(),
 });
 
 const planInfoSchema = z.object({
@@ -172,12 +175,14 @@ export function applyEvent(state: RunState | undefined, e: JournalEvent): RunSta
       if (e.result === undefined) delete step.result;
       else step.result = structuredClone(e.result);
       delete step.error;
+      delete step.nextPollAt;
       break;
     case "step.progress":
       if (!step) break;
       step.status = "pending";
       step.attempts = 0;
-      step.result = { ...(e.result as object | undefined), nextPollAt: e.next };
+      step.result = structuredClone(e.result);
+      step.nextPollAt = String(e.next);
       break;
     case "step.retry":
     case "step.failed":

@@ -9,28 +9,15 @@ import {
   type DnsRecord,
   type ProviderCapabilities,
 } from "@cutover/dns";
+import { relativeLabel, STEP_KINDS, type StepKind, type TimelineStep as CoreTimelineStep } from "@cutover/core";
 import type { Plan } from "../plan/schema.js";
 import { count } from "../output/words.js";
 import { formatUtc } from "../output/utc.js";
 
-export type StepKind = "lower" | "sync" | "preflight" | "handover" | "swap" | "watch" | "drain" | "restore";
+export type { StepKind } from "@cutover/core";
 
-export interface TimelineStep {
-  kind: StepKind;
-  /** When the step is due. */
-  at: Date;
-  /** The time relative to the swap, as people say it: T-25h, T0, T+24h. */
-  label: string;
-  /** One line saying what happens. */
-  summary: string;
-  /** For open-ended steps (watch, drain): when it ends. */
-  until?: string;
-  /** The latest the step may end (drain). */
-  deadline?: Date;
-  /** The DNS changes of the step (lower, swap, restore). */
-  changes?: ChangeSet;
-  notes: string[];
-}
+/** A step of a move: a union keyed by `kind` (DNS steps carry their change set, the drain its deadline). */
+export type TimelineStep = CoreTimelineStep<ChangeSet>;
 
 export interface Timeline {
   name: string;
@@ -68,28 +55,7 @@ export function ceilMinute(ms: number): number {
   return Math.ceil(ms / MINUTE) * MINUTE;
 }
 
-/** `T-25h`, `T-15m`, `T0`, `T+24h` relative to the swap. */
-export function relativeLabel(at: Date, swapAt: Date): string {
-  const diff = at.getTime() - swapAt.getTime();
-  if (diff === 0) return "T0";
-  const abs = Math.abs(diff);
-  const sign = diff < 0 ? "-" : "+";
-  const units: Array<[string, number]> = [
-    ["d", 86_400_000],
-    ["h", 3_600_000],
-    ["m", MINUTE],
-    ["s", 1000],
-  ];
-  let rest = abs;
-  const parts: string[] = [];
-  for (const [u, size] of units) {
-    if (u === "d" && abs <= 3 * 86_400_000) continue; // "T-25h" reads better than "T-1d1h"
-    const n = Math.floor(rest / size);
-    if (n > 0 && parts.length < 2) parts.push(`${n}${u}`);
-    rest -= n * size;
-  }
-  return `T${sign}${parts.join("") || "0s"}`;
-}
+export { relativeLabel };
 
 /**
  * Computes the whole timeline of a move as data: when each step runs and exactly which records it
@@ -150,8 +116,12 @@ export function planTimeline(
   let risk: Timeline["risk"];
 
   const steps: TimelineStep[] = [];
+  let lowerHoldMs: number | undefined;
+  /** A step's time and its label relative to the swap. */
+  const when = (at: Date) => ({ at, label: relativeLabel(at, swapAt) });
   if (lower.changes.length > 0) {
     const maxOldTtl = Math.max(...lower.changes.map((c) => c.before.ttl));
+    lowerHoldMs = maxOldTtl * 1000;
     const lowerMs = swapMs - maxOldTtl * 1000 - plan.schedule.margin;
     let at = lowerMs;
     const lateMs = now.getTime() - lowerMs;
@@ -178,8 +148,7 @@ export function planTimeline(
     const to = [...new Set(lower.changes.map((c) => c.after.ttl))].join("/");
     steps.push({
       kind: "lower",
-      at: new Date(at),
-      label: "",
+      ...when(new Date(at)),
       summary: `lower TTL ${from}→${to} on ${count(lower.changes.length, "record")} in ${zonesOf(lower)}`,
       changes: lower,
       notes: unique(lower.changes.flatMap((c) => c.notes ?? [])),
@@ -196,8 +165,7 @@ export function planTimeline(
     const tlsPorts = relayPorts.filter((p) => [443, 465, 993, 995].includes(p));
     steps.push({
       kind: "preflight",
-      at: new Date(Math.max(now.getTime(), swapMs - plan.schedule.preflightBefore)),
-      label: "",
+      ...when(new Date(Math.max(now.getTime(), swapMs - plan.schedule.preflightBefore))),
       summary: `preflight: ${checks}${tlsPorts.length ? `; TLS names on ${tlsPorts.join(",")}` : ""}${relayPorts.includes(25) ? "; SMTP banner" : ""}`,
       notes: [],
     });
@@ -212,8 +180,7 @@ export function planTimeline(
     if (sync !== undefined && sync.files.length > 0)
       steps.push({
         kind: "sync",
-        at: new Date(Math.max(now.getTime(), swapMs - sync.warmBefore)),
-        label: "",
+        ...when(new Date(Math.max(now.getTime(), swapMs - sync.warmBefore))),
         summary: `warm sync: rsync ${count(sync.files.length, "path")} from the old host to the new one (the final delta runs in the handover's hold)`,
         notes: [],
       });
@@ -223,8 +190,7 @@ export function planTimeline(
         : [...(sync.files.length ? ["files"] : []), ...(sync.mysql ? [`mysql ${sync.mysql.mode}`] : [])];
     steps.push({
       kind: "handover",
-      at: swapAt,
-      label: "",
+      ...when(swapAt),
       summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}${sync === undefined ? "" : `; new connections held (≤ ${fmtSeconds(sync.maxHold / 1000)}, then ${sync.onTimeout}) while the final sync runs (${synced.join(", ")})`}`,
       // What rebind costs, in one line: nothing with a firewall on the old host, a few ms of refusals without.
       notes:
@@ -240,18 +206,19 @@ export function planTimeline(
   const proxied = swap.changes.filter((c) => c.record.proxied).length;
   steps.push({
     kind: "swap",
-    at: swapAt,
-    label: "",
+    ...when(swapAt),
     summary:
       `swap ${count(swap.changes.length, "record")} → ${newAddrs}` +
       (caps.batch ? ` (${caps.atomicSwap ? "one atomic update per zone" : "one batch per zone"})` : ""),
     changes: swap,
+    // No cache may still hold a record with its old, long TTL: the swap waits that long after the drop is
+    // done (it lands that early when on time). A plan accepted with --accept-risk swaps on time regardless.
+    ...(lowerHoldMs !== undefined && !risk ? { hold: { after: "lower" as const, ms: lowerHoldMs } } : {}),
     notes: proxied > 0 ? [`${count(proxied, "proxied record")}: clients see the change at once`] : [],
   });
   steps.push({
     kind: "watch",
-    at: swapAt,
-    label: "",
+    ...when(swapAt),
     summary: `watch propagation: every authoritative server, ${plan.propagation.resolvers === "default" ? "the public resolvers" : count(plan.propagation.resolvers.length, "resolver")}${plan.propagation.atlas ? `, RIPE Atlas (${plan.propagation.atlas.probes} probes)` : ""}`,
     until: "until propagated",
     notes: [],
@@ -260,8 +227,7 @@ export function planTimeline(
     const { quiet, deadline } = plan.schedule.drain;
     steps.push({
       kind: "drain",
-      at: new Date(swapMs + quiet),
-      label: "",
+      ...when(new Date(swapMs + quiet)),
       summary: `drain relay on old host when quiet ${fmtSeconds(quiet / 1000)} (deadline ${relativeLabel(new Date(swapMs + deadline), swapAt)}); report stale clients`,
       until: `when quiet ${fmtSeconds(quiet / 1000)}`,
       deadline: new Date(swapMs + deadline),
@@ -272,16 +238,14 @@ export function planTimeline(
   const restoreTo = [...new Set(restore.changes.map((c) => c.after.ttl))].sort((a, b) => b - a).join("/");
   steps.push({
     kind: "restore",
-    at: new Date(swapMs + plan.schedule.restoreTtlAfter),
-    label: "",
+    ...when(new Date(swapMs + plan.schedule.restoreTtlAfter)),
     summary: `restore TTL ${restoreFrom}→${restoreTo} on ${count(restore.changes.length, "record")}`,
     changes: restore,
     notes: [],
   });
 
-  const order: StepKind[] = ["lower", "sync", "preflight", "handover", "swap", "watch", "drain", "restore"];
+  const order: readonly StepKind[] = STEP_KINDS;
   steps.sort((a, b) => a.at.getTime() - b.at.getTime() || order.indexOf(a.kind) - order.indexOf(b.kind));
-  for (const s of steps) s.label = relativeLabel(s.at, swapAt);
 
   const timeline: Timeline = {
     name: plan.name,

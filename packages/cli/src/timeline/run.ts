@@ -1,8 +1,19 @@
-import { CutoverError } from "@cutover/core";
+import {
+  afterFailure,
+  CutoverError,
+  isFinished as finished,
+  nextAction,
+  retryDelayMs,
+  retryWindowEnd,
+  type NextAction,
+  type PolicyStep,
+  type PolicyTimeline,
+  type StepProgress,
+} from "@cutover/core";
 import { applyChangeSet, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
-import type { RunState, StateStore, StepState } from "../state/store.js";
+import type { JournalEvent, RunState, StateStore, StepState } from "../state/store.js";
 import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
 
@@ -44,42 +55,6 @@ export class StepFailed extends CutoverError {
   }
 }
 
-/** Steps that must be done before a step may start. */
-const REQUIRES: Record<StepKind, StepKind[]> = {
-  lower: [],
-  // The warm pass only shortens the final one (which copies whatever is missing): nothing waits for it.
-  sync: [],
-  preflight: ["lower"],
-  handover: ["lower", "preflight"],
-  swap: ["lower", "preflight", "handover"],
-  watch: ["swap"],
-  drain: ["swap", "handover"],
-  restore: ["swap"],
-};
-
-/** How long after its time a failing step keeps being retried before the run stops. */
-function windowEnd(step: TimelineStep, t: Timeline): number {
-  const swap = t.swapAt.getTime();
-  switch (step.kind) {
-    case "lower":
-    case "sync":
-    case "preflight":
-      return swap;
-    case "handover":
-    case "swap":
-      return Math.max(step.at.getTime(), swap) + 15 * 60_000;
-    case "watch":
-    case "drain":
-      return step.deadline?.getTime() ?? swap + 72 * 3_600_000;
-    case "restore":
-      return step.at.getTime() + 6 * 3_600_000;
-  }
-}
-
-function backoffMs(attempts: number): number {
-  return Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
-}
-
 /** Rebuilds the timeline of a run from its journal: the original records and the instant it was planned. */
 export function timelineOf(loaded: LoadedPlan, state: RunState, capabilities: DnsProvider["capabilities"]): Timeline {
   const result = planTimeline(loaded.plan, state.originals, new Date(state.plan.plannedAt), {
@@ -100,17 +75,63 @@ function stepState(state: RunState, kind: StepKind): StepState {
 }
 
 export function isFinished(s: StepState | undefined): boolean {
-  return s?.status === "done" || s?.status === "skipped";
+  return finished(s);
 }
 
-/** When a pending step may next run: its time, or after its retry backoff, or its own poll time. */
+/** A timeline step as the shared policy sees it (the CLI's steps are keyed by their kind). */
+export type RunPolicyStep = PolicyStep & { step: TimelineStep };
+
+/**
+ * The timeline for core's `nextAction`: each step with its hold (the swap after the drop) and its retry
+ * window, after which a failing step is given up and left to a person (`tick --retry`).
+ */
+export function policyOf(timeline: Timeline): PolicyTimeline<RunPolicyStep> {
+  const swapAt = timeline.swapAt.getTime();
+  return {
+    steps: timeline.steps.map((step) => ({
+      id: step.kind,
+      kind: step.kind,
+      at: step.at.getTime(),
+      hold: "hold" in step ? step.hold : undefined,
+      retryUntil: retryWindowEnd(
+        {
+          kind: step.kind,
+          at: step.at.getTime(),
+          deadline: step.kind === "drain" ? step.deadline.getTime() : undefined,
+        },
+        swapAt,
+      ),
+      step,
+    })),
+  };
+}
+
+/** A step's journaled state as the policy reads it: when it finished, its retry time, its poll time. */
+export function progressOf(s: StepState | undefined): StepProgress | undefined {
+  if (!s) return undefined;
+  const failedAt = s.doneAt === undefined ? undefined : Date.parse(s.doneAt);
+  return {
+    status: s.status,
+    attempts: s.attempts,
+    doneAt: finished(s) ? failedAt : undefined,
+    // A failed attempt journals when it ended (`doneAt`) and how many in a row; the backoff counts from there.
+    retryAt:
+      s.status === "pending" && s.attempts > 0 && failedAt !== undefined
+        ? failedAt + retryDelayMs(s.attempts)
+        : undefined,
+    pollAt: s.nextPollAt === undefined ? undefined : Date.parse(s.nextPollAt),
+  };
+}
+
+/** What core's policy says of this run at `now`: what is due, what waits and for what, when to wake. */
+export function decide(timeline: Timeline, state: RunState, now: number): NextAction<RunPolicyStep> {
+  return nextAction(policyOf(timeline), (p) => progressOf(state.steps[p.step.kind]), now);
+}
+
+/** When a pending step may next run, leaving aside the steps it waits for: its time, retry backoff or poll time. */
 export function nextDueAt(step: TimelineStep, s: StepState | undefined): number {
-  const base = step.at.getTime();
-  const r = s?.result as { nextPollAt?: string } | undefined;
-  const poll = r?.nextPollAt ? Date.parse(r.nextPollAt) : 0;
-  const retry =
-    s?.status === "pending" && s.attempts > 0 && s.doneAt ? Date.parse(s.doneAt) + backoffMs(s.attempts) : 0;
-  return Math.max(base, poll, retry);
+  const p = progressOf(s);
+  return Math.max(step.at.getTime(), p?.retryAt ?? 0, p?.pollAt ?? 0);
 }
 
 function summarize(report: ApplyReport) {
@@ -167,19 +188,13 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
   const ran: TickResult["ran"] = [];
   for (;;) {
     const now = rt.now().getTime();
-    const due = timeline.steps.find(
-      (step) => runnable(timeline, state, step) && nextDueAt(step, state.steps[step.kind]) <= now,
-    );
-    if (!due) break;
+    const next = decide(timeline, state, now).due[0];
+    if (!next) break;
+    const due = next.step;
     if (rt.signal?.aborted) break;
     const s = stepState(state, due.kind);
     // Each change of the run is one journal event, applied to the state by the code a replay runs.
-    await store.record(state, {
-      at: new Date(now).toISOString(),
-      type: "step.start",
-      step: due.kind,
-      attempt: s.attempts + 1,
-    });
+    await store.record(state, startEvent(state, due.kind, new Date(now)));
     failpoint(`step.start:${due.kind}`);
     try {
       const outcome = await executeStep(rt, due, executors);
@@ -202,25 +217,46 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
       const at = rt.now();
       const message = error instanceof Error ? error.message : String(error);
       const records = (error as { records?: unknown }).records;
-      const exhausted = at.getTime() + backoffMs(s.attempts) > windowEnd(due, timeline);
-      await store.record(state, {
-        at: at.toISOString(),
-        type: exhausted ? "step.failed" : "step.retry",
-        step: due.kind,
-        error: message,
-        attempt: s.attempts,
-        ...(records ? { records } : {}),
-      });
+      const event = failureEvent(next, state, at, message, records);
+      const exhausted = event.type === "step.failed";
+      await store.record(state, event);
       ran.push({ kind: due.kind, status: s.status });
       if (exhausted) {
         throw error instanceof StepFailed ? error : new StepFailed(due.kind, message);
       }
       rt.say(
-        `${due.kind}: attempt ${s.attempts} failed (${message}); retrying in ${Math.round(backoffMs(s.attempts) / 1000)}s`,
+        `${due.kind}: attempt ${s.attempts} failed (${message}); retrying in ${Math.round(retryDelayMs(s.attempts) / 1000)}s`,
       );
     }
   }
   return { ran, ...nextOf(timeline, state) };
+}
+
+/** The journal event that starts the next attempt of a step. */
+export function startEvent(state: RunState, kind: StepKind, at: Date): JournalEvent {
+  return { at: at.toISOString(), type: "step.start", step: kind, attempt: (state.steps[kind]?.attempts ?? 0) + 1 };
+}
+
+/**
+ * The journal event after a failed attempt, as core's policy decides: tried again after the backoff
+ * (`step.retry`), or, when the next try would fall after the step's window, given up (`step.failed`).
+ */
+export function failureEvent(
+  step: RunPolicyStep,
+  state: RunState,
+  at: Date,
+  error: string,
+  records?: unknown,
+): JournalEvent & { type: "step.retry" | "step.failed" } {
+  const attempts = state.steps[step.step.kind]?.attempts ?? 0;
+  return {
+    at: at.toISOString(),
+    type: afterFailure(step, attempts, at.getTime()).retry ? "step.retry" : "step.failed",
+    step: step.step.kind,
+    error,
+    attempt: attempts,
+    ...(records ? { records } : {}),
+  };
 }
 
 /**
@@ -239,22 +275,11 @@ export async function retryFailedSteps(state: RunState, store: StateStore, now: 
   return failed;
 }
 
-/** Whether a step can run once its time comes: not finished, not failed, every step it requires done. */
-function runnable(timeline: Timeline, state: RunState, step: TimelineStep): boolean {
-  const s = state.steps[step.kind];
-  if (isFinished(s) || s?.status === "failed") return false;
-  return REQUIRES[step.kind].every((k) => isFinished(state.steps[k]) || !timeline.steps.some((x) => x.kind === k));
-}
-
-/** The next time something is due, and whether every step is finished. */
+/** The next time something is due, and whether every step is finished (core's `nextAction`). */
 export function nextOf(timeline: Timeline, state: RunState): { nextAt: Date | undefined; finished: boolean } {
-  const open = timeline.steps.filter((step) => !isFinished(state.steps[step.kind]));
-  if (open.length === 0) return { nextAt: undefined, finished: true };
-  // A step waiting for another is not what wakes the runner (its time may be past while the other polls).
-  const times = open
-    .filter((step) => runnable(timeline, state, step))
-    .map((step) => nextDueAt(step, state.steps[step.kind]));
-  return { nextAt: times.length ? new Date(Math.min(...times)) : undefined, finished: false };
+  // The wake time does not depend on the time of asking.
+  const { wakeAt, finished } = decide(timeline, state, 0);
+  return { nextAt: wakeAt === undefined ? undefined : new Date(wakeAt), finished };
 }
 
 async function executeStep(rt: StepRuntime, step: TimelineStep, executors: StepExecutors): Promise<StepOutcome> {
@@ -262,7 +287,7 @@ async function executeStep(rt: StepRuntime, step: TimelineStep, executors: StepE
     case "lower":
     case "swap":
     case "restore":
-      return runDnsStep(rt, step, step.changes!);
+      return runDnsStep(rt, step, step.changes);
     case "sync":
     case "preflight":
     case "handover":

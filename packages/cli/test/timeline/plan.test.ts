@@ -1,3 +1,4 @@
+import { changesOf } from "@cutover/core";
 import type { DnsRecord, ProviderCapabilities } from "@cutover/dns";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
@@ -95,7 +96,7 @@ describe("planTimeline (property)", () => {
             // On time: an old TTL plus the margin before the swap. Late by less than the margin (a timer that
             // fired a little late): now, still a whole old TTL before the swap, and the plan says so.
             const late = lower.at.getTime() === now.getTime() && t.warnings.some((w) => /after its time/.test(w));
-            for (const c of lower.changes!.changes) {
+            for (const c of changesOf(lower)!.changes) {
               expect(lower.at.getTime()).toBeLessThanOrEqual(
                 swapAt.getTime() - c.before.ttl * 1000 - (late ? 0 : marginS * 1000),
               );
@@ -107,8 +108,8 @@ describe("planTimeline (property)", () => {
           const restore = t.steps.find((s) => s.kind === "restore")!;
           expect(swap.at.getTime()).toBe(swapAt.getTime());
           for (const r of targets) {
-            const inSwap = swap.changes!.changes.filter((c) => c.id === r.id);
-            const inRestore = restore.changes!.changes.filter((c) => c.id === r.id);
+            const inSwap = changesOf(swap)!.changes.filter((c) => c.id === r.id);
+            const inRestore = changesOf(restore)!.changes.filter((c) => c.id === r.id);
             expect(inSwap).toHaveLength(1);
             expect(inSwap[0]!.after.content).toBe(NEW);
             expect(inRestore).toHaveLength(1);
@@ -123,14 +124,14 @@ describe("planTimeline (property)", () => {
           // The other members of a moving RRset stay on their address; their TTL goes down and back with it.
           const siblings = shaped.filter((r) => r.content !== OLD && targets.some((x) => x.name === r.name));
           for (const r of siblings) {
-            const inSwap = swap.changes!.changes.filter((c) => c.id === r.id);
-            const inRestore = restore.changes!.changes.filter((c) => c.id === r.id);
+            const inSwap = changesOf(swap)!.changes.filter((c) => c.id === r.id);
+            const inRestore = changesOf(restore)!.changes.filter((c) => c.id === r.id);
             expect(inSwap).toHaveLength(1);
             expect(inSwap[0]!.after.content).toBe(r.content);
             expect(inRestore[0]!.after).toEqual({ content: r.content, ttl: r.ttl });
           }
-          expect(swap.changes!.changes).toHaveLength(targets.length + siblings.length);
-          expect(restore.changes!.changes).toHaveLength(targets.length + siblings.length);
+          expect(changesOf(swap)!.changes).toHaveLength(targets.length + siblings.length);
+          expect(changesOf(restore)!.changes).toHaveLength(targets.length + siblings.length);
           // Steps are in time order.
           const times = t.steps.map((s) => s.at.getTime());
           expect([...times].sort((a, b) => a - b)).toEqual(times);
@@ -164,7 +165,7 @@ describe("planTimeline (examples)", () => {
       "T+24h restore",
     ]);
     // shop is already below the low TTL: not lowered, still swapped and restored.
-    expect(r.timeline.steps[0]!.changes!.changes.map((c) => c.name)).toEqual(["www.example.com"]);
+    expect(changesOf(r.timeline.steps[0]!)!.changes.map((c) => c.name)).toEqual(["www.example.com"]);
   });
 
   test("Linode steps: a low TTL of 250 snaps to 300 and the plan says so", () => {
@@ -173,7 +174,7 @@ describe("planTimeline (examples)", () => {
     });
     if (!r.ok) throw new Error(r.reason);
     const lower = r.timeline.steps.find((s) => s.kind === "lower")!;
-    expect(lower.changes!.changes[0]!.after.ttl).toBe(300);
+    expect(changesOf(lower)!.changes[0]!.after.ttl).toBe(300);
     expect(lower.notes.join()).toMatch(/TTL 250 snapped to 300 \(the provider only accepts/);
   });
 

@@ -1,21 +1,11 @@
 import { redact } from "@cutover/dns";
 import type { EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
+import { edgeDecide, emptyRow, rowDone, rowFailed, rowPolled, rowStarted, type StepRow } from "./_policy.js";
 import type { AlarmInvocationInfo, DurableObjectState } from "./_runtime.js";
 import { traced } from "./_trace.js";
 import { EdgeNotifier, edgeEvent, type EdgeEventType, type EdgeNotifyStatus } from "./notify.js";
 import plan from "./plan.js";
 import { runEdgeStep, type EdgeEnv } from "./steps.js";
-
-interface StepRow {
-  id: string;
-  status: "pending" | "running" | "done" | "failed";
-  attempts: number;
-  started_at: number | null;
-  done_at: number | null;
-  retry_at: number | null;
-  error: string | null;
-  result: string | null;
-}
 
 interface LogRow {
   seq: number;
@@ -159,18 +149,7 @@ export class CutoverSchedule {
 
   private row(id: string): StepRow {
     const rows = this.ctx.storage.sql.exec<StepRow>("SELECT * FROM steps WHERE id = ?", id).toArray();
-    return (
-      rows[0] ?? {
-        id,
-        status: "pending",
-        attempts: 0,
-        started_at: null,
-        done_at: null,
-        retry_at: null,
-        error: null,
-        result: null,
-      }
-    );
+    return rows[0] ?? emptyRow(id);
   }
 
   private saveRow(r: StepRow): void {
@@ -230,25 +209,9 @@ export class CutoverSchedule {
     this.log(null, "warn", `cancelled; steps not run: ${pending.join(", ") || "none"}`);
   }
 
-  /** When the swap may run: not before the TTL drop is done plus the highest old TTL. */
-  private swapGate(): number | "lower pending" {
-    const plan = this.plan;
-    if (plan.lowerDoneAt !== undefined) return plan.lowerDoneAt + plan.swapAfterLowerMs;
-    if (!this.steps.some((s) => s.kind === "lower")) return 0;
-    const lower = this.row("lower");
-    if (lower.status !== "done" || lower.done_at === null) return "lower pending";
-    return lower.done_at + plan.swapAfterLowerMs;
-  }
-
-  /** The earliest time the step may run, or undefined when it waits on an earlier step. */
-  private readyAt(spec: EdgeStepSpec, r: StepRow): number | undefined {
-    let t = Math.max(spec.at, r.retry_at ?? 0);
-    if (spec.kind === "swap") {
-      const gate = this.swapGate();
-      if (gate === "lower pending") return undefined;
-      t = Math.max(t, gate);
-    }
-    return t;
+  /** What core's policy says is due now, what waits, and when to wake (`nextAction` over the rows). */
+  private decide() {
+    return edgeDecide(this.plan, (id) => this.row(id), Date.now());
   }
 
   private async runDue(trigger: "alarm" | "tick"): Promise<void> {
@@ -257,88 +220,75 @@ export class CutoverSchedule {
       return;
     }
     if (!this.meta("armed_at")) this.setMeta("armed_at", String(Date.now()));
-    for (const spec of this.steps) {
-      const r = this.row(spec.id);
-      if (r.status === "done") continue;
-      const ready = this.readyAt(spec, r);
-      if (ready === undefined || ready > Date.now()) break;
-      r.attempts += 1;
-      r.status = "running";
-      r.started_at = Date.now();
+    for (;;) {
+      const next = this.decide().due[0];
+      if (!next) break;
+      const spec = next.spec;
+      const r = rowStarted(this.row(spec.id), Date.now());
       this.saveRow(r);
       this.log(spec.id, "info", `${spec.id}: attempt ${r.attempts} (${trigger}, due ${iso(spec.at)})`);
       // Told once: the retries of a failed step are not started again.
-      if (r.attempts === 1) this.notify("step.started", { step: spec, attempt: 1 }, r.started_at);
+      if (r.attempts === 1) this.notify("step.started", { step: spec, attempt: 1 }, r.started_at ?? Date.now());
       const { value: result, calls } = await traced(() => runEdgeStep(this.env, this.plan, spec));
       const failedCalls = calls.filter((c) => c.status === "network error" || c.status >= 400).length;
       const data = {
         result: result.detail,
         calls: calls.map((c) => `${c.method} ${c.url} → ${c.status} (${c.ms} ms)`),
       };
+      const kept = JSON.stringify({
+        summary: result.summary,
+        detail: result.detail,
+        ...(result.warning ? { warning: result.warning } : {}),
+      });
       if (result.complete) {
-        r.status = "done";
-        r.done_at = Date.now();
-        r.retry_at = null;
-        r.error = null;
-        r.result = JSON.stringify({
-          summary: result.summary,
-          detail: result.detail,
-          ...(result.warning ? { warning: result.warning } : {}),
-        });
-        this.saveRow(r);
+        const doneAt = Date.now();
+        const done = rowDone(r, doneAt, kept);
+        this.saveRow(done);
         this.log(
           spec.id,
           result.warning ? "warn" : "info",
           `${spec.id} done: ${result.summary}${failedCalls ? ` (${failedCalls} API call(s) failed and were retried)` : ""}${result.warning ? `; warning: ${result.warning}` : ""}`,
           data,
         );
-        this.notify("step.done", { step: spec, attempt: r.attempts, summary: result.summary }, r.done_at);
+        this.notify("step.done", { step: spec, attempt: done.attempts, summary: result.summary }, doneAt);
         continue;
       }
-      const retry = this.plan.retry;
-      const wait = Math.min(retry.maxMs, retry.firstMs * 2 ** Math.max(0, r.attempts - 1));
-      r.status = "failed";
-      r.retry_at = Date.now() + wait;
-      r.error = result.error ?? result.summary;
-      this.saveRow(r);
+      if (result.pollAt !== undefined) {
+        this.saveRow(rowPolled(r, result.pollAt, kept));
+        this.log(spec.id, "info", `${spec.id}: ${result.summary}; again at ${iso(result.pollAt)}`, data);
+        continue;
+      }
+      const failed = rowFailed(this.plan, next, r, Date.now(), result.error ?? result.summary);
+      this.saveRow(failed);
       this.log(
         spec.id,
         "error",
-        `${spec.id} failed (attempt ${r.attempts}): ${r.error}; trying again at ${iso(r.retry_at)}`,
+        `${spec.id} failed (attempt ${failed.attempts}): ${failed.error}; trying again at ${iso(failed.retry_at)}`,
         data,
       );
       // The first failure is told; the Worker keeps trying with backoff, and step.done follows a success.
-      if (r.attempts === 1)
+      if (failed.attempts === 1)
         this.notify(
           "step.failed",
-          { step: spec, attempt: 1, error: r.error, willRetry: true },
-          r.started_at ?? Date.now(),
+          { step: spec, attempt: 1, error: failed.error ?? "", willRetry: true },
+          failed.started_at ?? Date.now(),
         );
-      break;
     }
     await this.scheduleNext();
   }
 
   private async scheduleNext(force = false): Promise<void> {
     if (this.meta("cancelled_at")) return;
-    const next = this.steps.find((s) => this.row(s.id).status !== "done");
+    const action = this.decide();
     let at: number | undefined;
-    if (!next) {
+    if (action.finished) {
       if (!this.meta("done_at")) {
         const doneAt = Date.now();
         this.setMeta("done_at", String(doneAt));
         this.log(null, "info", `done: all ${this.steps.length} steps finished; alarm removed`);
         this.notify("move.finished", {}, doneAt);
       }
-    } else {
-      const r = this.row(next.id);
-      at = this.readyAt(next, r);
-      if (at === undefined) {
-        // Waiting on the lower step, which is itself not done: retry it at its own time.
-        const lower = this.steps.find((s) => s.kind === "lower");
-        at = lower ? (this.readyAt(lower, this.row(lower.id)) ?? Date.now()) : Date.now();
-      }
-    }
+    } else at = action.wakeAt;
     // A notification still to be delivered keeps an alarm: at its retry time, or, while a delivery runs
     // or is about to (and could be cut short by an eviction), a little after the longest attempt.
     const retry = this.notifier.nextRetryAt();

@@ -1,7 +1,7 @@
 import { applyChangeSet, queryDns, sameIp, type DnsProvider } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { createLinodeProvider } from "@cutover/dns/linode";
-import type { EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
+import type { EdgeChangeStep, EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
 
 /** The Worker's secret bindings (the plan comes from the `plan.js` module). */
 export interface EdgeEnv {
@@ -21,6 +21,12 @@ export interface StepRunResult {
   error?: string;
   /** Done, but something the admin should see (logged at warning level, shown by `cutover status`). */
   warning?: string;
+  /**
+   * Not complete and not failed: run again at this time (ms). The DNS steps and the checks end in one
+   * attempt today; the scheduler keeps the poll of core's policy so a step that waits (a check that
+   * repeats until propagated) needs no second policy.
+   */
+  pollAt?: number;
 }
 
 export function createEdgeProvider(env: EdgeEnv, plan: EdgePlanData): DnsProvider {
@@ -38,10 +44,10 @@ export function createEdgeProvider(env: EdgeEnv, plan: EdgePlanData): DnsProvide
 }
 
 /** lower, swap, restore: read first, write only what is missing, read back (`applyChangeSet`). */
-async function runChanges(env: EdgeEnv, plan: EdgePlanData, step: EdgeStepSpec): Promise<StepRunResult> {
+async function runChanges(env: EdgeEnv, plan: EdgePlanData, step: EdgeChangeStep): Promise<StepRunResult> {
   const provider = createEdgeProvider(env, plan);
   try {
-    const report = await applyChangeSet(provider, step.changes!);
+    const report = await applyChangeSet(provider, step.changes);
     const count = (s: string) => report.outcomes.filter((o) => o.status === s).length;
     const outcomes = report.outcomes.map((o) => ({
       name: o.change.name,
@@ -108,6 +114,6 @@ async function runCheck(check: EdgeCheckSpec): Promise<StepRunResult> {
 }
 
 export function runEdgeStep(env: EdgeEnv, plan: EdgePlanData, step: EdgeStepSpec): Promise<StepRunResult> {
-  if (step.kind === "check") return runCheck(step.check!);
+  if (step.kind === "check") return runCheck(step.check);
   return runChanges(env, plan, step);
 }
