@@ -105,7 +105,7 @@ export function notificationsFor(e: JournalEvent, ctx: EventContext): NotifyEven
         kind: step.kind,
         label: step.label,
         scheduledAt: step.at.toISOString(),
-        ...(typeof e.attempt === "number" ? { attempt: e.attempt } : {}),
+        ...("attempt" in e && typeof e.attempt === "number" ? { attempt: e.attempt } : {}),
       }
     : undefined;
   const st = e.step ? ctx.state.steps[e.step] : undefined;

@@ -28,8 +28,11 @@ export interface MoveReportOptions {
 /** Each resolver's lane from the watch rounds journaled: first asked, flipped for good, predicted expiry. */
 export function lanesFromJournal(events: readonly JournalEvent[]): LaneData[] {
   const rounds = events
-    .filter((e) => e.step === "watch" && (e.type === "step.progress" || e.type === "step.done"))
-    .map((e) => ({ at: Date.parse(e.at), lanes: (e.result as WatchResult | undefined)?.lanes }))
+    .flatMap((e) =>
+      e.step === "watch" && (e.type === "step.progress" || e.type === "step.done")
+        ? [{ at: Date.parse(e.at), lanes: (e.result as WatchResult | undefined)?.lanes }]
+        : [],
+    )
     .filter((r): r is { at: number; lanes: Lane[] } => Array.isArray(r.lanes));
   const out = new Map<string, LaneData>();
   for (const r of rounds)
@@ -104,8 +107,7 @@ ${recs.map((r) => `<tr><td>${esc(r.name)}</td><td>${esc(r.type)}</td><td>${esc(r
   const rollbackEvents = events.filter((e) => e.type.startsWith("rollback"));
   const outcomes = new Map<string, { status: string; error?: string }>();
   for (const e of rollbackEvents)
-    for (const o of (e.outcomes as Array<{ name: string; type: string; status: string; error?: string }> | undefined) ??
-      [])
+    for (const o of "outcomes" in e && Array.isArray(e.outcomes) ? e.outcomes : [])
       outcomes.set(`${o.name}|${o.type}`, o);
   const rollbackSection = rollbackEvents.length
     ? `<h2 id="rollback">Rollback</h2>
@@ -122,8 +124,11 @@ ${timeline.rollback.changes
 
   // Propagation.
   const watchResults = events
-    .filter((e) => e.step === "watch" && (e.type === "step.progress" || e.type === "step.done"))
-    .map((e) => e.result as WatchResult | undefined)
+    .flatMap((e) =>
+      e.step === "watch" && (e.type === "step.progress" || e.type === "step.done")
+        ? [e.result as WatchResult | undefined]
+        : [],
+    )
     .filter((r): r is WatchResult => !!r?.summary);
   const last = watchResults.at(-1);
   const lanes = lanesFromJournal(events);
@@ -131,10 +136,11 @@ ${timeline.rollback.changes
 
   // Relay: handover result, then each drain poll.
   const relayPoints = events
-    .filter(
-      (e) => (e.step === "drain" || e.step === "handover") && (e.type === "step.progress" || e.type === "step.done"),
+    .flatMap((e) =>
+      (e.step === "drain" || e.step === "handover") && (e.type === "step.progress" || e.type === "step.done")
+        ? [{ at: Date.parse(e.at), r: e.result as RelaySummary | undefined }]
+        : [],
     )
-    .map((e) => ({ at: Date.parse(e.at), r: e.result as RelaySummary | undefined }))
     .filter((p): p is { at: number; r: RelaySummary } => typeof p.r?.total === "number");
   const lastRelay = relayPoints.at(-1)?.r;
   const clients = lastRelay?.staleClients ?? [];

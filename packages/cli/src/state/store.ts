@@ -5,7 +5,7 @@ import { writeFileAtomic, type ChangeOutcome, type DnsRecord } from "@cutover/dn
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { failpoint } from "./failpoint.js";
-import type { StepKind } from "../timeline/plan.js";
+import { STEP_KINDS, type StepKind } from "@cutover/core";
 
 export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped";
 
@@ -38,20 +38,57 @@ export interface RunState {
   originals: DnsRecord[];
   steps: Partial<Record<StepKind, StepState>>;
   /** Set once the whole move has been rolled back. */
-  rolledBack?: {
-    at: string;
-    outcomes: Array<Pick<ChangeOutcome, "status"> & { id?: string; name: string; type: string }>;
-  };
+  rolledBack?: { at: string; outcomes: RollbackOutcome[] };
   createdAt: string;
   updatedAt: string;
 }
 
-export interface JournalEvent {
-  at: string;
+/** A rolled-back record's outcome, as the journal keeps it. */
+export type RollbackOutcome = Pick<ChangeOutcome, "status"> & {
+  id?: string;
+  name: string;
   type: string;
-  step?: StepKind;
-  [key: string]: unknown;
-}
+  error?: string;
+};
+
+/** The events of a step's attempts; `applyEvent` says what each does to the step's state. */
+export type StepEvent =
+  | { at: string; type: "step.start"; step: StepKind; attempt: number }
+  | { at: string; type: "step.done"; step: StepKind; result?: unknown }
+  /** An open-ended step (watch, drain) did a round: run it again at `next`. */
+  | { at: string; type: "step.progress"; step: StepKind; result?: unknown; next: string }
+  /** A failed attempt: tried again after the backoff (`retry`), or given up (`failed`); `records` as far as they got. */
+  | {
+      at: string;
+      type: "step.retry" | "step.failed";
+      step: StepKind;
+      error: string;
+      attempt: number;
+      records?: unknown;
+    }
+  /** A person asked for a failed step to be tried again. */
+  | { at: string; type: "step.retry-failed"; step: StepKind; error?: string | undefined };
+
+/** The events of the run as a whole (no step). */
+export type RunEvent = { step?: undefined } & (
+  | {
+      at: string;
+      type: "run.created";
+      plan: string;
+      hash: string;
+      /** The plan's details (absent in journals written before it was added: planned at creation). */
+      planInfo?: RunState["plan"];
+      originals: DnsRecord[];
+    }
+  | { at: string; type: "plan.accepted"; hash: string; text?: string; acceptRisk?: boolean; diff?: string }
+  | { at: string; type: "rollback.start" | "rollback.edge-cancelled" }
+  | { at: string; type: "rollback.dns" | "rollback.dns.partial" | "rollback.done"; outcomes: RollbackOutcome[] }
+  | { at: string; type: "edge.deployed"; script: string; url: string; steps: string[] }
+  | { at: string; type: "edge.removed"; script: string; removed: boolean }
+);
+
+/** One line of the journal: a union keyed by `type`. */
+export type JournalEvent = StepEvent | RunEvent;
 
 export function hashPlanText(text: string): string {
   return createHash("sha256").update(text).digest("hex");
@@ -66,7 +103,6 @@ export function stateDirFor(planPath: string, name: string, override?: string, c
  * A plan's journal: an append-only event log (JSON lines, fsynced) and an atomically written state
  * snapshot, both mode 0600 in a 0700 directory.
  */
-const STEP_KINDS = ["lower", "preflight", "handover", "swap", "watch", "drain", "restore"] as const;
 
 const recordSchema = z.looseObject({
   id: z.string(),

@@ -142,13 +142,12 @@ export async function preflightStep(
   const failed = checks.filter((c) => !c.ok);
   for (const c of checks) rt.say(`preflight ${c.ok ? "ok  " : "FAIL"} ${c.check}: ${c.detail}`);
   if (failed.length > 0) {
-    const err = new StepFailed(
+    throw new StepFailed(
       "preflight",
       failed.map((c) => `${c.check}: ${c.detail}`).join("; "),
       "the swap has not happened; fix the new host and run again",
+      checks,
     );
-    (err as StepFailed & { records?: unknown }).records = checks;
-    throw err;
   }
   return { status: "done", result: { checks } };
 }

@@ -49,9 +49,12 @@ export interface StepExecutors {
 export class StepFailed extends CutoverError {
   override name = "StepFailed";
   readonly step: StepKind;
-  constructor(step: StepKind, message: string, hint?: string) {
+  /** What the step got done before it failed, record by record (or check by check), for the journal. */
+  readonly records: unknown[] | undefined;
+  constructor(step: StepKind, message: string, hint?: string, records?: unknown[]) {
     super(`${step} failed: ${message}`, { code: "E_STEP_FAILED", hint });
     this.step = step;
+    this.records = records;
   }
 }
 
@@ -159,12 +162,12 @@ async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): 
   if (!report.complete) {
     const bad = records.filter((r) => r.status !== "applied" && r.status !== "already");
     const lines = bad.map((r) => `${r.name} ${r.type}: ${r.status}${"error" in r ? ` (${r.error})` : ""}`);
-    const err = new StepFailed(
+    throw new StepFailed(
       step.kind,
       `${bad.length} of ${count(records.length, "record")} not done: ${lines.join("; ")}`,
+      undefined,
+      records,
     );
-    (err as StepFailed & { records?: unknown }).records = records;
-    throw err;
   }
   const applied = records.filter((r) => r.status === "applied").length;
   rt.say(`${step.kind}: ${applied} changed, ${records.length - applied} already in place`);
@@ -216,7 +219,7 @@ export async function runDueSteps(rt: StepRuntime, store: StateStore, executors:
     } catch (error) {
       const at = rt.now();
       const message = error instanceof Error ? error.message : String(error);
-      const records = (error as { records?: unknown }).records;
+      const records = error instanceof StepFailed ? error.records : undefined;
       const event = failureEvent(next, state, at, message, records);
       const exhausted = event.type === "step.failed";
       await store.record(state, event);

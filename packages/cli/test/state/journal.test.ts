@@ -5,6 +5,7 @@ import { parseZoneFile } from "@cutover/dns";
 import { afterEach, describe, expect, test } from "vitest";
 import { makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
+import { StateStore } from "../../src/state/store.js";
 
 const SWAP = "2027-12-01T14:00:00Z";
 let cleanup: Array<() => Promise<unknown>> = [];
@@ -36,6 +37,24 @@ async function lowered() {
 }
 
 describe("the journal is the truth; state.json is its cache", () => {
+  test("the warm sync's events are a step's like any other: the journal and state.json load with them", async () => {
+    // The journal's list of steps once left out the sync step: a plan with `sync:` journaled `step.start sync`
+    // and every later command called its own journal damaged (line N: not a journal event).
+    const { dir, state } = await lowered();
+    const at = "2027-11-30T13:05:00.000Z";
+    const lines = [
+      { at, type: "step.start", step: "sync", attempt: 1 },
+      { at, type: "step.done", step: "sync", result: { copied: 3 } },
+    ];
+    writeFileSync(join(dir, "events.jsonl"), lines.map((l) => `${JSON.stringify(l)}\n`).join(""), { flag: "a" });
+    const loaded = await new StateStore(dir).load();
+    expect(loaded.state?.steps.sync).toMatchObject({ status: "done", attempts: 1, result: { copied: 3 } });
+    expect(loaded.rebuilt).toMatch(/behind the journal/);
+    // The cache written with the sync step in it is read back as it is (not called damaged and rebuilt).
+    expect((state().steps as Record<string, unknown>).sync).toMatchObject({ status: "done" });
+    expect((await new StateStore(dir).load()).rebuilt).toBeUndefined();
+  });
+
   test("state.json moved away after the lower: rebuilt from events.jsonl, the originals stay the originals", async () => {
     const { move, at, dir, events, state, original } = await lowered();
     const originals = events()[0]!.originals!;
