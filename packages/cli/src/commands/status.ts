@@ -1,4 +1,3 @@
-import type { HandoverStatus } from "@cutover/relay";
 import { syncSummary } from "../timeline/relay.js";
 import { Command } from "@commander-js/extra-typings";
 import { canonicalIp, sameIp, type DnsRecord } from "@cutover/dns";
@@ -12,6 +11,7 @@ import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "../schedule/edge.js";
 import { withStateOption, planFileOf } from "./_options.js";
 import { readNotifyRecord } from "../notify/notifier.js";
+import { resultOf } from "../timeline/results.js";
 import { notificationLines } from "../notify/status.js";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
@@ -160,8 +160,8 @@ Examples:
             `  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}${r.stays ? c.dim("  stays (same RRset)") : ""}`,
           );
         }
-        const watch = state.steps.watch?.result as { summary?: string } | undefined;
-        const relay = (state.steps.drain?.result ?? state.steps.handover?.result) as { summary?: string } | undefined;
+        const watch = resultOf(state, "watch");
+        const relay = resultOf(state, "drain") ?? resultOf(state, "handover");
         if (state.rolledBack) {
           // What the watch and the relay said before the rollback is not where the move stands now.
           if (watch?.summary)
@@ -171,7 +171,7 @@ Examples:
           if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
           if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
         }
-        const sync = syncSummary((state.steps.handover?.result as { handover?: HandoverStatus } | undefined)?.handover);
+        const sync = syncSummary(resultOf(state, "handover")?.handover);
         if (sync) out.line(`${c.bold("Sync")}  ${sync}`);
         if (notify) for (const l of notificationLines(out, notify, tz)) out.line(l);
         if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);

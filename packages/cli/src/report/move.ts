@@ -2,10 +2,10 @@ import { formatDuration } from "../plan/duration.js";
 import { formatAt } from "../output/time.js";
 import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
-import type { HandoverStatus } from "@cutover/relay";
 import { syncSummary, type RelaySummary } from "../timeline/relay.js";
 import type { Lane, WatchResult } from "../timeline/watch.js";
 import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
+import { resultOf } from "../timeline/results.js";
 import { count } from "../output/words.js";
 
 interface RecordRow {
@@ -153,7 +153,7 @@ ${timeline.rollback.changes
   const moved = addressesMoved(timeline);
   const swapDone = state.steps.swap?.doneAt;
   const watchDone = state.steps.watch?.status === "done" ? state.steps.watch.doneAt : undefined;
-  const gaveUp = (state.steps.watch?.result as { gaveUp?: boolean } | undefined)?.gaveUp === true;
+  const gaveUp = resultOf(state, "watch")?.gaveUp === true;
   const world =
     swapDone && watchDone && !gaveUp
       ? `${formatDuration(Date.parse(watchDone) - Date.parse(swapDone)) || "0s"} after the swap (${t(watchDone)})`
@@ -167,7 +167,7 @@ ${timeline.rollback.changes
   const ran = timeline.steps
     .filter((s) => state.steps[s.kind]?.doneAt && state.steps[s.kind]?.status === "done")
     .map((s) => `${s.kind} ${t(state.steps[s.kind]!.doneAt)}`);
-  const syncLine = syncSummary((state.steps.handover?.result as { handover?: HandoverStatus } | undefined)?.handover);
+  const syncLine = syncSummary(resultOf(state, "handover")?.handover);
   const headline = [
     `<li><b>Moved</b> ${esc(count(moved.names.length, "record"))} (${esc(moved.names.slice(0, 6).join(", "))}${moved.names.length > 6 ? ", …" : ""}) from <b>${esc(moved.from.join(", ") || "–")}</b> to <b>${esc(moved.to.join(", ") || "–")}</b></li>`,
     `<li><b>Steps</b> ${ran.length ? ran.join(" · ") : "none done yet"}</li>`,

@@ -1,14 +1,12 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from "node:tls";
-import type { StepOutcome, StepRuntime } from "./run.js";
+import type { StepRuntime } from "./run.js";
+import type { PreflightCheck, StepOutcome } from "./results.js";
+
 import { StepFailed } from "./run.js";
 import { syncChecks } from "./sync.js";
 
-export interface PreflightCheck {
-  check: string;
-  ok: boolean;
-  detail: string;
-}
+export type { PreflightCheck };
 
 const IMPLICIT_TLS = new Set([443, 465, 993, 995]);
 const SMTP = new Set([25, 587]);
@@ -131,7 +129,7 @@ export async function runPreflightChecks(
 export async function preflightStep(
   rt: StepRuntime,
   env: Record<string, string | undefined> = process.env,
-): Promise<StepOutcome> {
+): Promise<StepOutcome<"preflight">> {
   const { plan } = rt.loaded;
   const target = plan.new.ipv4 ?? plan.new.ipv6!;
   const names = [...new Set(rt.timeline.targets.map((r) => r.name))];

@@ -21,12 +21,16 @@ import { processAlive } from "../state/lock.js";
 
 import type { LoadedPlan } from "../plan/load.js";
 
+export type { RelaySummary };
+
 const run = promisify(execFile);
 
 import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
 import { formatHoldLines } from "../output/relay.js";
-import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
+import { StepFailed, type StepRuntime } from "./run.js";
+import { resultOf, type RelaySummary, type StepOutcome } from "./results.js";
+
 import { count } from "../output/words.js";
 
 /**
@@ -91,16 +95,6 @@ export function localRelayDriver(stateDir: string): RelayDriver & { adminPath: s
   };
 }
 
-export interface RelaySummary {
-  summary: string;
-  active: number;
-  total: number;
-  /** The clients that still arrived after the swap: the users of stale resolvers. */
-  staleClients: Array<{ address: string; total: number; lastSeen: string; bytesIn: number; bytesOut: number }>;
-  /** Times the relay was restarted by its supervisor (each restart is in the journal with this count). */
-  restarts: number;
-}
-
 /**
  * The relay only holds the old host's ports from the handover on, so every client it has seen arrived
  * after the swap with a stale answer: the users of stale resolvers.
@@ -147,7 +141,7 @@ export function syncSummary(h: HandoverStatus | null | undefined): string | unde
  * The handover step: the relay takes the old host's ports (rebind or redirect) and the plan's services
  * stop. A relay already running (deployed and armed ahead) is checked; otherwise it is started now.
  */
-export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promise<StepOutcome> {
+export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promise<StepOutcome<"handover">> {
   let s = await driver.status();
   if (!s) {
     const config = planRelayConfig(rt.loaded.plan, { adminPath: (driver as { adminPath?: string }).adminPath ?? "" });
@@ -202,12 +196,12 @@ export async function handoverStep(rt: StepRuntime, driver: RelayDriver): Promis
  * relay stops accepting, lets open connections finish and stops; the clients that still arrived after
  * the swap (the users of stale resolvers) are kept for the report.
  */
-export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<StepOutcome> {
+export async function drainStep(rt: StepRuntime, driver: RelayDriver): Promise<StepOutcome<"drain">> {
   const { quiet, deadline } = rt.loaded.plan.schedule.drain;
   const swap = rt.timeline.swapAt.getTime();
   const now = rt.now().getTime();
   const s = await driver.status();
-  const previous = (rt.state.steps.drain?.result ?? {}) as Partial<RelaySummary>;
+  const previous = resultOf(rt.state, "drain") ?? {};
   if (!s || s.state === "stopped") {
     return { status: "done", result: { ...previous, summary: `${previous.summary ?? "relay"}; stopped` } };
   }

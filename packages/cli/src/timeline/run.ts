@@ -5,6 +5,7 @@ import {
   nextAction,
   retryDelayMs,
   retryWindowEnd,
+  type DnsStepKind,
   type NextAction,
   type PolicyStep,
   type PolicyTimeline,
@@ -15,10 +16,10 @@ import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
 import type { JournalEvent, RunState, StateStore, StepState } from "../state/store.js";
 import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
+import type { DnsRecordRow, StepOutcome } from "./results.js";
 import { count } from "../output/words.js";
 
-/** What a step did: finished, or must be polled again (watch, drain) at a later time. */
-export type StepOutcome = { status: "done"; result?: unknown } | { status: "wait"; until: Date; result?: unknown };
+export type { StepOutcome };
 
 export interface StepRuntime {
   loaded: LoadedPlan;
@@ -39,11 +40,11 @@ export interface StepRuntime {
 
 /** The effects of the steps that are not DNS changes; injected so each part can be swapped or tested. */
 export interface StepExecutors {
-  preflight?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
-  handover?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
-  watch?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
-  drain?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
-  sync?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome>;
+  preflight?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome<"preflight">>;
+  handover?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome<"handover">>;
+  watch?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome<"watch">>;
+  drain?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome<"drain">>;
+  sync?: (rt: StepRuntime, step: TimelineStep) => Promise<StepOutcome<"sync">>;
 }
 
 export class StepFailed extends CutoverError {
@@ -137,7 +138,7 @@ export function nextDueAt(step: TimelineStep, s: StepState | undefined): number 
   return Math.max(step.at.getTime(), p?.retryAt ?? 0, p?.pollAt ?? 0);
 }
 
-function summarize(report: ApplyReport) {
+function summarize(report: ApplyReport): DnsRecordRow[] {
   return report.outcomes.map((o) => ({
     zone: o.change.zone,
     name: o.change.name,
@@ -152,7 +153,7 @@ function summarize(report: ApplyReport) {
 }
 
 /** Applies a DNS step's change set; partial results are journaled record by record and the step fails. */
-async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): Promise<StepOutcome> {
+async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): Promise<StepOutcome<DnsStepKind>> {
   const report = await applyChangeSet(rt.provider, set, {
     ...(rt.signal ? { signal: rt.signal } : {}),
     onZoneDone: () => failpoint(`zone-applied:${step.kind}`),

@@ -6,14 +6,10 @@ import { UserError } from "../errors.js";
 import { silentReporter, type Reporter } from "../output/reporter.js";
 
 import type { LoadedPlan } from "../plan/load.js";
-import { StepFailed, type StepOutcome, type StepRuntime } from "./run.js";
+import { StepFailed, type StepRuntime } from "./run.js";
+import type { PreflightCheck, StepOutcome, WarmSyncResult } from "./results.js";
 
-/** One check of what the sync needs (the preflight step lists them with its own). */
-export interface PreflightCheck {
-  check: string;
-  ok: boolean;
-  detail: string;
-}
+export type { PreflightCheck, WarmSyncResult };
 
 /**
  * Where the sync's commands run: on the old host, over SSH (old.ssh), or on this machine when the plan has
@@ -67,15 +63,6 @@ function shellOf(host: OldHost): OldHostShell {
     run: (argv, timeoutMs = 3_600_000) => host.exec(argv, { sudo: true, timeoutMs }),
     close: () => host.close(),
   };
-}
-
-export interface WarmSyncResult {
-  host: string;
-  dryRun: boolean;
-  paths: Array<{ from: string; to: string; delete: boolean; files: number; bytes: number; command: string[] }>;
-  files: number;
-  bytes: number;
-  durationMs: number;
 }
 
 /**
@@ -195,7 +182,10 @@ function runnerShell(rt: StepRuntime, env: Record<string, string | undefined>): 
 }
 
 /** The timeline's warm pass (the `sync` step), on the old host. */
-export async function warmSyncStep(rt: StepRuntime, env: Record<string, string | undefined>): Promise<StepOutcome> {
+export async function warmSyncStep(
+  rt: StepRuntime,
+  env: Record<string, string | undefined>,
+): Promise<StepOutcome<"sync">> {
   const shell = await runnerShell(rt, env);
   try {
     const r = await runWarmSync(rt.loaded, shell, rt.say, false);

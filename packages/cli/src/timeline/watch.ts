@@ -12,9 +12,12 @@ import {
 import type { Plan } from "../plan/schema.js";
 import type { RunState } from "../state/store.js";
 import { formatUtc } from "../output/timeline.js";
-import type { StepOutcome, StepRuntime } from "./run.js";
+import type { StepRuntime } from "./run.js";
+import { resultOf, type Lane, type StepOutcome, type WatchResult } from "./results.js";
 import type { TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
+
+export type { Lane, WatchResult };
 
 /**
  * The watcher of a run in this process (streaks need consecutive rounds by the same watcher), with the
@@ -94,46 +97,6 @@ export function planWatchOptions(
   };
 }
 
-export interface WatchResult {
-  summary: string;
-  propagated: boolean;
-  progress: number;
-  rounds: number;
-  shares: Array<{ group: string; shareNew: number }>;
-  stale: Array<{
-    resolver: string;
-    operator?: string;
-    location?: string;
-    name: string;
-    status: string;
-    expiresAt?: string;
-  }>;
-  expectedBy?: string;
-  bound?: string;
-  /** What was asked: each name with its type (`example.com TXT` for an SPF record the swap changed). */
-  checked?: string[];
-  /** Each resolver's verdict this round (all its names and types), for the report's lanes. */
-  lanes?: Lane[];
-  /**
-   * Every reachable answer of this round was new (and the authoritative check complete): what a `tick`,
-   * which does one round per process, compares with the journaled round before it.
-   */
-  allNew?: boolean;
-}
-
-export interface Lane {
-  resolver: string;
-  group: string;
-  /** Who runs it and where (the built-in set or the plan's labels). */
-  operator?: string;
-  location?: string;
-  /** NEW when every name and type answered new; else the first other verdict. */
-  status: string;
-  propagated: boolean;
-  /** When its cache of the old answer must expire (observed remaining TTL). */
-  expiresAt?: string;
-}
-
 function lanesOf(targets: PropagationRound["targets"]): Lane[] {
   const by = new Map<string, PropagationRound["targets"]>();
   for (const t of targets) {
@@ -208,7 +171,7 @@ function summarize(rounds: PropagationRound[], roundCount: number): WatchResult 
  * can judge "two consecutive rounds all new" by itself), then done when propagated, or when the bound
  * (swap + the highest old TTL + margin, or propagation.timeout) has passed with stale resolvers listed.
  */
-export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<StepOutcome> {
+export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<StepOutcome<"watch">> {
   const { plan } = rt.loaded;
   let watch = watchers.get(rt.state);
   if (!watch) {
@@ -224,7 +187,7 @@ export async function watchStep(rt: StepRuntime, step: TimelineStep): Promise<St
     });
     watchers.set(rt.state, watch);
   }
-  const previous = rt.state.steps.watch?.result as Partial<WatchResult> | undefined;
+  const previous = resultOf(rt.state, "watch");
   let round = await watch.round();
   if (!round.propagated && watch.report().rounds === 1 && rt.sleep && !rt.oneShot) {
     await rt.sleep(watch.nextInterval(), rt.signal);
