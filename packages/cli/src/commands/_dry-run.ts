@@ -6,7 +6,7 @@ import { changeSetToJson } from "../output/timeline.js";
 import { loadPlan } from "../plan/load.js";
 import { planTimeline } from "../timeline/plan.js";
 import { readPlanRecords } from "../timeline/records.js";
-import { isFinished, nextDueAt } from "../timeline/run.js";
+import { dueInTurn } from "../timeline/run.js";
 import type { RunState } from "../state/store.js";
 import { openSession } from "../timeline/session.js";
 
@@ -38,9 +38,7 @@ export async function printDryRun(
     timeline = result.timeline;
   }
   const empty: RunState = state ?? ({ steps: {} } as RunState);
-  const due = timeline.steps.filter(
-    (s) => !isFinished(empty.steps[s.kind]) && nextDueAt(s, empty.steps[s.kind]) <= now.getTime(),
-  );
+  const due = dueInTurn(timeline, empty, now.getTime());
   out.data({
     dryRun: true,
     journal: state !== undefined,

@@ -1,6 +1,6 @@
 import type { RunState } from "../state/store.js";
 import type { Timeline } from "../timeline/plan.js";
-import { isFinished, nextDueAt } from "../timeline/run.js";
+import { decide, isFinished, nextDueAt } from "../timeline/run.js";
 import type { Reporter } from "./reporter.js";
 import { formatDuration } from "../plan/duration.js";
 import { formatAt } from "./time.js";
@@ -12,10 +12,14 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
   let nextMarked = false;
   // Times with seconds on every row: the column lines up, and a step done at 14:00:00 reads 14:00:00Z, not 14:00Z.
   const at = (d: Date) => formatAt(d, timeZone, { seconds: true });
+  // What core's policy says of each step not yet run: due now, or waiting (its time, a retry, a poll, a hold).
+  const action = decide(t, state, now.getTime());
+  const waits = new Map(action.waiting.map((w) => [w.step.step.kind, w.wait]));
   const rows = t.steps.map((step) => {
     const s = state.steps[step.kind];
     let mark: string;
     let when: string;
+    let held = "";
     if (state.rolledBack && !isFinished(s)) {
       mark = c.dim("–");
       when = "rolled back";
@@ -32,7 +36,10 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
       mark = c.yellow("▶");
       when = "in progress";
     } else {
-      const due = nextDueAt(step, s);
+      // A step waiting for another keeps its own time; else the time the policy gives (a held swap: later).
+      const wait = waits.get(step.kind);
+      const due = wait && wait.for !== "step" ? wait.until : nextDueAt(step, s);
+      if (wait?.for === "hold") held = c.dim(`  (held until the highest old TTL has passed since the ${wait.after})`);
       const left = due - now.getTime();
       if (!nextMarked) {
         mark = c.cyan("→");
@@ -41,7 +48,7 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
       when = left > 0 ? `${at(new Date(due))} in ${formatDuration(left)}` : "due now";
     }
     const err = s?.error && s.status !== "done" ? c.red(`  (${s.error})`) : "";
-    return { mark, label: step.label, when, rest: `${step.summary}${err}` };
+    return { mark, label: step.label, when, rest: `${step.summary}${err}${held}` };
   });
   const whenW = Math.max(...rows.map((r) => r.when.length));
   return rows.map((r) => `${r.mark} ${c.bold(r.label.padEnd(labelW))}${r.when.padEnd(whenW)}  ${r.rest}`);

@@ -132,6 +132,22 @@ export function decide(timeline: Timeline, state: RunState, now: number): NextAc
   return nextAction(policyOf(timeline), (p) => progressOf(state.steps[p.step.kind]), now);
 }
 
+/**
+ * What a tick at `now` would run, in order, if every step it starts finished: the steps due now, then those
+ * their end makes due (a tick goes on until nothing is due). A step held after another (the swap after a
+ * drop done now) is not among them. For `--dry-run`.
+ */
+export function dueInTurn(timeline: Timeline, state: RunState, now: number): TimelineStep[] {
+  const assumed: RunState = { ...state, steps: { ...state.steps } };
+  const out: TimelineStep[] = [];
+  for (;;) {
+    const next = decide(timeline, assumed, now).due[0];
+    if (!next) return out;
+    out.push(next.step);
+    assumed.steps[next.step.kind] = { status: "done", attempts: 1, doneAt: new Date(now).toISOString() };
+  }
+}
+
 /** When a pending step may next run, leaving aside the steps it waits for: its time, retry backoff or poll time. */
 export function nextDueAt(step: TimelineStep, s: StepState | undefined): number {
   const p = progressOf(s);

@@ -60,3 +60,29 @@ test("a tick in the watch does one round and exits without waiting; two ticks wi
   expect(done).toBe(true);
   expect(slept).toEqual([]);
 });
+
+test("a TTL drop done late holds the swap for the highest old TTL; status and --dry-run say so (one policy with the Worker)", async () => {
+  // Lower due 2027-11-30T13:00:00Z; no runner woke until 2027-12-01T13:50Z: the drop lands 10 minutes before
+  // the swap, while caches may hold the old address for 24 h. The swap waits until 24 h after the drop.
+  const move = await makeMoveDir({ swapAt: "2027-12-01T14:00:00Z" });
+  cleanup.push(move.close);
+  const tick = (at: string, ...args: string[]) =>
+    runCli(["tick", "--json", ...args], { cwd: move.dir, now: new Date(at) });
+  expect((await tick("2027-11-29T10:00:00Z")).code).toBe(0);
+  const late = await tick("2027-12-01T13:50:00Z");
+  expect(late.code, late.stderr).toBe(0);
+  expect(JSON.parse(late.stdout).ran.map((r: { kind: string }) => r.kind)).toEqual(["lower", "preflight"]);
+  const atSwap = await tick("2027-12-01T14:00:05Z");
+  expect(atSwap.code, atSwap.stderr).toBe(0);
+  const out = JSON.parse(atSwap.stdout);
+  expect(out.ran.map((r: { kind: string }) => r.kind)).toEqual(["handover"]);
+  expect(out.nextAt).toBe("2027-12-02T13:50:00.000Z");
+  const dry = await tick("2027-12-01T14:10:00Z", "--dry-run");
+  expect(JSON.parse(dry.stdout).due).toEqual([]);
+  const status = await runCli(["status"], { cwd: move.dir, now: new Date("2027-12-01T14:10:00Z") });
+  expect(status.stdout).toMatch(
+    /T0\s+2027-12-02 13:50:00Z in 23h40m\s+swap .*held until the highest old TTL has passed since the lower/,
+  );
+  const swapped = await tick("2027-12-02T13:50:00Z");
+  expect(JSON.parse(swapped.stdout).ran.map((r: { kind: string }) => r.kind)).toContain("swap");
+});
