@@ -116,6 +116,7 @@ export {
   type AuthoritativeServerResult,
   type ZoneAuthoritativeCheck,
 } from "./propagation/authoritative.js";
+export { readServed, servedRrsets, waitServed, type ServedOptions, type ServedReport } from "./propagation/served.js";
 export {
   createPropagationWatch,
   summarizeObservations,

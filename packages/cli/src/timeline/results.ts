@@ -25,6 +25,8 @@ export interface DnsRecordRow {
 
 export interface DnsStepResult {
   records: DnsRecordRow[];
+  /** The authoritative servers that served the step's change (`ns1.example.com 192.0.2.53`). */
+  servedBy?: string[];
 }
 
 /** One check of the preflight (or of what the sync needs). */

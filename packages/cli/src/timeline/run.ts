@@ -11,7 +11,8 @@ import {
   type PolicyTimeline,
   type StepProgress,
 } from "@cutover/core";
-import { applyChangeSet, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
+import { applyChangeSet, waitServed, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
+import { authoritativeOf } from "../plan/authoritative.js";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
 import type { JournalEvent, RunState, StateStore, StepState } from "../state/store.js";
@@ -188,6 +189,23 @@ async function runDnsStep(rt: StepRuntime, step: TimelineStep, set: ChangeSet): 
   }
   const applied = records.filter((r) => r.status === "applied").length;
   rt.say(`${step.kind}: ${applied} changed, ${records.length - applied} already in place`);
+  // Done when observable: the zone's authoritative servers serve the change (a bounded wait; else retried).
+  const auth = authoritativeOf(rt.loaded.plan);
+  if (auth && set.changes.length > 0) {
+    // A tick is bounded: a shorter wait, and the next tick reads again.
+    const served = await waitServed(set, {
+      ...auth,
+      timeoutMs: rt.oneShot ? 5000 : 20_000,
+      ...(rt.signal ? { signal: rt.signal } : {}),
+    });
+    for (const n of served.notes) rt.say(`${step.kind}: ${n}`);
+    if (!served.served) {
+      throw new StepFailed(step.kind, `written, but not served yet: ${served.problems.join("; ")}`, undefined, records);
+    }
+    if (served.servers.length > 0)
+      rt.say(`${step.kind}: served by ${count(served.servers.length, "authoritative server")}`);
+    return { status: "done", result: { records, servedBy: served.servers } };
+  }
   return { status: "done", result: { records } };
 }
 

@@ -1,7 +1,6 @@
 import {
   createPropagationWatch,
   parseResolverList,
-  parseServerSpec,
   spfWithNew,
   type DnsRecord,
   type PropagationCheckSet,
@@ -11,6 +10,7 @@ import {
 } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
 import type { RunState } from "../state/store.js";
+import { authoritativeOf } from "../plan/authoritative.js";
 import { formatUtc } from "../output/timeline.js";
 import type { StepRuntime } from "./run.js";
 import { resultOf, type Lane, type StepOutcome, type WatchResult } from "./results.js";
@@ -81,17 +81,9 @@ export function planWatchOptions(
   plan: Plan,
   oldTtl: number,
 ): Pick<PropagationWatchOptions, "resolvers" | "authoritative" | "lowTtl" | "oldTtl"> {
-  const auth = plan.propagation.authoritative;
   return {
     resolvers: parseResolverList(plan.propagation.resolvers),
-    authoritative:
-      auth === false
-        ? (false as const)
-        : {
-            ...(auth.bootstrap ? { bootstrap: parseServerSpec(auth.bootstrap) } : {}),
-            ...(auth.nsAddresses ? { nsAddresses: auth.nsAddresses } : {}),
-            ...(auth.parent === false ? { parent: false as const } : {}),
-          },
+    authoritative: authoritativeOf(plan) ?? (false as const),
     lowTtl: plan.dns.lowTtl,
     oldTtl,
   };
