@@ -23,7 +23,19 @@ export async function createProviderForPlan(
   }
   // The plan's schema for this provider is the definition's own (schema.ts), so its options fit its factory.
   const create = definition.create as ProviderFactory;
-  const { provider, zones, apiUrl, batchSize, records, lowTtl: _lowTtl, maxChanges: _max, ...options } = dns;
+  const {
+    provider,
+    zones,
+    apiUrl,
+    batchSize,
+    records,
+    lowTtl: _lowTtl,
+    maxChanges: _max,
+    requestTimeout,
+    ...rest
+  } = dns;
+  // Every provider takes its per-request timeout as options.timeoutMs.
+  const options = requestTimeout === undefined ? rest : { ...rest, timeoutMs: requestTimeout };
   return create({
     provider,
     zones,

@@ -73,6 +73,8 @@ const dnsCommon = {
   batchSize: z.number().int().min(1).max(3500).default(200),
   /** A change touching more records than this (or 30 % of a zone) needs --force. */
   maxChanges: z.number().int().min(1).max(1_000_000).default(20),
+  /** How long one request to the provider may take before it is retried (default: the provider's, 10-60 s). */
+  requestTimeout: duration.optional(),
 };
 
 /** The kinds of values provider options hold, with the plan's own validators (and messages) for each. */
