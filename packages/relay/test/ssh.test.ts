@@ -177,11 +177,33 @@ describe("SSH upstream against a real OpenSSH sshd", () => {
       { log: (l) => lines.push(l) },
     );
     const port = relay.bound()[0]!.port!;
-    // kill the session process (by its PID) and the listener, then bring sshd back
-    const session = execFileSync("ps", ["-o", "pid=", "--ppid", String(sshd.child.pid)], { encoding: "utf8" }).trim();
+    // Kill the connection's processes (by PID: sshd's per-connection process and its unprivileged child,
+    // which holds the socket too) and the listener, then bring sshd back. Once under load (CI-like, load 6)
+    // "closed; will reconnect" did not come within 5 s when only the direct children were killed.
+    const children = (pid: string): string => {
+      try {
+        return execFileSync("ps", ["-o", "pid=", "--ppid", pid], { encoding: "utf8" });
+      } catch {
+        return ""; // ps exits 1 when there are none
+      }
+    };
+    const tree = (pid: string): string[] => {
+      const kids = children(pid)
+        .split("\n")
+        .map((p) => p.trim())
+        .filter(Boolean);
+      return kids.flatMap((k) => [k, ...tree(k)]);
+    };
+    const session = tree(String(sshd.child.pid));
     await sshd.stop();
-    for (const pid of session.split("\n").filter(Boolean)) process.kill(Number(pid), "SIGTERM");
-    await waitFor(() => lines.some((l) => l.includes("closed; will reconnect")));
+    for (const pid of session) {
+      try {
+        process.kill(Number(pid), "SIGTERM");
+      } catch {
+        // already gone with its parent
+      }
+    }
+    await waitFor(() => lines.some((l) => l.includes("closed; will reconnect")), 15_000);
     // while it is down, a client fails fast (reset), it is not left hanging
     const down = await dial({ port });
     expect((await readAll(down)).data.length).toBe(0);
