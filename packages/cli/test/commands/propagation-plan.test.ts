@@ -86,6 +86,9 @@ describe("cutover propagation (what the plan moves)", () => {
     const missing = await runCli(["propagation", "--plan", "nope.yaml"], { cwd: move.dir, now });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no plan file at nope\.yaml/);
+    const nowhere = await runCli(["propagation"], { cwd: join(move.dir, "zones"), now });
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toMatch(/no plan file at cutover\.yaml.*\n.*or name what to check: cutover propagation/);
     const noExpect = await run("propagation", "www.example.com");
     expect(noExpect.code).toBe(2);
     expect(noExpect.stderr).toMatch(/say what is new with --expect/);

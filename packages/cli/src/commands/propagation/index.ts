@@ -439,7 +439,18 @@ async function runPropagationCommand(
  * the new address (changed by hand with `cutover dns swap`) are checked too.
  */
 async function planChecks(deps: Deps, out: ReturnType<typeof createReporter>, opts: Opts) {
-  const loaded = await loadPlan(opts.plan, { cwd: deps.cwd, now: deps.now(), allowPastSwap: true });
+  const loaded = await loadPlan(opts.plan, { cwd: deps.cwd, now: deps.now(), allowPastSwap: true }).catch(
+    (error: unknown) => {
+      // Without names, a missing cutover.yaml may only mean the user meant to name what to check.
+      if (opts.plan === undefined && error instanceof UserError && error.code === "E_PLAN_READ")
+        throw new UserError(error.message, {
+          code: error.code,
+          exitCode: 2,
+          details: ["or name what to check: cutover propagation www.example.com --expect 203.0.113.20"],
+        });
+      throw error;
+    },
+  );
   const { plan } = loaded;
   const store = new StateStore(stateDirFor(loaded.path, plan.name, opts.state, deps.cwd));
   const { state } = await store.load({ repair: false });
