@@ -465,6 +465,41 @@ export async function waitForAcceptQueues(
   }
 }
 
+/**
+ * After the services stop: forgets the connection-tracking entries of the connections they reset. nft's
+ * redirect lives in a nat chain, which sees only the first packet of a new entry; a reset leaves its entry
+ * in CLOSE state for 10 s, and a client that reuses the same source port within them sends a SYN the kernel
+ * attaches to that stale entry (it reopens one only when the client closed it), so the SYN bypasses the
+ * redirect and is refused by the stopped service's port. Deleting those entries makes every such SYN new.
+ * Needs `conntrack` (conntrack-tools); without it the relay says so and goes on. Returns the entries deleted.
+ */
+export async function forgetClosedConnections(
+  ports: readonly number[],
+  log: (line: string) => void,
+): Promise<number | undefined> {
+  let deleted = 0;
+  for (const port of ports) {
+    try {
+      const r = await run("conntrack", ["-D", "-p", "tcp", "--orig-port-dst", String(port), "--state", "CLOSE"], {
+        timeout: 5000,
+      });
+      deleted += Number(/(\d+) flow entr/.exec(`${r.stdout}${r.stderr}`)?.[1] ?? 0);
+    } catch (error) {
+      const e = error as { code?: string | number; stderr?: string; stdout?: string };
+      if (e.code === "ENOENT") {
+        log(
+          "handover: conntrack (conntrack-tools) is not installed: a client that reuses, within 10 s, the port of a connection the stopped service reset can be refused once",
+        );
+        return undefined;
+      }
+      // Exit 1 with "0 flow entries" is nothing to delete.
+      deleted += Number(/(\d+) flow entr/.exec(`${e.stdout ?? ""}${e.stderr ?? ""}`)?.[1] ?? 0);
+    }
+  }
+  if (deleted > 0) log(`handover: forgot ${deleted} connection(s) the stopped services reset (conntrack)`);
+  return deleted;
+}
+
 /** Runs the stop command once per service, in order; returns the ones that failed with their error. */
 export async function stopServices(
   services: readonly string[],

@@ -12,6 +12,7 @@ import {
   planFirewall,
   planRedirect,
   REBIND_WITHOUT_FIREWALL,
+  forgetClosedConnections,
   stopServices,
   waitForAcceptQueues,
   type FirewallGuard,
@@ -142,8 +143,16 @@ async function redirect(ctx: HandoverContext, h: HandoverStatus): Promise<boolea
   const stops = stopServices(config.handover?.services ?? [], stopCommand(config), log).finally(
     () => (stoppingServices = false),
   );
+  // The connections the services reset must not keep their (un-redirected) tracking entries.
+  const forgotten = stops.then(() =>
+    forgetClosedConnections(
+      rules.map((r) => r.port),
+      log,
+    ),
+  );
   if (h.hold !== undefined) await hold.finish(h, stops);
   const result = await stops;
+  await forgotten;
   await relinker;
   for (const t of ctx.takeovers) if (!(await isRelayLinked(t))) await relinkUnix(t);
   h.stopped = result.stopped;
