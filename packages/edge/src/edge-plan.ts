@@ -185,11 +185,17 @@ const EDGE_REFUSALS: Record<string, string> = {
 };
 
 /**
- * The names of the secret bindings a provider needs besides the control token: its first token variable as
- * the provider declares it (the Worker reads the token under that name).
+ * The binding the provider's token is uploaded under: its first token variable as the provider declares it
+ * (the Worker hands its string bindings to the provider, which reads its own variables).
  */
+export function tokenBindingFor(provider: string): string | undefined {
+  return providerDefinition(provider)?.tokens[0];
+}
+
+/** The names of the secret bindings a provider needs: its token's (`tokenBindingFor`) and the control token. */
 export function secretNamesFor(provider: string): string[] {
-  return [providerDefinition(provider)?.tokens[0] ?? "CLOUDFLARE_API_TOKEN", "CONTROL_TOKEN"];
+  const token = tokenBindingFor(provider);
+  return [...(token === undefined ? [] : [token]), "CONTROL_TOKEN"];
 }
 
 /**

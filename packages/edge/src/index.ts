@@ -11,6 +11,7 @@ export {
   PLAN_MODULE,
   NOTIFY_SECRET_NAMES,
   secretNamesFor,
+  tokenBindingFor,
   type EdgeCheckSpec,
   type EdgeNotifyData,
   type EdgeDeployment,

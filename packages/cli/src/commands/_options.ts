@@ -11,18 +11,11 @@ export function parseNowOption(value: string | undefined, deps: Deps): Date {
   return new Date(ms);
 }
 
-/** `--state DIR`: every command that reads or writes a run's journal takes it. */
-export function withStateOption<A extends unknown[], O extends OptionValues, G extends OptionValues>(
-  command: Command<A, O, G>,
-) {
-  return command.option("--state <dir>", "the run's state directory (default: .cutover/NAME beside the plan)");
-}
-
-/** The options of the commands that start or continue a run (run, tick, schedule): `--state`, `--accept-risk`, `--force`. */
+/** The options of the commands that start or continue a run (run, tick, schedule): `--accept-risk`, `--force`. */
 export function withRunOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   command: Command<A, O, G>,
 ) {
-  return withStateOption(command)
+  return command
     .option("--accept-risk", "start even though the TTL drop cannot reach every cache before the swap")
     .option(
       "--force",
@@ -35,4 +28,9 @@ export function planFileOf(file: string | undefined, plan: string | undefined): 
   if (file !== undefined && plan !== undefined && file !== plan)
     throw new UsageError(`the plan file is given twice (${file} and --plan ${plan}); give it once`);
   return plan ?? file ?? "cutover.yaml";
+}
+
+/** As `planFileOf`, for a command that also works without a plan (`relay start --forward ...`): none given, none. */
+export function optionalPlanFileOf(file: string | undefined, plan: string | undefined): string | undefined {
+  return file === undefined && plan === undefined ? undefined : planFileOf(file, plan);
 }

@@ -1,10 +1,11 @@
-import { Command, Option } from "@commander-js/extra-typings";
+import { Option } from "@commander-js/extra-typings";
 import { access, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { providerDefinition, providerRegistry } from "@cutover/dns";
 import type { Deps } from "../context.js";
 import { UserError } from "../errors.js";
 import { createReporter } from "../output/reporter.js";
+import { defineCommand } from "./_define.js";
 
 /** A plan to start from: every section, with the choices explained. */
 export function planTemplate(provider: string, swapAt: Date): string {
@@ -47,46 +48,51 @@ propagation:
 }
 
 export function makeInitCommand(deps: Deps) {
-  return new Command("init")
-    .description("Write a plan file to start from, with every section explained")
-    .argument("[file]", "where to write it", "cutover.yaml")
-    .addOption(
-      new Option("--provider <name>", "the DNS provider")
-        .choices(providerRegistry.map((d) => d.name))
-        .default("cloudflare" as string),
-    )
-    .option("--force", "overwrite an existing file")
-    .option("--dry-run", "print the plan instead of writing it")
-    .option("--json", "print what was written as JSON")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ cutover init
-  $ cutover init move.yaml --provider linode
-  $ cutover init move.yaml --provider route53`,
-    )
-    .action(async (file, opts) => {
-      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      // A swap two days from now, on the hour: far enough for a day-long TTL to be lowered first.
-      const swapAt = new Date(Math.ceil((deps.now().getTime() + 2 * 86_400_000) / 3_600_000) * 3_600_000);
-      const text = planTemplate(opts.provider, swapAt);
-      if (opts.dryRun) {
-        out.data({ dryRun: true, file, text });
-        out.write(text);
-        return;
-      }
-      const path = resolve(deps.cwd, file);
-      const exists = await access(path).then(
-        () => true,
-        () => false,
-      );
-      if (exists && !opts.force)
-        throw new UserError(`${file} exists already; edit it, or pass --force to replace it`, { code: "E_EXISTS" });
-      await writeFile(path, text, { mode: 0o644 });
-      out.data({ written: path, provider: opts.provider });
-      out.line(
-        `wrote ${file}: edit the hosts, zones and swap time, then run \`cutover plan ${file === "cutover.yaml" ? "" : file}\``.trimEnd(),
-      );
-    });
+  return defineCommand(
+    {
+      name: "init",
+      description: "Write a plan file to start from, with every section explained",
+      needs: "nothing",
+      json: "print what was written as JSON",
+      dryRun: "print the plan instead of writing it",
+      examples: [
+        ["cutover init"],
+        ["cutover init move.yaml --provider linode"],
+        ["cutover init move.yaml --provider route53"],
+        ["cutover dns providers", "the providers --provider takes"],
+      ],
+      exitCodes: { 0: "written (or printed)", 1: "the file exists already (pass --force), or cannot be written" },
+    },
+    (c) =>
+      c
+        .argument("[file]", "where to write it", "cutover.yaml")
+        .addOption(
+          new Option("--provider <name>", "the DNS provider")
+            .choices(providerRegistry.map((d) => d.name))
+            .default("cloudflare" as string),
+        )
+        .option("--force", "overwrite an existing file"),
+  ).action(async (file, opts) => {
+    const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+    // A swap two days from now, on the hour: far enough for a day-long TTL to be lowered first.
+    const swapAt = new Date(Math.ceil((deps.now().getTime() + 2 * 86_400_000) / 3_600_000) * 3_600_000);
+    const text = planTemplate(opts.provider, swapAt);
+    if (opts.dryRun) {
+      out.data({ dryRun: true, file, text });
+      out.write(text);
+      return;
+    }
+    const path = resolve(deps.cwd, file);
+    const exists = await access(path).then(
+      () => true,
+      () => false,
+    );
+    if (exists && !opts.force)
+      throw new UserError(`${file} exists already; edit it, or pass --force to replace it`, { code: "E_EXISTS" });
+    await writeFile(path, text, { mode: 0o644 });
+    out.data({ written: path, provider: opts.provider });
+    out.line(
+      `wrote ${file}: edit the hosts, zones and swap time, then run \`cutover plan ${file === "cutover.yaml" ? "" : file}\``.trimEnd(),
+    );
+  });
 }

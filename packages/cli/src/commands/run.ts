@@ -1,4 +1,3 @@
-import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { formatDuration } from "../plan/duration.js";
 import { ExitCode } from "../errors.js";
@@ -14,6 +13,7 @@ import type { StepKind } from "../timeline/plan.js";
 import { withRunOptions, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
+import { defineCommand } from "./_define.js";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
 export interface RunHooks {
@@ -23,65 +23,71 @@ export interface RunHooks {
 
 export function makeRunCommand(deps: Deps) {
   const hooks: RunHooks = deps.hooks ?? {};
-  return withRunOptions(
-    new Command("run")
-      .description("Run the timeline in the foreground: sleep until each step's time, do it, show progress; resumable")
-      .argument("[file]", "the plan file (default cutover.yaml)")
-      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
-  )
-    .option("--dry-run", "show what is due now and what it would change; change nothing")
-    .option("--json", "print one JSON object per event instead of the live view")
-    .option("--tz <zone>", "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)")
-    .option(
-      "--notify <url>",
-      "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
-    )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ cutover run                      run cutover.yaml's timeline here, in the foreground
-  $ cutover run --notify https://hooks.example.com/cutover
-  $ cutover run plans/move.yaml      Ctrl-C (or SIGTERM) stops cleanly; run it again to resume
-
-Exit codes: 0 the timeline is finished, 1 a step failed (the journal says where it stands), 130 stopped.`,
-    )
-    .action(async (file, opts) => {
-      file = planFileOf(file, opts.plan);
-      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
-      const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));
-      let notifier: Notifier | undefined;
-      try {
-        notifier = await notifierForSession(session, {
-          runner: "run",
-          env: deps.env,
-          flagUrl: opts.notify,
-          out,
-          ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
-        });
-      } catch (error) {
-        await session.close();
-        throw error;
-      }
-      const abort = new AbortController();
-      const onSigint = () => abort.abort();
-      // Ctrl-C, or SIGTERM from systemctl stop or kill: both stop cleanly between two actions.
-      if (!hooks.signal) for (const sig of STOP_SIGNALS) process.once(sig, onSigint);
-      hooks.signal?.addEventListener("abort", onSigint, { once: true });
-      try {
-        await runForeground(session, deps, out, {
-          ...(hooks.executors ? { executors: hooks.executors } : {}),
-          signal: abort.signal,
-          ...(notifier ? { notifier } : {}),
-          timeZone: timeZoneOption(opts.tz, session.loaded.plan.timezone),
-        });
-      } finally {
-        for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
-        await session.close();
-        await notifier?.flush(FLUSH_MS);
-      }
-    });
+  return defineCommand(
+    {
+      name: "run",
+      description: "Run the timeline in the foreground: sleep until each step's time, do it, show progress; resumable",
+      needs: "run",
+      json: "print one JSON object per event instead of the live view",
+      dryRun: "show what is due now and what it would change; change nothing",
+      examples: [
+        ["cutover run", "run cutover.yaml's timeline here, in the foreground"],
+        ["cutover run --notify https://hooks.example.com/cutover"],
+        ["cutover run plans/move.yaml", "Ctrl-C (or SIGTERM) stops cleanly; run it again to resume"],
+      ],
+      exitCodes: {
+        0: "the timeline is finished",
+        1: "a step failed, or a problem in the plan (the journal says where the run stands)",
+        75: "another runner holds the plan",
+        130: "stopped (Ctrl-C or SIGTERM); run it again to resume",
+      },
+    },
+    (c) =>
+      withRunOptions(c)
+        .option(
+          "--tz <zone>",
+          "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)",
+        )
+        .option(
+          "--notify <url>",
+          "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
+        ),
+  ).action(async (file, opts) => {
+    file = planFileOf(file, opts.plan);
+    const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+    if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
+    const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));
+    let notifier: Notifier | undefined;
+    try {
+      notifier = await notifierForSession(session, {
+        runner: "run",
+        env: deps.env,
+        flagUrl: opts.notify,
+        out,
+        ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+      });
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    const abort = new AbortController();
+    const onSigint = () => abort.abort();
+    // Ctrl-C, or SIGTERM from systemctl stop or kill: both stop cleanly between two actions.
+    if (!hooks.signal) for (const sig of STOP_SIGNALS) process.once(sig, onSigint);
+    hooks.signal?.addEventListener("abort", onSigint, { once: true });
+    try {
+      await runForeground(session, deps, out, {
+        ...(hooks.executors ? { executors: hooks.executors } : {}),
+        signal: abort.signal,
+        ...(notifier ? { notifier } : {}),
+        timeZone: timeZoneOption(opts.tz, session.loaded.plan.timezone),
+      });
+    } finally {
+      for (const sig of STOP_SIGNALS) process.removeListener(sig, onSigint);
+      await session.close();
+      await notifier?.flush(FLUSH_MS);
+    }
+  });
 }
 
 /** The signals that stop a foreground run cleanly (the journal is consistent after every action anyway). */

@@ -1,5 +1,4 @@
 import { syncSummary } from "../timeline/relay.js";
-import { Command } from "@commander-js/extra-typings";
 import { canonicalIp, sameIp, type DnsRecord } from "@cutover/dns";
 import type { RunState } from "../state/store.js";
 import type { Deps } from "../context.js";
@@ -9,10 +8,11 @@ import { formatAt, timeZoneOption } from "../output/time.js";
 import { nextOf } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "../schedule/edge.js";
-import { withStateOption, planFileOf } from "./_options.js";
+import { planFileOf } from "./_options.js";
 import { readNotifyRecord } from "../notify/notifier.js";
 import { resultOf } from "../timeline/results.js";
 import { notificationLines } from "../notify/status.js";
+import { defineCommand } from "./_define.js";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 
@@ -39,152 +39,151 @@ export function recordState(
 }
 
 export function makeStatusCommand(deps: Deps) {
-  return withStateOption(
-    new Command("status")
-      .description("Show where a move stands: the timeline with what is done and next, each record, propagation, relay")
-      .argument("[file]", "the plan file (default cutover.yaml)")
-      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
-  )
-    .option("--offline", "only the journal; do not read the DNS provider")
-    .option("--json", "print the status as JSON")
-    .option("--tz <zone>", "show times in this IANA zone (default: the plan's timezone, else UTC); JSON stays UTC")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ cutover status
-  $ cutover status cutover.yaml --json | jq '.records[] | select(.state != "swapped")'`,
-    )
-    .action(async (file, opts) => {
-      file = planFileOf(file, opts.plan);
-      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const now = deps.now();
-      const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
-      try {
-        for (const n of session.notes) out.warn(n);
-        const { state, timeline, loaded } = session;
-        let live: DnsRecord[] | undefined;
-        let liveError: string | undefined;
-        if (!opts.offline) {
-          try {
-            live = [];
-            for (const zone of loaded.plan.dns.zones) live.push(...(await session.provider.listRecords(zone)));
-          } catch (error) {
-            live = undefined;
-            liveError = error instanceof Error ? error.message : String(error);
-          }
+  return defineCommand(
+    {
+      name: "status",
+      description: "Show where a move stands: the timeline with what is done and next, each record, propagation, relay",
+      needs: "run",
+      json: "print the status as JSON",
+      examples: [
+        ["cutover status"],
+        ["cutover status --offline", "from the journal alone, no DNS token needed"],
+        ["cutover status cutover.yaml --json | jq '.records[] | select(.state != \"swapped\")'"],
+      ],
+      exitCodes: { 0: "the status is shown", 1: "a problem in the plan, or the journal cannot be read" },
+    },
+    (c) =>
+      c
+        .option("--offline", "only the journal; do not read the DNS provider")
+        .option("--tz <zone>", "show times in this IANA zone (default: the plan's timezone, else UTC); JSON stays UTC"),
+  ).action(async (file, opts) => {
+    file = planFileOf(file, opts.plan);
+    const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+    const now = deps.now();
+    const session = await openSession({ file, cwd: deps.cwd, env: deps.env, now, stateDir: opts.state });
+    try {
+      for (const n of session.notes) out.warn(n);
+      const { state, timeline, loaded } = session;
+      let live: DnsRecord[] | undefined;
+      let liveError: string | undefined;
+      if (!opts.offline) {
+        try {
+          live = [];
+          for (const zone of loaded.plan.dns.zones) live.push(...(await session.provider.listRecords(zone)));
+        } catch (error) {
+          live = undefined;
+          liveError = error instanceof Error ? error.message : String(error);
         }
-        const records = state.originals.map((o) => {
-          // Offline (or the provider unreachable): the record as the journal last left it.
-          const fromJournal = live === undefined;
-          const old = o.type === "AAAA" ? loaded.plan.old.ipv6 : o.type === "A" ? loaded.plan.old.ipv4 : undefined;
-          // An address beside the moving one in its RRset stays where it is.
-          const stays = (o.type === "A" || o.type === "AAAA") && !(old && sameIp(o.content, old));
-          const next = stays ? o.content : o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
-          const same = (r: DnsRecord) => r.name === o.name && r.type === o.type;
-          const current = live
-            ? (live.find((r) => r.id === o.id && r.type === o.type) ??
-              // Ids may follow the content (RRset providers): a member of the RRset with its old or new content.
-              live.find(
-                (r) =>
-                  same(r) &&
-                  (stays || o.type === "TXT"
-                    ? r.content === o.content || o.type === "TXT"
-                    : sameIp(r.content, o.content) || (next !== undefined && sameIp(r.content, next))),
-              ))
-            : journaledRecord(state, o);
-          return {
-            name: o.name,
-            type: o.type,
-            ...(stays ? { stays: true } : {}),
-            original: { content: o.content, ttl: o.ttl },
-            current: current ? { content: current.content, ttl: current.ttl } : null,
-            source: fromJournal ? ("journal" as const) : ("provider" as const),
-            state: current
-              ? recordState(o, current, next, state.steps.restore?.status === "done")
-              : fromJournal
-                ? ("unknown" as DnsState)
-                : ("missing" as DnsState),
-          };
-        });
-        // A rolled-back run is over: nothing is next, whatever its steps' times.
-        const { nextAt, finished } = state.rolledBack ? { nextAt: undefined, finished: true } : nextOf(timeline, state);
-        const edge = opts.offline ? undefined : await edgeStatusForSession(session);
-        const failed = Object.entries(state.steps)
-          .filter(([, s]) => s?.status === "failed")
-          .map(([k, s]) => ({ step: k, error: s?.error }));
-        const notify = await readNotifyRecord(session.store.dir);
-        out.data({
-          name: state.name,
-          stateDir: session.store.dir,
-          swapAt: timeline.swapAt.toISOString(),
-          finished,
-          rolledBack: state.rolledBack ?? null,
-          nextAt: nextAt?.toISOString() ?? null,
-          steps: timeline.steps.map((s) => ({
-            kind: s.kind,
-            at: s.at.toISOString(),
-            label: s.label,
-            summary: s.summary,
-            ...(state.steps[s.kind] ?? { status: "pending", attempts: 0 }),
-          })),
-          failed,
-          records,
-          ...(liveError ? { liveError } : {}),
-          risk: timeline.risk
-            ? { reason: timeline.risk.reason, safeUntil: timeline.risk.safeUntil.toISOString() }
-            : null,
-          edge: edge ?? null,
-          notifications: notify ? notify.deliveries.slice(-10) : null,
-        });
-        const { c } = out;
-        const tz = timeZoneOption(opts.tz, loaded.plan.timezone);
-        const at = (d: Date) => formatAt(d, tz);
-        out.line(`${c.bold(state.name)}  ${at(now)}  (journal: ${session.store.dir})`);
-        if (timeline.risk) out.line(c.red(`RISK ACCEPTED: ${timeline.risk.reason}`));
-        if (state.rolledBack) out.line(c.yellow(`rolled back at ${at(new Date(state.rolledBack.at))}`));
-        out.line();
-        for (const l of stepLines(out, timeline, state, now, tz)) out.line(l);
-        out.line();
-        out.line(c.bold("Records"));
-        if (liveError) out.line(c.yellow(`  (cannot read the provider now: ${liveError})`));
-        if (records.some((r) => r.source === "journal"))
-          out.line(c.dim(`  (as the journal last left them${opts.offline ? "" : "; the provider could not be read"})`));
-        for (const r of records) {
-          const cur = r.current
-            ? `${r.current.content} ttl ${r.current.ttl}`
-            : r.source === "journal"
-              ? "(not journaled)"
-              : "(not found)";
-          out.line(
-            `  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}${r.stays ? c.dim("  stays (same RRset)") : ""}`,
-          );
-        }
-        const watch = resultOf(state, "watch");
-        const relay = resultOf(state, "drain") ?? resultOf(state, "handover");
-        if (state.rolledBack) {
-          // What the watch and the relay said before the rollback is not where the move stands now.
-          if (watch?.summary)
-            out.line(`\n${c.bold("Propagation")}  not followed since the rollback (before it: ${watch.summary})`);
-          if (state.steps.handover?.attempts) out.line(`${c.bold("Relay")}  stopped by the rollback`);
-        } else {
-          if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
-          if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
-        }
-        const sync = syncSummary(resultOf(state, "handover")?.handover);
-        if (sync) out.line(`${c.bold("Sync")}  ${sync}`);
-        if (notify) for (const l of notificationLines(out, notify, tz)) out.line(l);
-        if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
-        else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));
-        if (state.rolledBack) out.line(c.yellow("\nthe move was rolled back: nothing more runs"));
-        else if (finished) out.line(c.green("\nthe timeline is finished"));
-        else if (nextAt) out.line(`\nnext: ${at(nextAt)}`);
-        for (const f of failed)
-          out.line(c.red(`\n${f.step} failed: ${f.error}; fix the cause and run \`cutover run\` (or tick) again`));
-      } finally {
-        await session.close();
       }
-    });
+      const records = state.originals.map((o) => {
+        // Offline (or the provider unreachable): the record as the journal last left it.
+        const fromJournal = live === undefined;
+        const old = o.type === "AAAA" ? loaded.plan.old.ipv6 : o.type === "A" ? loaded.plan.old.ipv4 : undefined;
+        // An address beside the moving one in its RRset stays where it is.
+        const stays = (o.type === "A" || o.type === "AAAA") && !(old && sameIp(o.content, old));
+        const next = stays ? o.content : o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
+        const same = (r: DnsRecord) => r.name === o.name && r.type === o.type;
+        const current = live
+          ? (live.find((r) => r.id === o.id && r.type === o.type) ??
+            // Ids may follow the content (RRset providers): a member of the RRset with its old or new content.
+            live.find(
+              (r) =>
+                same(r) &&
+                (stays || o.type === "TXT"
+                  ? r.content === o.content || o.type === "TXT"
+                  : sameIp(r.content, o.content) || (next !== undefined && sameIp(r.content, next))),
+            ))
+          : journaledRecord(state, o);
+        return {
+          name: o.name,
+          type: o.type,
+          ...(stays ? { stays: true } : {}),
+          original: { content: o.content, ttl: o.ttl },
+          current: current ? { content: current.content, ttl: current.ttl } : null,
+          source: fromJournal ? ("journal" as const) : ("provider" as const),
+          state: current
+            ? recordState(o, current, next, state.steps.restore?.status === "done")
+            : fromJournal
+              ? ("unknown" as DnsState)
+              : ("missing" as DnsState),
+        };
+      });
+      // A rolled-back run is over: nothing is next, whatever its steps' times.
+      const { nextAt, finished } = state.rolledBack ? { nextAt: undefined, finished: true } : nextOf(timeline, state);
+      const edge = opts.offline ? undefined : await edgeStatusForSession(session);
+      const failed = Object.entries(state.steps)
+        .filter(([, s]) => s?.status === "failed")
+        .map(([k, s]) => ({ step: k, error: s?.error }));
+      const notify = await readNotifyRecord(session.store.dir);
+      out.data({
+        name: state.name,
+        stateDir: session.store.dir,
+        swapAt: timeline.swapAt.toISOString(),
+        finished,
+        rolledBack: state.rolledBack ?? null,
+        nextAt: nextAt?.toISOString() ?? null,
+        steps: timeline.steps.map((s) => ({
+          kind: s.kind,
+          at: s.at.toISOString(),
+          label: s.label,
+          summary: s.summary,
+          ...(state.steps[s.kind] ?? { status: "pending", attempts: 0 }),
+        })),
+        failed,
+        records,
+        ...(liveError ? { liveError } : {}),
+        risk: timeline.risk ? { reason: timeline.risk.reason, safeUntil: timeline.risk.safeUntil.toISOString() } : null,
+        edge: edge ?? null,
+        notifications: notify ? notify.deliveries.slice(-10) : null,
+      });
+      const { c } = out;
+      const tz = timeZoneOption(opts.tz, loaded.plan.timezone);
+      const at = (d: Date) => formatAt(d, tz);
+      out.line(`${c.bold(state.name)}  ${at(now)}  (journal: ${session.store.dir})`);
+      if (timeline.risk) out.line(c.red(`RISK ACCEPTED: ${timeline.risk.reason}`));
+      if (state.rolledBack) out.line(c.yellow(`rolled back at ${at(new Date(state.rolledBack.at))}`));
+      out.line();
+      for (const l of stepLines(out, timeline, state, now, tz)) out.line(l);
+      out.line();
+      out.line(c.bold("Records"));
+      if (liveError) out.line(c.yellow(`  (cannot read the provider now: ${liveError})`));
+      if (records.some((r) => r.source === "journal"))
+        out.line(c.dim(`  (as the journal last left them${opts.offline ? "" : "; the provider could not be read"})`));
+      for (const r of records) {
+        const cur = r.current
+          ? `${r.current.content} ttl ${r.current.ttl}`
+          : r.source === "journal"
+            ? "(not journaled)"
+            : "(not found)";
+        out.line(
+          `  ${r.name.padEnd(28)} ${r.type.padEnd(5)} ${r.state.padEnd(9)} ${cur}${r.stays ? c.dim("  stays (same RRset)") : ""}`,
+        );
+      }
+      const watch = resultOf(state, "watch");
+      const relay = resultOf(state, "drain") ?? resultOf(state, "handover");
+      if (state.rolledBack) {
+        // What the watch and the relay said before the rollback is not where the move stands now.
+        if (watch?.summary)
+          out.line(`\n${c.bold("Propagation")}  not followed since the rollback (before it: ${watch.summary})`);
+        if (state.steps.handover?.attempts) out.line(`${c.bold("Relay")}  stopped by the rollback`);
+      } else {
+        if (watch?.summary) out.line(`\n${c.bold("Propagation")}  ${watch.summary}`);
+        if (relay?.summary) out.line(`${c.bold("Relay")}  ${relay.summary}`);
+      }
+      const sync = syncSummary(resultOf(state, "handover")?.handover);
+      if (sync) out.line(`${c.bold("Sync")}  ${sync}`);
+      if (notify) for (const l of notificationLines(out, notify, tz)) out.line(l);
+      if (edge?.status) for (const l of edgeStatusLines(out, edge.status)) out.line(l);
+      else if (edge?.error) out.line(c.yellow(`Edge  cannot reach the Worker: ${edge.error}`));
+      if (state.rolledBack) out.line(c.yellow("\nthe move was rolled back: nothing more runs"));
+      else if (finished) out.line(c.green("\nthe timeline is finished"));
+      else if (nextAt) out.line(`\nnext: ${at(nextAt)}`);
+      for (const f of failed)
+        out.line(c.red(`\n${f.step} failed: ${f.error}; fix the cause and run \`cutover run\` (or tick) again`));
+    } finally {
+      await session.close();
+    }
+  });
 }
 
 /**

@@ -1,4 +1,3 @@
-import { Command } from "@commander-js/extra-typings";
 import type { Deps } from "../context.js";
 import { ExitCode } from "../errors.js";
 import { printDryRun } from "./_dry-run.js";
@@ -12,6 +11,7 @@ import { readRecord, selfCommand, submitAt, writeRecord } from "../schedule/loca
 import type { Reporter } from "../output/reporter.js";
 import { withRunOptions, planFileOf } from "./_options.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
+import { defineCommand } from "./_define.js";
 
 /** Queues one at job for the next due time, unless one is queued for that time already. */
 async function rearmAt(
@@ -38,93 +38,97 @@ async function rearmAt(
 
 export function makeTickCommand(deps: Deps) {
   const hooks: { executors?: StepExecutors } = deps.hooks ?? {};
-  return withRunOptions(
-    new Command("tick")
-      .description("Do what is due now and exit (for cron, systemd timers or at); never does a step twice")
-      .argument("[file]", "the plan file (default cutover.yaml)")
-      .option("--plan <file>", "the plan file, as FILE (for scripts that name every option)"),
-  )
-    .option("--retry", "try failed steps again (after fixing their cause); without it a failed step waits for you")
-    .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
-    .option("--dry-run", "show what is due now and what it would change; change nothing")
-    .option("--json", "print what ran as JSON")
-    .option("--tz <zone>", "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)")
-    .option(
-      "--notify <url>",
-      "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
-    )
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ cutover tick cutover.yaml                      from a systemd timer or at job (see cutover schedule)
-  $ */5 * * * * cd /srv/move && cutover tick       from cron
-
-Exit codes: 0 nothing failed (the JSON says whether the timeline is finished), 1 a step failed,
-75 another runner holds the plan (the next tick does what is due).`,
-    )
-    .action(async (file, opts) => {
-      file = planFileOf(file, opts.plan);
-      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
-      const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "tick", create: true }));
-      let notifier;
-      try {
-        notifier = await notifierForSession(session, {
-          runner: "tick",
-          env: deps.env,
-          flagUrl: opts.notify,
-          out,
-          ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
-        });
-        const tz = timeZoneOption(opts.tz, session.loaded.plan.timezone);
-        for (const n of session.notes) out.warn(n);
-        if (session.created) for (const w of session.timeline.warnings) out.warn(w);
-        if (session.state.rolledBack) {
-          out.line("this run was rolled back; nothing to do");
-          out.data({ ran: [], finished: true, rolledBack: true });
-          return;
-        }
-        if (opts.retry)
-          for (const k of await retryFailedSteps(session.state, session.store, deps.now()))
-            out.line(`${k}: failed before; trying again`);
-        const result = await runDueSteps(
-          {
-            loaded: session.loaded,
-            timeline: session.timeline,
-            state: session.state,
-            provider: session.provider,
-            stateDir: session.store.dir,
-            now: deps.now,
-            sleep: deps.sleep,
-            oneShot: true,
-            say: (t) => out.line(`${formatAt(deps.now(), tz, { seconds: true })}  ${t}`),
-          },
-          session.store,
-          hooks.executors ?? defaultExecutors(deps.env),
-        );
-        if (result.finished && result.ran.length > 0) notifier?.finished(deps.now());
-        const stuck = Object.entries(session.state.steps).filter(([, st]) => st?.status === "failed");
-        out.data({
-          ran: result.ran,
-          finished: result.finished,
-          nextAt: result.nextAt?.toISOString() ?? null,
-          failed: stuck.map(([k, st]) => ({ step: k, error: st?.error })),
-        });
-        if (result.ran.length === 0) out.line("nothing due");
-        for (const r of result.ran) out.line(`${r.kind}: ${r.status}`);
-        if (opts.rearmAt && !result.finished && result.nextAt) await rearmAt(session, result.nextAt, out, deps.env);
-        if (stuck.length > 0) {
-          for (const [k, st] of stuck)
-            out.error(`${k} failed: ${st?.error}; fix the cause, then \`cutover tick --retry\` or \`cutover run\``);
-          throw new ExitCode(1);
-        }
-        if (result.finished) out.line("the timeline is finished");
-        else if (result.nextAt) out.line(`next: ${formatAt(result.nextAt, tz)}`);
-      } finally {
-        await session.close();
-        // A tick exits when done: the deliveries under way get a bounded wait (the step is done already).
-        await notifier?.flush(FLUSH_MS);
+  return defineCommand(
+    {
+      name: "tick",
+      description: "Do what is due now and exit (for cron, systemd timers or at); never does a step twice",
+      needs: "run",
+      json: "print what ran as JSON",
+      dryRun: "show what is due now and what it would change; change nothing",
+      examples: [
+        ["cutover tick cutover.yaml", "from a systemd timer or at job (see cutover schedule)"],
+        ["*/5 * * * * cd /srv/move && cutover tick", "from cron"],
+      ],
+      exitCodes: {
+        0: "nothing failed (the JSON says whether the timeline is finished)",
+        1: "a step failed, or a problem in the plan",
+        75: "another runner holds the plan (the next tick does what is due)",
+      },
+    },
+    (c) =>
+      withRunOptions(c)
+        .option("--retry", "try failed steps again (after fixing their cause); without it a failed step waits for you")
+        .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
+        .option(
+          "--tz <zone>",
+          "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)",
+        )
+        .option(
+          "--notify <url>",
+          "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
+        ),
+  ).action(async (file, opts) => {
+    file = planFileOf(file, opts.plan);
+    const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+    if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
+    const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "tick", create: true }));
+    let notifier;
+    try {
+      notifier = await notifierForSession(session, {
+        runner: "tick",
+        env: deps.env,
+        flagUrl: opts.notify,
+        out,
+        ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+      });
+      const tz = timeZoneOption(opts.tz, session.loaded.plan.timezone);
+      for (const n of session.notes) out.warn(n);
+      if (session.created) for (const w of session.timeline.warnings) out.warn(w);
+      if (session.state.rolledBack) {
+        out.line("this run was rolled back; nothing to do");
+        out.data({ ran: [], finished: true, rolledBack: true });
+        return;
       }
-    });
+      if (opts.retry)
+        for (const k of await retryFailedSteps(session.state, session.store, deps.now()))
+          out.line(`${k}: failed before; trying again`);
+      const result = await runDueSteps(
+        {
+          loaded: session.loaded,
+          timeline: session.timeline,
+          state: session.state,
+          provider: session.provider,
+          stateDir: session.store.dir,
+          now: deps.now,
+          sleep: deps.sleep,
+          oneShot: true,
+          say: (t) => out.line(`${formatAt(deps.now(), tz, { seconds: true })}  ${t}`),
+        },
+        session.store,
+        hooks.executors ?? defaultExecutors(deps.env),
+      );
+      if (result.finished && result.ran.length > 0) notifier?.finished(deps.now());
+      const stuck = Object.entries(session.state.steps).filter(([, st]) => st?.status === "failed");
+      out.data({
+        ran: result.ran,
+        finished: result.finished,
+        nextAt: result.nextAt?.toISOString() ?? null,
+        failed: stuck.map(([k, st]) => ({ step: k, error: st?.error })),
+      });
+      if (result.ran.length === 0) out.line("nothing due");
+      for (const r of result.ran) out.line(`${r.kind}: ${r.status}`);
+      if (opts.rearmAt && !result.finished && result.nextAt) await rearmAt(session, result.nextAt, out, deps.env);
+      if (stuck.length > 0) {
+        for (const [k, st] of stuck)
+          out.error(`${k} failed: ${st?.error}; fix the cause, then \`cutover tick --retry\` or \`cutover run\``);
+        throw new ExitCode(1);
+      }
+      if (result.finished) out.line("the timeline is finished");
+      else if (result.nextAt) out.line(`next: ${formatAt(result.nextAt, tz)}`);
+    } finally {
+      await session.close();
+      // A tick exits when done: the deliveries under way get a bounded wait (the step is done already).
+      await notifier?.flush(FLUSH_MS);
+    }
+  });
 }

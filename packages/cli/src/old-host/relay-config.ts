@@ -197,7 +197,7 @@ export function planHold(plan: Plan): Pick<HandoverConfig, "hold" | "sync"> | un
  */
 export function parseForwardSpec(spec: string): ListenerConfig {
   const bad = () =>
-    new UserError(
+    new UsageError(
       `--forward ${spec}: expected [BIND:]PORT:HOST:PORT or /PATH:HOST:PORT, optionally ending /v1 or /v2`,
       {
         details: [

@@ -12,7 +12,7 @@ import {
   planEdgeDeployment,
   readWorkerBundle,
   removeEdge,
-  secretNamesFor,
+  tokenBindingFor,
   type EdgeApiOptions,
   type EdgeDeployment,
   type EdgeHandle,
@@ -224,7 +224,8 @@ export async function scheduleEdge(
   // The provider's token under whichever of its variables is set, bound under its first name (the Worker's).
   const definition = providerDefinition(provider);
   const dnsToken = definition ? tokenFrom(definition, deps.env)?.value : undefined;
-  const [binding = "CLOUDFLARE_API_TOKEN"] = secretNamesFor(provider);
+  const binding = tokenBindingFor(provider);
+  if (binding === undefined) throw new UserError(`dns.provider ${provider}: it declares no token variable to upload`);
   // The control token of an earlier deploy from here goes up again: the version still running knows it.
   const previous = await readRecord(session);
   const kept = previous?.scriptName === name ? previous.controlToken : undefined;

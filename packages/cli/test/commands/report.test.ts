@@ -50,6 +50,10 @@ test("cutover report: one self-contained page of the whole move, rendered by hea
   };
   const r = await runCli(["run"], { cwd: move.dir, now: clock.now, sleep });
   expect(r.code).toBe(0);
+  const dry = await runCli(["report", "--out", "move.html", "--dry-run", "--json"], { cwd: move.dir, now: clock.now });
+  expect(dry.code).toBe(0);
+  expect(JSON.parse(dry.stdout)).toMatchObject({ report: join(move.dir, "move.html"), dryRun: true });
+  expect(existsSync(join(move.dir, "move.html"))).toBe(false);
   const out = await runCli(["report", "--out", "move.html"], { cwd: move.dir, now: clock.now });
   expect(out.code).toBe(0);
   const html = readFileSync(join(move.dir, "move.html"), "utf8");

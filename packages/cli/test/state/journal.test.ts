@@ -167,6 +167,10 @@ describe("the journal is the truth; state.json is its cache", () => {
     const no = await runCli(["archive"], at("2027-11-30T14:00:00Z"));
     expect(no.code).toBe(1);
     expect(no.stderr).toContain("--confirm move-test");
+    const dry = await runCli(["archive", "--dry-run", "--json"], at("2027-11-30T14:00:00Z"));
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout)).toEqual({ archived: `${dir}.archived-2027-11-30T14-00-00-000Z`, dryRun: true });
+    expect(existsSync(join(dir, "events.jsonl"))).toBe(true);
     const wrong = await runCli(["archive", "--confirm", "other"], at("2027-11-30T14:00:00Z"));
     expect(wrong.code).toBe(1);
     expect(existsSync(join(dir, "events.jsonl"))).toBe(true);

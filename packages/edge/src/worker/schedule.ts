@@ -5,7 +5,7 @@ import type { AlarmInvocationInfo, DurableObjectState } from "./_runtime.js";
 import { traced } from "./_trace.js";
 import { EdgeNotifier, edgeEvent, type EdgeEventType, type EdgeNotifyStatus } from "./notify.js";
 import plan from "./plan.js";
-import { runEdgeStep, type EdgeEnv } from "./steps.js";
+import { runEdgeStep, secretsOf, type EdgeEnv } from "./steps.js";
 
 interface LogRow {
   seq: number;
@@ -168,13 +168,7 @@ export class CutoverSchedule {
 
   /** Appends to the log; any secret the Worker holds is replaced by [REDACTED] first. */
   private log(step: string | null, level: "info" | "warn" | "error", message: string, data?: unknown): void {
-    const secrets = [
-      this.env.CONTROL_TOKEN,
-      this.env.CLOUDFLARE_API_TOKEN,
-      this.env.LINODE_TOKEN,
-      this.env.NOTIFY_WEBHOOK_URL,
-      this.env.NOTIFY_SECRET,
-    ];
+    const secrets = Object.values(secretsOf(this.env));
     const text = data === undefined ? null : redact(JSON.stringify(data), secrets);
     this.ctx.storage.sql.exec(
       "INSERT INTO log (at, step, level, message, data) VALUES (?, ?, ?, ?, ?)",

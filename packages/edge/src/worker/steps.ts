@@ -3,14 +3,21 @@ import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import type { EdgeChangeStep, EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
 
-/** The Worker's secret bindings (the plan comes from the `plan.js` module). */
+/**
+ * The Worker's secret bindings (the plan comes from the `plan.js` module): the control token, the
+ * notification webhook's URL and HMAC secret (docs/notifications.md) when the plan has one, and the DNS
+ * provider's token under the name its provider declares (`tokenBindingFor`), which only the provider reads.
+ */
 export interface EdgeEnv {
   CONTROL_TOKEN?: string;
-  CLOUDFLARE_API_TOKEN?: string;
-  LINODE_TOKEN?: string;
-  /** The notification webhook's URL and HMAC secret (docs/notifications.md), when the plan has one. */
   NOTIFY_WEBHOOK_URL?: string;
   NOTIFY_SECRET?: string;
+  [binding: string]: unknown;
+}
+
+/** The Worker's string bindings (its secrets): what the provider reads its token from, and what logs redact. */
+export function secretsOf(env: EdgeEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === "string"));
 }
 
 /** What one run of a step found and did, kept in the step's row and its log entry. */
@@ -38,7 +45,7 @@ export function createEdgeProvider(env: EdgeEnv, plan: EdgePlanData): DnsProvide
     ...(p.batchSize ? { batchSize: p.batchSize } : {}),
     options: p.options,
     baseDir: "/",
-    env: { CLOUDFLARE_API_TOKEN: env.CLOUDFLARE_API_TOKEN, LINODE_TOKEN: env.LINODE_TOKEN },
+    env: secretsOf(env),
   };
   return p.name === "linode" ? createLinodeProvider(config) : createCloudflareProvider(config);
 }

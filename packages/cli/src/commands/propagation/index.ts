@@ -1,4 +1,4 @@
-import { Command, Option } from "@commander-js/extra-typings";
+import { Option } from "@commander-js/extra-typings";
 import { writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
@@ -35,6 +35,7 @@ import { StateStore, stateDirFor } from "../../state/store.js";
 import { readPlanRecords } from "../../timeline/records.js";
 import { moveCheckSets, planWatchOptions } from "../../timeline/watch.js";
 import { plainRound, renderRound } from "./_render.js";
+import { defineCommand } from "../_define.js";
 
 function addressList(flag: string, text: string | undefined): string[] {
   if (text === undefined) return [];
@@ -150,88 +151,104 @@ function durationOption(flag: string, text: string | undefined): number | undefi
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function makePropagationCommand(deps: Deps) {
-  return new Command("propagation")
-    .description("Show where a DNS change has reached: every authoritative server, public resolvers, RIPE Atlas")
-    .argument("[names...]", "names to check, e.g. example.com www.example.com (none: what the plan moves)")
-    .option("--plan <file>", "check what this plan moves, name by name (the default with no names: cutover.yaml)")
-    .option("--state <dir>", "with a plan: its state directory (default: .cutover/NAME beside the plan)")
-    .option(
-      "--expect <value>",
-      "what is new: address(es), comma-separated, or TYPE=VALUE (MX=10 mail.example.net, TXT=v=spf1 ..., CNAME=host, NS=ns1,ns2); repeatable",
-      collect,
-    )
-    .option("--old <value>", "what was there before, as --expect; without it any other answer counts as OLD", collect)
-    .option("--type <types>", "the types to ask for: A,AAAA,MX,TXT,CNAME,NS (default: those --expect names)")
-    .option(
-      "--resolvers <list>",
-      "default (the public set), or IPs, IP:PORT, [v6]:PORT, https:// DoH URLs, comma-separated",
-      "default",
-    )
-    .option(
-      "--label <server=who@where>",
-      "who runs a resolver and where, e.g. 10.0.0.53=Office@Berlin (repeatable)",
-      collect,
-    )
-    .option("--watch", "repeat rounds until propagated (or --timeout)")
-    .option("--timeout <duration>", "with --watch: give up after this long (exit 1)")
-    .option("--interval <duration>", "time between rounds (default min(30s, low TTL / 2), with jitter)")
-    .option("--old-ttl <seconds>", "the TTL the old records had, for the bound (default: the largest seen)")
-    .option("--queries <n>", "queries per resolver per name and type in a round", "3")
-    .option("--no-authoritative", "skip the authoritative servers")
-    .option("--bootstrap <server>", "resolver used to find the zone and its NS addresses (default: /etc/resolv.conf)")
-    .option(
-      "--ns <name=addrs>",
-      "use these addresses for an NS name (repeatable), e.g. ns1.example.com=127.0.0.1:5301",
-      collect,
-    )
-    .option(
-      "--parent <servers>",
-      "servers of the parent zone to ask for the delegation (default: found via --bootstrap)",
-    )
-    .option("--apex <zone>", "the zone apex, when it cannot be found by asking")
-    .addOption(
-      new Option("--atlas <probes>", "also measure from N RIPE Atlas probes' own resolvers (key: RIPE_ATLAS_KEY)"),
-    )
-    .option("--atlas-country <cc>", "with --atlas: probes from these countries (comma-separated ISO codes)")
-    .option("--atlas-wait <duration>", "with --atlas: how long to wait for the probes' results", "5m")
-    .option("--report <file>", "write a self-contained HTML report (chart and tables)")
-    .option("--json", "JSON: the final report; with --watch one JSON object per round, one per line")
-    .addHelpText(
-      "after",
-      `
-Exit codes: 0 propagated, 1 not yet, 2 an error.
-
-With no names, the plan (--plan, or cutover.yaml) says what to check: every name the move changes with the
+  return defineCommand(
+    {
+      name: "propagation",
+      description: "Show where a DNS change has reached: every authoritative server, public resolvers, RIPE Atlas",
+      needs: "nothing",
+      json: "JSON: the final report; with --watch one JSON object per round, one per line",
+      examples: [
+        ["cutover propagation --plan colo-to-linode.yaml"],
+        ["cutover propagation --plan colo-to-linode.yaml --type A --watch --timeout 2h"],
+        ["cutover propagation example.com www.example.com --expect 203.0.113.20 --old 198.51.100.10"],
+        [
+          'cutover propagation example.com --type MX,TXT --expect "MX=10 mail.example.net" --expect "TXT=v=spf1 ip4:203.0.113.20 -all"',
+        ],
+        [
+          "cutover propagation www.example.com --expect CNAME=web.example.net --resolvers 10.0.0.53 --label 10.0.0.53=Office@Berlin",
+        ],
+        ["cutover propagation example.com --expect 203.0.113.20,2001:db8::20 --watch --timeout 2h --report prop.html"],
+        ["cutover propagation www.example.test --expect 203.0.113.20 --resolvers 127.0.0.1:5353 --no-authoritative"],
+        ["cutover propagation example.com --expect 203.0.113.20 --resolvers https://dns.google/dns-query,9.9.9.9"],
+        ["cutover propagation example.com --expect 203.0.113.20 --watch --json | jq -c '{round: .index, progress}'"],
+      ],
+      notes: `With no names, the plan (--plan, or cutover.yaml) says what to check: every name the move changes with the
 address it gets, each SPF record with its new text, the plan's resolvers and authoritative servers; once
-a run has started, from its journal (no DNS token needed).
-
-Examples:
-  $ cutover propagation --plan colo-to-linode.yaml
-  $ cutover propagation --plan colo-to-linode.yaml --type A --watch --timeout 2h
-  $ cutover propagation example.com www.example.com --expect 203.0.113.20 --old 198.51.100.10
-  $ cutover propagation example.com --type MX,TXT --expect "MX=10 mail.example.net" --expect "TXT=v=spf1 ip4:203.0.113.20 -all"
-  $ cutover propagation www.example.com --expect CNAME=web.example.net --resolvers 10.0.0.53 --label 10.0.0.53=Office@Berlin
-  $ cutover propagation example.com --expect 203.0.113.20,2001:db8::20 --watch --timeout 2h --report prop.html
-  $ cutover propagation www.example.test --expect 203.0.113.20 --resolvers 127.0.0.1:5353 --no-authoritative
-  $ cutover propagation example.com --expect 203.0.113.20 --resolvers https://dns.google/dns-query,9.9.9.9
-  $ cutover propagation example.com --expect 203.0.113.20 --watch --json | jq -c '{round: .index, progress}'`,
-    )
-    .action(async (names, opts, cmd) => {
-      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      try {
-        const resolversGiven = cmd.getOptionValueSource("resolvers") === "cli";
-        await runPropagationCommand(deps, out, names, { ...opts, resolversGiven });
-      } catch (error) {
-        if (error instanceof ExitCode) throw error;
-        // Here 1 means "not yet propagated": every error is 2 (a plan that cannot be read, a missing token).
-        if (error instanceof UserError)
-          throw error.exitCode === 1
-            ? new UserError(error.message, { code: error.code, details: error.details, exitCode: 2, cause: error })
-            : error;
-        if (isUserFacing(error)) throw new UserError(error.message, { exitCode: 2, cause: error });
-        throw error;
-      }
-    });
+a run has started, from its journal (no DNS token needed).`,
+      exitCodes: {
+        0: "propagated",
+        1: "not yet (the timeout passed, or a one-shot check found stale answers)",
+        2: "an error: bad usage, a problem in the plan, nothing to check",
+      },
+    },
+    (c) =>
+      c
+        .argument("[names...]", "names to check, e.g. example.com www.example.com (none: what the plan moves)")
+        .option("--plan <file>", "check what this plan moves, name by name (the default with no names: cutover.yaml)")
+        .option("--state <dir>", "with a plan: its state directory (default: .cutover/NAME beside the plan)")
+        .option(
+          "--expect <value>",
+          "what is new: address(es), comma-separated, or TYPE=VALUE (MX=10 mail.example.net, TXT=v=spf1 ..., CNAME=host, NS=ns1,ns2); repeatable",
+          collect,
+        )
+        .option(
+          "--old <value>",
+          "what was there before, as --expect; without it any other answer counts as OLD",
+          collect,
+        )
+        .option("--type <types>", "the types to ask for: A,AAAA,MX,TXT,CNAME,NS (default: those --expect names)")
+        .option(
+          "--resolvers <list>",
+          "default (the public set), or IPs, IP:PORT, [v6]:PORT, https:// DoH URLs, comma-separated",
+          "default",
+        )
+        .option(
+          "--label <server=who@where>",
+          "who runs a resolver and where, e.g. 10.0.0.53=Office@Berlin (repeatable)",
+          collect,
+        )
+        .option("--watch", "repeat rounds until propagated (or --timeout)")
+        .option("--timeout <duration>", "with --watch: give up after this long (exit 1)")
+        .option("--interval <duration>", "time between rounds (default min(30s, low TTL / 2), with jitter)")
+        .option("--old-ttl <seconds>", "the TTL the old records had, for the bound (default: the largest seen)")
+        .option("--queries <n>", "queries per resolver per name and type in a round", "3")
+        .option("--no-authoritative", "skip the authoritative servers")
+        .option(
+          "--bootstrap <server>",
+          "resolver used to find the zone and its NS addresses (default: /etc/resolv.conf)",
+        )
+        .option(
+          "--ns <name=addrs>",
+          "use these addresses for an NS name (repeatable), e.g. ns1.example.com=127.0.0.1:5301",
+          collect,
+        )
+        .option(
+          "--parent <servers>",
+          "servers of the parent zone to ask for the delegation (default: found via --bootstrap)",
+        )
+        .option("--apex <zone>", "the zone apex, when it cannot be found by asking")
+        .addOption(
+          new Option("--atlas <probes>", "also measure from N RIPE Atlas probes' own resolvers (key: RIPE_ATLAS_KEY)"),
+        )
+        .option("--atlas-country <cc>", "with --atlas: probes from these countries (comma-separated ISO codes)")
+        .option("--atlas-wait <duration>", "with --atlas: how long to wait for the probes' results", "5m")
+        .option("--report <file>", "write a self-contained HTML report (chart and tables)"),
+  ).action(async (names, opts, cmd) => {
+    const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+    try {
+      const resolversGiven = cmd.getOptionValueSource("resolvers") === "cli";
+      await runPropagationCommand(deps, out, names, { ...opts, resolversGiven });
+    } catch (error) {
+      if (error instanceof ExitCode) throw error;
+      // Here 1 means "not yet propagated": every error is 2 (a plan that cannot be read, a missing token).
+      if (error instanceof UserError)
+        throw error.exitCode === 1
+          ? new UserError(error.message, { code: error.code, details: error.details, exitCode: 2, cause: error })
+          : error;
+      if (isUserFacing(error)) throw new UserError(error.message, { exitCode: 2, cause: error });
+      throw error;
+    }
+  });
 }
 
 interface Opts {

@@ -8,7 +8,6 @@ import { openOldHost, type RemoteCliOptions } from "../../old-host/connect.js";
 import { formatStatus } from "./_format.js";
 
 const REMOTE_HELP = {
-  plan: "the plan file (default cutover.yaml): old.ssh says where, old.hostKey pins the host key",
   identity: "private key to log in with (default: the agent, else ~/.ssh/id_ed25519, id_ecdsa, id_rsa)",
   knownHosts: "known_hosts to check the old host's key (default ~/.ssh/known_hosts) when old.hostKey is not pinned",
   acceptNew: "the old host is not in known_hosts yet: show its key's fingerprint and add it",
@@ -16,15 +15,15 @@ const REMOTE_HELP = {
 } as const;
 
 /**
- * Adds the options that say how to reach the old host (`--plan`, `--identity`, `--known-hosts`,
- * `--accept-new`, `--remote-dir`) to a command; `prefix` heads each help line (e.g. "with --remote: ").
+ * Adds the options that say how to reach the old host (`--identity`, `--known-hosts`, `--accept-new`,
+ * `--remote-dir`; the plan's old.ssh says where, old.hostKey pins the host key) to a command; `prefix`
+ * heads each help line (e.g. "with --remote: ").
  */
 export function withRemoteOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   command: Command<A, O, G>,
   prefix = "",
 ) {
   return command
-    .option("--plan <file>", `${prefix}${REMOTE_HELP.plan}`)
     .option("--identity <file>", `${prefix}${REMOTE_HELP.identity}`)
     .option("--known-hosts <file>", `${prefix}${REMOTE_HELP.knownHosts}`)
     .option("--accept-new", `${prefix}${REMOTE_HELP.acceptNew}`)

@@ -1,7 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Command } from "@commander-js/extra-typings";
 import {
   defaultSparePort,
   describeUpstream,
@@ -21,98 +20,106 @@ import { loadPlan } from "../../plan/load.js";
 import { relayMainPath } from "../../timeline/relay.js";
 import { defaultAdminPath, parseForwardSpec, planRelayConfig } from "../../old-host/relay-config.js";
 import { formatStatus } from "./_format.js";
+import { defineCommand } from "../_define.js";
+import { optionalPlanFileOf } from "../_options.js";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function makeRelayStartCommand(deps: Deps) {
-  return new Command("start")
-    .description("Run the relay in the foreground: forward what still reaches this (old) host to the new one")
-    .option(
-      "--plan <file>",
-      "take listeners, handover and drain from the plan's relay, new, handover and schedule sections",
-    )
-    .option(
-      "--forward <spec>",
-      "[BIND:]PORT:HOST:PORT or /SOCKET:HOST:PORT, /v1 or /v2 adds PROXY protocol (repeatable)",
-      collect,
-    )
-    .option("--config <file>", "a relay config as JSON (what --dry-run --json prints)")
-    .option("--admin <path>", "the admin socket (mode 0600) that status and stop talk to")
-    .option(
-      "--workers <n>",
-      "processes serving connections (the old host's cores; default the plan's relay.workers, else 1)",
-    )
-    .option("--ssh-key <file>", "private key for the SSH connection to the new host (sockets via ssh)")
-    .option("--known-hosts <file>", "known_hosts to check the new host's key when the plan pins none")
-    .option("--dry-run", "print the relay config (and firewall rules) without starting")
-    .option("--json", "print JSON: the config with --dry-run, else the final status when the relay stops")
-    .addHelpText(
-      "after",
-      `
-Examples:
-  $ cutover relay start --forward 80:203.0.113.20:80 --forward 443:203.0.113.20:443
-  $ cutover relay start --forward 25:203.0.113.20:25/v2          # PROXY protocol v2 to Postfix
-  $ cutover relay start --plan cutover.yaml --dry-run             # the config and nftables rules
-  $ cutover relay start --plan cutover.yaml --ssh-key /root/.ssh/id_ed25519
-  $ cutover relay start --plan cutover.yaml --workers 4           # four processes share the ports
-SIGTERM or Ctrl-C drains (stop accepting, finish open connections); a second one stops at once.`,
-    )
-    .action(async (opts) => {
-      const out = createReporter(deps, { json: opts.json === true, env: deps.env });
-      const adminPath = opts.admin ?? defaultAdminPath(deps.env);
-      const sources = [opts.plan, opts.forward, opts.config].filter((x) => x !== undefined).length;
-      if (sources !== 1)
-        throw new UserError("give exactly one of --plan FILE, --forward SPEC (repeatable) or --config FILE", {
-          details: ["e.g. cutover relay start --forward 80:203.0.113.20:80"],
-        });
-      let config: RelayConfig;
-      if (opts.plan !== undefined) {
-        // The relay may be (re)started after the swap; whether the swap is still ahead is the timeline's concern.
-        const loaded = await loadPlan(opts.plan, { cwd: deps.cwd, now: new Date(0) });
-        for (const w of loaded.warnings) out.warn(w);
-        const known = opts.knownHosts ?? resolve(homedir(), ".ssh/known_hosts");
-        config = planRelayConfig(loaded.plan, { adminPath, sshKeyPath: opts.sshKey, knownHostsPath: known });
-      } else if (opts.config !== undefined) {
-        let text: string;
-        try {
-          text = await readFile(resolve(deps.cwd, opts.config), "utf8");
-        } catch (error) {
-          throw new UserError(
-            `cannot read ${opts.config}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+  return defineCommand(
+    {
+      name: "start",
+      description: "Run the relay in the foreground: forward what still reaches this (old) host to the new one",
+      needs: "plan?",
+      planHelp: "take listeners, handover and drain from this plan's relay, new, handover and schedule sections",
+      json: "print JSON: the config with --dry-run, else the final status when the relay stops",
+      dryRun: "print the relay config (and firewall rules) without starting",
+      examples: [
+        ["cutover relay start --forward 80:203.0.113.20:80 --forward 443:203.0.113.20:443"],
+        ["cutover relay start --forward 25:203.0.113.20:25/v2", "PROXY protocol v2 to Postfix"],
+        ["cutover relay start cutover.yaml --dry-run", "the config and nftables rules"],
+        ["cutover relay start --plan cutover.yaml --ssh-key /root/.ssh/id_ed25519"],
+        ["cutover relay start cutover.yaml --workers 4", "four processes share the ports"],
+      ],
+      notes: "SIGTERM or Ctrl-C drains (stop accepting, finish open connections); a second one stops at once.",
+      exitCodes: {
+        0: "the relay stopped after draining (or the config was printed)",
+        1: "a problem in the plan or config, or a port cannot be bound",
+        130: "stopped at once by a second Ctrl-C or SIGTERM",
+      },
+    },
+    (c) =>
+      c
+        .option(
+          "--forward <spec>",
+          "[BIND:]PORT:HOST:PORT or /SOCKET:HOST:PORT, /v1 or /v2 adds PROXY protocol (repeatable)",
+          collect,
+        )
+        .option("--config <file>", "a relay config as JSON (what --dry-run --json prints)")
+        .option("--admin <path>", "the admin socket (mode 0600) that status and stop talk to")
+        .option(
+          "--workers <n>",
+          "processes serving connections (the old host's cores; default the plan's relay.workers, else 1)",
+        )
+        .option("--ssh-key <file>", "private key for the SSH connection to the new host (sockets via ssh)")
+        .option("--known-hosts <file>", "known_hosts to check the new host's key when the plan pins none"),
+  ).action(async (file, given) => {
+    const opts = { ...given, plan: optionalPlanFileOf(file, given.plan) };
+    const out = createReporter(deps, { json: opts.json === true, env: deps.env });
+    const adminPath = opts.admin ?? defaultAdminPath(deps.env);
+    const sources = [opts.plan, opts.forward, opts.config].filter((x) => x !== undefined).length;
+    if (sources !== 1)
+      throw new UsageError("give exactly one of FILE (or --plan FILE), --forward SPEC (repeatable) or --config FILE", {
+        details: ["e.g. cutover relay start --forward 80:203.0.113.20:80"],
+      });
+    let config: RelayConfig;
+    if (opts.plan !== undefined) {
+      // The relay may be (re)started after the swap; whether the swap is still ahead is the timeline's concern.
+      const loaded = await loadPlan(opts.plan, { cwd: deps.cwd, now: new Date(0) });
+      for (const w of loaded.warnings) out.warn(w);
+      const known = opts.knownHosts ?? resolve(homedir(), ".ssh/known_hosts");
+      config = planRelayConfig(loaded.plan, { adminPath, sshKeyPath: opts.sshKey, knownHostsPath: known });
+    } else if (opts.config !== undefined) {
+      let text: string;
+      try {
+        text = await readFile(resolve(deps.cwd, opts.config), "utf8");
+      } catch (error) {
+        throw new UserError(
+          `cannot read ${opts.config}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        );
+      }
+      try {
+        config = parseRelayConfig(JSON.parse(text));
+      } catch (error) {
+        if (error instanceof SyntaxError) throw new UserError(`${opts.config} is not JSON: ${error.message}`);
+        throw error;
+      }
+      config.admin ??= { path: adminPath };
+      if (opts.admin !== undefined) config.admin = { path: opts.admin };
+    } else {
+      const listeners = opts.forward!.map(parseForwardSpec);
+      for (const l of listeners)
+        if (l.kind === "tcp" && l.port === 25 && l.proxyProtocol === undefined)
+          out.warn(
+            "--forward 25 without PROXY protocol: the new mail server will see every client as this host. If this host's " +
+              "address is in Postfix's mynetworks there, it becomes an open relay. Add /v2 and set postscreen_upstream_proxy_protocol = haproxy.",
           );
-        }
-        try {
-          config = parseRelayConfig(JSON.parse(text));
-        } catch (error) {
-          if (error instanceof SyntaxError) throw new UserError(`${opts.config} is not JSON: ${error.message}`);
-          throw error;
-        }
-        config.admin ??= { path: adminPath };
-        if (opts.admin !== undefined) config.admin = { path: opts.admin };
-      } else {
-        const listeners = opts.forward!.map(parseForwardSpec);
-        for (const l of listeners)
-          if (l.kind === "tcp" && l.port === 25 && l.proxyProtocol === undefined)
-            out.warn(
-              "--forward 25 without PROXY protocol: the new mail server will see every client as this host. If this host's " +
-                "address is in Postfix's mynetworks there, it becomes an open relay. Add /v2 and set postscreen_upstream_proxy_protocol = haproxy.",
-            );
-        config = { listeners, admin: { path: adminPath } };
-      }
-      if (opts.workers !== undefined) {
-        const n = Number(opts.workers);
-        if (!Number.isInteger(n) || n < 1 || n > 64)
-          throw new UsageError(`--workers ${opts.workers}: expected a whole number from 1 to 64`);
-        config.workers = n;
-      }
-      parseRelayConfig(config);
+      config = { listeners, admin: { path: adminPath } };
+    }
+    if (opts.workers !== undefined) {
+      const n = Number(opts.workers);
+      if (!Number.isInteger(n) || n < 1 || n > 64)
+        throw new UsageError(`--workers ${opts.workers}: expected a whole number from 1 to 64`);
+      config.workers = n;
+    }
+    parseRelayConfig(config);
 
-      if (opts.dryRun === true) {
-        printDryRun(out, config);
-        return;
-      }
-      await runForeground(deps, out, config);
-    });
+    if (opts.dryRun === true) {
+      printDryRun(out, config);
+      return;
+    }
+    await runForeground(deps, out, config);
+  });
 }
 
 function printDryRun(out: Reporter, config: RelayConfig): void {

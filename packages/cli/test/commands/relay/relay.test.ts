@@ -164,11 +164,11 @@ test("start --plan --dry-run --json prints the config and the nftables rules, ch
 
 test("user mistakes are one clear line, no stack", async () => {
   const bad = await runCli(["relay", "start", "--forward", "80:nowhere"]);
-  expect(bad.code).toBe(1);
+  expect(bad.code).toBe(2);
   expect(bad.stderr).toContain("--forward 80:nowhere: expected [BIND:]PORT:HOST:PORT");
   const none = await runCli(["relay", "start"]);
-  expect(none.code).toBe(1);
-  expect(none.stderr).toContain("give exactly one of --plan FILE, --forward SPEC");
+  expect(none.code).toBe(2);
+  expect(none.stderr).toContain("give exactly one of FILE (or --plan FILE), --forward SPEC");
   const dur = await runCli(["relay", "stop", "--drain", "soon", "--admin", join(dir, "none.sock")]);
   expect(dur.stderr).toContain("--drain soon: write a duration");
   const smtp = await runCli(["relay", "start", "--forward", `25:127.0.0.1:${echoPort}`, "--dry-run"]);
