@@ -57,6 +57,11 @@ export interface DeployResult {
   manager: ServiceManager;
   /** The firewall the handover can use on the host (nft first), or null when it has neither. */
   firewall: "nft" | "iptables" | null;
+  /**
+   * Whether the host has `conntrack` (conntrack-tools): the redirect handover uses it to forget the entries of
+   * the connections the stopped services reset, whose clients could otherwise be refused for up to 10 s.
+   */
+  conntrack: boolean;
 }
 
 export function defaultRemoteDir(name: string): string {
@@ -270,6 +275,7 @@ export async function deployRelay(host: OldHost, options: DeployOptions): Promis
   );
   const firewall =
     fw.stdout.trim() === "nft" || fw.stdout.trim() === "iptables" ? (fw.stdout.trim() as "nft" | "iptables") : null;
+  const conntrack = (await host.sh("command -v conntrack >/dev/null 2>&1", { sudo: true })).code === 0;
   const hasSystemdRun = manager === "systemd" && (await host.sh("command -v systemd-run >/dev/null")).code === 0;
   const now = new Date();
   const { config, files } = await planRemoteConfig(options.config, { dir, manager, at: options.at, now });
@@ -299,6 +305,7 @@ export async function deployRelay(host: OldHost, options: DeployOptions): Promis
     nodeVersion: node.version,
     manager,
     firewall,
+    conntrack,
   };
   if (options.dryRun === true) return result;
 

@@ -81,6 +81,14 @@ describe("deployRelay to a real sshd (non-root user, sudo -n, no systemd: detach
     const host = await open();
     const dry = await deployRelay(host, { name: "t-move", config, dir, at, bundle, dryRun: true });
     expect(dry.deployment.supervisor).toBe("pid");
+    expect(dry.firewall).toBe("nft");
+    expect(dry.conntrack).toBe(true); // CI installs conntrack-tools
+    // A host without conntrack says so (the redirect handover then cannot forget reset connections).
+    const bare = Object.assign(Object.create(host) as typeof host, {
+      sh: (cmd: string, o?: { sudo?: boolean }) =>
+        cmd.includes("command -v conntrack") ? Promise.resolve({ code: 1, stdout: "", stderr: "" }) : host.sh(cmd, o),
+    });
+    expect((await deployRelay(bare, { name: "t-move", config, dir, at, bundle, dryRun: true })).conntrack).toBe(false);
     expect(dry.config.handover).toMatchObject({ at: at.toISOString(), stopCommand: ["service", "{service}", "stop"] });
     await expect(stat(dir)).rejects.toThrow(); // a dry run changes nothing
 

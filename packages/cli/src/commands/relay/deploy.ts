@@ -145,6 +145,10 @@ export function makeRelayDeployCommand(deps: Deps) {
         out.warn(
           `${host.label} has neither nftables nor iptables: the redirect handover cannot run there (install nftables, or use handover mode rebind)`,
         );
+      if (h?.mode === "redirect" && r.firewall !== null && !r.conntrack)
+        out.warn(
+          `${host.label} has no conntrack (conntrack-tools): a client whose connection the stopped services reset may be refused for up to 10 s when it reconnects from the same port; install conntrack there (docs/relay.md)`,
+        );
       const d = r.config.drain;
       const arm = [
         h === undefined || h.mode === "none"
