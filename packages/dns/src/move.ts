@@ -21,9 +21,10 @@ export interface MoveOptions {
   names?: readonly string[] | undefined;
   /**
    * The records as they are now, when the step is applied now (a `dns` verb) rather than planned ahead (the
-   * timeline): each change then starts from the record as it is, where it is in a state the step starts
-   * from or ends at (the other such states stay accepted in `alsoBefore`, so applying it finds the same
-   * conflicts). A record in any other state keeps the planned "before".
+   * timeline): each change then starts from the record as it is (a proxied record keeps its planned TTL),
+   * where it is in a state the step starts from or ends at (the other such states stay accepted in
+   * `alsoBefore`, so applying it finds the same conflicts). A record in any other state keeps the planned
+   * "before".
    */
   current?: readonly DnsRecord[];
 }
@@ -93,7 +94,9 @@ function startingFrom(c: RecordChange, current: readonly DnsRecord[]): RecordCha
   const others = [c.before.content, ...(c.alsoBefore ?? [])].filter(
     (k) => !sameContent(c.type, found.content, k) && !sameContent(c.type, c.after.content, k),
   );
-  const out: RecordChange = { ...c, before: { content: found.content, ttl: found.ttl } };
+  // A proxied record has no TTL of its own for clients (Cloudflare reads its "automatic" 1 as 300): keep the planned one.
+  const ttl = c.record.proxied || found.proxied ? c.before.ttl : found.ttl;
+  const out: RecordChange = { ...c, before: { content: found.content, ttl } };
   delete out.alsoBefore;
   const also = [...new Set(others)];
   if (also.length > 0) out.alsoBefore = also;

@@ -123,7 +123,7 @@ describe("planMove: the one planner of a move", () => {
           m[step].changes.forEach((c, i) => {
             const p = planned[i]!;
             const r = now.find((x) => x.id === c.id && x.type === c.type)!;
-            expect(c.before).toEqual({ content: r.content, ttl: r.ttl });
+            expect(c.before).toEqual({ content: r.content, ttl: r.proxied ? p.before.ttl : r.ttl });
             expect({ ...c, before: p.before, alsoBefore: undefined }).toEqual({ ...p, alsoBefore: undefined });
             // Applying it accepts the same starting points: the conflicts it finds do not change.
             expect(new Set(accepted(c))).toEqual(new Set(accepted(p)));
