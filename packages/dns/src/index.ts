@@ -16,6 +16,7 @@ export {
   type Discovery,
   type MoveAddresses,
 } from "./changes.js";
+export { changesOf, planMove, reconstructOriginals, type Move, type MoveOptions } from "./move.js";
 export { DnsError, redact } from "./errors.js";
 export { writeFileAtomic } from "./fs-atomic.js";
 export type {

@@ -229,8 +229,9 @@ export function planEdgeDeployment(input: EdgePlanInput): EdgeDeployment {
     steps.push({ id: s.kind, kind: s.kind, at: s.at.getTime(), summary: s.summary, changes: s.changes });
   }
   if (swap && !done.has("swap")) {
+    // The moved addresses (a staying member of their RRset answers the same before and after: not a check).
     const targets = swap.changes
-      .filter((c) => c.type === "A" || c.type === "AAAA")
+      .filter((c) => (c.type === "A" || c.type === "AAAA") && !c.sibling)
       .map((c) => ({ name: c.name, type: c.type, expect: c.after.content, old: c.before.content }));
     const lowTtl = Math.max(0, ...swap.changes.map((c) => c.after.ttl));
     const offsets = input.checkOffsetsMs ?? [60_000, lowTtl * 1000, 2 * lowTtl * 1000];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { planMove, type DnsRecord } from "@cutover/dns";
 import { planEdgeDeployment } from "../src/index.js";
 
 describe("planEdgeDeployment", () => {
@@ -29,5 +30,38 @@ describe("planEdgeDeployment", () => {
       expect((error as Error).message).not.toContain("\n");
       expect((error as { code?: string }).code).toBe("E_EDGE_PROVIDER");
     }
+  });
+
+  it("checks the moved addresses only, not the members of their RRsets that stay (they answer the same before and after)", () => {
+    const rec = (id: string, name: string, type: string, content: string): DnsRecord => ({
+      id,
+      zone: "example.com",
+      name,
+      type,
+      content,
+      ttl: 3600,
+    });
+    const addresses = { old: { ipv4: "198.51.100.10" }, new: { ipv4: "203.0.113.20" } };
+    const move = planMove(
+      [rec("1", "www.example.com", "A", "198.51.100.10"), rec("2", "www.example.com", "A", "192.0.2.7")],
+      addresses,
+      { lowTtl: 300, capabilities: { minTtl: 60, maxTtl: 86400, batch: true, proxied: true, atomicSwap: true } },
+    );
+    expect(move.siblings).toHaveLength(1);
+    const swapAt = new Date(Date.UTC(2036, 0, 1));
+    const d = planEdgeDeployment({
+      name: "m",
+      provider: "cloudflare",
+      zones: ["example.com"],
+      swapAt,
+      steps: [{ kind: "swap", label: "T", notes: [], at: swapAt, summary: "swap", changes: move.swap }],
+      rollback: move.rollback,
+      originals: [...move.targets, ...move.siblings],
+      resolvers: ["https://doh.test/dns-query"],
+      checkOffsetsMs: [60_000],
+      now: new Date(0),
+    });
+    const checks = d.data.steps.flatMap((s) => (s.kind === "check" ? s.check.targets : []));
+    expect(checks).toEqual([{ name: "www.example.com", type: "A", expect: "203.0.113.20", old: "198.51.100.10" }]);
   });
 });

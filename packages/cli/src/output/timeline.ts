@@ -5,6 +5,7 @@ import type { Reporter } from "./reporter.js";
 export { formatPlanTime, formatUtc, needSeconds } from "./utc.js";
 import { formatUtc, needSeconds } from "./utc.js";
 import { ttlText } from "./words.js";
+import { changeToJson, infoToJson, recordToJson } from "./records.js";
 
 // One formatter per zone: building an Intl.DateTimeFormat costs ~1 ms, once per line was 60 ms of `plan`.
 const localFormats = new Map<string, Intl.DateTimeFormat>();
@@ -39,20 +40,7 @@ export function formatLocal(d: Date, timeZone?: string): string {
 }
 
 export function changeSetToJson(set: ChangeSet) {
-  return {
-    step: set.step,
-    changes: set.changes.map((c) => ({
-      zone: c.zone,
-      id: c.id,
-      name: c.name,
-      type: c.type,
-      before: c.before,
-      after: c.after,
-      ...(c.record.proxied ? { proxied: true } : {}),
-      ...(c.sibling ? { stays: true } : {}),
-      ...(c.notes ? { notes: c.notes } : {}),
-    })),
-  };
+  return { step: set.step, changes: set.changes.map(changeToJson) };
 }
 
 export function stepToJson(s: TimelineStep) {
@@ -75,26 +63,11 @@ export function timelineToJson(t: Timeline) {
     now: t.now.toISOString(),
     swapAt: t.swapAt.toISOString(),
     steps: t.steps.map(stepToJson),
-    targets: t.targets.map((r) => ({
-      zone: r.zone,
-      id: r.id,
-      name: r.name,
-      type: r.type,
-      content: r.content,
-      ttl: r.ttl,
-      ...(r.proxied ? { proxied: true } : {}),
-    })),
-    info: t.info.map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why })),
+    targets: t.targets.map(recordToJson),
+    info: t.info.map(infoToJson),
     rollback: changeSetToJson(t.rollback).changes,
-    spf: t.spf.map((r) => ({ zone: r.zone, id: r.id, name: r.name, content: r.content, ttl: r.ttl })),
-    siblings: t.siblings.map((r) => ({
-      zone: r.zone,
-      id: r.id,
-      name: r.name,
-      type: r.type,
-      content: r.content,
-      ttl: r.ttl,
-    })),
+    spf: t.spf.map(recordToJson),
+    siblings: t.siblings.map(recordToJson),
     limits: t.limits,
     warnings: t.warnings,
     ...(t.risk ? { risk: { reason: t.risk.reason, safeUntil: t.risk.safeUntil.toISOString() } } : {}),

@@ -59,7 +59,8 @@ const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
 function addressesMoved(timeline: Timeline): { from: string[]; to: string[]; names: string[] } {
   const swap = timeline.steps.flatMap((s) => (s.kind === "swap" ? s.changes.changes : []));
-  const addr = swap.filter((c) => c.type === "A" || c.type === "AAAA");
+  // The moved addresses: a member of their RRset that stays moved from nowhere to nowhere.
+  const addr = swap.filter((c) => (c.type === "A" || c.type === "AAAA") && !c.sibling);
   return {
     from: [...new Set(addr.map((c) => c.before.content))],
     to: [...new Set(addr.map((c) => c.after.content))],

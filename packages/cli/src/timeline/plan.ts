@@ -1,14 +1,4 @@
-import {
-  checkChangeLimits,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planRollback,
-  planSwap,
-  type ChangeSet,
-  type DnsRecord,
-  type ProviderCapabilities,
-} from "@cutover/dns";
+import { checkChangeLimits, planMove, type ChangeSet, type DnsRecord, type ProviderCapabilities } from "@cutover/dns";
 import { relativeLabel, STEP_KINDS, type StepKind, type TimelineStep as CoreTimelineStep } from "@cutover/core";
 import type { Plan } from "../plan/schema.js";
 import { count } from "../output/words.js";
@@ -73,20 +63,21 @@ export function planTimeline(
   const addresses = { old: plan.old, new: plan.new };
   const names = plan.dns.records === "auto" ? undefined : plan.dns.records;
   const zones = new Set(plan.dns.zones);
-  const discovery = discoverTargets(
+  // One move planner: what moves, what stays, the SPF records and every step's change set.
+  const move = planMove(
     records.filter((r) => zones.has(r.zone)),
     addresses,
-    names,
+    { names, lowTtl: plan.dns.lowTtl, capabilities: caps },
   );
-  if (discovery.problems.length > 0) {
+  if (move.problems.length > 0) {
     return {
       ok: false,
       reason: "the records cannot be moved as planned",
       earliestSafeSwap: undefined,
-      problems: discovery.problems,
+      problems: move.problems,
     };
   }
-  const { targets } = discovery;
+  const { targets } = move;
   if (targets.length === 0) {
     const olds = [plan.old.ipv4, plan.old.ipv6].filter(Boolean).join(", ");
     return {
@@ -99,13 +90,7 @@ export function planTimeline(
 
   const swapAt = plan.schedule.swapAt;
   const swapMs = swapAt.getTime();
-  // SPF records that name the old address gain the new one at the swap and lose the old one at restore.
-  // The other members of a moving record's RRset stay, with the RRset's one TTL.
-  const changeOptions = { spf: discovery.spf, siblings: discovery.siblings };
-  const lower = planLower(targets, plan.dns.lowTtl, caps, changeOptions);
-  const swap = planSwap(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
-  const restore = planRestore(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
-  const rollback = planRollback(targets, addresses, plan.dns.lowTtl, caps, changeOptions);
+  const { lower, swap, restore, rollback } = move;
   // A step that changes many records, or much of a zone, is shown and needs --force (like octoDNS).
   const zoneSizes: Record<string, number> = {};
   for (const r of records) if (zones.has(r.zone)) zoneSizes[r.zone] = (zoneSizes[r.zone] ?? 0) + 1;
@@ -253,9 +238,9 @@ export function planTimeline(
     swapAt,
     steps,
     targets,
-    spf: discovery.spf,
-    siblings: discovery.siblings,
-    info: discovery.info,
+    spf: move.spf,
+    siblings: move.siblings,
+    info: move.info,
     rollback,
     warnings,
     limits,

@@ -5,12 +5,10 @@ import {
   finishPendingWrites,
   canonicalIp,
   checkChangeLimits,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planRollback,
-  planSwap,
-  siblingsOf,
+  classifyChange,
+  findRecord,
+  planMove,
+  reconstructOriginals,
   writeFileAtomic,
   type ApplyReport,
   type ChangeOutcome,
@@ -18,11 +16,13 @@ import {
   type ChangeStep,
   type DnsProvider,
   type DnsRecord,
+  type Move,
   type MoveAddresses,
   type RecordChange,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
 import { ExitCode, UsageError, UserError } from "../../errors.js";
+import { outcomeToJson } from "../../output/records.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
@@ -80,47 +80,6 @@ const v = (r: DnsRecord): "ipv4" | "ipv6" => (r.type === "AAAA" ? "ipv6" : "ipv4
 const on = (r: DnsRecord, addr: string | undefined) =>
   addr !== undefined && canonicalIp(r.content) === canonicalIp(addr);
 
-/** SPF text as it was before the swap added the new addresses. */
-function spfBeforeSwap(content: string, a: MoveAddresses): string {
-  const newOnes = [a.new.ipv4, a.new.ipv6].filter((x): x is string => !!x).map(canonicalIp);
-  return content
-    .trim()
-    .split(/\s+/)
-    .filter((t) => {
-      const m = /^[+?~-]?ip[46]:([^/]+)(\/(32|128))?$/i.exec(t);
-      return !(m && newOnes.includes(canonicalIp(m[1]!)));
-    })
-    .join(" ");
-}
-
-/**
- * The original records for restore/rollback when no journal hands them over: the A/AAAA records now on a
- * new address (as they were on the old one) and the SPF records naming both. Their TTL is `ttl` when
- * given, else (rollback only) the current one.
- */
-export function reconstructOriginals(
-  records: readonly DnsRecord[],
-  a: MoveAddresses,
-  names: readonly string[] | undefined,
-  ttl: number | undefined,
-): { targets: DnsRecord[]; siblings: DnsRecord[]; spf: DnsRecord[] } {
-  const wanted = names ? new Set(names) : undefined;
-  const swapped = records.filter(
-    (r) => isAddr(r) && (!wanted || wanted.has(r.name)) && on(r, a.new[v(r)]) && a.old[v(r)],
-  );
-  const targets = swapped.map((r) => ({ ...r, content: a.old[v(r)]!, ttl: ttl ?? r.ttl }));
-  // The other members of their RRsets stayed where they were.
-  const siblings = siblingsOf(records, swapped).map((r) => ({ ...r, ttl: ttl ?? r.ttl }));
-  const spf = discoverTargets(
-    records.map((r) => (r.type === "TXT" ? { ...r, content: spfBeforeSwap(r.content, a) } : r)),
-    a,
-  ).spf.filter((r) => {
-    const now = records.find((x) => x.id === r.id)!;
-    return now.content !== r.content; // it carries the new address: the swap touched it
-  });
-  return { targets, siblings, spf: spf.map((r) => ({ ...r, ttl: ttl ?? r.ttl })) };
-}
-
 /**
  * Where the dns commands keep the records as they were before cutover's first change (`lower-ttl` or
  * `swap`, whichever ran first): beside the run's journal. Written once, never overwritten.
@@ -173,7 +132,11 @@ async function readOriginals(file: string, cwd: string): Promise<DnsRecord[]> {
   return list as DnsRecord[];
 }
 
-/** The change set for one step, from the plan and the records as they are now (or the originals). */
+/**
+ * The change set for one step: the move planned (by `planMove`, as every view of the move plans it) from
+ * the records before it (the zone as it is for lower and swap, the originals for restore and rollback),
+ * each change starting from the record as it is now.
+ */
 export async function planStep(
   step: ChangeStep,
   ctx: PlanRecords,
@@ -182,21 +145,16 @@ export async function planStep(
 ): Promise<{ set: ChangeSet; originals: DnsRecord[] }> {
   const { addresses, records, names } = ctx;
   const lowTtl = ctx.loaded.plan.dns.lowTtl;
-  const caps = ctx.provider.capabilities;
-  let targets: DnsRecord[];
-  let siblings: DnsRecord[];
-  let spf: DnsRecord[];
+  const options = { lowTtl, capabilities: ctx.provider.capabilities, current: records };
+  let move: Move;
   if (step === "lower" || step === "swap") {
-    const d = discoverTargets(records, addresses, names);
+    move = planMove(records, addresses, { ...options, names });
     // A listed name already on the new address is done (a rerun after a partial swap), not a problem.
-    const problems = d.problems.filter((p) => {
+    const problems = move.problems.filter((p) => {
       const name = p.split(" ")[0]!;
       return !records.some((r) => r.name === name && isAddr(r) && on(r, addresses.new[v(r)]));
     });
     if (problems.length > 0) throw new UserError("the records cannot be moved as planned", { details: problems });
-    targets = d.targets;
-    siblings = d.siblings;
-    spf = d.spf;
   } else if (opts.originals || (opts.ttl === undefined && (await readKeptOriginals(ctx.loaded)))) {
     const file = opts.originals ?? keptOriginalsPath(ctx.loaded);
     const all = await readOriginals(file, deps.cwd);
@@ -213,9 +171,7 @@ export async function planStep(
       );
     }
     // The addresses on the old host move; the other members of their RRsets stay.
-    targets = all.filter((r) => isAddr(r) && on(r, addresses.old[v(r)]));
-    siblings = siblingsOf(all.filter(isAddr), targets);
-    spf = all.filter((r) => r.type === "TXT");
+    move = planMove(all, addresses, options);
   } else {
     const ttl = ttlOption(opts.ttl);
     if (step === "restore" && ttl === undefined) {
@@ -223,23 +179,15 @@ export async function planStep(
         "restore needs the original TTLs: pass --originals FILE (from --save-originals or the journal) or --ttl SECONDS",
       );
     }
-    ({ targets, siblings, spf } = reconstructOriginals(records, addresses, names, ttl));
+    move = planMove(reconstructOriginals(records, addresses, names, ttl), addresses, options);
   }
-  const plan = { lower: planLower, swap: planSwap, restore: planRestore, rollback: planRollback }[step];
-  const set =
-    step === "lower"
-      ? planLower(targets, lowTtl, caps, { spf, siblings })
-      : (plan as typeof planSwap)(targets, addresses, lowTtl, caps, { spf, siblings });
-  // Planned from the records as they are now: show their real state (a swap without a lower also lowers).
-  if (step === "lower" || step === "swap")
-    for (const c of set.changes) c.before = { content: c.record.content, ttl: c.record.ttl };
-  let originals = [...targets, ...siblings, ...spf];
+  let originals = [...move.targets, ...move.siblings, ...move.spf];
   if (step === "lower" || step === "swap") {
     // The originals are the records before cutover's first change: the kept ones where a lower ran first.
     const kept = await readKeptOriginals(ctx.loaded);
     if (kept) originals = originals.map((r) => kept.find((k) => k.id === r.id && k.type === r.type) ?? r);
   }
-  return { set, originals };
+  return { set: move[step], originals };
 }
 
 function describeChange(c: RecordChange): string {
@@ -248,7 +196,9 @@ function describeChange(c: RecordChange): string {
   const what = c.sibling
     ? `${c.after.content} stays (same RRset), ${c.before.ttl === c.after.ttl ? `ttl ${after}` : `ttl ${before} → ${after}`}`
     : c.before.content === c.after.content
-      ? `ttl ${before} → ${after}`
+      ? c.before.ttl === c.after.ttl
+        ? `${c.after.content}, ttl ${after}`
+        : `ttl ${before} → ${after}`
       : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${after}` : `, ttl ${before} → ${after}`}`;
   return `${c.name} ${c.type}  ${what}`;
 }
@@ -268,22 +218,6 @@ function outcomeLine(out: Reporter, o: ChangeOutcome): string {
     case "pending":
       return `  ${c.dim("… pending ")} ${d}: not attempted after an earlier failure`;
   }
-}
-
-export function outcomeToJson(o: ChangeOutcome) {
-  const c = o.change;
-  return {
-    status: o.status,
-    zone: c.zone,
-    id: c.id,
-    name: c.name,
-    type: c.type,
-    before: c.before,
-    after: c.after,
-    ...(c.notes ? { notes: c.notes } : {}),
-    ...(o.status === "failed" ? { error: o.error, ...(o.changed ? { changed: true } : {}) } : {}),
-    ...(o.status === "conflict" ? { found: o.found ?? null } : {}),
-  };
 }
 
 const STEP_WORD: Record<ChangeStep, string> = {
@@ -340,19 +274,35 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
       return;
     }
     if (opts.dryRun) {
+      // What the run would find, record by record, from the records just read: to write, already done, or
+      // changed by someone else (left alone).
+      const dry = set.changes.map((ch) => {
+        const now = classifyChange(ctx.records, ch);
+        return { ch, status: now === "apply" ? ("planned" as const) : now === "already" ? now : ("conflict" as const) };
+      });
       out.data({
         step,
         dryRun: true,
         provider: ctx.provider.name,
-        changes: set.changes.map((c) => ({ ...outcomeToJson({ status: "pending", change: c }), status: "planned" })),
+        changes: dry.map(({ ch, status }) => ({ ...outcomeToJson({ status: "pending", change: ch }), status })),
         limits: tooBig,
         originals,
       });
       out.line(`${STEP_WORD[step]}: ${set.changes.length} record(s) in ${where} (dry run, nothing written)`);
-      for (const ch of set.changes)
-        out.line(
-          `  ${out.c.cyan("→ would  ")} ${describeChange(ch)}${ch.notes ? out.c.dim(`  (${ch.notes.join("; ")})`) : ""}`,
-        );
+      for (const { ch, status } of dry) {
+        const found = status === "conflict" ? findRecord(ctx.records, ch) : undefined;
+        const mark =
+          status === "planned"
+            ? out.c.cyan("→ would  ")
+            : status === "already"
+              ? out.c.dim("= already")
+              : out.c.yellow("! conflict");
+        const why =
+          status === "conflict"
+            ? `: now ${found ? `${found.content} ttl ${found.ttl}` : "gone"}; changed by someone else, would be left alone`
+            : "";
+        out.line(`  ${mark} ${describeChange(ch)}${why}${ch.notes ? out.c.dim(`  (${ch.notes.join("; ")})`) : ""}`);
+      }
       for (const t of tooBig) out.warn(`${t}: the real run needs --force`);
       return;
     }

@@ -1,6 +1,7 @@
 import { planFileOf } from "../_options.js";
-import { discoverTargets, movingTtl, spfWithNew, spfWithoutOld, type DnsRecord } from "@cutover/dns";
+import { changesOf, planMove } from "@cutover/dns";
 import type { Deps } from "../../context.js";
+import { infoToJson, recordToJson } from "../../output/records.js";
 import { createReporter } from "../../output/reporter.js";
 import { readPlanZones } from "./_step.js";
 import { ttlText } from "../../output/words.js";
@@ -26,58 +27,44 @@ export function makeDnsRecordsCommand(deps: Deps) {
     const ctx = await readPlanZones(planFileOf(file, opts.plan), deps);
     try {
       const { plan } = ctx.loaded;
-      const caps = ctx.provider.capabilities;
       const lowTtl = plan.dns.lowTtl;
-      const d = discoverTargets(ctx.records, ctx.addresses, ctx.names);
-      const newFor = (r: DnsRecord) => (r.type === "AAAA" ? ctx.addresses.new.ipv6 : ctx.addresses.new.ipv4);
+      // The move as every view plans it; each record's line renders its change in each step.
+      const d = planMove(ctx.records, ctx.addresses, {
+        names: ctx.names,
+        lowTtl,
+        capabilities: ctx.provider.capabilities,
+      });
       const targets = d.targets.map((r) => {
-        const low = movingTtl(r, lowTtl, caps);
+        const steps = changesOf(d, r);
         return {
-          zone: r.zone,
-          id: r.id,
-          name: r.name,
-          type: r.type,
-          content: r.content,
-          ttl: r.ttl,
-          ...(r.proxied ? { proxied: true } : {}),
+          ...recordToJson(r),
           ...(ttlText(r.ttl, r) === "auto" ? { ttlAuto: true } : {}),
-          lower: r.proxied ? null : low.ttl < r.ttl ? { ttl: low.ttl, ...(low.note ? { note: low.note } : {}) } : null,
-          swap: { content: newFor(r) ?? null, ttl: low.ttl },
-          restore: { ttl: r.ttl },
+          lower: steps.lower
+            ? { ttl: steps.lower.after.ttl, ...(steps.lower.notes ? { note: steps.lower.notes.join("; ") } : {}) }
+            : null,
+          swap: { content: steps.swap?.after.content ?? null, ttl: steps.swap?.after.ttl ?? r.ttl },
+          restore: { ttl: steps.restore?.after.ttl ?? r.ttl },
         };
       });
       const spf = d.spf.map((r) => {
-        const swapped = spfWithNew(r.content, ctx.addresses);
+        const steps = changesOf(d, r);
         return {
-          zone: r.zone,
-          id: r.id,
-          name: r.name,
-          type: r.type,
-          content: r.content,
-          ttl: r.ttl,
-          swap: swapped,
-          restore: spfWithoutOld(swapped, ctx.addresses),
+          ...recordToJson(r),
+          swap: steps.swap?.after.content ?? r.content,
+          restore: steps.restore?.after.content ?? r.content,
         };
       });
       // The other members of a moving RRset stay; their TTL is the RRset's, lowered and restored with it.
       const siblings = d.siblings.map((r) => {
-        const low = movingTtl(r, lowTtl, caps);
+        const steps = changesOf(d, r);
         return {
-          zone: r.zone,
-          id: r.id,
-          name: r.name,
-          type: r.type,
-          content: r.content,
-          ttl: r.ttl,
-          ...(r.proxied ? { proxied: true } : {}),
-          lower: !r.proxied && low.ttl < r.ttl ? { ttl: low.ttl } : null,
-          swap: { content: r.content, ttl: low.ttl },
-          restore: { ttl: r.ttl },
+          ...recordToJson(r),
+          lower: steps.lower ? { ttl: steps.lower.after.ttl } : null,
+          swap: { content: r.content, ttl: steps.swap?.after.ttl ?? r.ttl },
+          restore: { ttl: steps.restore?.after.ttl ?? r.ttl },
         };
       });
-      const info = d.info
-        .filter((i) => i.record.type !== "TXT")
-        .map((i) => ({ name: i.record.name, type: i.record.type, content: i.record.content, why: i.why }));
+      const info = d.info.filter((i) => i.record.type !== "TXT").map(infoToJson);
       out.data({
         provider: ctx.provider.name,
         zones: plan.dns.zones,

@@ -142,5 +142,9 @@ describe("an RRset with a member that stays, in a zone file, through a whole run
       /pool\.example\.com\s+A\s+original\s+198\.51\.100\.11 ttl 86400\s+stays \(same RRset\)/,
     );
     expect(status.stdout).toMatch(/pool\.example\.com\s+A\s+restored\s+127\.0\.0\.1 ttl 86400/);
+    // The report's headline names the moved address, not the one that stayed.
+    expect((await cli("report", "--out", "move.html")).code).toBe(0);
+    const headline = /<ul id="headline">(.*?)<\/ul>/s.exec(readFileSync(join(move.dir, "move.html"), "utf8"))![1]!;
+    expect(headline).toMatch(/ from <b>198\.51\.100\.10, 2001:db8:10::10<\/b> to <b>127\.0\.0\.1, 2001:db8::20<\/b>/);
   });
 });

@@ -21,6 +21,12 @@ function cloudflare(records: Array<{ name: string; type: string; content: string
   return { fake, dir, run };
 }
 
+/** A record as the provider reads it from the fake: Cloudflare's automatic TTL (1) is 300 s. */
+function asRead(fake: fakes.CloudflareFake, id: string) {
+  const r = fake.list("example.com").find((x) => x.id === id)!;
+  return { content: r.content, ttl: r.ttl === 1 ? 300 : r.ttl };
+}
+
 const SEED = [
   { name: "@", type: "A", content: "198.51.100.10", ttl: 3600 },
   { name: "www", type: "A", content: "198.51.100.10", ttl: 86400 },
@@ -131,6 +137,58 @@ describe("cutover dns lower-ttl | swap | restore | rollback on Cloudflare", () =
     const restore = await w.run("dns", "restore");
     expect(restore.code).toBe(1);
     expect(restore.stderr).toMatch(/restore needs the original TTLs: pass --originals FILE .* or --ttl SECONDS/);
+  });
+
+  it("rollback --dry-run shows each record as it is now (after a restore: the original TTL, the restored SPF)", async () => {
+    await w.run("dns", "swap", "--save-originals", "originals.json");
+    expect((await w.run("dns", "restore", "--originals", "originals.json")).code).toBe(0);
+    const writes = w.fake.writes().length;
+    const r = await w.run("dns", "rollback", "--dry-run");
+    expect(r.code, r.stderr).toBe(0);
+    // Not "ttl 300 → 86400": the restore gave the TTL back already; only the address goes back.
+    expect(r.stdout).toMatch(/→ would\s+www\.example\.com A\s+203\.0\.113\.20 → 198\.51\.100\.10, ttl 86400\n/);
+    expect(r.stdout).toMatch(
+      /→ would\s+example\.com TXT\s+v=spf1 ip4:203\.0\.113\.20 -all → v=spf1 ip4:198\.51\.100\.10 -all, ttl 3600\n/,
+    );
+    const j = JSON.parse((await w.run("dns", "rollback", "--dry-run", "--json")).stdout);
+    for (const c of j.changes as Array<{ id: string; before: { content: string; ttl: number } }>)
+      expect(c.before).toEqual(asRead(w.fake, c.id));
+    expect(w.fake.writes()).toHaveLength(writes);
+    // Someone else changed a record: the dry run says so, as the run would (it leaves it alone).
+    Object.assign(w.fake.find("example.com", "www", "A")[0]!, { content: "192.0.2.99", ttl: 60 });
+    expect((await w.run("dns", "rollback")).code).toBe(1);
+    const after = await w.run("dns", "rollback", "--dry-run", "--json");
+    const statuses = JSON.parse(after.stdout).changes.map(
+      (c: { name: string; type: string; status: string }) => `${c.name} ${c.type} ${c.status}`,
+    );
+    expect(statuses).toContain("www.example.com A conflict");
+    expect(
+      statuses.filter((x: string) => !x.startsWith("www.example.com A ")).every((x: string) => x.endsWith(" already")),
+    ).toBe(true);
+    expect((await w.run("dns", "rollback", "--dry-run")).stdout).toMatch(
+      /! conflict www\.example\.com A .*: now 192\.0\.2\.99 ttl 60; changed by someone else, would be left alone/,
+    );
+  });
+
+  it("the dry run of each verb shows the change sets the timeline plans (one planner)", async () => {
+    const plan = JSON.parse((await w.run("plan", "--json")).stdout);
+    const stepOf = (kind: string) => plan.steps.find((s: { kind: string }) => s.kind === kind).changes;
+    const dry = async (verb: string) =>
+      JSON.parse((await w.run("dns", verb, "--dry-run", "--json")).stdout).changes.map(
+        ({ status, ...c }: { status: string }) => {
+          expect(status).toBe("planned");
+          return c;
+        },
+      );
+    // The drop starts from the zone as it is, as the timeline plans it.
+    expect(await dry("lower-ttl")).toEqual(stepOf("lower"));
+    // The swap now (no drop before it) starts from the TTLs as they are; the timeline's, from the dropped ones.
+    const swap = await dry("swap");
+    expect(swap.map((c: { before: unknown }) => ({ ...c, before: undefined }))).toEqual(
+      stepOf("swap").map((c: { before: unknown }) => ({ ...c, before: undefined })),
+    );
+    for (const c of swap as Array<{ id: string; before: { content: string; ttl: number } }>)
+      expect(c.before).toEqual(asRead(w.fake, c.id));
   });
 
   it("exits 1 with a per-record account when a batch keeps failing, and a rerun finishes", async () => {
