@@ -84,17 +84,22 @@ export function defineCommand<M extends CommandMeta, C extends Command<any[], Op
 
 /** The end of a command's `--help`: examples, notes, exit codes. */
 export function helpEpilogue(meta: Pick<CommandMeta, "examples" | "exitCodes" | "notes">): string {
-  const lines = meta.examples.map(([line]) => `$ ${line}`);
-  const width = Math.min(Math.max(...lines.map((l) => l.length)) + 2, 52);
-  const examples = meta.examples.map(([, what], i) => {
-    const line = lines[i]!;
-    if (what === undefined) return `  ${line}`;
-    return line.length + 2 <= width ? `  ${line.padEnd(width)}${what}` : `  ${line}\n  ${" ".repeat(width)}${what}`;
+  // What each example does stands in one column after the lines that fit before it, else under its line.
+  const fits = meta.examples.filter(([line, what]) => what !== undefined && line.length <= 48);
+  const width = Math.max(0, ...fits.map(([line]) => line.length)) + 4;
+  const examples = meta.examples.flatMap(([line, what]) => {
+    if (what === undefined) return [`  $ ${line}`];
+    return `$ ${line}`.length + 2 <= width
+      ? [`  ${`$ ${line}`.padEnd(width)}${what}`]
+      : [`  $ ${line}`, ...wrap(what, 6, 80)];
   });
   const codes = Object.entries({ ...SHARED_EXIT_CODES, ...meta.exitCodes })
     .map(([code, what]) => [Number(code), what] as const)
     .sort(([a], [b]) => a - b)
-    .map(([code, what]) => `  ${String(code).padEnd(4)}${what}`);
+    .flatMap(([code, what]) => {
+      const [first = "", ...rest] = wrap(what, 6, 80);
+      return [`  ${String(code).padEnd(4)}${first.trimStart()}`, ...rest];
+    });
   return [
     "",
     "Examples:",
@@ -104,4 +109,18 @@ export function helpEpilogue(meta: Pick<CommandMeta, "examples" | "exitCodes" | 
     "Exit codes:",
     ...codes,
   ].join("\n");
+}
+
+/** Words in lines of at most `width` columns, each indented by `indent` spaces. */
+function wrap(text: string, indent: number, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line !== "" && indent + line.length + 1 + word.length > width) {
+      lines.push(" ".repeat(indent) + line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
+  }
+  if (line !== "") lines.push(" ".repeat(indent) + line);
+  return lines;
 }
