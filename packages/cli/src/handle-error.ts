@@ -47,30 +47,62 @@ function systemError(error: unknown): SystemError | undefined {
  * with its code (1 a step failed, 2 bad usage or an error), without a stack; anything else is a bug: it
  * prints its stack with a request to report it and exits 70.
  */
-export function handleError(error: unknown, deps: Deps): number {
+export function handleError(error: unknown, deps: Deps, options: { json?: boolean } = {}): number {
   const out = createReporter(deps, { json: false, env: deps.env });
+  const json = (e: JsonError) => {
+    if (options.json === true) writeJsonError(deps, e);
+    return e.exitCode;
+  };
   if (error instanceof UserError) {
     out.error(error.message);
     for (const line of error.details) deps.stderr.write(`  ${line}\n`);
-    return error.exitCode;
+    return json({
+      code: error.code,
+      message: error.message,
+      ...(error.details.length > 0 ? { details: error.details } : {}),
+      exitCode: error.exitCode,
+    });
   }
   if (isUserFacing(error)) {
     out.error(error.message);
     const hint = (error as { hint?: unknown }).hint;
     if (typeof hint === "string") deps.stderr.write(`  ${hint}\n`);
-    return 1;
+    return json({
+      code: error.code,
+      message: error.message,
+      ...(typeof hint === "string" ? { hint } : {}),
+      exitCode: 1,
+    });
   }
   const sys = systemError(error);
   if (sys) {
     const where =
       sys.path ?? sys.hostname ?? (sys.address ? `${sys.address}${sys.port ? `:${sys.port}` : ""}` : undefined);
-    out.error(`${sys.syscall ?? "system call"}${where ? ` ${where}` : ""}: ${SYSTEM_ERRORS[sys.code]} (${sys.code})`);
-    return 2;
+    const message = `${sys.syscall ?? "system call"}${where ? ` ${where}` : ""}: ${SYSTEM_ERRORS[sys.code]} (${sys.code})`;
+    out.error(message);
+    return json({ code: sys.code, message, exitCode: 2 });
   }
   const stack = error instanceof Error ? (error.stack ?? String(error)) : String(error);
   out.error(`unexpected failure, this is a bug in cutover; please report it with this output:`);
   deps.stderr.write(`${stack}\n`);
-  return 70;
+  return json({
+    code: "E_BUG",
+    message: `unexpected failure, a bug in cutover: ${error instanceof Error ? error.message : String(error)} (the stack is on stderr)`,
+    exitCode: 70,
+  });
+}
+
+/** An error as `--json` prints it on stdout: `{"error": {...}}`, one line (the text goes to stderr too). */
+export interface JsonError {
+  code: string;
+  message: string;
+  details?: readonly string[];
+  hint?: string;
+  exitCode: number;
+}
+
+export function writeJsonError(deps: Pick<Deps, "stdout">, error: JsonError): void {
+  deps.stdout.write(`${JSON.stringify({ error })}\n`);
 }
 
 /**

@@ -2,7 +2,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { setTimeout as delay } from "node:timers/promises";
 import type { Deps } from "./context.js";
 import { ExitCode } from "./errors.js";
-import { handleError } from "./handle-error.js";
+import { handleError, writeJsonError } from "./handle-error.js";
 import { commandNamed, commands } from "./commands/index.js";
 
 export { ExitCode };
@@ -72,12 +72,21 @@ export async function main(argv: readonly string[], deps: Deps = defaultDeps()):
     return 0;
   } catch (error) {
     if (error instanceof ExitCode) return error.exitCode;
+    const json = wantsJson(argv);
     if (error instanceof CommanderError) {
       // help and version are "errors" for commander; their output is already written.
       // (`cutover dns` without a verb shows the help as an error: bad usage, 2.)
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
-      return error.exitCode === 0 ? 0 : 2;
+      if (error.exitCode === 0) return 0;
+      if (json) writeJsonError(deps, { code: error.code, message: error.message.replace(/^error: /, ""), exitCode: 2 });
+      return 2;
     }
-    return handleError(error, deps);
+    return handleError(error, deps, { json });
   }
+}
+
+/** `--json` on the command line (before a `--`): errors are then also printed as JSON on stdout. */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).includes("--json");
 }

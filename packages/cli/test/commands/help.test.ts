@@ -106,3 +106,24 @@ describe("a plan given as FILE and as --plan", () => {
     }
   });
 });
+
+describe("--json errors", () => {
+  it("a user's mistake with --json: one JSON line on stdout with the code, message and exit code; the text on stderr", async () => {
+    const missing = await runCli(["plan", "nosuch.yaml", "--json"]);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toEqual({
+      error: { code: "E_PLAN_READ", message: expect.stringContaining("nosuch.yaml"), exitCode: 1 },
+    });
+    expect(missing.stderr).toContain("error: no plan file at nosuch.yaml");
+    const usage = await runCli(["dns", "swap", "--json", "--bogus"]);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stdout)).toEqual({
+      error: { code: "commander.unknownOption", message: "unknown option '--bogus'", exitCode: 2 },
+    });
+    const twice = await runCli(["status", "a.yaml", "--plan", "b.yaml", "--json"]);
+    expect(twice.code).toBe(2);
+    expect(JSON.parse(twice.stdout).error).toMatchObject({ code: "E_USAGE", exitCode: 2 });
+    // Without --json, stdout stays empty; after `--` it is not an option.
+    expect((await runCli(["plan", "nosuch.yaml"])).stdout).toBe("");
+  });
+});
