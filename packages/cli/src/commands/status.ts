@@ -20,7 +20,7 @@ export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other"
 export function recordState(
   original: DnsRecord,
   current: DnsRecord | undefined,
-  newAddress: string | undefined,
+  moved: readonly string[],
   restoreDone: boolean,
 ): DnsState {
   if (!current) return "missing";
@@ -28,10 +28,8 @@ export function recordState(
   const isOld = address
     ? canonicalIp(current.content) === canonicalIp(original.content)
     : current.content === original.content;
-  // An SPF record counts as moved once it names the new address.
-  const isNew =
-    newAddress !== undefined &&
-    (address ? canonicalIp(current.content) === canonicalIp(newAddress) : current.content.includes(newAddress));
+  // `moved`: what the swap and the restore give it (the new address; an SPF record's text with the new one).
+  const isNew = moved.some((m) => (address ? canonicalIp(current.content) === canonicalIp(m) : current.content === m));
   if (isOld) return current.ttl === original.ttl ? "original" : "lowered";
   // A record whose TTL was never lowered looks the same swapped or restored: the journal tells.
   if (isNew) return current.ttl === original.ttl && restoreDone ? "restored" : "swapped";
@@ -75,13 +73,18 @@ export function makeStatusCommand(deps: Deps) {
           liveError = error instanceof Error ? error.message : String(error);
         }
       }
+      // What the move does to each original: the timeline's change sets (planned by planMove).
+      const changesOf = (kind: "swap" | "restore") =>
+        timeline.steps.flatMap((s) => (s.kind === kind ? s.changes.changes : []));
+      const [swaps, restores] = [changesOf("swap"), changesOf("restore")];
       const records = state.originals.map((o) => {
         // Offline (or the provider unreachable): the record as the journal last left it.
         const fromJournal = live === undefined;
-        const old = o.type === "AAAA" ? loaded.plan.old.ipv6 : o.type === "A" ? loaded.plan.old.ipv4 : undefined;
+        const swap = swaps.find((c) => c.id === o.id && c.type === o.type);
+        const restore = restores.find((c) => c.id === o.id && c.type === o.type);
         // An address beside the moving one in its RRset stays where it is.
-        const stays = (o.type === "A" || o.type === "AAAA") && !(old && sameIp(o.content, old));
-        const next = stays ? o.content : o.type === "AAAA" ? loaded.plan.new.ipv6 : loaded.plan.new.ipv4;
+        const stays = swap?.sibling === true;
+        const next = [swap?.after.content, restore?.after.content].filter((x): x is string => x !== undefined);
         const same = (r: DnsRecord) => r.name === o.name && r.type === o.type;
         const current = live
           ? (live.find((r) => r.id === o.id && r.type === o.type) ??
@@ -91,7 +94,7 @@ export function makeStatusCommand(deps: Deps) {
                 same(r) &&
                 (stays || o.type === "TXT"
                   ? r.content === o.content || o.type === "TXT"
-                  : sameIp(r.content, o.content) || (next !== undefined && sameIp(r.content, next))),
+                  : sameIp(r.content, o.content) || next.some((n) => sameIp(r.content, n))),
             ))
           : journaledRecord(state, o);
         return {

@@ -88,7 +88,7 @@ describe("an RRset with a member that stays, in a zone file, through a whole run
     const zoneFile = join(move.dir, "zones/example.com.zone");
     writeFileSync(
       zoneFile,
-      `${move.zone("example.com")}pool    IN  A    198.51.100.10\npool    IN  A    198.51.100.11\n`,
+      `${move.zone("example.com")}pool    IN  A    198.51.100.10\npool    IN  A    198.51.100.11\nv6mail  IN  TXT  "v=spf1 ip6:2001:db8:10::10 -all"\n`,
     );
     const clock = fastClock("2027-11-29T10:00:00Z");
     const cli = (...argv: string[]) => runCli(argv, { cwd: move.dir, now: clock.now, sleep: clock.sleep });
@@ -142,6 +142,12 @@ describe("an RRset with a member that stays, in a zone file, through a whole run
       /pool\.example\.com\s+A\s+original\s+198\.51\.100\.11 ttl 86400\s+stays \(same RRset\)/,
     );
     expect(status.stdout).toMatch(/pool\.example\.com\s+A\s+restored\s+127\.0\.0\.1 ttl 86400/);
+    // Every moved record is where the move left it: an SPF record naming only the old IPv6 address too.
+    const states = JSON.parse((await cli("status", "--json")).stdout).records.map(
+      (x: { name: string; type: string; state: string }) => `${x.name} ${x.type} ${x.state}`,
+    );
+    expect(states).toContain("v6mail.example.com TXT restored");
+    expect(states.filter((x: string) => !x.endsWith(" restored") && !x.startsWith("pool.example.com A "))).toEqual([]);
     // The report's headline names the moved address, not the one that stayed.
     expect((await cli("report", "--out", "move.html")).code).toBe(0);
     const headline = /<ul id="headline">(.*?)<\/ul>/s.exec(readFileSync(join(move.dir, "move.html"), "utf8"))![1]!;
