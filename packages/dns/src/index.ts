@@ -3,16 +3,13 @@ export { applyChangeSet, classifyChange, findRecord, finishPendingWrites, type A
 export {
   checkChangeLimits,
   discoverTargets,
-  movingTtl,
   planLower,
   planRestore,
   planRollback,
   planSwap,
-  siblingsOf,
   spfWithNew,
   spfWithoutOld,
   type ChangeLimits,
-  type ChangeOptions,
   type Discovery,
   type MoveAddresses,
 } from "./changes.js";
