@@ -11,6 +11,8 @@ import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { count } from "../output/words.js";
 import { defineCommand } from "./_define.js";
+import { describeChange } from "../output/records.js";
+import { changeSetNow } from "../timeline/now.js";
 
 /** Undo hooks for the parts that are not DNS (relay, services); set by the relay integration. */
 export interface RollbackHooks {
@@ -65,9 +67,11 @@ export function makeRollbackCommand(deps: Deps) {
       const set = timeline.rollback;
       const say = (t: string) => out.line(t);
       if (opts.dryRun) {
-        out.data({ dryRun: true, changes: changeSetToJson(set).changes });
-        out.line(`would put back ${count(set.changes.length, "record")}:`);
-        for (const ch of set.changes) out.line(`  ${ch.name} ${ch.type} → ${ch.after.content} ttl ${ch.after.ttl}`);
+        // Each record from where it stands now (a restore may have given the TTLs back already).
+        const now = await changeSetNow(session, "rollback");
+        out.data({ dryRun: true, changes: changeSetToJson(now).changes });
+        out.line(`would put back ${count(now.changes.length, "record")}:`);
+        for (const ch of now.changes) out.line(`  ${describeChange(ch)}`);
         if (state.steps.handover?.attempts) {
           if (hooks.undoHandover) await hooks.undoHandover({ planFile: session.loaded.path, dryRun: true, say });
           else await undoHandover(session.loaded, session.store.dir, deps.env, say, true);

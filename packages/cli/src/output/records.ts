@@ -1,4 +1,5 @@
 import type { ChangeOutcome, DnsRecord, RecordChange } from "@cutover/dns";
+import { ttlText } from "./words.js";
 
 /**
  * The one JSON shape of a record (documented in docs/plan-json.md): `dns records --json`, `plan --json` and
@@ -44,4 +45,18 @@ export function outcomeToJson(o: ChangeOutcome) {
     ...(o.status === "failed" ? { error: o.error, ...(o.changed ? { changed: true } : {}) } : {}),
     ...(o.status === "conflict" ? { found: o.found ?? null } : {}),
   };
+}
+
+/** One record's change as a line: `www A  198.51.100.10 → 203.0.113.20, ttl 300` (a sibling: "stays"). */
+export function describeChange(c: RecordChange): string {
+  const before = ttlText(c.before.ttl, c.record);
+  const after = ttlText(c.after.ttl, c.record);
+  const what = c.sibling
+    ? `${c.after.content} stays (same RRset), ${c.before.ttl === c.after.ttl ? `ttl ${after}` : `ttl ${before} → ${after}`}`
+    : c.before.content === c.after.content
+      ? c.before.ttl === c.after.ttl
+        ? `${c.after.content}, ttl ${after}`
+        : `ttl ${before} → ${after}`
+      : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${after}` : `, ttl ${before} → ${after}`}`;
+  return `${c.name} ${c.type}  ${what}`;
 }

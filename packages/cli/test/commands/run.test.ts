@@ -280,6 +280,26 @@ describe("cutover rollback", () => {
       const dry = await runCli(["rollback", "--dry-run"], { cwd: move.dir, now: new Date(stage) });
       expect(dry.code).toBe(0);
       expect(dry.stdout).toContain("would put back 10 records");
+      // Each change starts from the record as it is now (after a restore: its TTL is back; before the swap:
+      // still on the old address), not from the timeline's planned "before".
+      const dryJson = await runCli(["rollback", "--dry-run", "--json"], { cwd: move.dir, now: new Date(stage) });
+      const now = [
+        ...records(move.zone("example.com"), "example.com"),
+        ...records(move.zone("example.org"), "example.org"),
+      ];
+      const changes = JSON.parse(dryJson.stdout).changes as Array<{
+        name: string;
+        type: string;
+        before: { content: string; ttl: number };
+      }>;
+      expect(changes).toHaveLength(10);
+      for (const c of changes)
+        expect(
+          now.some(
+            (r) => r.name === c.name && r.type === c.type && r.content === c.before.content && r.ttl === c.before.ttl,
+          ),
+          `${c.name} ${c.type} ${c.before.content} ttl ${c.before.ttl}`,
+        ).toBe(true);
       const r = await runCli(["rollback"], { cwd: move.dir, now: new Date(stage) });
       expect(r.stderr.replace(/warning: clients reached.*\n/, "")).toBe("");
       expect(r.code).toBe(0);

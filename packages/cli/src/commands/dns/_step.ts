@@ -22,12 +22,11 @@ import {
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
 import { ExitCode, UsageError, UserError } from "../../errors.js";
-import { outcomeToJson } from "../../output/records.js";
+import { describeChange, outcomeToJson } from "../../output/records.js";
 import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
 import { stateDirFor } from "../../state/store.js";
-import { ttlText } from "../../output/words.js";
 
 export interface StepOptions {
   plan: string;
@@ -188,19 +187,6 @@ export async function planStep(
     if (kept) originals = originals.map((r) => kept.find((k) => k.id === r.id && k.type === r.type) ?? r);
   }
   return { set: move[step], originals };
-}
-
-function describeChange(c: RecordChange): string {
-  const before = ttlText(c.before.ttl, c.record);
-  const after = ttlText(c.after.ttl, c.record);
-  const what = c.sibling
-    ? `${c.after.content} stays (same RRset), ${c.before.ttl === c.after.ttl ? `ttl ${after}` : `ttl ${before} → ${after}`}`
-    : c.before.content === c.after.content
-      ? c.before.ttl === c.after.ttl
-        ? `${c.after.content}, ttl ${after}`
-        : `ttl ${before} → ${after}`
-      : `${c.before.content} → ${c.after.content}${c.before.ttl === c.after.ttl ? `, ttl ${after}` : `, ttl ${before} → ${after}`}`;
-  return `${c.name} ${c.type}  ${what}`;
 }
 
 function outcomeLine(out: Reporter, o: ChangeOutcome): string {
