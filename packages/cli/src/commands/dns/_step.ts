@@ -18,7 +18,6 @@ import {
   type DnsRecord,
   type Move,
   type MoveAddresses,
-  type RecordChange,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
 import { ExitCode, UsageError, UserError } from "../../errors.js";
