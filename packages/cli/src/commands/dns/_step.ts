@@ -9,6 +9,7 @@ import {
   findRecord,
   planMove,
   reconstructOriginals,
+  waitServed,
   writeFileAtomic,
   type ApplyReport,
   type ChangeOutcome,
@@ -18,6 +19,7 @@ import {
   type DnsRecord,
   type Move,
   type MoveAddresses,
+  type ServedReport,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
 import { ExitCode, UsageError, UserError } from "../../errors.js";
@@ -26,6 +28,8 @@ import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
 import { stateDirFor } from "../../state/store.js";
+import { authoritativeOf } from "../../plan/authoritative.js";
+import { parseDuration } from "../../plan/duration.js";
 
 export interface StepOptions {
   plan: string;
@@ -35,6 +39,8 @@ export interface StepOptions {
   originals?: string;
   saveOriginals?: string;
   ttl?: string;
+  /** How long to wait for the authoritative servers to serve the change (a duration; default 20s). */
+  waitServed?: string;
 }
 
 export interface PlanRecords {
@@ -228,6 +234,7 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
     const { set, originals } = await planStep(step, ctx, opts, deps);
     const { plan } = ctx.loaded;
     const where = `${plan.dns.zones.join(", ")} (${ctx.provider.name})`;
+    const servedWait = parseWaitServed(opts.waitServed);
     const tooBig = checkChangeLimits(set, ctx.zoneSizes, { maxChanges: plan.dns.maxChanges });
     if (tooBig.length > 0 && !opts.force && !opts.dryRun) {
       throw new UserError(`refusing a large change; check it with --dry-run, then run again with --force`, {
@@ -247,6 +254,13 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
       }
     }
     if (set.changes.length === 0) {
+      // Done by an earlier run: the step is done once the servers serve it, so a rerun checks again.
+      const auth = authoritativeOf(plan);
+      const done = !opts.dryRun && auth ? await doneBefore(step, ctx) : undefined;
+      const served =
+        done && done.changes.length > 0 && auth
+          ? await waitServed(done, { ...auth, timeoutMs: servedWait, ...(servedWait === 0 ? { intervalMs: 0 } : {}) })
+          : undefined;
       out.data({
         step,
         dryRun: opts.dryRun === true,
@@ -254,7 +268,21 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
         complete: true,
         changes: [],
         originals,
+        ...(served ? { served: servedJson(served) } : {}),
       });
+      if (served) {
+        for (const n of served.notes) out.line(`  ${n}`);
+        if (!served.served) {
+          out.line(`${STEP_WORD[step]}: nothing to write in ${where}, done before`);
+          for (const p of served.problems) out.line(`  ${out.c.yellow("not served")} ${p}`);
+          out.error(notServedYet(step));
+          throw new ExitCode(1);
+        }
+        out.line(
+          `${STEP_WORD[step]}: nothing to do in ${where}; served by ${served.servers.length} authoritative server(s)`,
+        );
+        return;
+      }
       out.line(`${STEP_WORD[step]}: nothing to do in ${where}`);
       return;
     }
@@ -292,6 +320,12 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
       return;
     }
     const report: ApplyReport = await applyChangeSet(ctx.provider, set);
+    // Done when observable: the zone's authoritative servers serve the change, as in the timeline's steps.
+    const auth = authoritativeOf(plan);
+    const served =
+      report.complete && auth
+        ? await waitServed(set, { ...auth, timeoutMs: servedWait, ...(servedWait === 0 ? { intervalMs: 0 } : {}) })
+        : undefined;
     const rdns = step === "swap" && report.complete ? await setReverseDns(ctx, out) : [];
     const counts = (s: ChangeOutcome["status"]) => report.outcomes.filter((o) => o.status === s).length;
     out.data({
@@ -301,6 +335,7 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
       complete: report.complete,
       outcomes: report.outcomes.map(outcomeToJson),
       originals,
+      ...(served ? { served: servedJson(served) } : {}),
       ...(rdns.length > 0 ? { rdns } : {}),
     });
     out.line(`${STEP_WORD[step]}: ${set.changes.length} record(s) in ${where}`);
@@ -317,7 +352,16 @@ export async function runDnsStep(step: ChangeStep, opts: StepOptions, deps: Deps
       );
       throw new ExitCode(1);
     }
-    if (report.complete) out.line(`${out.c.green("done:")} ${summary}; verified by reading back`);
+    for (const n of served?.notes ?? []) out.line(`  ${n}`);
+    if (served && !served.served) {
+      out.line(`${out.c.yellow("written:")} ${summary}; verified by reading back from ${ctx.provider.name}`);
+      for (const p of served.problems) out.line(`  ${out.c.yellow("not served")} ${p}`);
+      out.error(notServedYet(step));
+      throw new ExitCode(1);
+    }
+    const by =
+      served && served.servers.length > 0 ? `, served by ${served.servers.length} authoritative server(s)` : "";
+    if (report.complete) out.line(`${out.c.green("done:")} ${summary}; verified by reading back${by}`);
     else {
       out.line(`${out.c.red("incomplete:")} ${summary}`);
       out.error(
@@ -405,4 +449,39 @@ async function setReverseDns(
     }
   }
   return results;
+}
+
+/** `--wait-served DURATION`: how long the servers get to serve the change (default 20s; 0: read once). */
+function parseWaitServed(text: string | undefined): number {
+  if (text === undefined) return 20_000;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms > 3_600_000)
+    throw new UsageError(`--wait-served ${text}: give a duration up to 1h, e.g. 20s, 2m, or 0 to read once`);
+  return ms;
+}
+
+function notServedYet(step: ChangeStep): string {
+  return `${STEP_WORD[step]} is written but not served yet by every authoritative server (see above): wait and run the same command again (it writes nothing more and checks again), or find why the zone is not published (a reload, a lagging secondary)`;
+}
+
+function servedJson(s: ServedReport) {
+  return { served: s.served, servers: s.servers, problems: s.problems, notes: s.notes };
+}
+
+/**
+ * What an earlier run of a lower or swap wrote, when this one has nothing to write: the step planned from
+ * the records before cutover's first change (kept beside the journal), keeping the changes already in
+ * place. Undefined without kept originals, and for restore and rollback (they always plan every record).
+ */
+async function doneBefore(step: ChangeStep, ctx: PlanRecords): Promise<ChangeSet | undefined> {
+  if (step !== "lower" && step !== "swap") return undefined;
+  const kept = await readKeptOriginals(ctx.loaded);
+  if (!kept) return undefined;
+  const move = planMove(kept, ctx.addresses, {
+    names: ctx.names,
+    lowTtl: ctx.loaded.plan.dns.lowTtl,
+    capabilities: ctx.provider.capabilities,
+    current: ctx.records,
+  });
+  return { step, changes: move[step].changes.filter((c) => classifyChange(ctx.records, c) === "already") };
 }

@@ -6,7 +6,10 @@ import { join } from "node:path";
 export const CF_TOKEN = "cf-test-token-0123456789";
 export const LI_TOKEN = "linode-test-token-abcdef0123";
 
-/** A plan directory moving 198.51.100.10 → 203.0.113.20 (and 2001:db8::10 → ::20) with the given dns section. */
+/**
+ * A plan directory moving 198.51.100.10 → 203.0.113.20 (and 2001:db8::10 → ::20) with the given dns section.
+ * No authoritative server serves these zones (the API fakes have none): the read-back from them is off.
+ */
 export function writePlan(dns: string, extraNew = ""): string {
   const dir = mkdtempSync(join(tmpdir(), "cutover-dns-cmd-"));
   writeFileSync(
@@ -22,6 +25,8 @@ ${dns
   .join("\n")}
 schedule:
   swapAt: 2036-12-01T14:00:00Z
+propagation:
+  authoritative: false
 `,
   );
   return dir;
