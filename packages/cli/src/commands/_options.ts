@@ -23,6 +23,18 @@ export function withRunOptions<A extends unknown[], O extends OptionValues, G ex
     );
 }
 
+/** The options of the runners that show a timeline and tell a webhook (run, tick): `--tz`, `--notify`. */
+export function withRunnerOutput<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  command: Command<A, O, G>,
+) {
+  return command
+    .option("--tz <zone>", "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)")
+    .option(
+      "--notify <url>",
+      "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
+    );
+}
+
 /** The plan file, given as FILE or as --plan FILE (every command that reads a plan takes both); both must agree. */
 export function planFileOf(file: string | undefined, plan: string | undefined): string {
   if (file !== undefined && plan !== undefined && file !== plan)

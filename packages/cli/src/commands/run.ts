@@ -10,7 +10,7 @@ import { defaultExecutors } from "../timeline/executors.js";
 import { isFinished, retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import type { StepKind } from "../timeline/plan.js";
-import { withRunOptions, planFileOf } from "./_options.js";
+import { withRunOptions, withRunnerOutput, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { defineCommand } from "./_define.js";
@@ -42,16 +42,7 @@ export function makeRunCommand(deps: Deps) {
         130: "stopped (Ctrl-C or SIGTERM); run it again to resume",
       },
     },
-    (c) =>
-      withRunOptions(c)
-        .option(
-          "--tz <zone>",
-          "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)",
-        )
-        .option(
-          "--notify <url>",
-          "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
-        ),
+    (c) => withRunnerOutput(withRunOptions(c)),
   ).action(async (file, opts) => {
     file = planFileOf(file, opts.plan);
     const out = createReporter(deps, { json: opts.json === true, env: deps.env });

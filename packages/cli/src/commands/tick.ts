@@ -9,7 +9,7 @@ import { atEnvironment, atJobFor, credentialNames } from "../timeline/schedule.j
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "../schedule/local.js";
 import type { Reporter } from "../output/reporter.js";
-import { withRunOptions, planFileOf } from "./_options.js";
+import { withRunOptions, withRunnerOutput, planFileOf } from "./_options.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { defineCommand } from "./_define.js";
 
@@ -56,17 +56,9 @@ export function makeTickCommand(deps: Deps) {
       },
     },
     (c) =>
-      withRunOptions(c)
+      withRunnerOutput(withRunOptions(c))
         .option("--retry", "try failed steps again (after fixing their cause); without it a failed step waits for you")
-        .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)")
-        .option(
-          "--tz <zone>",
-          "show times in this IANA zone, e.g. Europe/Berlin (default: the plan's timezone, else UTC)",
-        )
-        .option(
-          "--notify <url>",
-          "also POST every step's start, end and failure to this webhook (see docs/notifications.md)",
-        ),
+        .option("--rearm-at", "after running, queue an at job for the next due time (used by `schedule --with at`)"),
   ).action(async (file, opts) => {
     file = planFileOf(file, opts.plan);
     const out = createReporter(deps, { json: opts.json === true, env: deps.env });
