@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseRelayConfig } from "./config.js";
-import { startRelay } from "./relay.js";
+import { startRelay, type RelayHandle } from "./relay.js";
 import { restartsFromEnv, supervise, SUPERVISE_FLAG } from "./supervise.js";
 import { forkHelpers, hasSharedListeners, HELPER_FLAG, runHelper } from "./workers.js";
 
@@ -52,20 +52,25 @@ async function run(args: readonly string[]): Promise<number> {
       ? forkHelpers(workers - 1, process.argv[1]!, file, [SEMI_SPACE, ...process.execArgv], log)
       : undefined;
   const restarts = restartsFromEnv();
-  const relay = await startRelay(config, { log, helpers, ...(restarts ? { restarts } : {}) });
+  // The signal handlers come first: a SIGTERM while the relay is still starting (binding, installing a
+  // redirect due now) must not kill it by default and leave its rules behind; it is acted on once started.
+  let relay: RelayHandle | undefined;
   let signals = 0;
+  const act = () => {
+    if (relay === undefined) return;
+    if (signals === 1) void relay.drain();
+    else void relay.stop();
+  };
   const onSignal = (sig: string) => {
     signals++;
-    if (signals === 1) {
-      log(`${sig}: draining (a second signal stops at once)`);
-      void relay.drain();
-    } else {
-      log(`${sig}: stopping now`);
-      void relay.stop();
-    }
+    if (relay === undefined) log(`${sig}: still starting; ${signals === 1 ? "draining" : "stopping"} once started`);
+    else log(signals === 1 ? `${sig}: draining (a second signal stops at once)` : `${sig}: stopping now`);
+    act();
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  relay = await startRelay(config, { log, helpers, ...(restarts ? { restarts } : {}) });
+  if (signals > 0) act();
   void relay.handover.then((h) => {
     if (h?.state === "failed") log(`handover failed: ${h.error}`);
   });
