@@ -12,7 +12,8 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { Agent, request, type IncomingMessage } from "node:http";
 import type { LookupFunction } from "node:net";
-import { parseServerSpec, queryDns } from "@cutover/dns";
+import { queryDns } from "@cutover/dns";
+import { parseServerSpec } from "@cutover/core";
 
 export interface LoadConfig {
   name: string;

@@ -1,4 +1,6 @@
+export { type ChangeOutcome, type ChangeSet, type ChangeStep, type RecordChange } from "./changes.js";
 export { CutoverError, isCutoverError } from "./errors.js";
+export { fileKind } from "./files.js";
 export {
   afterFailure,
   isFinished,
@@ -30,3 +32,5 @@ export {
   type TimelineStep,
   type WatchStep,
 } from "./timeline.js";
+export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
+export { parseServerSpec, type ServerSpec } from "./servers.js";

@@ -1,6 +1,6 @@
 import { canonicalIp } from "./address.js";
-import type { ChangeOutcome, ChangeSet, DnsProvider, RecordChange } from "./providers/types.js";
-import type { DnsRecord } from "./records.js";
+import type { DnsProvider } from "./providers/types.js";
+import type { DnsRecord, ChangeOutcome, ChangeSet, RecordChange } from "@cutover/core";
 
 export interface ApplyReport {
   step: ChangeSet["step"];

@@ -18,9 +18,6 @@ export { DnsError, redact } from "./errors.js";
 export { writeFileAtomic } from "./fs-atomic.js";
 export type {
   ApplyOptions,
-  ChangeOutcome,
-  ChangeSet,
-  ChangeStep,
   DnsProvider,
   OptionKinds,
   OptionsOf,
@@ -31,7 +28,6 @@ export type {
   ProviderFactory,
   ProviderTraits,
   ProviderTuning,
-  RecordChange,
 } from "./providers/types.js";
 export { defineProvider, tokenFrom } from "./providers/define.js";
 export { loadProvider, providerDefinition, providerRegistry, providers, type ProviderName } from "./providers/index.js";
@@ -49,10 +45,9 @@ export { createHetznerProvider, HETZNER_API_URL } from "./providers/hetzner.js";
 export { createDigitalOceanProvider, DIGITALOCEAN_API_URL } from "./providers/digitalocean.js";
 export { createRfc2136Provider, parseServer } from "./providers/rfc2136.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
-export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { snapTtl, type SnappedTtl } from "./ttl.js";
 export { editZoneFile, nextSerial, quoteTxt, zoneNameFromPath, type ZoneEdit } from "./zonefile/edit.js";
-export { fileKind, MAX_ZONE_FILE_BYTES, readZoneText } from "./zonefile/read.js";
+export { MAX_ZONE_FILE_BYTES, readZoneText } from "./zonefile/read.js";
 export {
   parseTtlText,
   parseZoneFile,
@@ -95,12 +90,10 @@ export {
   DEFAULT_RESOLVERS,
   parseResolverLabel,
   parseResolverList,
-  parseServerSpec,
   resolverWhere,
   type ResolverLabel,
   type ResolverListItem,
   type ResolverSpec,
-  type ServerSpec,
 } from "./propagation/servers.js";
 export { answerQuery, type AnswerOptions } from "./serve/answer.js";
 export { startAuthoritativeServer, type AuthoritativeServer, type AuthoritativeServerOptions } from "./serve/server.js";

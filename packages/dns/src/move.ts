@@ -10,8 +10,8 @@ import {
   type Discovery,
   type MoveAddresses,
 } from "./changes.js";
-import type { ChangeSet, ChangeStep, ProviderCapabilities, RecordChange } from "./providers/types.js";
-import type { DnsRecord } from "./records.js";
+import type { ProviderCapabilities } from "./providers/types.js";
+import type { DnsRecord, ChangeSet, ChangeStep, RecordChange } from "@cutover/core";
 
 export interface MoveOptions {
   /** The low TTL the records hold while the move is on (plan `dns.lowTtl`; snapped to the provider's steps). */

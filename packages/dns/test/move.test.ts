@@ -11,11 +11,10 @@ import {
   planRollback,
   planSwap,
   reconstructOriginals,
-  type DnsRecord,
   type Move,
   type ProviderCapabilities,
-  type RecordChange,
 } from "../src/index.js";
+import type { DnsRecord, RecordChange } from "@cutover/core";
 
 const move = {
   old: { ipv4: "198.51.100.10", ipv6: "2001:db8::10" },

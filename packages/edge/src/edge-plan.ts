@@ -1,5 +1,5 @@
-import { RETRY, type RetryPolicy, type TimelineStep } from "@cutover/core";
-import { providerDefinition, type ChangeSet, type DnsRecord } from "@cutover/dns";
+import { RETRY, type RetryPolicy, type TimelineStep, type ChangeSet, type DnsRecord } from "@cutover/core";
+import { providerDefinition } from "@cutover/dns";
 import { EdgeError } from "./errors.js";
 
 /** The Durable Object class the Worker exports; one object per plan holds its steps, its log and its alarm. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { planMove, type DnsRecord } from "@cutover/dns";
+import { planMove } from "@cutover/dns";
 import { planEdgeDeployment } from "../src/index.js";
+import type { DnsRecord } from "@cutover/core";
 
 describe("planEdgeDeployment", () => {
   it.each([

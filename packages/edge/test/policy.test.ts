@@ -1,5 +1,4 @@
-import { RETRY } from "@cutover/core";
-import type { ChangeSet } from "@cutover/dns";
+import { RETRY, type ChangeSet } from "@cutover/core";
 import { JOURNAL_OLD_TTL_MS, JOURNAL_STEPS, replayJournal } from "@cutover/testkit";
 import { describe, expect, it } from "vitest";
 import type { EdgePlanData, EdgeStepSpec } from "../src/index.js";

@@ -6,7 +6,6 @@ import {
   planRollback,
   planSwap,
   type DnsProvider,
-  type DnsRecord,
 } from "@cutover/dns";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import { http, HttpResponse } from "msw";
@@ -14,6 +13,7 @@ import { describe, expect, it } from "vitest";
 import { CloudflareFake, LinodeFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgePlanInput } from "../src/index.js";
 import { cloudflareOn, dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
+import type { DnsRecord } from "@cutover/core";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const LINODE_TOKEN = "linode-test-token-abcdef0123";

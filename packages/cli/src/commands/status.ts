@@ -1,5 +1,5 @@
 import { syncSummary } from "../timeline/relay.js";
-import { canonicalIp, sameIp, type DnsRecord } from "@cutover/dns";
+import { canonicalIp, sameIp } from "@cutover/dns";
 import type { RunState } from "../state/store.js";
 import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
@@ -13,6 +13,7 @@ import { readNotifyRecord } from "../notify/notifier.js";
 import { resultOf } from "../timeline/results.js";
 import { notificationLines } from "../notify/status.js";
 import { defineCommand } from "./_define.js";
+import type { DnsRecord } from "@cutover/core";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, request, type Server } from "node:http";
-import { parseServerSpec, queryDns } from "@cutover/dns";
+import { queryDns } from "@cutover/dns";
+import { parseServerSpec } from "@cutover/core";
 
 /** A tiny web service that says which host it is. */
 export async function startWebService(host: string, port: number, name: string): Promise<Server> {

@@ -1,5 +1,5 @@
-import type { ChangeOutcome, DnsRecord, RecordChange } from "@cutover/dns";
 import { ttlText } from "./words.js";
+import type { ChangeOutcome, DnsRecord, RecordChange } from "@cutover/core";
 
 /**
  * The one JSON shape of a record (documented in docs/plan-json.md): `dns records --json`, `plan --json` and

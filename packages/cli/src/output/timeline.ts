@@ -1,6 +1,6 @@
-import type { ChangeSet } from "@cutover/dns";
 import type { Timeline, TimelineStep } from "../timeline/plan.js";
 import type { Reporter } from "./reporter.js";
+import type { ChangeSet } from "@cutover/core";
 
 export { formatPlanTime, formatUtc, needSeconds } from "./utc.js";
 import { formatUtc, needSeconds } from "./utc.js";

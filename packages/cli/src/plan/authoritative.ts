@@ -1,5 +1,5 @@
-import { parseServerSpec } from "@cutover/dns";
 import type { Plan } from "./schema.js";
+import { parseServerSpec } from "@cutover/core";
 
 /**
  * Where the plan finds the zones' authoritative servers (`propagation.authoritative`): the watch asks them,

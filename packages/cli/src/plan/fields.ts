@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
-import { parseServerSpec } from "@cutover/dns";
 import { z } from "zod";
 import { formatDuration, parseDuration } from "./duration.js";
+import { parseServerSpec } from "@cutover/core";
 
 /**
  * The plan's field types, one validator each, reused wherever a field of that kind appears: every field

@@ -1,9 +1,9 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
-import { fileKind } from "@cutover/dns";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { UserError } from "../errors.js";
 import { PLAN_LIMITS, parsePlan, type ParsedPlan } from "./parse.js";
+import { fileKind } from "@cutover/core";
 
 export interface LoadedPlan extends ParsedPlan {
   /** Absolute path of the plan file. */

@@ -1,7 +1,6 @@
 import { statSync, type Stats } from "node:fs";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { fileKind } from "@cutover/dns";
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, visit, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { UserError } from "../errors.js";
@@ -9,6 +8,7 @@ import { formatDuration } from "./duration.js";
 import { clip } from "./fields.js";
 import { planSchema, providersWithOption, type Plan } from "./schema.js";
 import { formatPlanTime, formatUtc } from "../output/utc.js";
+import { fileKind } from "@cutover/core";
 
 export interface PlanProblem {
   line: number;

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, readFile, chmod, truncate } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { writeFileAtomic, type ChangeOutcome, type DnsRecord } from "@cutover/dns";
+import { writeFileAtomic } from "@cutover/dns";
 import { z } from "zod";
 import { UserError } from "../errors.js";
 import { failpoint } from "./failpoint.js";
-import { STEP_KINDS, type StepKind } from "@cutover/core";
+import { STEP_KINDS, type StepKind, type ChangeOutcome, type DnsRecord } from "@cutover/core";
 
 export type StepStatus = "pending" | "running" | "done" | "failed" | "skipped";
 

@@ -1,5 +1,12 @@
-import { checkChangeLimits, planMove, type ChangeSet, type DnsRecord, type ProviderCapabilities } from "@cutover/dns";
-import { relativeLabel, STEP_KINDS, type StepKind, type TimelineStep as CoreTimelineStep } from "@cutover/core";
+import { checkChangeLimits, planMove, type ProviderCapabilities } from "@cutover/dns";
+import {
+  relativeLabel,
+  STEP_KINDS,
+  type StepKind,
+  type TimelineStep as CoreTimelineStep,
+  type ChangeSet,
+  type DnsRecord,
+} from "@cutover/core";
 import type { Plan } from "../plan/schema.js";
 import { count } from "../output/words.js";
 import { formatUtc } from "../output/utc.js";

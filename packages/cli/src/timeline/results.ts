@@ -1,6 +1,5 @@
-import type { ChangeOutcome } from "@cutover/dns";
 import type { HandoverStatus } from "@cutover/relay";
-import type { StepKind } from "@cutover/core";
+import type { StepKind, ChangeOutcome } from "@cutover/core";
 import type { RunState } from "../state/store.js";
 
 /**

@@ -10,8 +10,9 @@ import {
   type PolicyStep,
   type PolicyTimeline,
   type StepProgress,
+  type ChangeSet,
 } from "@cutover/core";
-import { applyChangeSet, waitServed, type ApplyReport, type ChangeSet, type DnsProvider } from "@cutover/dns";
+import { applyChangeSet, waitServed, type ApplyReport, type DnsProvider } from "@cutover/dns";
 import { authoritativeOf } from "../plan/authoritative.js";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";

@@ -2,7 +2,6 @@ import {
   createPropagationWatch,
   parseResolverList,
   spfWithNew,
-  type DnsRecord,
   type PropagationCheckSet,
   type PropagationRound,
   type PropagationWatch,
@@ -16,6 +15,7 @@ import type { StepRuntime } from "./run.js";
 import { resultOf, type Lane, type StepOutcome, type WatchResult } from "./results.js";
 import type { TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
+import type { DnsRecord } from "@cutover/core";
 
 export type { Lane, WatchResult };
 

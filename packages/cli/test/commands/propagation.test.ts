@@ -182,7 +182,8 @@ describe("cutover dns serve (the built binary)", () => {
       expect(first.log).toMatch(/^serving example\.test \(serial 7\)/);
       first = JSON.parse((await lines.next()).value as string);
       expect(first.zones).toEqual([{ origin: "example.test", serial: 7, file }]);
-      const { queryDns, parseServerSpec } = await import("@cutover/dns");
+      const { queryDns } = await import("@cutover/dns");
+      const { parseServerSpec } = await import("@cutover/core");
       const server = parseServerSpec(first.listening);
       const r1 = await queryDns(server, "www.example.test", "A", { rd: false });
       expect(r1.response).toMatchObject({ aa: true, answers: [{ data: OLD }] });

@@ -1,5 +1,5 @@
-import { changesOf } from "@cutover/core";
-import type { DnsRecord, ProviderCapabilities } from "@cutover/dns";
+import { changesOf, type DnsRecord } from "@cutover/core";
+import type { ProviderCapabilities } from "@cutover/dns";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { planSchema, type Plan } from "../../src/plan/schema.js";

@@ -1,11 +1,10 @@
 import { readFileSync } from "node:fs";
 import { DnsError } from "../errors.js";
-import { normalizeName } from "../records.js";
 import { mapLimit } from "../_pool.js";
 import { classifyAnswer, typesFor, valuesFor, type Expectation, type Observation } from "./classify.js";
 import { canonicalData, sameData } from "./expect.js";
 import { queryDns, type QueryOptions } from "./query.js";
-import { parseServerSpec, type ServerSpec } from "./servers.js";
+import { normalizeName, parseServerSpec, type ServerSpec } from "@cutover/core";
 
 export interface AuthoritativeOptions {
   names: readonly string[];

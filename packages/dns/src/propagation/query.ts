@@ -2,7 +2,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { randomInt } from "node:crypto";
 import { isIP, connect } from "node:net";
 import * as dnsPacket from "dns-packet";
-import type { ServerSpec } from "./servers.js";
+import type { ServerSpec } from "@cutover/core";
 
 /** One resource record from a response, in a plain shape: `data` is presentation text. */
 export interface RecordView {

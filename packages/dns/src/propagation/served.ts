@@ -1,7 +1,7 @@
-import type { ChangeSet } from "../providers/types.js";
 import { checkAuthoritative, type AuthoritativeOptions } from "./authoritative.js";
 import type { Expectation } from "./classify.js";
 import { canonicalData } from "./expect.js";
+import type { ChangeSet } from "@cutover/core";
 
 /** Where the authoritative servers are found: as the watch finds them (see `AuthoritativeOptions`). */
 export type ServedOptions = Omit<AuthoritativeOptions, "names" | "expectation" | "apex" | "now"> & {

@@ -1,4 +1,3 @@
-import { normalizeName } from "../records.js";
 import { mapLimit } from "../_pool.js";
 import {
   checkAuthoritative,
@@ -8,7 +7,8 @@ import {
 } from "./authoritative.js";
 import { classifyAnswer, typesFor, type AnswerStatus, type Expectation, type Observation } from "./classify.js";
 import { queryDns, type QueryOptions, type QueryResult } from "./query.js";
-import type { ResolverSpec, ServerSpec } from "./servers.js";
+import type { ResolverSpec } from "./servers.js";
+import { normalizeName, type ServerSpec } from "@cutover/core";
 
 /** One resolver's view of one name and type in one round (three queries: anycast sites differ). */
 export interface TargetRound {

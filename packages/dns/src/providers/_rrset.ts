@@ -5,10 +5,9 @@
  */
 import { canonicalIp } from "../address.js";
 import { quoteTxt } from "../zonefile/edit.js";
-import { normalizeName, type DnsRecord } from "../records.js";
 import { idFor } from "./_dns-wire.js";
 import { unquoteTxt } from "./_http.js";
-import type { ChangeOutcome, RecordChange } from "./types.js";
+import { normalizeName, type DnsRecord, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 const NAME_TYPES = new Set(["CNAME", "NS", "PTR", "DNAME", "ALIAS", "ANAME"]);
 

@@ -1,19 +1,10 @@
 import { DnsError } from "../errors.js";
-import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { mapLimit } from "../_pool.js";
 import { unquoteTxt } from "./_http.js";
 import { failureText, HttpKit } from "./_kit.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type {
-  ApplyOptions,
-  ChangeOutcome,
-  DnsProvider,
-  OptionKinds,
-  OptionsOf,
-  ProviderConfig,
-  ProviderDefinition,
-  RecordChange,
-} from "./types.js";
+import type { ApplyOptions, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 /** Cloudflare serves TTL 1 ("automatic") as 300 seconds. */
 export const CLOUDFLARE_AUTO_TTL = 300;

@@ -1,18 +1,10 @@
 import { DnsError } from "../errors.js";
 import { mapLimit } from "../_pool.js";
-import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { sameContent } from "./_rrset.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type {
-  ApplyOptions,
-  ChangeOutcome,
-  DnsProvider,
-  OptionsOf,
-  ProviderConfig,
-  ProviderDefinition,
-  RecordChange,
-} from "./types.js";
+import type { ApplyOptions, DnsProvider, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 export const DIGITALOCEAN_API_URL = "https://api.digitalocean.com/v2";
 const PER_PAGE = 200;

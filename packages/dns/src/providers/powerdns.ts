@@ -1,18 +1,9 @@
 import { DnsError } from "../errors.js";
-import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation } from "./_rrset.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type {
-  ApplyOptions,
-  ChangeOutcome,
-  DnsProvider,
-  OptionKinds,
-  OptionsOf,
-  ProviderConfig,
-  ProviderDefinition,
-  RecordChange,
-} from "./types.js";
+import type { ApplyOptions, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 interface PdnsZone {
   id: string;

@@ -3,12 +3,12 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import packet, { type Answer } from "dns-packet";
 import { DnsError } from "../errors.js";
-import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { exchangeTcp } from "./_dns-tcp.js";
 import { buildUpdate, contentOf, idFor, rcodeOf, TYPES } from "./_dns-wire.js";
 import { parseKeyFile, type TsigKey } from "./_tsig.js";
 import { defineProvider } from "./define.js";
-import type { ChangeOutcome, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, RecordChange } from "./types.js";
+import type { DnsProvider, OptionKinds, OptionsOf, ProviderConfig } from "./types.js";
+import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 /** `host`, `host:port` or `[v6]:port` (port 53 by default). */
 export function parseServer(text: string): { host: string; port: number } {

@@ -1,21 +1,12 @@
 import type { ResourceRecordSet, Route53Client } from "@aws-sdk/client-route-53";
 import { DnsError } from "../errors.js";
 import { mapLimit } from "../_pool.js";
-import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { RateBudget, realSleep, type Sleep } from "./_http.js";
 import { failureText, providerError, withRetries, type Failure } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation, type RrsetWrite } from "./_rrset.js";
 import { defineProvider } from "./define.js";
-import type {
-  ApplyOptions,
-  ChangeOutcome,
-  DnsProvider,
-  OptionKinds,
-  OptionsOf,
-  ProviderConfig,
-  ProviderDefinition,
-  RecordChange,
-} from "./types.js";
+import type { ApplyOptions, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 /** Route 53's documented limits per ChangeResourceRecordSets request. */
 export const ROUTE53_MAX_RECORDS_PER_REQUEST = 1000;

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import type { DnsRecord, Zone } from "../records.js";
+import type { ChangeOutcome, DnsRecord, RecordChange, Zone } from "@cutover/core";
 
 /** What a provider can do; the core asks these instead of asking which provider it is. */
 export interface ProviderCapabilities {
@@ -17,57 +17,6 @@ export interface ProviderCapabilities {
   /** A swap is an atomic compare-and-swap on the server (RFC 2136 prerequisites). */
   atomicSwap: boolean;
 }
-
-/** One planned change to one existing record. Nothing is ever deleted. */
-export interface RecordChange {
-  zone: string;
-  /** The record's identity: provider id, owner name and type. */
-  id: string;
-  name: string;
-  type: string;
-  before: { content: string; ttl: number };
-  after: { content: string; ttl: number };
-  /**
-   * The record as planned: as read when planning, or the original from the journal for restore/rollback
-   * (so provider facts such as Cloudflare's TTL 1 = automatic come back). Providers keep what they do not change.
-   */
-  record: DnsRecord;
-  /** The record as read just before writing (set by `applyChangeSet`); providers write over this one. */
-  current?: DnsRecord;
-  /** Other contents the record may have when this change starts (an SPF record rolled back after a restore). */
-  alsoBefore?: string[];
-  /** Human notes such as "TTL 250 snapped up to 300 (provider steps)". */
-  notes?: string[];
-  /** A member of a moving record's RRset that stays on its address: only its TTL follows the step's. */
-  sibling?: boolean;
-}
-
-export type ChangeStep = "lower" | "swap" | "restore" | "rollback";
-
-export interface ChangeSet {
-  step: ChangeStep;
-  changes: RecordChange[];
-}
-
-export type ChangeOutcome =
-  | { status: "applied"; change: RecordChange }
-  /** The record already had the target content and TTL: nothing to do (a rerun after a partial failure). */
-  | { status: "already"; change: RecordChange }
-  | {
-      status: "failed";
-      change: RecordChange;
-      error: string;
-      /** The read-back shows the new value although the write reported a failure (e.g. a lost answer). */
-      changed?: boolean;
-    }
-  /** The record no longer has either the before or the after state: someone else changed it. Untouched. */
-  | {
-      status: "conflict";
-      change: RecordChange;
-      found: { content: string; ttl: number } | undefined;
-    }
-  /** Not attempted because an earlier call failed (e.g. the batch containing it). */
-  | { status: "pending"; change: RecordChange };
 
 export interface ApplyOptions {
   signal?: AbortSignal;

@@ -5,11 +5,11 @@ import { promisify } from "node:util";
 import { readZoneText } from "../zonefile/read.js";
 import { DnsError } from "../errors.js";
 import { writeFileAtomic } from "../fs-atomic.js";
-import { normalizeName, type DnsRecord, type Zone } from "../records.js";
 import { editZoneFile } from "../zonefile/edit.js";
 import { parseZoneFile, type ZoneFile } from "../zonefile/parse.js";
 import { defineProvider } from "./define.js";
-import type { ChangeOutcome, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, RecordChange } from "./types.js";
+import type { DnsProvider, OptionKinds, OptionsOf, ProviderConfig } from "./types.js";
+import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
 
 const run = promisify(execFile);
 

@@ -2,9 +2,9 @@ import { createSocket, type Socket } from "node:dgram";
 import { createServer, isIP, type Server } from "node:net";
 import { stat } from "node:fs/promises";
 import { DnsError } from "../errors.js";
-import { parseServerSpec } from "../propagation/servers.js";
 import { answerMessage } from "./answer.js";
 import { loadZone, type ServedZone } from "./zone.js";
+import { parseServerSpec } from "@cutover/core";
 
 /** Answers a TCP client may leave unread before it is closed. */
 const MAX_UNREAD = 1024 * 1024;

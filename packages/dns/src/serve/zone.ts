@@ -1,8 +1,8 @@
 import { readZoneText } from "../zonefile/read.js";
 import type * as dnsPacket from "dns-packet";
-import { normalizeName } from "../records.js";
 import { parseTtlText, parseZoneFile, ZoneFileError, type ZoneEntry } from "../zonefile/parse.js";
 import { zoneNameFromPath } from "../zonefile/edit.js";
+import { normalizeName } from "@cutover/core";
 
 /** A zone ready to answer from: records by owner name, converted to wire-ready answers. */
 export interface ServedZone {

@@ -1,5 +1,5 @@
-import { normalizeName } from "../records.js";
 import { parseZoneFile, type ZoneEntry, type ZoneFile } from "./parse.js";
+import { normalizeName } from "@cutover/core";
 
 export interface ZoneEdit {
   /** The entry's record id (from parseZoneFile). */

@@ -1,5 +1,4 @@
-import { CutoverError } from "@cutover/core";
-import { absoluteName, normalizeName, type DnsRecord } from "../records.js";
+import { CutoverError, absoluteName, normalizeName, type DnsRecord } from "@cutover/core";
 
 /** A token of a zone file with its position in the text, so edits can replace exactly that token. */
 export interface ZoneToken {

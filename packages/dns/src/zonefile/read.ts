@@ -1,5 +1,6 @@
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
+import { fileKind } from "@cutover/core";
 import { DnsError } from "../errors.js";
 
 /**
@@ -7,22 +8,6 @@ import { DnsError } from "../errors.js";
  * FIFO given as a zone file (`/dev/urandom` was read for 20 s), is refused before it is read.
  */
 export const MAX_ZONE_FILE_BYTES = 64 * 1024 * 1024;
-
-/** What a path that is not a regular file is, in words, for the message. */
-export function fileKind(st: {
-  isDirectory(): boolean;
-  isCharacterDevice(): boolean;
-  isBlockDevice(): boolean;
-  isFIFO(): boolean;
-  isSocket(): boolean;
-}): string {
-  if (st.isDirectory()) return "a directory";
-  if (st.isCharacterDevice()) return "a character device";
-  if (st.isBlockDevice()) return "a block device";
-  if (st.isFIFO()) return "a FIFO";
-  if (st.isSocket()) return "a socket";
-  return "not a regular file";
-}
 
 /**
  * Reads a zone file's text, refusing what is not a regular file or is over MAX_ZONE_FILE_BYTES. The check is

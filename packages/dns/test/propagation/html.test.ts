@@ -5,8 +5,9 @@ import { layoutInChromium, renderInChromium } from "@cutover/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderPropagationHtml, renderShareChart } from "../../src/propagation/html.js";
 import type { QueryResult } from "../../src/propagation/query.js";
-import { parseResolverList, type ServerSpec } from "../../src/propagation/servers.js";
+import { parseResolverList } from "../../src/propagation/servers.js";
 import { createPropagationWatch } from "../../src/propagation/watch.js";
+import type { ServerSpec } from "@cutover/core";
 
 /** A report from real rounds over a scripted network: one resolver flips to NEW after 20 s. */
 async function sampleReport(options: { oldTtl?: number; labels?: boolean } = {}) {

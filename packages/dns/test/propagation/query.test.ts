@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyAnswer } from "../../src/propagation/classify.js";
 import { encodeQuery, queryDns } from "../../src/propagation/query.js";
-import { parseServerSpec } from "../../src/propagation/servers.js";
+import { parseServerSpec } from "@cutover/core";
 
 /** A UDP server on loopback whose reply is computed by the test (or absent: a black hole). */
 async function fakeUdp(reply: (query: Buffer) => Buffer | undefined): Promise<{ sock: Socket; spec: string }> {

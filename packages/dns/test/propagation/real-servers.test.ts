@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkAuthoritative } from "../../src/propagation/authoritative.js";
 import { queryDns } from "../../src/propagation/query.js";
-import { parseServerSpec } from "../../src/propagation/servers.js";
 import { createPropagationWatch, type PropagationRound } from "../../src/propagation/watch.js";
 import { startAuthoritativeServer, type AuthoritativeServer } from "../../src/serve/server.js";
 import { startUnbound, type Unbound } from "@cutover/testkit";
+import { parseServerSpec } from "@cutover/core";
 
 const OLD = "198.51.100.10";
 const NEW = "203.0.113.20";

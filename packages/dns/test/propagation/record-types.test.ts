@@ -2,8 +2,9 @@ import { startKnotBehindUnbound, type KnotBehindUnbound, type KnotServer, type U
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Expectation } from "../../src/propagation/classify.js";
 import { queryDns } from "../../src/propagation/query.js";
-import { parseResolverList, parseServerSpec } from "../../src/propagation/servers.js";
+import { parseResolverList } from "../../src/propagation/servers.js";
 import { createPropagationWatch, type PropagationRound } from "../../src/propagation/watch.js";
+import { parseServerSpec } from "@cutover/core";
 
 /**
  * Every record type people check when they move mail, through real servers: Knot serves the zone, one

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { QueryResult } from "../../src/propagation/query.js";
-import { parseResolverList, parseServerSpec, type ServerSpec } from "../../src/propagation/servers.js";
+import { parseResolverList } from "../../src/propagation/servers.js";
 import { createPropagationWatch, summarizeObservations } from "../../src/propagation/watch.js";
+import { parseServerSpec, type ServerSpec } from "@cutover/core";
 
 /** A scripted world: each resolver answers what `answer(server, round)` says; time only moves by sleep. */
 function world(answer: (server: string, t: number) => { addr?: string; ttl?: number; rcode?: string }) {

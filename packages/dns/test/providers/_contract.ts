@@ -7,9 +7,9 @@ import {
   planRollback,
   planSwap,
   type DnsProvider,
-  type DnsRecord,
   type MoveAddresses,
 } from "../../src/index.js";
+import type { DnsRecord } from "@cutover/core";
 
 /** The zone every provider is seeded with (relative names, "@" = apex). */
 export const CONTRACT_ZONE = "example.com";

@@ -6,11 +6,11 @@ import { join } from "node:path";
 import * as dnsPacket from "dns-packet";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { parseServerSpec } from "../../src/propagation/servers.js";
 import { queryDns } from "../../src/propagation/query.js";
 import { answerMessage } from "../../src/serve/answer.js";
 import { startAuthoritativeServer, type AuthoritativeServer } from "../../src/serve/server.js";
 import { buildZone } from "../../src/serve/zone.js";
+import { parseServerSpec } from "@cutover/core";
 
 const ZONE = `$ORIGIN example.test.
 $TTL 300

@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseServerSpec } from "../../src/propagation/servers.js";
 import { queryDns } from "../../src/propagation/query.js";
 import { startAuthoritativeServer, type AuthoritativeServer } from "../../src/serve/server.js";
+import { parseServerSpec } from "@cutover/core";
 
 const zoneText = (serial: number, www: string) => `$ORIGIN example.test.
 $TTL 300

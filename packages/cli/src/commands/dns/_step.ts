@@ -12,11 +12,7 @@ import {
   waitServed,
   writeFileAtomic,
   type ApplyReport,
-  type ChangeOutcome,
-  type ChangeSet,
-  type ChangeStep,
   type DnsProvider,
-  type DnsRecord,
   type Move,
   type MoveAddresses,
   type ServedReport,
@@ -30,6 +26,7 @@ import { createProviderForPlan } from "../../plan/provider.js";
 import { stateDirFor } from "../../state/store.js";
 import { authoritativeOf } from "../../plan/authoritative.js";
 import { parseDuration } from "../../plan/duration.js";
+import type { ChangeOutcome, ChangeSet, ChangeStep, DnsRecord } from "@cutover/core";
 
 export interface StepOptions {
   plan: string;

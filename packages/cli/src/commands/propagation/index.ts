@@ -7,11 +7,9 @@ import {
   checkExpectedValue,
   createPropagationWatch,
   discoverTargets,
-  type DnsRecord,
   isCheckedType,
   parseResolverLabel,
   parseResolverList,
-  parseServerSpec,
   renderPropagationHtml,
   sameIp,
   classifyAtlasResults,
@@ -36,6 +34,7 @@ import { readPlanRecords } from "../../timeline/records.js";
 import { moveCheckSets, planWatchOptions } from "../../timeline/watch.js";
 import { plainRound, renderRound } from "./_render.js";
 import { defineCommand } from "../_define.js";
+import { type DnsRecord, parseServerSpec } from "@cutover/core";
 
 function addressList(flag: string, text: string | undefined): string[] {
   if (text === undefined) return [];
