@@ -1,5 +1,6 @@
 export { type ChangeOutcome, type ChangeSet, type ChangeStep, type RecordChange } from "./changes.js";
 export { CutoverError, isCutoverError } from "./errors.js";
+export { formatDuration, parseDuration } from "./duration.js";
 export { fileKind } from "./files.js";
 export {
   afterFailure,
@@ -34,3 +35,4 @@ export {
 } from "./timeline.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { parseServerSpec, type ServerSpec } from "./servers.js";
+export { formatPlanTime, formatUtc, needSeconds } from "./time.js";

@@ -19,9 +19,6 @@ export { writeFileAtomic } from "./fs-atomic.js";
 export type {
   ApplyOptions,
   DnsProvider,
-  OptionKinds,
-  OptionsOf,
-  OptionsShape,
   ProviderCapabilities,
   ProviderConfig,
   ProviderDefinition,

@@ -1,5 +1,4 @@
 import type { Deps } from "../context.js";
-import { formatDuration } from "../plan/duration.js";
 import { ExitCode } from "../errors.js";
 import { printDryRun } from "./_dry-run.js";
 import { createReporter, type Reporter } from "../output/reporter.js";
@@ -14,6 +13,7 @@ import { withRunOptions, withRunnerOutput, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { defineCommand } from "./_define.js";
+import { formatDuration } from "@cutover/core";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
 export interface RunHooks {

@@ -2,8 +2,8 @@ import type { Timeline, TimelineStep } from "../timeline/plan.js";
 import type { Reporter } from "./reporter.js";
 import type { ChangeSet } from "@cutover/core";
 
-export { formatPlanTime, formatUtc, needSeconds } from "./utc.js";
-import { formatUtc, needSeconds } from "./utc.js";
+export { formatPlanTime, formatUtc, needSeconds } from "@cutover/core";
+import { formatUtc, needSeconds } from "@cutover/core";
 import { ttlText } from "./words.js";
 import { changeToJson, infoToJson, recordToJson } from "./records.js";
 

@@ -2,8 +2,9 @@ import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { UserError } from "../errors.js";
-import { PLAN_LIMITS, parsePlan, type ParsedPlan } from "./parse.js";
+import { parsePlan, type ParsedPlan } from "./parse.js";
 import { fileKind } from "@cutover/core";
+import { PLAN_LIMITS, PlanError } from "@cutover/core/plan";
 
 export interface LoadedPlan extends ParsedPlan {
   /** Absolute path of the plan file. */
@@ -37,12 +38,20 @@ export async function loadPlan(
     );
   }
   const shown = relative(options.cwd, path) || given;
-  const parsed = parsePlan(text, {
-    file: shown.startsWith("..") ? path : shown,
-    now: options.now,
-    allowPastSwap: options.allowPastSwap === true,
-    baseDir: dirname(path),
-  });
+  let parsed: ParsedPlan;
+  try {
+    parsed = parsePlan(text, {
+      file: shown.startsWith("..") ? path : shown,
+      now: options.now,
+      allowPastSwap: options.allowPastSwap === true,
+      baseDir: dirname(path),
+    });
+  } catch (error) {
+    // The CLI's user error, with every problem as a line under the message.
+    if (error instanceof PlanError)
+      throw new UserError(error.message, { code: error.code, details: error.details, cause: error });
+    throw error;
+  }
   return { ...parsed, path, dir: dirname(path), text };
 }
 

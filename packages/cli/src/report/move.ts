@@ -1,4 +1,3 @@
-import { formatDuration } from "../plan/duration.js";
 import { formatAt } from "../output/time.js";
 import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
@@ -7,6 +6,7 @@ import type { Lane, WatchResult } from "../timeline/watch.js";
 import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
 import { resultOf } from "../timeline/results.js";
 import { count } from "../output/words.js";
+import { formatDuration } from "@cutover/core";
 
 interface RecordRow {
   zone: string;

@@ -6,10 +6,10 @@ import {
   type TimelineStep as CoreTimelineStep,
   type ChangeSet,
   type DnsRecord,
+  formatUtc,
 } from "@cutover/core";
 import type { Plan } from "../plan/schema.js";
 import { count } from "../output/words.js";
-import { formatUtc } from "../output/utc.js";
 
 export type { StepKind } from "@cutover/core";
 

@@ -13,13 +13,13 @@ import {
   type ChangeSet,
 } from "@cutover/core";
 import { applyChangeSet, waitServed, type ApplyReport, type DnsProvider } from "@cutover/dns";
-import { authoritativeOf } from "../plan/authoritative.js";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
 import type { JournalEvent, RunState, StateStore, StepState } from "../state/store.js";
 import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
 import type { DnsRecordRow, StepOutcome } from "./results.js";
 import { count } from "../output/words.js";
+import { authoritativeOf } from "@cutover/core/plan";
 
 export type { StepOutcome };
 

@@ -3,13 +3,13 @@ import type { DnsProvider } from "@cutover/dns";
 import { UserError } from "../errors.js";
 import { loadPlan, type LoadedPlan } from "../plan/load.js";
 import { createProviderForPlan } from "../plan/provider.js";
-import { redactPlanText } from "../plan/redact.js";
 import { failpoint } from "../state/failpoint.js";
 import { acquireLock, type Lock } from "../state/lock.js";
 import { hashPlanText, stateDirFor, StateStore, type RunState } from "../state/store.js";
 import { planTimeline, type Timeline } from "./plan.js";
 import { timelineOf } from "./run.js";
-import { formatPlanTime } from "../output/utc.js";
+import { redactPlanText } from "@cutover/core/plan";
+import { formatPlanTime } from "@cutover/core";
 
 export interface Session {
   loaded: LoadedPlan;

@@ -9,13 +9,13 @@ import {
 } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
 import type { RunState } from "../state/store.js";
-import { authoritativeOf } from "../plan/authoritative.js";
 import { formatUtc } from "../output/timeline.js";
 import type { StepRuntime } from "./run.js";
 import { resultOf, type Lane, type StepOutcome, type WatchResult } from "./results.js";
 import type { TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
 import type { DnsRecord } from "@cutover/core";
+import { authoritativeOf } from "@cutover/core/plan";
 
 export type { Lane, WatchResult };
 

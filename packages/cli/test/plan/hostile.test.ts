@@ -2,9 +2,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { PlanError, parsePlan } from "../../src/plan/parse.js";
+import { parsePlan } from "../../src/plan/parse.js";
 import { runCli } from "../_run.js";
 import { GOOD, NOW } from "./_good-plan.js";
+import { PlanError } from "@cutover/core/plan";
 
 // One test per category of the malformed-plan corpus (issue 14): each failed on the code before it.
 

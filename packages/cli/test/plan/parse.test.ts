@@ -1,8 +1,9 @@
 import { describe, expect, test } from "vitest";
-import { PlanError, parsePlan } from "../../src/plan/parse.js";
+import { parsePlan } from "../../src/plan/parse.js";
 import { planRelayConfig } from "../../src/old-host/relay-config.js";
-import { parseDuration } from "../../src/plan/duration.js";
 import { GOOD, NOW } from "./_good-plan.js";
+import { PlanError } from "@cutover/core/plan";
+import { parseDuration } from "@cutover/core";
 
 function problems(text: string, now = NOW): string[] {
   try {

@@ -1,7 +1,7 @@
 import { expect, test } from "vitest";
-import { redactPlanText, redactUrl } from "../../src/plan/redact.js";
 import { planDiff } from "../../src/timeline/session.js";
 import { hashPlanText, type RunState } from "../../src/state/store.js";
+import { redactPlanText, redactUrl } from "@cutover/core/plan";
 
 const TOKEN = "XyZ-s3cret-t0ken";
 

@@ -3,8 +3,9 @@ import { mapLimit } from "../_pool.js";
 import { unquoteTxt } from "./_http.js";
 import { failureText, HttpKit } from "./_kit.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type { ApplyOptions, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import type { ApplyOptions, DnsProvider, ProviderConfig, ProviderDefinition } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionKinds, OptionsOf } from "@cutover/core/plan";
 
 /** Cloudflare serves TTL 1 ("automatic") as 300 seconds. */
 export const CLOUDFLARE_AUTO_TTL = 300;

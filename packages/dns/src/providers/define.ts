@@ -1,4 +1,5 @@
-import type { OptionsShape, ProviderDefinition } from "./types.js";
+import type { ProviderDefinition } from "./types.js";
+import type { OptionsShape } from "@cutover/core/plan";
 
 /** Declares a provider (an identity that keeps the literal name and the options' types). */
 export function defineProvider<N extends string, S extends OptionsShape>(

@@ -3,8 +3,9 @@ import { mapLimit } from "../_pool.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { sameContent } from "./_rrset.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type { ApplyOptions, DnsProvider, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import type { ApplyOptions, DnsProvider, ProviderConfig, ProviderDefinition } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionsOf } from "@cutover/core/plan";
 
 export const DIGITALOCEAN_API_URL = "https://api.digitalocean.com/v2";
 const PER_PAGE = 200;

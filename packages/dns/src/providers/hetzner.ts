@@ -3,8 +3,9 @@ import { mapLimit } from "../_pool.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, sameContent, toPresentation } from "./_rrset.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type { ApplyOptions, DnsProvider, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import type { ApplyOptions, DnsProvider, ProviderConfig, ProviderDefinition } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionsOf } from "@cutover/core/plan";
 
 export const HETZNER_API_URL = "https://api.hetzner.cloud/v1";
 // The Cloud API pages at most 50 entries by default on its list endpoints.

@@ -2,8 +2,9 @@ import { DnsError } from "../errors.js";
 import { mapLimit } from "../_pool.js";
 import { failureText, HttpKit } from "./_kit.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type { ApplyOptions, DnsProvider, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import type { ApplyOptions, DnsProvider, ProviderConfig, ProviderDefinition } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionsOf } from "@cutover/core/plan";
 
 export const LINODE_API_URL = "https://api.linode.com/v4";
 /** The TTLs Linode serves; it rounds any other value up to the next one. 0 = the domain's default. */

@@ -2,8 +2,9 @@ import { DnsError } from "../errors.js";
 import { HttpKit, failureText } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation } from "./_rrset.js";
 import { defineProvider, tokenFrom } from "./define.js";
-import type { ApplyOptions, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import type { ApplyOptions, DnsProvider, ProviderConfig, ProviderDefinition } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionKinds, OptionsOf } from "@cutover/core/plan";
 
 interface PdnsZone {
   id: string;

@@ -7,8 +7,9 @@ import { exchangeTcp } from "./_dns-tcp.js";
 import { buildUpdate, contentOf, idFor, rcodeOf, TYPES } from "./_dns-wire.js";
 import { parseKeyFile, type TsigKey } from "./_tsig.js";
 import { defineProvider } from "./define.js";
-import type { DnsProvider, OptionKinds, OptionsOf, ProviderConfig } from "./types.js";
+import type { DnsProvider, ProviderConfig } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionKinds, OptionsOf } from "@cutover/core/plan";
 
 /** `host`, `host:port` or `[v6]:port` (port 53 by default). */
 export function parseServer(text: string): { host: string; port: number } {
@@ -229,5 +230,8 @@ export const rfc2136Provider = /* @__PURE__ */ defineProvider({
   template: `  provider: rfc2136               # dynamic UPDATE with TSIG to BIND, Knot or PowerDNS
   server: 192.0.2.53:53
   keyFile: /etc/cutover/tsig.key    # key "name" { algorithm hmac-sha256; secret "..."; };`,
+  checkPlan(dns, check) {
+    check.file(["keyFile"], dns.keyFile);
+  },
   create: createRfc2136Provider,
 });

@@ -5,8 +5,9 @@ import { RateBudget, realSleep, type Sleep } from "./_http.js";
 import { failureText, providerError, withRetries, type Failure } from "./_kit.js";
 import { fromPresentation, planRrsetWrites, rrsetRecords, toPresentation, type RrsetWrite } from "./_rrset.js";
 import { defineProvider } from "./define.js";
-import type { ApplyOptions, DnsProvider, OptionKinds, OptionsOf, ProviderConfig, ProviderDefinition } from "./types.js";
+import type { ApplyOptions, DnsProvider, ProviderConfig, ProviderDefinition } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionKinds, OptionsOf } from "@cutover/core/plan";
 
 /** Route 53's documented limits per ChangeResourceRecordSets request. */
 export const ROUTE53_MAX_RECORDS_PER_REQUEST = 1000;

@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type { OptionsOf, OptionsShape, PlanProvider } from "@cutover/core/plan";
 import type { ChangeOutcome, DnsRecord, RecordChange, Zone } from "@cutover/core";
 
 /** What a provider can do; the core asks these instead of asking which provider it is. */
@@ -89,31 +89,6 @@ export interface ProviderConfig<O extends object = Record<string, unknown>> {
 
 export type ProviderFactory<O extends object = Record<string, unknown>> = (config: ProviderConfig<O>) => DnsProvider;
 
-/**
- * Validators for the kinds of values a provider option holds, supplied by whoever validates a plan (the
- * CLI's plan fields, with their messages), so an option of a kind reads the same everywhere in a plan; and
- * zod itself, so that a provider's file does not import it (the Worker bundles provider files, not plans:
- * zod would add ~440 KB to it).
- */
-export interface OptionKinds {
-  z: typeof z;
-  /** A DNS name such as example.com (lowercased, without the final dot). */
-  hostname: z.ZodType<string, string>;
-  /** A file path, relative to the plan file or absolute. */
-  filePath: z.ZodType<string, string>;
-  /** `host`, `host:port`, `[v6]:port`. */
-  hostPort: z.ZodType<string, string>;
-  /** A shell command line. */
-  shellCommand: z.ZodType<string, string>;
-}
-
-/** A provider's options schema: the plan keys it adds under `dns:` (besides the common ones), as a zod shape. */
-export type OptionsShape = (kinds: OptionKinds) => z.ZodRawShape;
-/** The typed options a provider's factory gets from its shape. */
-export type OptionsOf<S extends OptionsShape> = keyof ReturnType<S> extends never
-  ? object
-  : z.output<z.ZodObject<ReturnType<S>>>;
-
 /** What a provider can do, in a form a user compares (`cutover dns providers`, docs/providers.md). */
 export interface ProviderTraits {
   /** How a zone's changes are written, in one line. */
@@ -137,11 +112,12 @@ export interface ProviderTraits {
  * A provider as the registry knows it, declared in the provider's own file: its name in `dns.provider`, its
  * plan options, the environment variables it reads, what it can do, and its factory.
  */
-export interface ProviderDefinition<N extends string = string, S extends OptionsShape = OptionsShape> {
-  name: N;
+export interface ProviderDefinition<
+  N extends string = string,
+  S extends OptionsShape = OptionsShape,
+> extends PlanProvider<N, S> {
   /** One line: what it talks to. */
   title: string;
-  options: S;
   /** Secret variables, in the order read; the first is the one docs and `init` name and the Worker binds. */
   tokens: readonly string[];
   /** Other variables it reads (endpoints, profiles). */

@@ -8,8 +8,9 @@ import { writeFileAtomic } from "../fs-atomic.js";
 import { editZoneFile } from "../zonefile/edit.js";
 import { parseZoneFile, type ZoneFile } from "../zonefile/parse.js";
 import { defineProvider } from "./define.js";
-import type { DnsProvider, OptionKinds, OptionsOf, ProviderConfig } from "./types.js";
+import type { DnsProvider, ProviderConfig } from "./types.js";
 import { normalizeName, type DnsRecord, type Zone, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import type { OptionKinds, OptionsOf } from "@cutover/core/plan";
 
 const run = promisify(execFile);
 
@@ -144,5 +145,15 @@ export const zonefileProvider = /* @__PURE__ */ defineProvider({
   template: `  provider: zonefile              # zone files you serve with NSD, BIND or Knot
   files: { example.com: /etc/knot/zones/example.com.zone }
   reload: knotc zone-reload {zone}  # run after each write; {zone} and {file} are replaced`,
+  checkPlan(dns, check) {
+    for (const zone of dns.zones) {
+      if (!Object.hasOwn(dns.files, zone))
+        check.problem(["files"], `no zone file for ${zone}; add "${zone}: path/to/${zone}.zone"`);
+    }
+    const zones = new Set(dns.zones);
+    for (const zone of Object.keys(dns.files))
+      if (!zones.has(zone)) check.warning(`dns.files names ${zone}, which is not in dns.zones: that file is not used`);
+    for (const [zone, file] of Object.entries(dns.files)) check.file(["files", zone], file);
+  },
   create: createZonefileProvider,
 });

@@ -24,9 +24,8 @@ import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
 import { stateDirFor } from "../../state/store.js";
-import { authoritativeOf } from "../../plan/authoritative.js";
-import { parseDuration } from "../../plan/duration.js";
-import type { ChangeOutcome, ChangeSet, ChangeStep, DnsRecord } from "@cutover/core";
+import { type ChangeOutcome, type ChangeSet, type ChangeStep, type DnsRecord, parseDuration } from "@cutover/core";
+import { authoritativeOf } from "@cutover/core/plan";
 
 export interface StepOptions {
   plan: string;

@@ -1,7 +1,7 @@
 import { resolverWhere, type Observation, type PropagationRound, type TargetRound } from "@cutover/dns";
 import type { Reporter } from "../../output/reporter.js";
-import { formatDuration } from "../../plan/duration.js";
 import { formatUtc } from "../../output/timeline.js";
+import { formatDuration } from "@cutover/core";
 
 const hhmmss = (ms: number) => new Date(ms).toISOString().slice(11, 19) + "Z";
 // Plain lines (a pipe, a log) carry the date: `2027-12-01 14:00:05Z`.

@@ -28,13 +28,12 @@ import { ExitCode, UserError, isUserFacing } from "../../errors.js";
 import { checkOutputPath } from "../../output/path.js";
 import { createReporter } from "../../output/reporter.js";
 import { loadPlan } from "../../plan/load.js";
-import { parseDuration } from "../../plan/duration.js";
 import { StateStore, stateDirFor } from "../../state/store.js";
 import { readPlanRecords } from "../../timeline/records.js";
 import { moveCheckSets, planWatchOptions } from "../../timeline/watch.js";
 import { plainRound, renderRound } from "./_render.js";
 import { defineCommand } from "../_define.js";
-import { type DnsRecord, parseServerSpec } from "@cutover/core";
+import { type DnsRecord, parseServerSpec, parseDuration } from "@cutover/core";
 
 function addressList(flag: string, text: string | undefined): string[] {
   if (text === undefined) return [];

@@ -2,11 +2,11 @@ import { queryAdmin, type RelayStatus } from "@cutover/relay";
 import type { Deps } from "../../context.js";
 import { UsageError } from "../../errors.js";
 import { createReporter } from "../../output/reporter.js";
-import { formatDuration, parseDuration } from "../../plan/duration.js";
 import { defaultAdminPath } from "../../old-host/relay-config.js";
 import { withRemoteOptions, stopRemote } from "./_remote.js";
 import { defineCommand } from "../_define.js";
 import { optionalPlanFileOf } from "../_options.js";
+import { formatDuration, parseDuration } from "@cutover/core";
 
 export function makeRelayStopCommand(deps: Deps) {
   return defineCommand(

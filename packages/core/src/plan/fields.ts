@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
-import { formatDuration, parseDuration } from "./duration.js";
-import { parseServerSpec } from "@cutover/core";
+import { formatDuration, parseDuration } from "../duration.js";
+import { parseServerSpec } from "../servers.js";
 
 /**
  * The plan's field types, one validator each, reused wherever a field of that kind appears: every field
