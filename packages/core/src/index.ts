@@ -2,6 +2,7 @@ export { type ChangeOutcome, type ChangeSet, type ChangeStep, type RecordChange 
 export { CutoverError, isCutoverError } from "./errors.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { fileKind } from "./files.js";
+export type { HandoverStatus, HoldStatus, SyncReport, SyncStepReport } from "./handover.js";
 export {
   afterFailure,
   isFinished,

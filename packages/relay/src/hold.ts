@@ -10,8 +10,8 @@ import type { HoldConfig, RelayConfig, UpstreamConfig } from "./config.js";
 import type { Held, HoldGate, RelayState } from "./connection.js";
 import { stopServices } from "./handover.js";
 import type { StreamListener } from "./listeners.js";
-import type { HandoverStatus, HoldStatus } from "./stats.js";
 import { runSync, thawOld } from "./sync.js";
+import type { HandoverStatus, HoldStatus } from "@cutover/core";
 
 export interface HoldDeps {
   config: RelayConfig;

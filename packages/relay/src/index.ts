@@ -24,7 +24,6 @@ export type {
   ResolvedLimits,
 } from "./config.js";
 export { planSyncReport, rsyncArgv, parseRsyncStats, runSync, sshArgv, stepName } from "./sync.js";
-export type { SyncReport, SyncStepReport } from "./sync.js";
 export { RelayError } from "./errors.js";
 export {
   encodeProxyV1,
@@ -36,7 +35,7 @@ export {
   PROXY_V2_SIGNATURE,
 } from "./proxy-protocol.js";
 export type { ProxyVersion, ProxyEndpoints, DecodedProxyHeader } from "./proxy-protocol.js";
-export type { RelayStatus, ListenerStats, ClientStats, HandoverStatus, HoldStatus } from "./stats.js";
+export type { RelayStatus, ListenerStats, ClientStats } from "./stats.js";
 export { queryAdmin } from "./admin.js";
 export type { AdminRequest } from "./admin.js";
 export { planRedirect, removeRedirect, REBIND_WITHOUT_FIREWALL } from "./handover.js";

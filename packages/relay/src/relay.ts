@@ -30,19 +30,13 @@ import { bindTcp, bindUnix, createStreamListener, formatHost, listenText, type S
 import { rawPath } from "./raw.js";
 import { runHandover, type HandoverContext } from "./run-handover.js";
 import { createSshUpstream, type SshUpstream } from "./ssh.js";
-import {
-  createStatsStore,
-  mergeStatuses,
-  type HandoverStatus,
-  type ListenerStats,
-  type RelayStatus,
-  type StatsStore,
-} from "./stats.js";
+import { createStatsStore, mergeStatuses, type ListenerStats, type RelayStatus, type StatsStore } from "./stats.js";
 import type { RestartRecord } from "./supervise.js";
 import { startSweeps, type Sweeps } from "./sweeps.js";
 import { planSyncReport } from "./sync.js";
 import { createUdpListener, type UdpListener } from "./udp.js";
 import { releaseUnix, type UnixTakeover } from "./unix-socket.js";
+import type { HandoverStatus } from "@cutover/core";
 
 export interface RelayOptions {
   /** One line per event worth telling an admin (binds, handover steps, failures). Default: silent. */

@@ -21,9 +21,9 @@ import {
 } from "./handover.js";
 import { toUpstream, type Hold } from "./hold.js";
 import { bindUnix, listenText, type StreamListener } from "./listeners.js";
-import type { HandoverStatus } from "./stats.js";
 import type { UdpListener } from "./udp.js";
 import { isRelayLinked, parseMode, relinkUnix, takeOverUnix, type UnixTakeover } from "./unix-socket.js";
+import type { HandoverStatus } from "@cutover/core";
 
 export interface HandoverContext {
   config: RelayConfig;

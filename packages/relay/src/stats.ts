@@ -3,7 +3,7 @@
  * connection closes (and live for open ones when asked), so the data path does no bookkeeping.
  */
 import type { RestartRecord } from "./supervise.js";
-import type { SyncReport } from "./sync.js";
+import type { HandoverStatus } from "@cutover/core";
 export interface ListenerStats {
   name: string;
   kind: "tcp" | "unix" | "udp";
@@ -51,51 +51,6 @@ export interface RelayStatus {
   workers?: WorkerStats[];
   /** Under a supervisor: how many times the relay was restarted before this process, and the last restart. */
   restarts?: RestartRecord;
-}
-
-export interface HandoverStatus {
-  mode: "none" | "rebind" | "redirect";
-  /**
-   * `holding`: the relay owns the ports and holds new connections while the services stop and the sync
-   * runs; `aborted`: the hold was aborted, the old services run again and got the held connections.
-   */
-  state: "waiting" | "holding" | "done" | "failed" | "aborted";
-  at: string | null;
-  /** rebind: the longest time a port was seen unbound before the relay got it (upper bound of the gap). */
-  gapMs: number | null;
-  firewall: string | null;
-  rules: string[];
-  stopped: string[];
-  error: string | null;
-  /** With a hold: the connections held while the final sync ran. */
-  hold?: HoldStatus;
-  /** With a sync: its steps and figures. */
-  sync?: SyncReport;
-}
-
-export interface HoldStatus {
-  state: "off" | "holding" | "released" | "aborted";
-  startedAt: string | null;
-  endedAt: string | null;
-  /** How long the hold lasted (or lasts so far). */
-  windowMs: number | null;
-  /** Held at this moment. */
-  heldNow: number;
-  /** Held in all. */
-  held: number;
-  /** Refused because maxConnections were held already. */
-  refused: number;
-  /** The longest any connection waited (held now included), from its arrival to its upstream connect. */
-  longestWaitMs: number;
-  maxConnections: number;
-  maxMs: number;
-  onTimeout: "release" | "abort";
-  /** Why the hold ended: the sync finished, failed, or time was up. */
-  outcome: "synced" | "sync-failed" | "timeout" | "stopped" | null;
-  /** Where the held connections went: the new host (`upstream`) or the old services again. */
-  releasedTo: "upstream" | "old-services" | null;
-  /** Held connections whose upstream could not be reached at the release. */
-  failed: number;
 }
 
 /** Where an open connection's byte counts are read from: the client socket itself (bytes from / to the client). */

@@ -10,33 +10,7 @@ import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import type { MysqlDumpSyncStep, MysqlReplicationSyncStep, SyncSsh, SyncStep } from "./config.js";
 import { shellJoin } from "./deploy/_shell.js";
-
-export interface SyncStepReport {
-  name: string;
-  kind: SyncStep["kind"];
-  state: "pending" | "running" | "done" | "failed";
-  /** Bytes copied: rsync's transferred file size, or the dump's size. */
-  bytes: number;
-  /** Files rsync transferred. */
-  files: number;
-  /** Rows in the dumped tables (counted on the old server once writes stopped). */
-  rows: number;
-  durationMs: number | null;
-  /** What was done, in one line (e.g. the replica's final position). */
-  detail: string | null;
-  error: string | null;
-}
-
-export interface SyncReport {
-  state: "waiting" | "running" | "done" | "failed" | "timeout";
-  startedAt: string | null;
-  durationMs: number | null;
-  bytes: number;
-  files: number;
-  rows: number;
-  steps: SyncStepReport[];
-  error: string | null;
-}
+import type { SyncReport, SyncStepReport } from "@cutover/core";
 
 export function stepName(s: SyncStep): string {
   if (s.kind === "files") return `files ${s.paths.map((p) => p.from).join(" ")}`;

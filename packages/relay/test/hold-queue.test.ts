@@ -6,7 +6,7 @@ import { parseRelayConfig, type UpstreamConfig } from "../src/config.js";
 import type { Held, RelayState } from "../src/connection.js";
 import { Hold, planHoldStatus, toUpstream } from "../src/hold.js";
 import type { StreamListener } from "../src/listeners.js";
-import type { HandoverStatus } from "../src/stats.js";
+import type { HandoverStatus } from "@cutover/core";
 
 function setup() {
   let clock = 10_000;

@@ -7,8 +7,8 @@ import { loadPlan } from "../plan/load.js";
 import { planTimeline } from "../timeline/plan.js";
 import { readPlanRecords } from "../timeline/records.js";
 import { dueInTurn } from "../timeline/run.js";
-import type { RunState } from "../state/store.js";
 import { openSession } from "../timeline/session.js";
+import type { RunState } from "@cutover/core/journal";
 
 /**
  * `run --dry-run` / `tick --dry-run`: what is due now and what each due DNS step would change, from the

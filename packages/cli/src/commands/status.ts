@@ -1,6 +1,5 @@
 import { syncSummary } from "../timeline/relay.js";
 import { canonicalIp, sameIp } from "@cutover/dns";
-import type { RunState } from "../state/store.js";
 import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
@@ -10,10 +9,10 @@ import { openSession } from "../timeline/session.js";
 import { edgeStatusForSession, edgeStatusLines } from "../schedule/edge.js";
 import { planFileOf } from "./_options.js";
 import { readNotifyRecord } from "../notify/notifier.js";
-import { resultOf } from "../timeline/results.js";
 import { notificationLines } from "../notify/status.js";
 import { defineCommand } from "./_define.js";
 import type { DnsRecord } from "@cutover/core";
+import { type RunState, resultOf } from "@cutover/core/journal";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 

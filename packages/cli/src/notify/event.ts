@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
 import { count } from "../output/words.js";
+import type { JournalEvent, RunState } from "@cutover/core/journal";
 
 /** What a notification is about (docs/notifications.md lists each with its fields). */
 export type NotifyEventType =

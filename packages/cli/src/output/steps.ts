@@ -1,9 +1,9 @@
-import type { RunState } from "../state/store.js";
 import type { Timeline } from "../timeline/plan.js";
 import { decide, isFinished, nextDueAt } from "../timeline/run.js";
 import type { Reporter } from "./reporter.js";
 import { formatAt } from "./time.js";
 import { formatDuration } from "@cutover/core";
+import type { RunState } from "@cutover/core/journal";
 
 /** The timeline with what is done, running, next and failed: for `run`'s live view and `status`. */
 export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date, timeZone?: string): string[] {

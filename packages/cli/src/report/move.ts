@@ -1,12 +1,11 @@
 import { formatAt } from "../output/time.js";
-import type { JournalEvent, RunState } from "../state/store.js";
 import type { StepKind, Timeline } from "../timeline/plan.js";
 import { syncSummary, type RelaySummary } from "../timeline/relay.js";
 import type { Lane, WatchResult } from "../timeline/watch.js";
 import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
-import { resultOf } from "../timeline/results.js";
 import { count } from "../output/words.js";
 import { formatDuration } from "@cutover/core";
+import { type JournalEvent, type RunState, resultOf } from "@cutover/core/journal";
 
 interface RecordRow {
   zone: string;

@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from "node:tls";
 import type { StepRuntime } from "./run.js";
-import type { PreflightCheck, StepOutcome } from "./results.js";
+import type { PreflightCheck, StepOutcome } from "@cutover/core/journal";
 
 import { StepFailed } from "./run.js";
 import { syncChecks } from "./sync.js";

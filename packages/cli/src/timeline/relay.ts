@@ -12,12 +12,13 @@ import {
   stopRemoteRelay,
   type OldHost,
   type RelayConfig,
-  type HandoverStatus,
   type RelayStatus,
 } from "@cutover/relay";
 import { openOldHost } from "../old-host/connect.js";
 import { silentReporter } from "../output/reporter.js";
 import { processAlive } from "../state/lock.js";
+import { resultOf, type RelaySummary, type StepOutcome } from "@cutover/core/journal";
+import type { HandoverStatus } from "@cutover/core";
 
 import type { LoadedPlan } from "../plan/load.js";
 
@@ -29,7 +30,6 @@ import { planRelayConfig } from "../old-host/relay-config.js";
 import { formatUtc } from "../output/timeline.js";
 import { formatHoldLines } from "../output/relay.js";
 import { StepFailed, type StepRuntime } from "./run.js";
-import { resultOf, type RelaySummary, type StepOutcome } from "./results.js";
 
 import { count } from "../output/words.js";
 

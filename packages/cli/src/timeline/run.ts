@@ -15,11 +15,11 @@ import {
 import { applyChangeSet, waitServed, type ApplyReport, type DnsProvider } from "@cutover/dns";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
-import type { JournalEvent, RunState, StateStore, StepState } from "../state/store.js";
+import type { StateStore } from "../state/store.js";
 import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
-import type { DnsRecordRow, StepOutcome } from "./results.js";
 import { count } from "../output/words.js";
 import { authoritativeOf } from "@cutover/core/plan";
+import type { JournalEvent, RunState, StepState, DnsRecordRow, StepOutcome } from "@cutover/core/journal";
 
 export type { StepOutcome };
 

@@ -4,10 +4,10 @@ import { planFilesStep, planSyncSsh } from "../old-host/relay-config.js";
 import { openOldHost, type RemoteCliOptions, type RemoteDeps } from "../old-host/connect.js";
 import { UserError } from "../errors.js";
 import { silentReporter, type Reporter } from "../output/reporter.js";
+import type { PreflightCheck, StepOutcome, WarmSyncResult } from "@cutover/core/journal";
 
 import type { LoadedPlan } from "../plan/load.js";
 import { StepFailed, type StepRuntime } from "./run.js";
-import type { PreflightCheck, StepOutcome, WarmSyncResult } from "./results.js";
 
 export type { PreflightCheck, WarmSyncResult };
 

@@ -8,14 +8,13 @@ import {
   type PropagationWatchOptions,
 } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
-import type { RunState } from "../state/store.js";
 import { formatUtc } from "../output/timeline.js";
 import type { StepRuntime } from "./run.js";
-import { resultOf, type Lane, type StepOutcome, type WatchResult } from "./results.js";
 import type { TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
 import type { DnsRecord } from "@cutover/core";
 import { authoritativeOf } from "@cutover/core/plan";
+import { type RunState, resultOf, type Lane, type StepOutcome, type WatchResult } from "@cutover/core/journal";
 
 export type { Lane, WatchResult };
 

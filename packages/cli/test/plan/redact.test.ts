@@ -1,7 +1,8 @@
 import { expect, test } from "vitest";
 import { planDiff } from "../../src/timeline/session.js";
-import { hashPlanText, type RunState } from "../../src/state/store.js";
+import { hashPlanText } from "../../src/state/store.js";
 import { redactPlanText, redactUrl } from "@cutover/core/plan";
+import type { RunState } from "@cutover/core/journal";
 
 const TOKEN = "XyZ-s3cret-t0ken";
 

@@ -1,6 +1,7 @@
-import type { HandoverStatus } from "@cutover/relay";
-import type { StepKind, ChangeOutcome } from "@cutover/core";
-import type { RunState } from "../state/store.js";
+import type { ChangeOutcome } from "../changes.js";
+import type { HandoverStatus } from "../handover.js";
+import type { StepKind } from "../timeline.js";
+import type { RunState } from "./events.js";
 
 /**
  * What each kind of step journals as its result (`step.done`, `step.progress`), typed per kind: the DNS
