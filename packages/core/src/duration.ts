@@ -24,19 +24,30 @@ export function parseDuration(text: string): number | undefined {
   return end === trimmed.length && end > 0 ? Math.round(total) : undefined;
 }
 
-/** Formats milliseconds the way a person writes them: `25h`, `1h30m`, `45s`, `1d2h`. */
-export function formatDuration(ms: number): string {
-  if (ms < 0) return `-${formatDuration(-ms)}`;
+const UNIT_SECONDS = [
+  ["d", 86400],
+  ["h", 3600],
+  ["m", 60],
+  ["s", 1],
+] as const;
+
+/**
+ * The one duration formatter. By default the two most significant units of an elapsed time or a wait, rounded
+ * to the second: `1h30m`, `45s`, `1d2h`, `500ms`. With `whole`, the largest unit that holds it exactly, for a
+ * planned time or a TTL where nothing may be rounded off: `90m`, `25h`, `1d`, `3700s` (whole seconds).
+ */
+export function formatDuration(ms: number, options: { whole?: boolean } = {}): string {
+  if (ms < 0) return `-${formatDuration(-ms, options)}`;
+  if (options.whole) {
+    const s = ms / 1000;
+    const unit = UNIT_SECONDS.find(([, size]) => s >= size && s % size === 0);
+    return unit ? `${s / unit[1]}${unit[0]}` : `${s}s`;
+  }
   if (ms === 0) return "0s";
   if (ms < 1000) return `${ms}ms`;
   let rest = Math.round(ms / 1000);
   const parts: string[] = [];
-  for (const [unit, size] of [
-    ["d", 86400],
-    ["h", 3600],
-    ["m", 60],
-    ["s", 1],
-  ] as const) {
+  for (const [unit, size] of UNIT_SECONDS) {
     const n = Math.floor(rest / size);
     if (n > 0) parts.push(`${n}${unit}`);
     rest -= n * size;

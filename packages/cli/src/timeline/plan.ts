@@ -6,10 +6,14 @@ import {
   type TimelineStep as CoreTimelineStep,
   type ChangeSet,
   type DnsRecord,
+  formatDuration,
   formatUtc,
 } from "@cutover/core";
 import type { Plan } from "../plan/schema.js";
 import { count } from "../output/words.js";
+
+/** Planned times and TTLs are shown exactly (`90m`, not `1h30m` rounded). */
+const WHOLE = { whole: true } as const;
 
 export type { StepKind } from "@cutover/core";
 
@@ -122,12 +126,12 @@ export function planTimeline(
       // lands a whole old TTL before the swap, with what is left of the margin.
       at = now.getTime();
       warnings.push(
-        `the TTL drop starts ${fmtSeconds(Math.ceil(lateMs / 1000))} after its time; ${fmtSeconds(Math.floor((plan.schedule.margin - lateMs) / 1000))} of the ${fmtSeconds(plan.schedule.margin / 1000)} margin is left`,
+        `the TTL drop starts ${formatDuration(Math.ceil(lateMs / 1000) * 1000, WHOLE)} after its time; ${formatDuration(Math.floor((plan.schedule.margin - lateMs) / 1000) * 1000, WHOLE)} of the ${formatDuration(plan.schedule.margin, WHOLE)} margin is left`,
       );
     } else if (lowerMs < now.getTime()) {
       const earliest = new Date(ceilMinute(now.getTime() + maxOldTtl * 1000 + plan.schedule.margin));
       const reason =
-        `the TTL drop must land ${fmtSeconds(maxOldTtl)} (the highest old TTL) + ${fmtSeconds(plan.schedule.margin / 1000)} (margin) ` +
+        `the TTL drop must land ${formatDuration(maxOldTtl * 1000, WHOLE)} (the highest old TTL) + ${formatDuration(plan.schedule.margin, WHOLE)} (margin) ` +
         `before the swap, i.e. by ${formatUtc(new Date(lowerMs), { seconds: true })}, which is already past`;
       if (!options.acceptRisk) return { ok: false, reason, earliestSafeSwap: earliest, problems: [] };
       at = now.getTime();
@@ -183,7 +187,7 @@ export function planTimeline(
     steps.push({
       kind: "handover",
       ...when(swapAt),
-      summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}${sync === undefined ? "" : `; new connections held (≤ ${fmtSeconds(sync.maxHold / 1000)}, then ${sync.onTimeout}) while the final sync runs (${synced.join(", ")})`}`,
+      summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}${sync === undefined ? "" : `; new connections held (≤ ${formatDuration(sync.maxHold, WHOLE)}, then ${sync.onTimeout}) while the final sync runs (${synced.join(", ")})`}`,
       // What rebind costs, in one line: nothing with a firewall on the old host, a few ms of refusals without.
       notes:
         plan.handover.mode === "rebind"
@@ -220,8 +224,8 @@ export function planTimeline(
     steps.push({
       kind: "drain",
       ...when(new Date(swapMs + quiet)),
-      summary: `drain relay on old host when quiet ${fmtSeconds(quiet / 1000)} (deadline ${relativeLabel(new Date(swapMs + deadline), swapAt)}); report stale clients`,
-      until: `when quiet ${fmtSeconds(quiet / 1000)}`,
+      summary: `drain relay on old host when quiet ${formatDuration(quiet, WHOLE)} (deadline ${relativeLabel(new Date(swapMs + deadline), swapAt)}); report stale clients`,
+      until: `when quiet ${formatDuration(quiet, WHOLE)}`,
       deadline: new Date(swapMs + deadline),
       notes: [],
     });
@@ -262,11 +266,4 @@ function zonesOf(set: ChangeSet): string {
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
-}
-
-function fmtSeconds(s: number): string {
-  if (s % 86400 === 0 && s >= 86400) return `${s / 86400}d`;
-  if (s % 3600 === 0 && s >= 3600) return `${s / 3600}h`;
-  if (s % 60 === 0 && s >= 60) return `${s / 60}m`;
-  return `${s}s`;
 }
