@@ -27,11 +27,16 @@ export {
   type DnsStep,
   type DnsStepKind,
   type DrainStep,
+  type HandoverStep,
   type HostStep,
   type HostStepKind,
+  type PreflightStep,
   type StepHold,
   type StepKind,
+  type SwapStep,
+  type SyncStep,
   type TimelineStep,
+  type TtlStep,
   type WatchStep,
 } from "./timeline.js";
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";

@@ -20,14 +20,14 @@ interface StepBase {
   at: Date;
   /** The time relative to the swap, as people say it: T-25h, T0, T+24h. */
   label: string;
-  /** One line saying what happens. */
-  summary: string;
   notes: string[];
 }
 
-/** lower, swap, restore: the DNS changes of the step, computed when planning and applied as they are. */
-export interface DnsStep<Changes> extends StepBase {
-  kind: DnsStepKind;
+/**
+ * lower, swap, restore: the DNS changes of the step, computed when planning and applied as they are. What a
+ * view says of a step (the CLI's `stepSummary`) is rendered from these fields, never stored.
+ */
+interface ChangeStepBase<Changes> extends StepBase {
   changes: Changes;
   /**
    * Not before this long after another step finished (the swap: the TTL drop plus the highest old TTL, so no
@@ -36,21 +36,73 @@ export interface DnsStep<Changes> extends StepBase {
   hold?: StepHold;
 }
 
-export interface HostStep extends StepBase {
-  kind: HostStepKind;
+/** The TTL drop and its restore. */
+export interface TtlStep<Changes> extends ChangeStepBase<Changes> {
+  kind: "lower" | "restore";
 }
+
+/** The swap: the records move to the new host's addresses. */
+export interface SwapStep<Changes> extends ChangeStepBase<Changes> {
+  kind: "swap";
+  /** The new host's addresses (IPv4 first). */
+  to: string[];
+  /** How the provider writes a zone's changes: one atomic update, one batch, or record by record. */
+  writes: "atomic" | "batch" | "each";
+}
+
+export type DnsStep<Changes> = TtlStep<Changes> | SwapStep<Changes>;
+
+/** The checks of the new host before the handover. */
+export interface PreflightStep extends StepBase {
+  kind: "preflight";
+  /** The new host's ports the relay forwards to (empty: only its reachability is checked). */
+  ports: number[];
+  /** The relayed ports whose TLS names are checked (443, 465, 993, 995). */
+  tlsPorts: number[];
+  /** Port 25 is relayed: the new host's SMTP banner is checked. */
+  smtp: boolean;
+}
+
+/** The warm pass of the sync, ahead of the handover. */
+export interface SyncStep extends StepBase {
+  kind: "sync";
+  /** The paths copied. */
+  paths: number;
+}
+
+/** The handover on the old host: the relay takes the ports (and, with a sync, holds new connections). */
+export interface HandoverStep extends StepBase {
+  kind: "handover";
+  mode: "redirect" | "rebind";
+  /** The old host's ports the relay takes, each with the new host's port it goes to. */
+  ports: Array<{ listen: number; to: number }>;
+  /** The unix sockets the relay takes. */
+  sockets: string[];
+  /** The services stopped on the old host. */
+  stopServices: string[];
+  /** With a sync: how long new connections are held at most, what then, and what the final sync copies. */
+  sync?: { maxHoldMs: number; onTimeout: "release" | "abort"; what: string[] };
+}
+
+export type HostStep = PreflightStep | SyncStep | HandoverStep;
 
 /** The watch: polled until every resolver answers the new address. */
 export interface WatchStep extends StepBase {
   kind: "watch";
   /** When it ends, in words ("until propagated"). */
   until: string;
+  /** The resolvers asked: the built-in public set, or how many the plan lists. */
+  resolvers: "default" | number;
+  /** RIPE Atlas probes asked, when the plan uses Atlas. */
+  atlasProbes?: number;
 }
 
 /** The drain: polled until the relay is quiet, at the latest at its deadline. */
 export interface DrainStep extends StepBase {
   kind: "drain";
   until: string;
+  /** How long the relay must be quiet. */
+  quietMs: number;
   /** The latest the step may end. */
   deadline: Date;
 }

@@ -145,8 +145,11 @@ export interface EdgePlanInput {
   providerOptions?: Record<string, unknown>;
   zones: readonly string[];
   swapAt: Date;
-  /** The timeline's steps; only the DNS steps (lower, swap, restore) run at the edge. */
-  steps: ReadonlyArray<TimelineStep<ChangeSet>>;
+  /**
+   * The timeline's steps, each with the line a view says of it (the CLI's `stepSummary`: the Worker shows it
+   * and does not carry the CLI's output code); only the DNS steps (lower, swap, restore) run at the edge.
+   */
+  steps: ReadonlyArray<TimelineStep<ChangeSet> & { summary: string }>;
   /** Kinds already done on the admin's machine: not uploaded. */
   done?: readonly string[];
   lowerDoneAt?: Date | undefined;

@@ -38,6 +38,8 @@ async function deployment(swapInMs: number) {
     steps: [
       {
         kind: "swap" as const,
+        to: ["203.0.113.20"],
+        writes: "batch" as const,
         label: "",
         notes: [] as string[],
         at: new Date(now + swapInMs),

@@ -56,6 +56,8 @@ async function bigMove(swapInMs: number, extraOriginals: DnsRecord[] = []): Prom
     steps: [
       {
         kind: "swap" as const,
+        to: ["203.0.113.20"],
+        writes: "batch" as const,
         label: "",
         notes: [] as string[],
         at: new Date(now + swapInMs),

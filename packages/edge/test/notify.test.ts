@@ -81,6 +81,8 @@ async function deployment(
       },
       {
         kind: "swap" as const,
+        to: ["203.0.113.20"],
+        writes: "batch" as const,
         label: "",
         notes: [] as string[],
         at: new Date(times.swap),

@@ -47,6 +47,8 @@ async function deployment(times: { lower: number; swap: number; restore: number 
       },
       {
         kind: "swap" as const,
+        to: ["203.0.113.20"],
+        writes: "batch" as const,
         label: "",
         notes: [] as string[],
         at: new Date(times.swap),

@@ -48,6 +48,8 @@ function stepsOf(
       },
       {
         kind: "swap" as const,
+        to: ["203.0.113.20"],
+        writes: "batch" as const,
         label: "",
         notes: [] as string[],
         at: new Date(times.swap),

@@ -9,6 +9,7 @@ import { readPlanRecords } from "../timeline/records.js";
 import { dueInTurn } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import type { RunState } from "@cutover/core/journal";
+import { stepSummary } from "../output/summary.js";
 
 /**
  * `run --dry-run` / `tick --dry-run`: what is due now and what each due DNS step would change, from the
@@ -53,7 +54,7 @@ export async function printDryRun(
   out.line();
   if (due.length === 0) out.line("nothing is due now");
   for (const s of due) {
-    out.line(`due now: ${s.kind}: ${s.summary}`);
+    out.line(`due now: ${s.kind}: ${stepSummary(s)}`);
     for (const c of "changes" in s ? s.changes.changes : [])
       out.line(`  ${c.name} ${c.type} ${c.before.content} ttl ${c.before.ttl} → ${c.after.content} ttl ${c.after.ttl}`);
   }

@@ -13,6 +13,7 @@ import { notificationLines } from "../notify/status.js";
 import { defineCommand } from "./_define.js";
 import type { DnsRecord } from "@cutover/core";
 import { type RunState, resultOf } from "@cutover/core/journal";
+import { stepSummary } from "../output/summary.js";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 
@@ -129,7 +130,7 @@ export function makeStatusCommand(deps: Deps) {
           kind: s.kind,
           at: s.at.toISOString(),
           label: s.label,
-          summary: s.summary,
+          summary: stepSummary(s),
           ...(state.steps[s.kind] ?? { status: "pending", attempts: 0 }),
         })),
         failed,

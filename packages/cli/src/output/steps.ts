@@ -4,6 +4,7 @@ import type { Reporter } from "./reporter.js";
 import { formatAt } from "./time.js";
 import { formatDuration } from "@cutover/core";
 import type { RunState } from "@cutover/core/journal";
+import { stepSummary } from "./summary.js";
 
 /** The timeline with what is done, running, next and failed: for `run`'s live view and `status`. */
 export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date, timeZone?: string): string[] {
@@ -48,7 +49,7 @@ export function stepLines(out: Reporter, t: Timeline, state: RunState, now: Date
       when = left > 0 ? `${at(new Date(due))} in ${formatDuration(left)}` : "due now";
     }
     const err = s?.error && s.status !== "done" ? c.red(`  (${s.error})`) : "";
-    return { mark, label: step.label, when, rest: `${step.summary}${err}${held}` };
+    return { mark, label: step.label, when, rest: `${stepSummary(step)}${err}${held}` };
   });
   const whenW = Math.max(...rows.map((r) => r.when.length));
   return rows.map((r) => `${r.mark} ${c.bold(r.label.padEnd(labelW))}${r.when.padEnd(whenW)}  ${r.rest}`);

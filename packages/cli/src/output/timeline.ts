@@ -1,6 +1,7 @@
 import type { Timeline, TimelineStep } from "../timeline/plan.js";
 import type { Reporter } from "./reporter.js";
 import type { ChangeSet } from "@cutover/core";
+import { stepSummary } from "./summary.js";
 
 export { formatPlanTime, formatUtc, needSeconds } from "@cutover/core";
 import { formatUtc, needSeconds } from "@cutover/core";
@@ -48,7 +49,7 @@ export function stepToJson(s: TimelineStep) {
     kind: s.kind,
     at: s.at.toISOString(),
     label: s.label,
-    summary: s.summary,
+    summary: stepSummary(s),
     ...(s.kind === "watch" || s.kind === "drain" ? { until: s.until } : {}),
     ...(s.kind === "drain" ? { deadline: s.deadline.toISOString() } : {}),
     ...("changes" in s ? { changes: changeSetToJson(s.changes).changes } : {}),
@@ -93,7 +94,7 @@ export function printTimeline(
     const local = formatLocal(step.at, options.timeZone);
     const when = step.kind === "watch" ? pad(step.until, whenWidth) : pad(formatUtc(step.at, { seconds }), whenWidth);
     out.line(
-      `${c.bold(pad(step.label, labelWidth))}${c.cyan(when)} ${local && step.kind !== "watch" ? c.dim(pad(`(${local})`, 20)) : pad("", local ? 20 : 0)} ${step.summary}`,
+      `${c.bold(pad(step.label, labelWidth))}${c.cyan(when)} ${local && step.kind !== "watch" ? c.dim(pad(`(${local})`, 20)) : pad("", local ? 20 : 0)} ${stepSummary(step)}`,
     );
     for (const note of step.notes) out.line(`${" ".repeat(labelWidth + 4)}${c.yellow("note:")} ${note}`);
     if (options.changes !== false && "changes" in step) {

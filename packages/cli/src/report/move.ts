@@ -6,6 +6,7 @@ import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./
 import { count } from "../output/words.js";
 import { formatDuration } from "@cutover/core";
 import { type JournalEvent, type RunState, resultOf } from "@cutover/core/journal";
+import { stepSummary } from "../output/summary.js";
 
 interface RecordRow {
   zone: string;
@@ -90,7 +91,7 @@ export function renderMoveReport(
       const st = state.steps[s.kind];
       const first = byStep("step.start", s.kind)[0];
       const status = rolledBackBefore(s.kind) ? "rolled back" : (st?.status ?? "pending");
-      return `<tr class="${esc(status)}"><td>${esc(s.label)}</td><td>${esc(s.kind)}</td><td>${t(s.at.getTime())}</td><td>${t(first?.at)}</td><td>${t(st?.doneAt)}</td><td>${esc(status)}</td><td>${esc(s.summary)}${st?.error ? `<br><span class="bad">${esc(st.error)}</span>` : ""}</td></tr>`;
+      return `<tr class="${esc(status)}"><td>${esc(s.label)}</td><td>${esc(s.kind)}</td><td>${t(s.at.getTime())}</td><td>${t(first?.at)}</td><td>${t(st?.doneAt)}</td><td>${esc(status)}</td><td>${esc(stepSummary(s))}${st?.error ? `<br><span class="bad">${esc(st.error)}</span>` : ""}</td></tr>`;
     })
     .join("\n");
 

@@ -25,6 +25,7 @@ import type { Reporter } from "../output/reporter.js";
 import { formatUtc } from "../output/timeline.js";
 import type { Session } from "../timeline/session.js";
 import { count } from "../output/words.js";
+import { stepSummary } from "../output/summary.js";
 
 /**
  * What the admin's machine keeps about a deployed Worker (mode 0600, beside the journal; not in it). It is
@@ -109,7 +110,7 @@ export function planEdgeForSession(session: Session, now: Date): EdgeDeployment 
     batchSize: plan.dns.batchSize,
     zones: plan.dns.zones,
     swapAt: timeline.swapAt,
-    steps: timeline.steps,
+    steps: timeline.steps.map((s) => ({ ...s, summary: stepSummary(s) })),
     done,
     ...(lowerDoneAt ? { lowerDoneAt: new Date(lowerDoneAt) } : {}),
     rollback: timeline.rollback,

@@ -140,12 +140,9 @@ export function planTimeline(
         `accepted risk: ${reason}; resolvers that cached a record just before ${formatUtc(now, { seconds: true })} may send clients to the old host until ${formatUtc(risk.safeUntil, { seconds: true })} (the relay covers them)`,
       );
     }
-    const from = [...new Set(lower.changes.map((c) => c.before.ttl))].sort((a, b) => b - a).join("/");
-    const to = [...new Set(lower.changes.map((c) => c.after.ttl))].join("/");
     steps.push({
       kind: "lower",
       ...when(new Date(at)),
-      summary: `lower TTL ${from}→${to} on ${count(lower.changes.length, "record")} in ${zonesOf(lower)}`,
       changes: lower,
       notes: unique(lower.changes.flatMap((c) => c.notes ?? [])),
     });
@@ -156,28 +153,21 @@ export function planTimeline(
   const relayPorts = plan.relay.ports;
   const hasRelay = relayPorts.length > 0 || plan.relay.sockets.length > 0;
   if (hasRelay) {
-    const newPorts = relayPorts.map((p) => plan.relay.targets[String(p)] ?? p);
-    const checks = relayPorts.length > 0 ? `new host answers on ${newPorts.join(",")}` : "new host reachable";
-    const tlsPorts = relayPorts.filter((p) => [443, 465, 993, 995].includes(p));
+    const ports = relayPorts.map((p) => ({ listen: p, to: plan.relay.targets[String(p)] ?? p }));
     steps.push({
       kind: "preflight",
       ...when(new Date(Math.max(now.getTime(), swapMs - plan.schedule.preflightBefore))),
-      summary: `preflight: ${checks}${tlsPorts.length ? `; TLS names on ${tlsPorts.join(",")}` : ""}${relayPorts.includes(25) ? "; SMTP banner" : ""}`,
+      ports: ports.map((p) => p.to),
+      tlsPorts: relayPorts.filter((p) => [443, 465, 993, 995].includes(p)),
+      smtp: relayPorts.includes(25),
       notes: [],
     });
-    const what = [
-      relayPorts.length
-        ? `relay takes ports ${relayPorts.map((p) => (plan.relay.targets[String(p)] === undefined ? p : `${p}→${plan.relay.targets[String(p)]}`)).join(",")}`
-        : "",
-      plan.relay.sockets.length ? `sockets ${plan.relay.sockets.map((s) => s.listen).join(", ")}` : "",
-    ].filter(Boolean);
-    const services = plan.handover.stopServices;
     const sync = plan.sync;
     if (sync !== undefined && sync.files.length > 0)
       steps.push({
         kind: "sync",
         ...when(new Date(Math.max(now.getTime(), swapMs - sync.warmBefore))),
-        summary: `warm sync: rsync ${count(sync.files.length, "path")} from the old host to the new one (the final delta runs in the handover's hold)`,
+        paths: sync.files.length,
         notes: [],
       });
     const synced =
@@ -187,7 +177,11 @@ export function planTimeline(
     steps.push({
       kind: "handover",
       ...when(swapAt),
-      summary: `handover on old host (${plan.handover.mode}): ${what.join(", ")}${services.length ? `; services stop (${services.join(" ")})` : ""}${sync === undefined ? "" : `; new connections held (≤ ${formatDuration(sync.maxHold, WHOLE)}, then ${sync.onTimeout}) while the final sync runs (${synced.join(", ")})`}`,
+      mode: plan.handover.mode,
+      ports,
+      sockets: plan.relay.sockets.map((s) => s.listen),
+      stopServices: plan.handover.stopServices,
+      ...(sync === undefined ? {} : { sync: { maxHoldMs: sync.maxHold, onTimeout: sync.onTimeout, what: synced } }),
       // What rebind costs, in one line: nothing with a firewall on the old host, a few ms of refusals without.
       notes:
         plan.handover.mode === "rebind"
@@ -198,14 +192,12 @@ export function planTimeline(
     });
   }
 
-  const newAddrs = [plan.new.ipv4, plan.new.ipv6].filter(Boolean).join(", ");
   const proxied = swap.changes.filter((c) => c.record.proxied).length;
   steps.push({
     kind: "swap",
     ...when(swapAt),
-    summary:
-      `swap ${count(swap.changes.length, "record")} → ${newAddrs}` +
-      (caps.batch ? ` (${caps.atomicSwap ? "one atomic update per zone" : "one batch per zone"})` : ""),
+    to: [plan.new.ipv4, plan.new.ipv6].filter((a): a is string => !!a),
+    writes: caps.batch ? (caps.atomicSwap ? "atomic" : "batch") : "each",
     changes: swap,
     // No cache may still hold a record with its old, long TTL: the swap waits that long after the drop is
     // done (it lands that early when on time). A plan accepted with --accept-risk swaps on time regardless.
@@ -215,7 +207,8 @@ export function planTimeline(
   steps.push({
     kind: "watch",
     ...when(swapAt),
-    summary: `watch propagation: every authoritative server, ${plan.propagation.resolvers === "default" ? "the public resolvers" : count(plan.propagation.resolvers.length, "resolver")}${plan.propagation.atlas ? `, RIPE Atlas (${plan.propagation.atlas.probes} probes)` : ""}`,
+    resolvers: plan.propagation.resolvers === "default" ? "default" : plan.propagation.resolvers.length,
+    ...(plan.propagation.atlas ? { atlasProbes: plan.propagation.atlas.probes } : {}),
     until: "until propagated",
     notes: [],
   });
@@ -224,18 +217,15 @@ export function planTimeline(
     steps.push({
       kind: "drain",
       ...when(new Date(swapMs + quiet)),
-      summary: `drain relay on old host when quiet ${formatDuration(quiet, WHOLE)} (deadline ${relativeLabel(new Date(swapMs + deadline), swapAt)}); report stale clients`,
+      quietMs: quiet,
       until: `when quiet ${formatDuration(quiet, WHOLE)}`,
       deadline: new Date(swapMs + deadline),
       notes: [],
     });
   }
-  const restoreFrom = [...new Set(restore.changes.map((c) => c.before.ttl))].join("/");
-  const restoreTo = [...new Set(restore.changes.map((c) => c.after.ttl))].sort((a, b) => b - a).join("/");
   steps.push({
     kind: "restore",
     ...when(new Date(swapMs + plan.schedule.restoreTtlAfter)),
-    summary: `restore TTL ${restoreFrom}→${restoreTo} on ${count(restore.changes.length, "record")}`,
     changes: restore,
     notes: [],
   });
@@ -258,10 +248,6 @@ export function planTimeline(
   };
   if (risk) timeline.risk = risk;
   return { ok: true, timeline };
-}
-
-function zonesOf(set: ChangeSet): string {
-  return [...new Set(set.changes.map((c) => c.zone))].join(", ");
 }
 
 function unique<T>(xs: T[]): T[] {

@@ -5,6 +5,7 @@ import { planRelayConfig } from "../../src/old-host/relay-config.js";
 import { planTimeline } from "../../src/timeline/plan.js";
 import { syncSummary } from "../../src/timeline/relay.js";
 import { PlanError } from "@cutover/core/plan";
+import { stepSummary } from "../../src/output/summary.js";
 
 const NOW = new Date("2027-11-29T10:00:00Z");
 
@@ -87,7 +88,7 @@ describe("the plan's sync section", () => {
     const warm = r.timeline.steps.find((s) => s.kind === "sync")!;
     expect(warm.at.toISOString()).toBe("2027-12-01T12:00:00.000Z");
     expect(warm.label).toBe("T-2h");
-    expect(r.timeline.steps.find((s) => s.kind === "handover")!.summary).toMatch(
+    expect(stepSummary(r.timeline.steps.find((s) => s.kind === "handover")!)).toMatch(
       /new connections held \(≤ 45s, then abort\) while the final sync runs \(files, mysql dump\)/,
     );
   });

@@ -9,18 +9,23 @@ const at = (iso: string) => new Date(iso);
 const NO_CHANGES = { changes: [] } as unknown as ChangeSet;
 
 function step(kind: TimelineStep["kind"], iso: string, extra: Partial<TimelineStep> = {}): TimelineStep {
-  const base = { at: at(iso), label: "", summary: "", notes: [] };
+  const base = { at: at(iso), label: "", notes: [] };
   switch (kind) {
     case "lower":
-    case "swap":
     case "restore":
       return { ...base, kind, changes: NO_CHANGES, ...extra } as TimelineStep;
+    case "swap":
+      return { ...base, kind, to: ["203.0.113.20"], writes: "each", changes: NO_CHANGES, ...extra } as TimelineStep;
     case "watch":
-      return { ...base, kind, until: "until propagated" };
+      return { ...base, kind, until: "until propagated", resolvers: "default" };
     case "drain":
-      return { ...base, kind, until: "when quiet", deadline: at("2027-12-04T14:00:00Z") };
-    default:
-      return { ...base, kind };
+      return { ...base, kind, until: "when quiet", quietMs: 1_800_000, deadline: at("2027-12-04T14:00:00Z") };
+    case "preflight":
+      return { ...base, kind, ports: [], tlsPorts: [], smtp: false };
+    case "sync":
+      return { ...base, kind, paths: 1 };
+    case "handover":
+      return { ...base, kind, mode: "redirect", ports: [], sockets: [], stopServices: [] };
   }
 }
 
