@@ -38,7 +38,7 @@ module.exports = {
     {
       name: "core-is-the-base",
       comment:
-        "The model of a move (errors, and the plan, timeline and journal as they move in) imports no other package of ours.",
+        "The model of a move (errors, records and change sets, the move and timeline planners, the plan, the journal, the step policy) imports no other package of ours.",
       severity: "error",
       from: { path: "^packages/core/src/" },
       to: { path: "^(packages/(dns|relay|edge|cli|testkit)/|node_modules/@cutover/(dns|relay|edge|cli|testkit))" },

@@ -16,8 +16,6 @@ import {
   createHetznerProvider,
   createPowerDnsProvider,
   createRoute53Provider,
-  discoverTargets,
-  planSwap,
   type DnsProvider,
 } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
@@ -32,6 +30,7 @@ import {
   startFakeServer,
   type LoggedRequest,
 } from "@cutover/testkit/dns-fakes";
+import { discoverTargets, planSwap } from "@cutover/core";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -6,10 +6,10 @@
  *
  *   npm run build && npx tsx bench/edge/sizes.ts [--records 1,10,100,500] [--zones 10]
  */
-import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import * as edge from "@cutover/edge";
 import type { DnsRecord } from "@cutover/core";
+import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/core";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -56,3 +56,20 @@ export type ChangeOutcome =
     }
   /** Not attempted because an earlier call failed (e.g. the batch containing it). */
   | { status: "pending"; change: RecordChange };
+
+/** What a provider can do; the planner and the apply ask these instead of asking which provider it is. */
+export interface ProviderCapabilities {
+  /** Lowest TTL the provider accepts for a record that is not proxied. */
+  minTtl: number;
+  maxTtl: number;
+  /** When set, the only TTLs accepted; other values are rounded up to the next step (Linode). */
+  ttlSteps?: readonly number[];
+  /** Applies all of a zone's changes in one call, all or nothing (Cloudflare batch, RFC 2136 UPDATE). */
+  batch: boolean;
+  /** Largest number of records per batch call. */
+  maxBatch?: number;
+  /** Records can be proxied (Cloudflare), which have no TTL to lower. */
+  proxied: boolean;
+  /** A swap is an atomic compare-and-swap on the server (RFC 2136 prerequisites). */
+  atomicSwap: boolean;
+}

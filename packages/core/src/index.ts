@@ -1,4 +1,11 @@
-export { type ChangeOutcome, type ChangeSet, type ChangeStep, type RecordChange } from "./changes.js";
+export { canonicalIp, sameIp } from "./address.js";
+export {
+  type ChangeOutcome,
+  type ChangeSet,
+  type ChangeStep,
+  type ProviderCapabilities,
+  type RecordChange,
+} from "./changes.js";
 export { CutoverError, isCutoverError } from "./errors.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export { fileKind } from "./files.js";
@@ -42,3 +49,23 @@ export {
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { parseServerSpec, type ServerSpec } from "./servers.js";
 export { formatPlanTime, formatUtc, needSeconds } from "./time.js";
+export {
+  checkChangeLimits,
+  discoverTargets,
+  movingTtl,
+  planLower,
+  planRestore,
+  planRollback,
+  planSwap,
+  siblingsOf,
+  spfWithNew,
+  spfWithoutOld,
+  type ChangeLimits,
+  type ChangeOptions,
+  type Discovery,
+  type MoveAddresses,
+} from "./move/changes.js";
+export { classifyChange, findRecord } from "./move/match.js";
+export { planMove, reconstructOriginals, recordChanges, type Move, type MoveOptions } from "./move/move.js";
+export { snapTtl, type SnappedTtl } from "./move/ttl.js";
+export { ceilMinute, planTimeline, type PlanTimelineOptions, type Timeline, type TimelineResult } from "./planner.js";

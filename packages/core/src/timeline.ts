@@ -1,3 +1,4 @@
+import type { ChangeSet } from "./changes.js";
 /**
  * The steps of a move as data. A step is a union keyed by `kind`: each kind carries exactly what it needs
  * (a DNS step its change set, the drain its deadline), so no runner reads an optional that "must" be there.
@@ -107,7 +108,7 @@ export interface DrainStep extends StepBase {
   deadline: Date;
 }
 
-export type TimelineStep<Changes> = DnsStep<Changes> | HostStep | WatchStep | DrainStep;
+export type TimelineStep<Changes = ChangeSet> = DnsStep<Changes> | HostStep | WatchStep | DrainStep;
 
 /** A DNS step's change set; undefined for the other kinds. */
 export function changesOf<Changes>(step: TimelineStep<Changes>): Changes | undefined {

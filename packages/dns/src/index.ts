@@ -1,25 +1,9 @@
-export { canonicalIp, sameIp } from "./address.js";
-export { applyChangeSet, classifyChange, findRecord, finishPendingWrites, type ApplyReport } from "./apply.js";
-export {
-  checkChangeLimits,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planRollback,
-  planSwap,
-  spfWithNew,
-  spfWithoutOld,
-  type ChangeLimits,
-  type Discovery,
-  type MoveAddresses,
-} from "./changes.js";
-export { changesOf, planMove, reconstructOriginals, type Move, type MoveOptions } from "./move.js";
+export { applyChangeSet, finishPendingWrites, type ApplyReport } from "./apply.js";
 export { DnsError, redact } from "./errors.js";
 export { writeFileAtomic } from "./fs-atomic.js";
 export type {
   ApplyOptions,
   DnsProvider,
-  ProviderCapabilities,
   ProviderConfig,
   ProviderDefinition,
   ProviderFactory,
@@ -42,7 +26,6 @@ export { createHetznerProvider, HETZNER_API_URL } from "./providers/hetzner.js";
 export { createDigitalOceanProvider, DIGITALOCEAN_API_URL } from "./providers/digitalocean.js";
 export { createRfc2136Provider, parseServer } from "./providers/rfc2136.js";
 export { createZonefileProvider } from "./providers/zonefile.js";
-export { snapTtl, type SnappedTtl } from "./ttl.js";
 export { editZoneFile, nextSerial, quoteTxt, zoneNameFromPath, type ZoneEdit } from "./zonefile/edit.js";
 export { MAX_ZONE_FILE_BYTES, readZoneText } from "./zonefile/read.js";
 export {

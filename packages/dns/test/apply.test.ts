@@ -1,9 +1,10 @@
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { applyChangeSet, discoverTargets, planSwap, type ApplyReport, type DnsProvider } from "../src/index.js";
+import { applyChangeSet, type ApplyReport, type DnsProvider } from "../src/index.js";
 import { createCloudflareProvider } from "../src/providers/cloudflare.js";
 import { createLinodeProvider } from "../src/providers/linode.js";
 import { CloudflareFake, LinodeFake, startFakeServer, type Fault } from "@cutover/testkit/dns-fakes";
+import { discoverTargets, planSwap } from "@cutover/core";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const LI_TOKEN = "linode-test-token-abcdef0123";

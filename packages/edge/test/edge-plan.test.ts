@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { planMove } from "@cutover/dns";
 import { planEdgeDeployment } from "../src/index.js";
 import type { DnsRecord } from "@cutover/core";
+import { planMove } from "@cutover/core";
 
 describe("planEdgeDeployment", () => {
   it.each([

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { discoverTargets, planRestore, planRollback, planSwap } from "@cutover/dns";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
@@ -16,6 +15,7 @@ import {
 import { cloudflareOn, dohHandler, DOH_URL } from "./_edge.js";
 import { useWorkersApi } from "./_workers-fake.js";
 import type { DnsRecord } from "@cutover/core";
+import { discoverTargets, planRestore, planRollback, planSwap } from "@cutover/core";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";

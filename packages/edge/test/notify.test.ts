@@ -1,11 +1,12 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { applyChangeSet, discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/dns";
+import { applyChangeSet } from "@cutover/dns";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgeNotifyEvent, type EdgePlanInput } from "../src/index.js";
 import { cloudflareOn, dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
 import type { DnsRecord } from "@cutover/core";
+import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/core";
 
 const CF_TOKEN = "cf-test-token-notify-0123456789";
 const CONTROL = "control-token-for-notify-tests-0123456789";

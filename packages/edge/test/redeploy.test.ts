@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/dns";
 import { describe, expect, it } from "vitest";
 import { CloudflareFake } from "@cutover/testkit/dns-fakes";
 import {
@@ -13,6 +12,7 @@ import {
 } from "../src/index.js";
 import { cloudflareOn } from "./_edge.js";
 import { useWorkersApi } from "./_workers-fake.js";
+import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/core";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const DEPLOY_TOKEN = "deploy-token-workers-scripts-edit-0001";

@@ -1,12 +1,4 @@
-import {
-  applyChangeSet,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planRollback,
-  planSwap,
-  type DnsProvider,
-} from "@cutover/dns";
+import { applyChangeSet, type DnsProvider } from "@cutover/dns";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import { http, HttpResponse } from "msw";
 import { describe, expect, it } from "vitest";
@@ -14,6 +6,7 @@ import { CloudflareFake, LinodeFake } from "@cutover/testkit/dns-fakes";
 import { planEdgeDeployment, type EdgePlanInput } from "../src/index.js";
 import { cloudflareOn, dohFrom, DOH_URL, useWorkers, waitFor, type Outbound } from "./_edge.js";
 import type { DnsRecord } from "@cutover/core";
+import { discoverTargets, planLower, planRestore, planRollback, planSwap } from "@cutover/core";
 
 const CF_TOKEN = "cf-test-token-0123456789";
 const LINODE_TOKEN = "linode-test-token-abcdef0123";

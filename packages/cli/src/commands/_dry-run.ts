@@ -4,12 +4,12 @@ import type { Reporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
 import { changeSetToJson } from "../output/timeline.js";
 import { loadPlan } from "../plan/load.js";
-import { planTimeline } from "../timeline/plan.js";
 import { readPlanRecords } from "../timeline/records.js";
 import { dueInTurn } from "../timeline/run.js";
 import { openSession } from "../timeline/session.js";
 import type { RunState } from "@cutover/core/journal";
 import { stepSummary } from "../output/summary.js";
+import { planTimeline } from "@cutover/core";
 
 /**
  * `run --dry-run` / `tick --dry-run`: what is due now and what each due DNS step would change, from the

@@ -5,11 +5,11 @@ import { formatPlanTime, formatUtc, printTimeline, timelineToJson } from "../out
 import { timeZoneOption } from "../output/time.js";
 import { loadPlan } from "../plan/load.js";
 import { readPlanRecords } from "../timeline/records.js";
-import { planTimeline } from "../timeline/plan.js";
 import { acceptPlanChanges } from "../timeline/session.js";
 import { parseNowOption, planFileOf } from "./_options.js";
 import { defineCommand } from "./_define.js";
 import { count } from "../output/words.js";
+import { planTimeline } from "@cutover/core";
 
 export function makePlanCommand(deps: Deps) {
   return defineCommand(

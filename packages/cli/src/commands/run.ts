@@ -8,12 +8,11 @@ import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { isFinished, retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
 import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
-import type { StepKind } from "../timeline/plan.js";
 import { withRunOptions, withRunnerOutput, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
 import { FLUSH_MS, notifierForSession } from "../notify/session.js";
 import { defineCommand } from "./_define.js";
-import { formatDuration } from "@cutover/core";
+import { formatDuration, type StepKind } from "@cutover/core";
 
 /** Injected by tests and the demo: other executors, an abort signal standing for Ctrl-C. */
 export interface RunHooks {

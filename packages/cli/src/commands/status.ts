@@ -1,5 +1,4 @@
 import { syncSummary } from "../timeline/relay.js";
-import { canonicalIp, sameIp } from "@cutover/dns";
 import type { Deps } from "../context.js";
 import { createReporter } from "../output/reporter.js";
 import { stepLines } from "../output/steps.js";
@@ -14,6 +13,7 @@ import { defineCommand } from "./_define.js";
 import type { DnsRecord } from "@cutover/core";
 import { type RunState, resultOf } from "@cutover/core/journal";
 import { stepSummary } from "../output/summary.js";
+import { canonicalIp, sameIp } from "@cutover/core";
 
 export type DnsState = "original" | "lowered" | "swapped" | "restored" | "other" | "missing" | "unknown";
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import type { StepKind, Timeline } from "../timeline/plan.js";
 import { count } from "../output/words.js";
 import type { JournalEvent, RunState } from "@cutover/core/journal";
+import type { StepKind, Timeline } from "@cutover/core";
 
 /** What a notification is about (docs/notifications.md lists each with its fields). */
 export type NotifyEventType =

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import { writeFileAtomic } from "@cutover/dns";
 import { UserError } from "../errors.js";
 import type { Plan } from "../plan/schema.js";
-import type { Timeline } from "../timeline/plan.js";
 import { deliver, describeTarget, type DeliverOptions, type NotifyTarget } from "./deliver.js";
 import {
   clientsEvent,
@@ -15,6 +14,7 @@ import {
   type Runner,
 } from "./event.js";
 import type { JournalEvent, RunState } from "@cutover/core/journal";
+import type { Timeline } from "@cutover/core";
 
 /** One delivery as `status` shows it (the target by its origin only, never the URL's path or a secret). */
 export interface DeliveryRecord {

@@ -1,8 +1,7 @@
-import type { Timeline } from "../timeline/plan.js";
 import { decide, isFinished, nextDueAt } from "../timeline/run.js";
 import type { Reporter } from "./reporter.js";
 import { formatAt } from "./time.js";
-import { formatDuration } from "@cutover/core";
+import { formatDuration, type Timeline } from "@cutover/core";
 import type { RunState } from "@cutover/core/journal";
 import { stepSummary } from "./summary.js";
 

@@ -1,5 +1,4 @@
-import { formatDuration, relativeLabel, type ChangeSet } from "@cutover/core";
-import type { TimelineStep } from "../timeline/plan.js";
+import { formatDuration, relativeLabel, type ChangeSet, type TimelineStep } from "@cutover/core";
 import { count } from "./words.js";
 
 /** Planned times are shown exactly (`90m`, not `1h30m` rounded). */

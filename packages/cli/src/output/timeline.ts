@@ -1,10 +1,9 @@
-import type { Timeline, TimelineStep } from "../timeline/plan.js";
 import type { Reporter } from "./reporter.js";
 import type { ChangeSet } from "@cutover/core";
 import { stepSummary } from "./summary.js";
 
 export { formatPlanTime, formatUtc, needSeconds } from "@cutover/core";
-import { formatUtc, needSeconds } from "@cutover/core";
+import { formatUtc, needSeconds, type Timeline, type TimelineStep } from "@cutover/core";
 import { ttlText } from "./words.js";
 import { changeToJson, infoToJson, recordToJson } from "./records.js";
 

@@ -1,10 +1,9 @@
 import { formatAt } from "../output/time.js";
-import type { StepKind, Timeline } from "../timeline/plan.js";
 import { syncSummary, type RelaySummary } from "../timeline/relay.js";
 import type { Lane, WatchResult } from "../timeline/watch.js";
 import { esc, laneChart, locationTable, relayRateChart, type LaneData } from "./charts.js";
 import { count } from "../output/words.js";
-import { formatDuration } from "@cutover/core";
+import { formatDuration, type StepKind, type Timeline } from "@cutover/core";
 import { type JournalEvent, type RunState, resultOf } from "@cutover/core/journal";
 import { stepSummary } from "../output/summary.js";
 

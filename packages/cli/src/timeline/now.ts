@@ -1,6 +1,6 @@
-import { planMove } from "@cutover/dns";
 import type { Session } from "./session.js";
 import type { ChangeSet, ChangeStep } from "@cutover/core";
+import { planMove } from "@cutover/core";
 
 /**
  * A step's change set as it would be applied now: the run's move (from its journaled originals, as the

@@ -1,7 +1,7 @@
-import type { ProviderCapabilities } from "@cutover/dns";
 import type { LoadedPlan } from "../plan/load.js";
 import { createProviderForPlan } from "../plan/provider.js";
 import type { DnsRecord } from "@cutover/core";
+import type { ProviderCapabilities } from "@cutover/core";
 
 /** Reads every record of the plan's zones from its provider. */
 export async function readPlanRecords(

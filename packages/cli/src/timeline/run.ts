@@ -11,12 +11,15 @@ import {
   type PolicyTimeline,
   type StepProgress,
   type ChangeSet,
+  planTimeline,
+  type StepKind,
+  type Timeline,
+  type TimelineStep,
 } from "@cutover/core";
 import { applyChangeSet, waitServed, type ApplyReport, type DnsProvider } from "@cutover/dns";
 import type { LoadedPlan } from "../plan/load.js";
 import { failpoint } from "../state/failpoint.js";
 import type { StateStore } from "../state/store.js";
-import { planTimeline, type StepKind, type Timeline, type TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
 import { authoritativeOf } from "@cutover/core/plan";
 import type { JournalEvent, RunState, StepState, DnsRecordRow, StepOutcome } from "@cutover/core/journal";

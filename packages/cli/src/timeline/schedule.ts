@@ -1,8 +1,8 @@
 import { providerDefinition } from "@cutover/dns";
 import type { Plan } from "../plan/schema.js";
-import type { Timeline } from "./plan.js";
 import { isFinished } from "./run.js";
 import type { RunState } from "@cutover/core/journal";
+import type { Timeline } from "@cutover/core";
 
 export interface ScheduleTarget {
   /** Absolute path of the plan file. */

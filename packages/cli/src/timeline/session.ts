@@ -6,10 +6,9 @@ import { createProviderForPlan } from "../plan/provider.js";
 import { failpoint } from "../state/failpoint.js";
 import { acquireLock, type Lock } from "../state/lock.js";
 import { hashPlanText, stateDirFor, StateStore } from "../state/store.js";
-import { planTimeline, type Timeline } from "./plan.js";
 import { timelineOf } from "./run.js";
 import { redactPlanText } from "@cutover/core/plan";
-import { formatPlanTime } from "@cutover/core";
+import { formatPlanTime, planTimeline, type Timeline } from "@cutover/core";
 import type { RunState } from "@cutover/core/journal";
 
 export interface Session {

@@ -1,7 +1,6 @@
 import {
   createPropagationWatch,
   parseResolverList,
-  spfWithNew,
   type PropagationCheckSet,
   type PropagationRound,
   type PropagationWatch,
@@ -10,11 +9,11 @@ import {
 import type { Plan } from "../plan/schema.js";
 import { formatUtc } from "../output/timeline.js";
 import type { StepRuntime } from "./run.js";
-import type { TimelineStep } from "./plan.js";
 import { count } from "../output/words.js";
 import type { DnsRecord } from "@cutover/core";
 import { authoritativeOf } from "@cutover/core/plan";
 import { type RunState, resultOf, type Lane, type StepOutcome, type WatchResult } from "@cutover/core/journal";
+import { spfWithNew, type TimelineStep } from "@cutover/core";
 
 export type { Lane, WatchResult };
 

@@ -1,13 +1,13 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { discoverTargets } from "@cutover/dns";
 import { loadPlan, type LoadedPlan } from "../../src/plan/load.js";
 import { hashPlanText, StateStore } from "../../src/state/store.js";
 import { readPlanRecords } from "../../src/timeline/records.js";
 import { makeMoveDir } from "../_move.js";
 import { runCli } from "../_run.js";
 import type { DnsRecord } from "@cutover/core";
+import { discoverTargets } from "@cutover/core";
 
 /**
  * `cutover propagation` with no names checks what the plan moves, name by name, through a real DNS server

@@ -2,10 +2,10 @@ import { describe, expect, test } from "vitest";
 import { parseRelayConfig } from "@cutover/relay";
 import { parsePlan } from "../../src/plan/parse.js";
 import { planRelayConfig } from "../../src/old-host/relay-config.js";
-import { planTimeline } from "../../src/timeline/plan.js";
 import { syncSummary } from "../../src/timeline/relay.js";
 import { PlanError } from "@cutover/core/plan";
 import { stepSummary } from "../../src/output/summary.js";
+import { planTimeline } from "@cutover/core";
 
 const NOW = new Date("2027-11-29T10:00:00Z");
 

@@ -1,9 +1,9 @@
 import { JOURNAL_STEPS, replayJournal } from "@cutover/testkit";
 import { expect, test } from "vitest";
-import type { Timeline, TimelineStep } from "../../src/timeline/plan.js";
 import { decide, failureEvent, nextOf, startEvent } from "../../src/timeline/run.js";
 import type { ChangeSet } from "@cutover/core";
 import { applyEvent, type RunState } from "@cutover/core/journal";
+import type { Timeline, TimelineStep } from "@cutover/core";
 
 const at = (iso: string) => new Date(iso);
 const NO_CHANGES = { changes: [] } as unknown as ChangeSet;

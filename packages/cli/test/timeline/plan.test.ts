@@ -1,9 +1,7 @@
-import { changesOf, type DnsRecord } from "@cutover/core";
-import type { ProviderCapabilities } from "@cutover/dns";
+import { changesOf, type DnsRecord, type ProviderCapabilities, planTimeline, relativeLabel } from "@cutover/core";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { planSchema, type Plan } from "../../src/plan/schema.js";
-import { planTimeline, relativeLabel } from "../../src/timeline/plan.js";
 
 const OLD = "198.51.100.10";
 const NEW = "203.0.113.20";

@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
-import { canonicalIp } from "../address.js";
 import { DnsError } from "../errors.js";
+import { canonicalIp } from "@cutover/core";
 
 /** The record types propagation checks, and what is compared for each. */
 export const CHECKED_TYPES = ["A", "AAAA", "MX", "TXT", "CNAME", "NS"] as const;

@@ -1,7 +1,6 @@
 import { randomInt } from "node:crypto";
 import packet, { type Answer } from "dns-packet";
-import { canonicalIp } from "../address.js";
-import { normalizeName, type DnsRecord, type RecordChange } from "@cutover/core";
+import { normalizeName, type DnsRecord, type RecordChange, canonicalIp } from "@cutover/core";
 
 /** DNS wire helpers for the RFC 2136 provider: records in dns-packet form, UPDATE messages, rcodes. */
 

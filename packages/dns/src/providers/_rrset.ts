@@ -3,11 +3,10 @@
  * identified by name, type and content; a change to one member rewrites its whole RRset with the other
  * members kept and one TTL for all (RFC 2181 §5.2).
  */
-import { canonicalIp } from "../address.js";
 import { quoteTxt } from "../zonefile/edit.js";
 import { idFor } from "./_dns-wire.js";
 import { unquoteTxt } from "./_http.js";
-import { normalizeName, type DnsRecord, type ChangeOutcome, type RecordChange } from "@cutover/core";
+import { normalizeName, type DnsRecord, type ChangeOutcome, type RecordChange, canonicalIp } from "@cutover/core";
 
 const NAME_TYPES = new Set(["CNAME", "NS", "PTR", "DNAME", "ALIAS", "ANAME"]);
 

@@ -1,15 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planRollback,
-  planSwap,
-  type DnsProvider,
-  type MoveAddresses,
-} from "../../src/index.js";
+import { applyChangeSet, type DnsProvider } from "../../src/index.js";
 import type { DnsRecord } from "@cutover/core";
+import { discoverTargets, planLower, planRestore, planRollback, planSwap, type MoveAddresses } from "@cutover/core";
 
 /** The zone every provider is seeded with (relative names, "@" = apex). */
 export const CONTRACT_ZONE = "example.com";

@@ -1,15 +1,9 @@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planSwap,
-  type DnsProvider,
-} from "../../src/index.js";
+import { applyChangeSet, type DnsProvider } from "../../src/index.js";
 import { createCloudflareProvider } from "../../src/providers/cloudflare.js";
 import { CloudflareFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
+import { discoverTargets, planLower, planRestore, planSwap } from "@cutover/core";
 
 const TOKEN = "cf-test-token-0123456789";
 const server = startFakeServer();

@@ -1,15 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  createDigitalOceanProvider,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planSwap,
-  type DnsProvider,
-} from "../../src/index.js";
+import { applyChangeSet, createDigitalOceanProvider, type DnsProvider } from "../../src/index.js";
 import { DigitalOceanFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
+import { discoverTargets, planLower, planRestore, planSwap } from "@cutover/core";
 
 const TOKEN = "dop_v1_fake0123456789abcdef";
 const server = startFakeServer();

@@ -1,15 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planSwap,
-  type DnsProvider,
-} from "../../src/index.js";
+import { applyChangeSet, type DnsProvider } from "../../src/index.js";
 import { createLinodeProvider } from "../../src/providers/linode.js";
 import { LinodeFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
+import { discoverTargets, planLower, planRestore, planSwap } from "@cutover/core";
 
 const TOKEN = "linode-test-token-abcdef0123";
 const server = startFakeServer();

@@ -1,18 +1,10 @@
 import { http, passthrough } from "msw";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  createPowerDnsProvider,
-  discoverTargets,
-  planLower,
-  planRestore,
-  planSwap,
-  queryDns,
-  type DnsProvider,
-} from "../../src/index.js";
+import { applyChangeSet, createPowerDnsProvider, queryDns, type DnsProvider } from "../../src/index.js";
 import { PowerDnsFake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 import { startPdns, type PdnsServer } from "./_pdns.js";
+import { discoverTargets, planLower, planRestore, planSwap } from "@cutover/core";
 
 const FAKE_KEY = "pdns-fake-key-0123456789";
 // The real pdns_server on loopback is reached for real; everything else must hit a fake.

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { applyChangeSet, createRfc2136Provider, discoverTargets, parseServer, planSwap } from "../../src/index.js";
+import { applyChangeSet, createRfc2136Provider, parseServer } from "../../src/index.js";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
 import { exchangeTcp } from "../../src/providers/_dns-tcp.js";
 import { buildUpdate, rcodeOf } from "../../src/providers/_dns-wire.js";
 import { parseKeyFile } from "../../src/providers/_tsig.js";
 import { startKnot, zoneText, type KnotServer } from "@cutover/testkit";
+import { discoverTargets, planSwap } from "@cutover/core";
 
 function providerOn(knot: KnotServer, options: Record<string, unknown> = {}) {
   return createRfc2136Provider({

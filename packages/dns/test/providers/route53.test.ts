@@ -1,14 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  applyChangeSet,
-  createRoute53Provider,
-  discoverTargets,
-  planLower,
-  planSwap,
-  type DnsProvider,
-} from "../../src/index.js";
+import { applyChangeSet, createRoute53Provider, type DnsProvider } from "../../src/index.js";
 import { Route53Fake, startFakeServer } from "@cutover/testkit/dns-fakes";
 import { CONTRACT_MOVE, CONTRACT_SEED, CONTRACT_ZONE, testProvider } from "./_contract.js";
+import { discoverTargets, planLower, planSwap } from "@cutover/core";
 
 const KEY_ID = "AKIAFAKE0123456789AB";
 const SECRET = "fakeSecretKey0123456789abcdefABCDEF012345";

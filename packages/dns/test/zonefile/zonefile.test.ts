@@ -3,9 +3,10 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { applyChangeSet, createZonefileProvider, planLower, planSwap, discoverTargets } from "../../src/index.js";
+import { applyChangeSet, createZonefileProvider } from "../../src/index.js";
 import { editZoneFile, nextSerial, quoteTxt } from "../../src/zonefile/edit.js";
 import { parseZoneFile, ZoneFileError } from "../../src/zonefile/parse.js";
+import { planLower, planSwap, discoverTargets } from "@cutover/core";
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
 const TODAY = new Date("2026-11-29T10:00:00Z");

@@ -1,7 +1,8 @@
-import { applyChangeSet, queryDns, sameIp, type DnsProvider } from "@cutover/dns";
+import { applyChangeSet, queryDns, type DnsProvider } from "@cutover/dns";
 import { createCloudflareProvider } from "@cutover/dns/cloudflare";
 import { createLinodeProvider } from "@cutover/dns/linode";
 import type { EdgeChangeStep, EdgeCheckSpec, EdgePlanData, EdgeStepSpec } from "../edge-plan.js";
+import { sameIp } from "@cutover/core";
 
 /**
  * The Worker's secret bindings (the plan comes from the `plan.js` module): the control token, the

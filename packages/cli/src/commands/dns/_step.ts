@@ -3,18 +3,10 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import {
   applyChangeSet,
   finishPendingWrites,
-  canonicalIp,
-  checkChangeLimits,
-  classifyChange,
-  findRecord,
-  planMove,
-  reconstructOriginals,
   waitServed,
   writeFileAtomic,
   type ApplyReport,
   type DnsProvider,
-  type Move,
-  type MoveAddresses,
   type ServedReport,
 } from "@cutover/dns";
 import type { Deps } from "../../context.js";
@@ -24,7 +16,21 @@ import { createReporter, type Reporter } from "../../output/reporter.js";
 import { loadPlan, type LoadedPlan } from "../../plan/load.js";
 import { createProviderForPlan } from "../../plan/provider.js";
 import { stateDirFor } from "../../state/store.js";
-import { type ChangeOutcome, type ChangeSet, type ChangeStep, type DnsRecord, parseDuration } from "@cutover/core";
+import {
+  type ChangeOutcome,
+  type ChangeSet,
+  type ChangeStep,
+  type DnsRecord,
+  parseDuration,
+  canonicalIp,
+  checkChangeLimits,
+  classifyChange,
+  findRecord,
+  planMove,
+  reconstructOriginals,
+  type Move,
+  type MoveAddresses,
+} from "@cutover/core";
 import { authoritativeOf } from "@cutover/core/plan";
 
 export interface StepOptions {

@@ -1,11 +1,11 @@
 import { planFileOf } from "../_options.js";
-import { changesOf, planMove } from "@cutover/dns";
 import type { Deps } from "../../context.js";
 import { infoToJson, recordToJson } from "../../output/records.js";
 import { createReporter } from "../../output/reporter.js";
 import { readPlanZones } from "./_step.js";
 import { ttlText } from "../../output/words.js";
 import { defineCommand } from "../_define.js";
+import { recordChanges, planMove } from "@cutover/core";
 
 /** `cutover dns records`: what the move touches, with current TTLs and what each step would do. */
 export function makeDnsRecordsCommand(deps: Deps) {
@@ -35,7 +35,7 @@ export function makeDnsRecordsCommand(deps: Deps) {
         capabilities: ctx.provider.capabilities,
       });
       const targets = d.targets.map((r) => {
-        const steps = changesOf(d, r);
+        const steps = recordChanges(d, r);
         return {
           ...recordToJson(r),
           ...(ttlText(r.ttl, r) === "auto" ? { ttlAuto: true } : {}),
@@ -47,7 +47,7 @@ export function makeDnsRecordsCommand(deps: Deps) {
         };
       });
       const spf = d.spf.map((r) => {
-        const steps = changesOf(d, r);
+        const steps = recordChanges(d, r);
         return {
           ...recordToJson(r),
           swap: steps.swap?.after.content ?? r.content,
@@ -56,7 +56,7 @@ export function makeDnsRecordsCommand(deps: Deps) {
       });
       // The other members of a moving RRset stay; their TTL is the RRset's, lowered and restored with it.
       const siblings = d.siblings.map((r) => {
-        const steps = changesOf(d, r);
+        const steps = recordChanges(d, r);
         return {
           ...recordToJson(r),
           lower: steps.lower ? { ttl: steps.lower.after.ttl } : null,

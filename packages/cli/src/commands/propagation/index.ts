@@ -6,12 +6,10 @@ import {
   CHECKED_TYPES,
   checkExpectedValue,
   createPropagationWatch,
-  discoverTargets,
   isCheckedType,
   parseResolverLabel,
   parseResolverList,
   renderPropagationHtml,
-  sameIp,
   classifyAtlasResults,
   createAtlasClient,
   summarizeAtlas,
@@ -33,7 +31,7 @@ import { readPlanRecords } from "../../timeline/records.js";
 import { moveCheckSets, planWatchOptions } from "../../timeline/watch.js";
 import { plainRound, renderRound } from "./_render.js";
 import { defineCommand } from "../_define.js";
-import { type DnsRecord, parseServerSpec, parseDuration } from "@cutover/core";
+import { type DnsRecord, parseServerSpec, parseDuration, discoverTargets, sameIp } from "@cutover/core";
 
 function addressList(flag: string, text: string | undefined): string[] {
   if (text === undefined) return [];

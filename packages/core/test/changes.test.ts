@@ -9,7 +9,7 @@ import {
   spfWithoutOld,
   type ProviderCapabilities,
 } from "../src/index.js";
-import type { DnsRecord } from "@cutover/core";
+import type { DnsRecord } from "../src/index.js";
 
 const move = {
   old: { ipv4: "198.51.100.10", ipv6: "2001:db8::10" },

@@ -1,24 +1,14 @@
-import { checkChangeLimits, planMove, type ProviderCapabilities } from "@cutover/dns";
-import {
-  relativeLabel,
-  STEP_KINDS,
-  type StepKind,
-  type TimelineStep as CoreTimelineStep,
-  type ChangeSet,
-  type DnsRecord,
-  formatDuration,
-  formatUtc,
-} from "@cutover/core";
-import type { Plan } from "../plan/schema.js";
-import { count } from "../output/words.js";
+import { checkChangeLimits } from "./move/changes.js";
+import { planMove } from "./move/move.js";
+import type { ChangeSet, ProviderCapabilities } from "./changes.js";
+import { formatDuration } from "./duration.js";
+import type { AnyPlan as Plan } from "./plan/schema.js";
+import type { DnsRecord } from "./records.js";
+import { formatUtc } from "./time.js";
+import { relativeLabel, STEP_KINDS, type StepKind, type TimelineStep } from "./timeline.js";
 
 /** Planned times and TTLs are shown exactly (`90m`, not `1h30m` rounded). */
 const WHOLE = { whole: true } as const;
-
-export type { StepKind } from "@cutover/core";
-
-/** A step of a move: a union keyed by `kind` (DNS steps carry their change set, the drain its deadline). */
-export type TimelineStep = CoreTimelineStep<ChangeSet>;
 
 export interface Timeline {
   name: string;
@@ -55,8 +45,6 @@ const MINUTE = 60_000;
 export function ceilMinute(ms: number): number {
   return Math.ceil(ms / MINUTE) * MINUTE;
 }
-
-export { relativeLabel };
 
 /**
  * Computes the whole timeline of a move as data: when each step runs and exactly which records it
@@ -252,4 +240,8 @@ export function planTimeline(
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${n === 1 ? noun : `${noun}s`}`;
 }

@@ -1,7 +1,7 @@
-import { canonicalIp } from "./address.js";
-import type { ProviderCapabilities } from "./providers/types.js";
+import { canonicalIp } from "../address.js";
 import { snapTtl } from "./ttl.js";
-import type { DnsRecord, ChangeSet, RecordChange } from "@cutover/core";
+import type { ChangeSet, ProviderCapabilities, RecordChange } from "../changes.js";
+import type { DnsRecord } from "../records.js";
 
 export interface MoveAddresses {
   old: { ipv4?: string | undefined; ipv6?: string | undefined };

@@ -1,4 +1,4 @@
-import type { ProviderCapabilities } from "./providers/types.js";
+import type { ProviderCapabilities } from "../changes.js";
 
 export interface SnappedTtl {
   ttl: number;

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   canonicalIp,
-  changesOf,
+  recordChanges,
   classifyChange,
   discoverTargets,
   planLower,
@@ -14,7 +14,7 @@ import {
   type Move,
   type ProviderCapabilities,
 } from "../src/index.js";
-import type { DnsRecord, RecordChange } from "@cutover/core";
+import type { DnsRecord, RecordChange } from "../src/index.js";
 
 const move = {
   old: { ipv4: "198.51.100.10", ipv6: "2001:db8::10" },
@@ -160,20 +160,20 @@ describe("planMove: the one planner of a move", () => {
     );
   });
 
-  it("changesOf gives a record's change in each step", () => {
+  it("recordChanges gives a record's change in each step", () => {
     const zone: DnsRecord[] = [
       { id: "1", zone: "example.com", name: "www.example.com", type: "A", content: "198.51.100.10", ttl: 86400 },
       { id: "2", zone: "example.com", name: "www.example.com", type: "A", content: "192.0.2.7", ttl: 86400 },
       { id: "3", zone: "example.com", name: "x.example.com", type: "A", content: "192.0.2.8", ttl: 86400 },
     ];
     const m: Move = planMove(zone, move, { lowTtl: low, capabilities: caps });
-    const www = changesOf(m, zone[0]!);
+    const www = recordChanges(m, zone[0]!);
     expect(www.lower?.after).toEqual({ content: "198.51.100.10", ttl: 300 });
     expect(www.swap?.after).toEqual({ content: "203.0.113.20", ttl: 300 });
     expect(www.restore?.after).toEqual({ content: "203.0.113.20", ttl: 86400 });
     expect(www.rollback?.after).toEqual({ content: "198.51.100.10", ttl: 86400 });
-    expect(changesOf(m, zone[1]!).swap).toMatchObject({ sibling: true, after: { content: "192.0.2.7", ttl: 300 } });
-    expect(changesOf(m, zone[2]!)).toEqual({
+    expect(recordChanges(m, zone[1]!).swap).toMatchObject({ sibling: true, after: { content: "192.0.2.7", ttl: 300 } });
+    expect(recordChanges(m, zone[2]!)).toEqual({
       lower: undefined,
       swap: undefined,
       restore: undefined,

@@ -1,5 +1,5 @@
-import { canonicalIp } from "./address.js";
-import { findRecord } from "./apply.js";
+import { canonicalIp } from "../address.js";
+import { findRecord } from "./match.js";
 import {
   discoverTargets,
   planLower,
@@ -10,8 +10,8 @@ import {
   type Discovery,
   type MoveAddresses,
 } from "./changes.js";
-import type { ProviderCapabilities } from "./providers/types.js";
-import type { DnsRecord, ChangeSet, ChangeStep, RecordChange } from "@cutover/core";
+import type { ChangeSet, ChangeStep, ProviderCapabilities, RecordChange } from "../changes.js";
+import type { DnsRecord } from "../records.js";
 
 export interface MoveOptions {
   /** The low TTL the records hold while the move is on (plan `dns.lowTtl`; snapped to the provider's steps). */
@@ -71,7 +71,7 @@ export function planMove(originals: readonly DnsRecord[], addresses: MoveAddress
 }
 
 /** A record's change in each step of a move (by id and type); `undefined` where a step leaves it alone. */
-export function changesOf(
+export function recordChanges(
   move: Move,
   record: Pick<DnsRecord, "id" | "type" | "zone">,
 ): Record<ChangeStep, RecordChange | undefined> {
