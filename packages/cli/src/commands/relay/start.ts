@@ -22,6 +22,7 @@ import { defaultAdminPath, parseForwardSpec, planRelayConfig } from "../../old-h
 import { formatStatus } from "./_format.js";
 import { defineCommand } from "../_define.js";
 import { optionalPlanFileOf } from "../_options.js";
+import { formatDuration } from "@cutover/core";
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -150,7 +151,7 @@ function printDryRun(out: Reporter, config: RelayConfig): void {
   const d = config.drain;
   if (d?.quietMs !== undefined)
     out.line(
-      `drains when no client arrived for ${formatQuiet(d.quietMs)}${d.quietAfter ? ` (at ${d.quietAfter} at the earliest)` : ""}`,
+      `drains when no client arrived for ${formatDuration(d.quietMs, { whole: true })}${d.quietAfter ? ` (at ${d.quietAfter} at the earliest)` : ""}`,
     );
   if (d?.stopBy !== undefined) out.line(`drains at ${d.stopBy} at the latest`);
 }
@@ -202,8 +203,4 @@ async function runForeground(deps: Deps, out: Reporter, config: RelayConfig): Pr
   for (const line of formatStatus(status, 20)) out.line(line);
   // Ctrl-C exits 130 as documented; SIGTERM (systemctl stop) is an asked-for stop and exits 0.
   if (interrupted) throw new ExitCode(130);
-}
-
-function formatQuiet(ms: number): string {
-  return ms % 3_600_000 === 0 ? `${ms / 3_600_000} h` : ms % 60_000 === 0 ? `${ms / 60_000} min` : `${ms / 1000} s`;
 }
