@@ -49,6 +49,7 @@ export {
 export { absoluteName, normalizeName, recordKey, type DnsRecord, type Zone } from "./records.js";
 export { parseServerSpec, type ServerSpec } from "./servers.js";
 export { formatPlanTime, formatUtc, needSeconds } from "./time.js";
+export { count } from "./words.js";
 export {
   checkChangeLimits,
   discoverTargets,

@@ -5,6 +5,7 @@ import { formatDuration } from "./duration.js";
 import type { AnyPlan as Plan } from "./plan/schema.js";
 import type { DnsRecord } from "./records.js";
 import { formatUtc } from "./time.js";
+import { count } from "./words.js";
 import { relativeLabel, STEP_KINDS, type StepKind, type TimelineStep } from "./timeline.js";
 
 /** Planned times and TTLs are shown exactly (`90m`, not `1h30m` rounded). */
@@ -240,8 +241,4 @@ export function planTimeline(
 
 function unique<T>(xs: T[]): T[] {
   return [...new Set(xs)];
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${n === 1 ? noun : `${noun}s`}`;
 }

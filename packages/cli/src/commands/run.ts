@@ -7,10 +7,10 @@ import { stepLines } from "../output/steps.js";
 import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { isFinished, retryFailedSteps, runDueSteps, type StepExecutors, type StepRuntime } from "../timeline/run.js";
-import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
+import type { Session } from "../timeline/session.js";
 import { withRunOptions, withRunnerOutput, planFileOf } from "./_options.js";
 import type { Notifier } from "../notify/notifier.js";
-import { FLUSH_MS, notifierForSession } from "../notify/session.js";
+import { FLUSH_MS, openRunnerSession } from "../notify/session.js";
 import { defineCommand } from "./_define.js";
 import { formatDuration, type StepKind } from "@cutover/core";
 
@@ -46,20 +46,7 @@ export function makeRunCommand(deps: Deps) {
     file = planFileOf(file, opts.plan);
     const out = createReporter(deps, { json: opts.json === true, env: deps.env });
     if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
-    const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "run", create: true }));
-    let notifier: Notifier | undefined;
-    try {
-      notifier = await notifierForSession(session, {
-        runner: "run",
-        env: deps.env,
-        flagUrl: opts.notify,
-        out,
-        ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
-      });
-    } catch (error) {
-      await session.close();
-      throw error;
-    }
+    const { session, notifier } = await openRunnerSession(deps, file, opts, "run", out);
     const abort = new AbortController();
     const onSigint = () => abort.abort();
     // Ctrl-C, or SIGTERM from systemctl stop or kill: both stop cleanly between two actions.

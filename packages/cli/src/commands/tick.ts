@@ -6,11 +6,11 @@ import { formatAt, timeZoneOption } from "../output/time.js";
 import { defaultExecutors } from "../timeline/executors.js";
 import { retryFailedSteps, runDueSteps, type StepExecutors } from "../timeline/run.js";
 import { atEnvironment, atJobFor, credentialNames } from "../timeline/schedule.js";
-import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
+import type { Session } from "../timeline/session.js";
 import { readRecord, selfCommand, submitAt, writeRecord } from "../schedule/local.js";
 import type { Reporter } from "../output/reporter.js";
 import { withRunOptions, withRunnerOutput, planFileOf } from "./_options.js";
-import { FLUSH_MS, notifierForSession } from "../notify/session.js";
+import { FLUSH_MS, openRunnerSession } from "../notify/session.js";
 import { defineCommand } from "./_define.js";
 
 /** Queues one at job for the next due time, unless one is queued for that time already. */
@@ -63,16 +63,8 @@ export function makeTickCommand(deps: Deps) {
     file = planFileOf(file, opts.plan);
     const out = createReporter(deps, { json: opts.json === true, env: deps.env });
     if (opts.dryRun) return printDryRun(deps, out, file, { state: opts.state, acceptRisk: opts.acceptRisk === true });
-    const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: "tick", create: true }));
-    let notifier;
+    const { session, notifier } = await openRunnerSession(deps, file, opts, "tick", out);
     try {
-      notifier = await notifierForSession(session, {
-        runner: "tick",
-        env: deps.env,
-        flagUrl: opts.notify,
-        out,
-        ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
-      });
       const tz = timeZoneOption(opts.tz, session.loaded.plan.timezone);
       for (const n of session.notes) out.warn(n);
       if (session.created) for (const w of session.timeline.warnings) out.warn(w);

@@ -1,5 +1,6 @@
 import type { Reporter } from "../output/reporter.js";
-import type { Session } from "../timeline/session.js";
+import type { Deps } from "../context.js";
+import { openSession, runSessionOptions, type Session } from "../timeline/session.js";
 import type { DeliverOptions } from "./deliver.js";
 import type { Runner } from "./event.js";
 import { createNotifier, notifyTargets, parseNotifyUrl, type Notifier } from "./notifier.js";
@@ -40,4 +41,36 @@ export async function notifierForSession(
   });
   session.store.observe((e) => notifier.journal(e));
   return notifier;
+}
+
+/**
+ * A runner's session (`run`, `tick`): the plan and its journal, locked and created when there is none, with
+ * its notifier. The session is closed again when the notifier cannot be made.
+ */
+export async function openRunnerSession(
+  deps: Deps,
+  file: string,
+  opts: {
+    state?: string | undefined;
+    acceptRisk?: boolean | undefined;
+    force?: boolean | undefined;
+    notify?: string | undefined;
+  },
+  runner: "run" | "tick",
+  out: Reporter,
+): Promise<{ session: Session; notifier: Notifier | undefined }> {
+  const session = await openSession(runSessionOptions(deps, file, opts, { lockFor: runner, create: true }));
+  try {
+    const notifier = await notifierForSession(session, {
+      runner,
+      env: deps.env,
+      flagUrl: opts.notify,
+      out,
+      ...(deps.hooks?.notify ? { deliver: deps.hooks.notify } : {}),
+    });
+    return { session, notifier };
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
 }

@@ -1,7 +1,5 @@
-/** `1 record`, `2 records`: a count with its noun in the right number (`plural` for irregular ones). */
-export function count(n: number, noun: string, plural = `${noun}s`): string {
-  return `${n} ${n === 1 ? noun : plural}`;
-}
+/** `1 record`, `2 records`: one definition, in core (the planner words its notes with it too). */
+export { count } from "@cutover/core";
 
 /**
  * A TTL as the provider shows it: `auto` where the record's TTL is the provider's automatic one
